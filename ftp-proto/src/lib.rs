@@ -1,0 +1,39 @@
+//! # ftp-proto: the sans-IO core of the FTP family
+//!
+//! Everything FTP says, byte by byte, with no sockets, no async runtime, no clock and no files.
+//! Bytes and events go in; typed values, reply bytes and I/O intents come out. The adapter
+//! crates (`ftp-client`, `ftp-server`) execute those intents on tokio, async-std/smol or
+//! blocking `std::net`.
+//!
+//! | module | holds |
+//! |---|---|
+//! | [`line`] | control-stream framing: incremental CRLF search, line-length caps, the Telnet layer |
+//! | [`command`] | [`Command`]: every verb FTP defines, parsed from and encoded to bytes |
+//! | [`reply`] | [`Reply`], [`ReplyCode`]: single- and multi-line replies, parsed and encoded |
+//! | [`addr`] | PORT/227, EPRT/229, LPRT/228 host-port formats, IPv4 and IPv6 |
+//! | [`feat`] | FEAT replies and OPTS arguments |
+//! | [`timestamp`] | the RFC 3659 `time-val` |
+//! | [`listing`] | MLSx fact lines, LIST parsers and formatters |
+//! | [`transfer`] | TYPE A, MODE B/C and STRU R transcoders for the data connection |
+//!
+//! ## Guarantees
+//!
+//! * Nothing in this crate performs I/O or reads a clock (enforced by `clippy.toml`).
+//! * No input from a peer makes it panic; every parser returns a typed error instead.
+//! * Names and paths are bytes: nothing assumes UTF-8.
+//! * Every buffer that peer input can fill has a configured upper bound.
+
+#![forbid(unsafe_code)]
+
+pub mod addr;
+pub mod command;
+pub mod feat;
+pub mod line;
+pub mod listing;
+pub mod reply;
+pub mod timestamp;
+pub mod transfer;
+
+pub use command::Command;
+pub use reply::{Reply, ReplyCode};
+pub use timestamp::Timestamp;

@@ -1,0 +1,1 @@
+//! Directory listings: MLSx fact lines, LIST parsers and formatters.
