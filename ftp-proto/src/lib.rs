@@ -34,6 +34,4 @@ pub mod reply;
 pub mod timestamp;
 pub mod transfer;
 
-pub use command::Command;
-pub use reply::{Reply, ReplyCode};
 pub use timestamp::Timestamp;
