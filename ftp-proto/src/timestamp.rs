@@ -59,7 +59,16 @@ impl Timestamp {
         if !valid {
             return Err(TimestampError::OutOfRange);
         }
-        Ok(Self { year, month, day, hour, minute, second, nanos: 0, fraction_digits: 0 })
+        Ok(Self {
+            year,
+            month,
+            day,
+            hour,
+            minute,
+            second,
+            nanos: 0,
+            fraction_digits: 0,
+        })
     }
 
     /// Returns this timestamp with a fraction of `digits` digits (1 to 9) worth `nanos`
@@ -81,7 +90,9 @@ impl Timestamp {
             return Err(TimestampError::Syntax);
         }
         let num = |range: core::ops::Range<usize>| {
-            input[range].iter().fold(0u16, |acc, d| acc * 10 + u16::from(d - b'0'))
+            input[range]
+                .iter()
+                .fold(0u16, |acc, d| acc * 10 + u16::from(d - b'0'))
         };
         let year = num(0..4);
         if year < 1000 {
@@ -100,7 +111,9 @@ impl Timestamp {
             [] => Ok(ts),
             [b'.', digits @ ..] if !digits.is_empty() && digits.iter().all(u8::is_ascii_digit) => {
                 let kept = &digits[..digits.len().min(9)];
-                let mut nanos = kept.iter().fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'));
+                let mut nanos = kept
+                    .iter()
+                    .fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'));
                 nanos *= 10u32.pow(9 - kept.len() as u32);
                 ts.with_fraction(nanos, kept.len() as u8)
             }
@@ -240,7 +253,14 @@ mod tests {
     fn parses_plain_time_val() {
         let ts = Timestamp::parse(b"19981107085215").unwrap();
         assert_eq!(
-            (ts.year(), ts.month(), ts.day(), ts.hour(), ts.minute(), ts.second()),
+            (
+                ts.year(),
+                ts.month(),
+                ts.day(),
+                ts.hour(),
+                ts.minute(),
+                ts.second()
+            ),
             (1998, 11, 7, 8, 52, 15)
         );
         assert_eq!(ts.to_string(), "19981107085215");
@@ -252,20 +272,44 @@ mod tests {
         assert_eq!(ts.nanos(), 237_000_000);
         assert_eq!(ts.fraction_digits(), 3);
         assert_eq!(ts.to_string(), "19990929003355.237");
-        assert_eq!(Timestamp::parse(b"19990929003355.0").unwrap().to_string(), "19990929003355.0");
+        assert_eq!(
+            Timestamp::parse(b"19990929003355.0").unwrap().to_string(),
+            "19990929003355.0"
+        );
     }
 
     #[test]
     fn refuses_impossible_dates_and_bad_syntax() {
-        assert_eq!(Timestamp::parse(b"20030229000000"), Err(TimestampError::OutOfRange));
+        assert_eq!(
+            Timestamp::parse(b"20030229000000"),
+            Err(TimestampError::OutOfRange)
+        );
         assert!(Timestamp::parse(b"20040229000000").is_ok());
-        assert_eq!(Timestamp::parse(b"19991329000000"), Err(TimestampError::OutOfRange));
-        assert_eq!(Timestamp::parse(b"19991231240000"), Err(TimestampError::OutOfRange));
+        assert_eq!(
+            Timestamp::parse(b"19991329000000"),
+            Err(TimestampError::OutOfRange)
+        );
+        assert_eq!(
+            Timestamp::parse(b"19991231240000"),
+            Err(TimestampError::OutOfRange)
+        );
         assert!(Timestamp::parse(b"19991231235960").is_ok(), "leap second");
-        assert_eq!(Timestamp::parse(b"09991231235959"), Err(TimestampError::OutOfRange));
-        assert_eq!(Timestamp::parse(b"1999123123595"), Err(TimestampError::Syntax));
-        assert_eq!(Timestamp::parse(b"19991231235959."), Err(TimestampError::Syntax));
-        assert_eq!(Timestamp::parse(b"19991231235959x"), Err(TimestampError::Syntax));
+        assert_eq!(
+            Timestamp::parse(b"09991231235959"),
+            Err(TimestampError::OutOfRange)
+        );
+        assert_eq!(
+            Timestamp::parse(b"1999123123595"),
+            Err(TimestampError::Syntax)
+        );
+        assert_eq!(
+            Timestamp::parse(b"19991231235959."),
+            Err(TimestampError::Syntax)
+        );
+        assert_eq!(
+            Timestamp::parse(b"19991231235959x"),
+            Err(TimestampError::Syntax)
+        );
     }
 
     #[test]
@@ -273,7 +317,13 @@ mod tests {
         let ts = Timestamp::parse(b"20020717210715").unwrap();
         assert_eq!(ts.to_unix_seconds(), 1_026_940_035);
         assert_eq!(Timestamp::from_unix_seconds(1_026_940_035).unwrap(), ts);
-        assert_eq!(Timestamp::from_unix_seconds(0).unwrap().to_string(), "19700101000000");
-        assert_eq!(Timestamp::from_unix_seconds(-1).unwrap().to_string(), "19691231235959");
+        assert_eq!(
+            Timestamp::from_unix_seconds(0).unwrap().to_string(),
+            "19700101000000"
+        );
+        assert_eq!(
+            Timestamp::from_unix_seconds(-1).unwrap().to_string(),
+            "19691231235959"
+        );
     }
 }
