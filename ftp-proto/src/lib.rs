@@ -35,3 +35,6 @@ pub mod timestamp;
 pub mod transfer;
 
 pub use timestamp::Timestamp;
+
+pub use command::Command;
+pub use reply::{Reply, ReplyCode};
