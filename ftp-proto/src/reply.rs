@@ -296,6 +296,25 @@ impl Reply {
         Self { code, lines }
     }
 
+    /// A reply whose text starts with a quoted pathname, `"name" comment`, with every `"` in
+    /// the name doubled (RFC 959 Appendix II): the form of 257 replies to PWD and MKD.
+    pub fn with_quoted_path(code: ReplyCode, path: &[u8], comment: &str) -> Self {
+        let mut text = Vec::with_capacity(path.len() + comment.len() + 3);
+        text.push(b'"');
+        for &byte in path {
+            text.push(byte);
+            if byte == b'"' {
+                text.push(b'"');
+            }
+        }
+        text.push(b'"');
+        if !comment.is_empty() {
+            text.push(b' ');
+            text.extend_from_slice(comment.as_bytes());
+        }
+        Self::new(code, text)
+    }
+
     /// The reply code.
     pub fn code(&self) -> ReplyCode {
         self.code
@@ -674,6 +693,97 @@ impl Reply {
     }
 }
 
+/// The protection of an RFC 2228 6yz reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ProtectionLevel {
+    /// 631: integrity protected.
+    Integrity,
+    /// 632: confidentiality and integrity protected.
+    Private,
+    /// 633: confidentiality protected.
+    Confidential,
+}
+
+/// An RFC 2228 protected reply (631, 632, 633) with its base64 payload decoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Protected {
+    /// Which protection the server applied.
+    pub level: ProtectionLevel,
+    /// The decoded (still protected) message: the security mechanism unwraps it.
+    pub payload: Vec<u8>,
+}
+
+impl Protected {
+    /// Parses an unwrapped payload as the ordinary reply it carries ("an end-of-line code need
+    /// not be included", RFC 2228 §5.2).
+    pub fn parse_inner(plaintext: &[u8]) -> Result<Reply, ReplyError> {
+        let mut decoder = ReplyDecoder::new(ReplyConfig::default());
+        decoder.feed(plaintext);
+        if !plaintext.ends_with(b"\n") {
+            decoder.feed(b"\r\n");
+        }
+        decoder.next_reply().unwrap_or_else(|| {
+            Err(ReplyError::MalformedCode {
+                line: Bytes::copy_from_slice(plaintext),
+            })
+        })
+    }
+}
+
+impl Reply {
+    /// The base64 payload of a 631/632/633 reply, decoded: the lines are concatenated as
+    /// RFC 2228 §5.2 prescribes. `None` for other codes or invalid base64.
+    pub fn protected(&self) -> Option<Protected> {
+        let level = match self.code.get() {
+            631 => ProtectionLevel::Integrity,
+            632 => ProtectionLevel::Private,
+            633 => ProtectionLevel::Confidential,
+            _ => return None,
+        };
+        let mut encoded = Vec::new();
+        for line in &self.lines {
+            encoded.extend_from_slice(line.trim_ascii());
+        }
+        Some(Protected {
+            level,
+            payload: decode_base64(&encoded)?,
+        })
+    }
+}
+
+/// Standard base64 (RFC 4648 §4) with `=` padding; `None` on any other byte or bad length.
+fn decode_base64(input: &[u8]) -> Option<Vec<u8>> {
+    fn value(byte: u8) -> Option<u32> {
+        Some(u32::from(match byte {
+            b'A'..=b'Z' => byte - b'A',
+            b'a'..=b'z' => byte - b'a' + 26,
+            b'0'..=b'9' => byte - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        }))
+    }
+    if input.len() % 4 != 0 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(input.len() / 4 * 3);
+    let chunks = input.len() / 4;
+    for (i, chunk) in input.chunks_exact(4).enumerate() {
+        let padding = chunk.iter().rev().take_while(|&&b| b == b'=').count();
+        if padding > 2 || (padding > 0 && i + 1 != chunks) {
+            return None;
+        }
+        let mut bits = 0u32;
+        for &byte in &chunk[..4 - padding] {
+            bits = bits << 6 | value(byte)?;
+        }
+        bits <<= 6 * padding as u32;
+        let bytes = bits.to_be_bytes();
+        out.extend_from_slice(&bytes[1..4 - padding]);
+    }
+    Some(out)
+}
+
 /// What a HASH reply reports (draft-bryan-ftpext-hash §3.4).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HashReply {
@@ -710,6 +820,18 @@ pub(crate) fn parse_u64(digits: &[u8]) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base64_decodes_and_refuses_garbage() {
+        assert_eq!(decode_base64(b"aGVsbG8="), Some(b"hello".to_vec()));
+        assert_eq!(decode_base64(b"aGk="), Some(b"hi".to_vec()));
+        assert_eq!(decode_base64(b"aGV5"), Some(b"hey".to_vec()));
+        assert_eq!(decode_base64(b""), Some(vec![]));
+        assert_eq!(decode_base64(b"aGk"), None);
+        assert_eq!(decode_base64(b"a=Gk"), None);
+        assert_eq!(decode_base64(b"aG=k"), None);
+        assert_eq!(decode_base64(b"aGk=aGk="), None);
+    }
 
     #[test]
     fn code_classes() {
