@@ -345,7 +345,7 @@ impl LineFramer {
 
     /// Appends plain data bytes to the line being received.
     fn push_data(&mut self, data: &[u8]) {
-        if data.is_empty() {
+        if data.is_empty() || self.failed {
             return;
         }
         self.after_cr_nul = false;
@@ -459,6 +459,9 @@ impl LineFramer {
     }
 
     fn end_line(&mut self) {
+        if self.failed {
+            return;
+        }
         self.after_cr_nul = false;
         let telnet = core::mem::take(&mut self.line_signals);
         let len = core::mem::take(&mut self.current_len);
