@@ -38,3 +38,8 @@ pub use timestamp::Timestamp;
 
 pub use command::Command;
 pub use reply::{Reply, ReplyCode};
+
+/// The README's Rust examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeExamples;
