@@ -13,6 +13,7 @@
 //! | [`addr`] | PORT/227, EPRT/229, LPRT/228 host-port formats, IPv4 and IPv6 |
 //! | [`feat`] | FEAT replies and OPTS arguments |
 //! | [`timestamp`] | the RFC 3659 `time-val` |
+//! | [`path`] | virtual paths: normalisation that never climbs above the root |
 //! | [`listing`] | MLSx fact lines, LIST parsers and formatters |
 //! | [`transfer`] | TYPE A, MODE B/C and STRU R transcoders for the data connection |
 //!
@@ -30,6 +31,7 @@ pub mod command;
 pub mod feat;
 pub mod line;
 pub mod listing;
+pub mod path;
 pub mod reply;
 pub mod timestamp;
 pub mod transfer;

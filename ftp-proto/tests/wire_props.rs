@@ -465,3 +465,18 @@ proptest! {
         prop_assert_eq!(Timestamp::from_unix_seconds(whole_seconds.to_unix_seconds()), Ok(whole_seconds));
     }
 }
+
+proptest! {
+    #[test]
+    fn resolved_paths_never_escape_the_root(
+        cwd in prop::collection::vec(prop::sample::select(vec![&b"a"[..], b"..", b".", b"", b"b c", b"\xff"]), 0..6),
+        arg in prop::collection::vec(prop::sample::select(vec![&b"x"[..], b"..", b".", b"", b"/", b"..\\"]), 0..10),
+    ) {
+        use ftp_proto::path::VirtualPath;
+        let cwd = VirtualPath::root().resolve(&cwd.join(&b'/')).unwrap();
+        let resolved = cwd.resolve(&arg.join(&b'/')).unwrap();
+        prop_assert!(resolved.as_bytes().starts_with(b"/"));
+        prop_assert!(resolved.segments().all(|s| !s.is_empty() && s != b"." && s != b".."));
+        prop_assert_eq!(VirtualPath::root().resolve(resolved.as_bytes()).unwrap(), resolved.clone());
+    }
+}
