@@ -587,3 +587,39 @@ fn mode_b_carries_several_files_on_one_connection() {
     ];
     assert_eq!(seen, (expected, Ok(())));
 }
+
+#[test]
+fn data_before_an_error_is_delivered_before_the_error() {
+    use ftp_proto::transfer::RestartMarkerError;
+    let whole = || (Sizes::whole(), Sizes::whole());
+    let (mut p, mut r) = whole();
+    assert_eq!(
+        decode_events(RecordDecoder::new(), b"a\xff\x04", &mut p, &mut r),
+        (
+            vec![Seen::Data(b"a".to_vec())],
+            Err(DecodeError::InvalidRecordEscape { byte: 4 })
+        )
+    );
+    let (mut p, mut r) = whole();
+    assert_eq!(
+        decode_events(
+            BlockDecoder::new(),
+            b"\x00\x00\x01z\x10\x00\x00",
+            &mut p,
+            &mut r
+        ),
+        (
+            vec![Seen::Data(b"z".to_vec())],
+            Err(DecodeError::RestartMarker(RestartMarkerError::Empty))
+        )
+    );
+    let (mut p, mut r) = whole();
+    let image = CompressedDecoder::new(DataType::Image);
+    assert_eq!(
+        decode_events(image, b"\x01z\x00\x10\x85", &mut p, &mut r),
+        (
+            vec![Seen::Data(b"z".to_vec())],
+            Err(DecodeError::RestartMarkerNotString { byte: 0x85 })
+        )
+    );
+}

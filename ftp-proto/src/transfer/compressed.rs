@@ -39,8 +39,9 @@ const STAGE_LEN: usize = 2 * (1 + MAX_STRING) + 2 + 2 + 1 + RestartMarker::MAX_L
 /// Compresses data into MODE C units.
 ///
 /// Guarantees: runs of three or more identical bytes become replicated units (filler units
-/// when the byte is the type's filler), everything else goes out in byte strings of up to 127
-/// bytes; the output depends only on the data and control calls, not on how the input was
+/// when the byte is the type's filler) of at most 63 bytes each, a remainder shorter than three
+/// joining the byte string; everything else goes out in byte strings of up to 127 bytes. The
+/// encoding is never longer than sending everything in byte strings. The output depends only on the data and control calls, not on how the input was
 /// split. Between calls the encoder holds at most one byte string being gathered (127 bytes),
 /// the current run (a byte and a count) and a few staged unit bytes.
 #[derive(Clone, Copy, Debug)]
@@ -76,12 +77,17 @@ impl CompressedEncoder {
             consumed: 0,
             written: self.stage.flush(output),
         };
-        for &byte in input {
+        while let Some(&byte) = input.get(step.consumed) {
             if !self.stage.is_empty() {
                 step.written += self.stage.flush(&mut output[step.written..]);
                 if !self.stage.is_empty() {
                     break;
                 }
+            }
+            let taken = self.take_distinct(&input[step.consumed..]);
+            if taken > 0 {
+                step.consumed += taken;
+                continue;
             }
             self.take_byte(byte);
             step.consumed += 1;
@@ -176,6 +182,36 @@ impl CompressedEncoder {
         self.settle_run();
         self.run_byte = byte;
         self.run_len = 1;
+    }
+
+    /// The fast path of [`Self::take_byte`] for text without runs: while each byte differs
+    /// from the one before, the current one-byte run joins the byte string and the new byte
+    /// becomes the run, so copy them in bulk. Produces exactly what `take_byte` would; returns
+    /// how many bytes of `rest` it took (0 when the slow path must decide).
+    fn take_distinct(&mut self, rest: &[u8]) -> usize {
+        if self.run_len != 1 || self.end_of_record_pending {
+            return 0;
+        }
+        let room = MAX_STRING - self.literal_len;
+        let mut previous = self.run_byte;
+        let distinct = rest
+            .iter()
+            .take(room)
+            .take_while(|&&byte| {
+                let differs = byte != previous;
+                previous = byte;
+                differs
+            })
+            .count();
+        let Some(&last) = distinct.checked_sub(1).and_then(|i| rest.get(i)) else {
+            return 0;
+        };
+        let start = self.literal_len;
+        self.literal[start] = self.run_byte;
+        self.literal[start + 1..start + distinct].copy_from_slice(&rest[..distinct - 1]);
+        self.literal_len += distinct;
+        self.run_byte = last;
+        distinct
     }
 
     /// Sends the current run as a unit if it is long enough, or adds it to the byte string.
@@ -459,6 +495,25 @@ mod tests {
         );
         assert_eq!(encode_all(&mut encoder, b"aab"), b"\x03aab\x00\x40");
         assert_eq!(encode_all(&mut encoder, b""), b"\x00\x40");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn bulk_path_encodes_exactly_like_the_byte_path(
+            data in proptest::collection::vec(proptest::sample::select(vec![0u8, 1, 2, b' ']), 0..1200),
+        ) {
+            let mut bulk = CompressedEncoder::new(DataType::Image);
+            let mut bytewise = CompressedEncoder::new(DataType::Image);
+            let mut expected = vec![0u8; 4 * data.len() + 64];
+            let mut written = 0;
+            for &byte in &data {
+                bytewise.take_byte(byte);
+                written += bytewise.stage.flush(&mut expected[written..]);
+            }
+            let finish = bytewise.finish(&mut expected[written..]);
+            expected.truncate(written + finish.written);
+            proptest::prop_assert_eq!(encode_all(&mut bulk, &data), expected);
+        }
     }
 
     #[test]

@@ -2,9 +2,10 @@
 //!
 //! Every transcoder here is a pure, incremental state machine that works over caller buffers:
 //! a step takes `(input, output)` and reports how many bytes it consumed and wrote, and a
-//! finishing step flushes what it holds when the input ends. None of them allocates, and each
-//! holds only a few bytes between calls (a CR, an escape byte, a partial 3-byte header, at most
-//! one [`RestartMarker`]).
+//! finishing step flushes what it holds when the input ends. None of them allocates. Between
+//! calls a decoder holds only a few bytes (a CR, an escape byte, a partial 3-byte header, the
+//! state of one MODE C unit, at most one [`RestartMarker`]); an encoder holds at most a few
+//! hundred (the MODE C encoder gathers one byte string of up to 127 bytes).
 //!
 //! ## Where each one sits
 //!
