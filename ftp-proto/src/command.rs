@@ -24,7 +24,7 @@ use crate::addr::{self, AddrError};
 use crate::line::{escape_text, CrEncoding, ForbiddenByte};
 use crate::reply::{parse_u64, split_semicolons, ReplyCode};
 use crate::timestamp::{Timestamp, TimestampError};
-use crate::transfer::{DataType, FileStructure, FormatControl, TransferMode};
+use crate::transfer::{DataType, FileStructure, TransferMode};
 
 /// An FTP command with its typed argument.
 ///
@@ -453,9 +453,9 @@ impl Command {
             Self::Port(addr) => text(addr::format_port(*addr)),
             Self::Eprt(addr) => text(addr::format_eprt(*addr)),
             Self::Lprt(addr) => text(addr::format_lprt(*addr)),
-            Self::Type(data_type) => text(format_type(*data_type)),
-            Self::Stru(s) => text(stru_letter(*s).to_string()),
-            Self::Mode(m) => text(mode_letter(*m).to_string()),
+            Self::Type(data_type) => text(data_type.to_string()),
+            Self::Stru(s) => text(char::from(s.code()).to_string()),
+            Self::Mode(m) => text(char::from(m.code()).to_string()),
             Self::Allo {
                 size,
                 max_record: None,
@@ -745,7 +745,7 @@ fn build(verb: &[u8], arg: Option<Bytes>) -> Result<Command, CommandErrorKind> {
         b"PORT" => C::Port(addr::parse_port(&a).map_err(CommandErrorKind::Address)?),
         b"PASV" => C::Pasv,
         b"TYPE" => C::Type(parse_type(&a)?),
-        b"STRU" => C::Stru(parse_stru(&a)?),
+        b"STRU" => C::Stru(FileStructure::parse(&a).ok_or(CommandErrorKind::InvalidArgument)?),
         b"MODE" => C::Mode(parse_mode(&a)?),
         b"RETR" => C::Retr(a),
         b"STOR" => C::Stor(a),
@@ -813,86 +813,20 @@ fn single_letter(arg: &[u8]) -> Result<u8, CommandErrorKind> {
     }
 }
 
+/// TYPE through [`DataType::parse`], with runs of spaces between the words allowed (keyword
+/// arguments accept one or more SPs, rfc-checklist §2.2). Every malformed TYPE is 501 (C06);
+/// well-formed types this library does not transcode are the session's 504.
 fn parse_type(arg: &[u8]) -> Result<DataType, CommandErrorKind> {
-    let mut parts = words(arg);
-    let code = single_letter(parts.next().unwrap_or_default())?;
-    let second = parts.next();
-    if parts.next().is_some() {
-        return Err(CommandErrorKind::InvalidArgument);
-    }
-    let form = || match second {
-        None => Ok(FormatControl::NonPrint),
-        Some(word) => match single_letter(word)? {
-            b'N' => Ok(FormatControl::NonPrint),
-            b'T' => Ok(FormatControl::Telnet),
-            b'C' => Ok(FormatControl::CarriageControl),
-            _ => Err(CommandErrorKind::InvalidArgument),
-        },
-    };
-    match code {
-        b'A' => Ok(DataType::Ascii(form()?)),
-        b'E' => Ok(DataType::Ebcdic(form()?)),
-        b'I' if second.is_none() => Ok(DataType::Image),
-        b'L' => {
-            let size = second
-                .and_then(parse_u64)
-                .ok_or(CommandErrorKind::InvalidArgument)?;
-            match u8::try_from(size) {
-                Ok(size) if size > 0 => Ok(DataType::Local(size)),
-                _ => Err(CommandErrorKind::InvalidArgument),
-            }
-        }
-        _ => Err(CommandErrorKind::InvalidArgument),
-    }
+    let words: Vec<&[u8]> = words(arg).collect();
+    DataType::parse(&words.join(&b' ')).map_err(|_| CommandErrorKind::InvalidArgument)
 }
 
-fn format_type(data_type: DataType) -> String {
-    let form = |f: FormatControl| match f {
-        FormatControl::NonPrint => "",
-        FormatControl::Telnet => " T",
-        FormatControl::CarriageControl => " C",
-    };
-    match data_type {
-        DataType::Ascii(f) => format!("A{}", form(f)),
-        DataType::Ebcdic(f) => format!("E{}", form(f)),
-        DataType::Image => "I".into(),
-        DataType::Local(size) => format!("L {size}"),
-    }
-}
-
-fn parse_stru(arg: &[u8]) -> Result<FileStructure, CommandErrorKind> {
-    match single_letter(arg)? {
-        b'F' => Ok(FileStructure::File),
-        b'R' => Ok(FileStructure::Record),
-        b'P' => Ok(FileStructure::Page),
-        _ => Err(CommandErrorKind::InvalidArgument),
-    }
-}
-
-fn stru_letter(structure: FileStructure) -> char {
-    match structure {
-        FileStructure::File => 'F',
-        FileStructure::Record => 'R',
-        FileStructure::Page => 'P',
-    }
-}
-
+/// MODE through [`TransferMode::parse`]; `Z` (deflate, not implemented) is 504.
 fn parse_mode(arg: &[u8]) -> Result<TransferMode, CommandErrorKind> {
-    match single_letter(arg)? {
-        b'S' => Ok(TransferMode::Stream),
-        b'B' => Ok(TransferMode::Block),
-        b'C' => Ok(TransferMode::Compressed),
-        b'Z' => Err(CommandErrorKind::UnsupportedParameter),
-        _ => Err(CommandErrorKind::InvalidArgument),
+    if arg.eq_ignore_ascii_case(b"Z") {
+        return Err(CommandErrorKind::UnsupportedParameter);
     }
-}
-
-fn mode_letter(mode: TransferMode) -> char {
-    match mode {
-        TransferMode::Stream => 'S',
-        TransferMode::Block => 'B',
-        TransferMode::Compressed => 'C',
-    }
+    TransferMode::parse(arg).ok_or(CommandErrorKind::InvalidArgument)
 }
 
 fn parse_allo(arg: &[u8]) -> Result<Command, CommandErrorKind> {

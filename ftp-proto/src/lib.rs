@@ -7,7 +7,7 @@
 //!
 //! | module | holds |
 //! |---|---|
-//! | [`line`] | control-stream framing: incremental CRLF search, line-length caps, the Telnet layer |
+//! | [`line`](mod@line) | control-stream framing: incremental CRLF search, line-length caps, the Telnet layer |
 //! | [`command`] | [`Command`]: every verb FTP defines, parsed from and encoded to bytes |
 //! | [`reply`] | [`Reply`], [`ReplyCode`]: single- and multi-line replies, parsed and encoded |
 //! | [`addr`] | PORT/227, EPRT/229, LPRT/228 host-port formats, IPv4 and IPv6 |

@@ -58,10 +58,10 @@ impl Default for DataType {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DataTypeError {
-    /// The first letter is not `A`, `E`, `I` or `L` (a session answers 504).
+    /// The first letter is not `A`, `E`, `I` or `L` (501, rfc-checklist C06).
     #[error("unknown representation type")]
     UnknownType,
-    /// The form after `A` or `E` is not `N`, `T` or `C` (a session answers 504).
+    /// The form after `A` or `E` is not `N`, `T` or `C` (501).
     #[error("unknown format control")]
     UnknownFormat,
     /// `L` without a byte size (RFC 959: 501).
