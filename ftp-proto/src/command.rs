@@ -125,11 +125,13 @@ pub enum Command {
     Feat,
     /// OPTS (RFC 2389).
     Opts(OptsArg),
-    /// EPRT (RFC 2428): active-mode address, IPv4 or IPv6.
+    /// EPRT (RFC 2428): active-mode address, IPv4 or IPv6. An IPv4-mapped IPv6 address
+    /// (`::ffff:a.b.c.d`) is encoded as family 1, the way the peer sees it, so it parses back as
+    /// the plain IPv4 address.
     Eprt(SocketAddr),
     /// EPSV (RFC 2428).
     Epsv(Option<EpsvArg>),
-    /// LPRT (RFC 1639).
+    /// LPRT (RFC 1639). An IPv4-mapped IPv6 address is encoded as family 4, as for EPRT.
     Lprt(SocketAddr),
     /// LPSV (RFC 1639).
     Lpsv,
