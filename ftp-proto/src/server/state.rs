@@ -1,0 +1,679 @@
+//! The session's state and every transition of it.
+//!
+//! Rule (after h11's `_state.py`): every type that describes where the session is — the stage
+//! of the control connection, the login, the one command in flight ([`Busy`]), the prepared data
+//! channel, TLS — lives here, and so does every method that moves between those states. The
+//! command handlers (`commands.rs`) and the driver-event handlers (`events.rs`) decide *which*
+//! transition to take; they never assign these fields themselves except through the methods
+//! below and the plain settings in [`Settings`].
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::command::RestMarker;
+use crate::line::{Line, LineError, LineFramer};
+use crate::path::VirtualPath;
+use crate::reply::{Reply, ReplyCode};
+use crate::timestamp::Timestamp;
+use crate::transfer::{DataType, FileStructure, FormatControl, TransferMode};
+
+use super::config::{ConnInfo, FactSet, HashAlgorithm, ServerConfig};
+use super::text;
+use super::types::{
+    AuthId, CloseReason, DataConnId, DataIntent, Principal, Secret, ServerEvent, ServerOutput,
+    StorageOpId, TransferKind, TransferParams,
+};
+
+/// Outputs queued before the session stops taking new command lines until the driver drains:
+/// with the lazy pump in `poll_output`, the queue never holds much more than one command's
+/// outputs beyond this.
+pub(super) const OUTPUT_HIGH_WATER: usize = 32;
+
+/// The control connection's stage.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Stage {
+    /// A 120 was sent; the 220 follows at `ready_at`. Input is held.
+    Greeting { ready_at: Instant },
+    /// Commands are accepted.
+    Ready,
+    /// `Close` was emitted; nothing more happens.
+    Closed,
+}
+
+/// TLS on the control connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum ControlTls {
+    /// Plaintext, never protected.
+    Plain,
+    /// 234 sent, waiting for `handle_tls_established`; input is discarded.
+    Handshake,
+    /// Protected.
+    Protected,
+    /// Protected once, cleared by CCC: plaintext, and no more PBSZ/PROT.
+    Cleared,
+}
+
+/// Where the login is (RFC 959 §6, rfc-checklist §6.5).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Login {
+    NeedUser,
+    NeedPass {
+        user: Bytes,
+        anonymous: bool,
+    },
+    NeedAcct {
+        user: Bytes,
+        password: Secret<Bytes>,
+    },
+    LoggedIn {
+        principal: Principal,
+    },
+}
+
+/// Which passive command is waiting for its listener.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum PassiveKind {
+    Pasv,
+    Epsv,
+    Lpsv,
+}
+
+/// The prepared data channel (between PASV/PORT and the transfer that uses it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum DataChannel {
+    None,
+    /// A bound listener (and maybe the connection it accepted).
+    Passive {
+        id: DataConnId,
+        bound_at: Instant,
+        connected: bool,
+    },
+    /// PORT/EPRT/LPRT: connect there when a transfer starts.
+    Active {
+        addr: SocketAddr,
+    },
+}
+
+impl DataChannel {
+    fn id(&self) -> Option<DataConnId> {
+        match self {
+            Self::Passive { id, .. } => Some(*id),
+            _ => None,
+        }
+    }
+}
+
+/// A non-transfer storage request in flight, and what its success means.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum PendingOp {
+    Cwd(VirtualPath),
+    Rnfr(VirtualPath),
+    Size,
+    Mdtm,
+    Mlst { path: VirtualPath, label: Bytes },
+    Dele,
+    Rmd,
+    Mkd(VirtualPath),
+    Rnto,
+    Mfmt { time: Timestamp, arg: Bytes },
+    Hash { arg: Bytes },
+    Chmod,
+    Site,
+}
+
+/// Where a transfer is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum TransferStage {
+    /// The storage request is out; no 1yz yet.
+    Opening,
+    /// 150/125 sent; bytes are moving.
+    Running,
+    /// Storage reported `Transferred`; the data connection is closing; 226 follows `Closed`.
+    Closing,
+}
+
+/// A transfer command in flight.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Transfer {
+    pub(super) kind: TransferKind,
+    pub(super) path: VirtualPath,
+    pub(super) data: DataConnId,
+    pub(super) storage: Option<StorageOpId>,
+    pub(super) stage: TransferStage,
+    /// When the current stage began (data and request timers count from here).
+    pub(super) since: Instant,
+    /// The channel the transfer took; given back if storage refuses before the 1yz.
+    pub(super) channel: DataChannel,
+    pub(super) connected: bool,
+    pub(super) data_closed: bool,
+    pub(super) bytes: u64,
+    pub(super) quit_after: bool,
+}
+
+/// The one thing the session waits for before it reads the next command (RFC 959 §4.2: one
+/// command at a time; ABOR, STAT and QUIT may jump a running transfer).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Busy {
+    Idle,
+    /// PASV/EPSV/LPSV: waiting for `DataEvent::Listening`.
+    Bind {
+        id: DataConnId,
+        kind: PassiveKind,
+        since: Instant,
+    },
+    /// PASS/ACCT: waiting for `handle_auth_result`.
+    Auth {
+        id: AuthId,
+        user: Bytes,
+        password: Secret<Bytes>,
+        account: Option<Bytes>,
+        since: Instant,
+    },
+    /// A failed login's reply waits until `until`; `last` ends the session.
+    LoginDelay {
+        until: Instant,
+        last: bool,
+    },
+    /// A storage request that is not a transfer.
+    Storage {
+        id: StorageOpId,
+        op: PendingOp,
+        since: Instant,
+    },
+    Transfer(Box<Transfer>),
+    /// 234 sent, TLS handshake running.
+    TlsHandshake,
+}
+
+/// Graceful shutdown in progress.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Shutdown {
+    pub(super) message: String,
+    pub(super) deadline: Instant,
+}
+
+/// Per-session settings that commands change directly and REIN/AUTH reset.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Settings {
+    pub(super) params: TransferParams,
+    pub(super) cwd: VirtualPath,
+    pub(super) rest: Option<RestMarker>,
+    pub(super) rename_from: Option<VirtualPath>,
+    pub(super) epsv_all: bool,
+    pub(super) facts: FactSet,
+    pub(super) hash: Option<HashAlgorithm>,
+    pub(super) range: Option<(u64, u64)>,
+    pub(super) pbsz: bool,
+    pub(super) data_protected: bool,
+}
+
+impl Settings {
+    fn new(config: &ServerConfig) -> Self {
+        Self {
+            params: TransferParams {
+                data_type: DataType::Ascii(FormatControl::NonPrint),
+                mode: TransferMode::Stream,
+                structure: FileStructure::File,
+            },
+            cwd: VirtualPath::root(),
+            rest: None,
+            rename_from: None,
+            epsv_all: false,
+            facts: config.mlst_default_facts.intersection(config.mlst_facts),
+            hash: config.hash_algorithms.first().copied(),
+            range: None,
+            pbsz: false,
+            data_protected: false,
+        }
+    }
+}
+
+/// The server side of one FTP control connection; see the [module docs](super) for the
+/// contract.
+#[derive(Debug)]
+pub struct ServerSession {
+    pub(super) config: Arc<ServerConfig>,
+    pub(super) conn: ConnInfo,
+    pub(super) now: Instant,
+    pub(super) framer: LineFramer,
+    /// Complete lines taken from the framer, not yet executed (bounded like the framer).
+    pub(super) held: VecDeque<Result<Line, LineError>>,
+    pub(super) held_bytes: usize,
+    pub(super) out: VecDeque<ServerOutput>,
+    pub(super) next_id: u64,
+    pub(super) stage: Stage,
+    pub(super) last_activity: Instant,
+    pub(super) shutdown: Option<Shutdown>,
+    pub(super) tls: ControlTls,
+    pub(super) login: Login,
+    pub(super) failed_logins: u32,
+    pub(super) host: Option<Bytes>,
+    pub(super) settings: Settings,
+    pub(super) data: DataChannel,
+    pub(super) busy: Busy,
+    /// The verb being answered, for audit events.
+    pub(super) verb: Bytes,
+    /// An urgent Telnet signal (IP/DM) arrived: the next ABOR/STAT/QUIT may jump the queue.
+    pub(super) urgent: bool,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Construction and output
+
+impl ServerSession {
+    pub(super) fn build(config: Arc<ServerConfig>, conn: ConnInfo, now: Instant) -> Self {
+        let settings = Settings::new(&config);
+        Self {
+            framer: LineFramer::new(config.line),
+            settings,
+            config,
+            conn,
+            now,
+            held: VecDeque::new(),
+            held_bytes: 0,
+            out: VecDeque::new(),
+            next_id: 1,
+            stage: Stage::Ready,
+            last_activity: now,
+            shutdown: None,
+            tls: if conn.implicit_tls {
+                ControlTls::Protected
+            } else {
+                ControlTls::Plain
+            },
+            login: Login::NeedUser,
+            failed_logins: 0,
+            host: None,
+            data: DataChannel::None,
+            busy: Busy::Idle,
+            verb: Bytes::new(),
+            urgent: false,
+        }
+    }
+
+    /// A fresh id for any of the three id types.
+    pub(super) fn fresh_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    /// Moves time forward (never back).
+    pub(super) fn advance(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+    }
+
+    pub(super) fn emit(&mut self, output: ServerOutput) {
+        self.out.push_back(output);
+    }
+
+    pub(super) fn event(&mut self, event: ServerEvent) {
+        self.emit(ServerOutput::Event(event));
+    }
+
+    pub(super) fn intent(&mut self, intent: DataIntent) {
+        self.emit(ServerOutput::Data(intent));
+    }
+
+    /// Queues raw control bytes, joining them to a `Transmit` queued just before.
+    pub(super) fn transmit(&mut self, bytes: &[u8]) {
+        if let Some(ServerOutput::Transmit(last)) = self.out.back_mut() {
+            let mut joined = BytesMut::with_capacity(last.len() + bytes.len());
+            joined.extend_from_slice(last);
+            joined.extend_from_slice(bytes);
+            *last = joined.freeze();
+        } else {
+            self.emit(ServerOutput::Transmit(Bytes::copy_from_slice(bytes)));
+        }
+    }
+
+    /// Queues a reply; a 4xx/5xx also emits [`ServerEvent::Rejected`] for the current verb.
+    pub(super) fn send(&mut self, reply: Reply) {
+        let code = reply.code();
+        self.transmit(&text::encode(&reply));
+        if code.is_failure() {
+            let verb = self.verb.clone();
+            self.event(ServerEvent::Rejected { verb, code });
+        }
+    }
+
+    /// Queues a single-line reply.
+    pub(super) fn reply(&mut self, code: ReplyCode, text: impl Into<Bytes>) {
+        self.send(Reply::new(code, text));
+    }
+
+    pub(super) fn logged_in(&self) -> Option<&Principal> {
+        match &self.login {
+            Login::LoggedIn { principal } => Some(principal),
+            _ => None,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading command lines: one at a time, with the ABOR/STAT/QUIT exception
+
+impl ServerSession {
+    /// Executes held command lines while the session can take one and the output queue has
+    /// room. Called after every input and when the driver has drained the queue.
+    pub(super) fn pump(&mut self) {
+        while !self.is_closed() && self.out.len() < OUTPUT_HIGH_WATER {
+            self.refill();
+            let Some(index) = self.next_runnable() else {
+                break;
+            };
+            let Some(item) = self.held.remove(index) else {
+                break;
+            };
+            if let Ok(line) = &item {
+                self.held_bytes -= line.bytes.len();
+            }
+            self.on_line(item);
+        }
+    }
+
+    /// Moves complete lines from the framer into `held`, and Telnet refusals into the output.
+    /// A fatal framing error, or more held input than the limits allow, ends the session.
+    fn refill(&mut self) {
+        if self.framer.take_signals().is_urgent() {
+            self.urgent = true;
+        }
+        while let Some(reply) = self.framer.poll_telnet_reply() {
+            self.transmit(&reply);
+        }
+        while let Some(item) = self.framer.next_line() {
+            match item {
+                Err(error) if error.is_fatal() => return self.input_limit(),
+                Ok(line) => {
+                    self.held_bytes += line.bytes.len();
+                    self.held.push_back(Ok(line));
+                }
+                Err(error) => self.held.push_back(Err(error)),
+            }
+            if self.held_bytes > self.config.line.max_buffered
+                || self.held.len() > held_lines_limit(&self.config)
+            {
+                return self.input_limit();
+            }
+        }
+    }
+
+    /// The index of the held line to execute now, if any.
+    fn next_runnable(&self) -> Option<usize> {
+        if self.stage != Stage::Ready || self.held.is_empty() {
+            return None;
+        }
+        match &self.busy {
+            Busy::Idle if self.shutdown.is_none() => Some(0),
+            Busy::Transfer(transfer) => self.held.iter().enumerate().find_map(|(i, item)| {
+                let Ok(line) = item else { return None };
+                let jumps = i == 0 || self.urgent || line.telnet.is_urgent();
+                let verb = text::verb_of(&line.bytes);
+                let allowed = match verb {
+                    b"ABOR" => transfer.stage != TransferStage::Closing,
+                    b"QUIT" => true,
+                    b"STAT" => text::has_no_argument(&line.bytes),
+                    _ => false,
+                };
+                (jumps && allowed).then_some(i)
+            }),
+            _ => None,
+        }
+    }
+
+    fn input_limit(&mut self) {
+        self.verb = Bytes::new();
+        self.reply(
+            ReplyCode::SERVICE_NOT_AVAILABLE,
+            "Input limit exceeded, closing control connection.",
+        );
+        self.close(CloseReason::InputLimit);
+    }
+}
+
+/// How many complete lines may wait while a command is in flight.
+fn held_lines_limit(config: &ServerConfig) -> usize {
+    (config.line.max_buffered / 16).max(64)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transitions
+
+impl ServerSession {
+    /// The command in flight is answered: the session reads the next command. The idle timer
+    /// counts from now.
+    pub(super) fn become_idle(&mut self) {
+        self.busy = Busy::Idle;
+        self.last_activity = self.now;
+        if let Some(shutdown) = &self.shutdown {
+            let message = shutdown.message.clone();
+            self.reply(ReplyCode::SERVICE_NOT_AVAILABLE, message);
+            self.close(CloseReason::Shutdown);
+        }
+    }
+
+    pub(super) fn wait_storage(&mut self, id: StorageOpId, op: PendingOp) {
+        self.busy = Busy::Storage {
+            id,
+            op,
+            since: self.now,
+        };
+    }
+
+    pub(super) fn wait_auth(
+        &mut self,
+        id: AuthId,
+        user: Bytes,
+        password: Secret<Bytes>,
+        account: Option<Bytes>,
+    ) {
+        self.busy = Busy::Auth {
+            id,
+            user,
+            password,
+            account,
+            since: self.now,
+        };
+    }
+
+    pub(super) fn wait_listener(&mut self, id: DataConnId, kind: PassiveKind) {
+        self.busy = Busy::Bind {
+            id,
+            kind,
+            since: self.now,
+        };
+    }
+
+    pub(super) fn start_tls_handshake(&mut self) {
+        self.tls = ControlTls::Handshake;
+        self.busy = Busy::TlsHandshake;
+        self.framer.discard_buffered();
+        self.held.clear();
+        self.held_bytes = 0;
+        self.urgent = false;
+    }
+
+    pub(super) fn tls_established(&mut self) {
+        self.tls = ControlTls::Protected;
+        self.event(ServerEvent::TlsEstablished);
+        self.become_idle();
+    }
+
+    /// The login succeeded.
+    pub(super) fn log_in(&mut self, principal: Principal, anonymous: bool) {
+        self.event(ServerEvent::LoggedIn {
+            user: principal.user.clone(),
+            anonymous,
+            read_only: principal.read_only,
+        });
+        self.failed_logins = 0;
+        self.settings.cwd = VirtualPath::root();
+        self.login = Login::LoggedIn { principal };
+        self.reply(ReplyCode::LOGGED_IN, "User logged in");
+    }
+
+    /// A login failed: count it, and answer after the configured delay.
+    pub(super) fn login_failed(&mut self, user: Bytes) {
+        self.failed_logins = self.failed_logins.saturating_add(1);
+        self.event(ServerEvent::LoginFailed {
+            user,
+            attempts: self.failed_logins,
+        });
+        self.login = Login::NeedUser;
+        let last = self.failed_logins >= self.config.max_login_attempts.max(1);
+        let delay = self.config.failed_login_delay;
+        if delay.is_zero() {
+            self.answer_failed_login(last);
+        } else {
+            let until = self.now.checked_add(delay).unwrap_or(self.now);
+            self.busy = Busy::LoginDelay { until, last };
+        }
+    }
+
+    pub(super) fn answer_failed_login(&mut self, last: bool) {
+        self.verb = Bytes::from_static(b"PASS");
+        if last {
+            self.reply(
+                ReplyCode::SERVICE_NOT_AVAILABLE,
+                "Too many failed login attempts, closing control connection.",
+            );
+            self.close(CloseReason::TooManyFailedLogins);
+        } else {
+            self.reply(ReplyCode::NOT_LOGGED_IN, "Login incorrect.");
+            self.become_idle();
+        }
+    }
+
+    /// Forgets the user and every setting (REIN; AUTH keeps the MLST/HASH selections).
+    pub(super) fn reset_session(&mut self, keep_selections: bool) {
+        self.drop_channel();
+        let fresh = Settings::new(&self.config);
+        let old = core::mem::replace(&mut self.settings, fresh);
+        if keep_selections {
+            self.settings.facts = old.facts;
+            self.settings.hash = old.hash;
+            self.settings.range = old.range;
+            self.settings.epsv_all = old.epsv_all;
+        }
+        self.login = Login::NeedUser;
+        if !keep_selections {
+            self.host = None;
+        }
+    }
+
+    /// Replaces the prepared data channel, tearing down the old one (RFC 959 §3.2: the port
+    /// specification changed).
+    pub(super) fn set_channel(&mut self, channel: DataChannel) {
+        self.drop_channel();
+        self.data = channel;
+    }
+
+    /// Tears down the prepared data channel, if any.
+    pub(super) fn drop_channel(&mut self) {
+        let old = core::mem::replace(&mut self.data, DataChannel::None);
+        if let Some(id) = old.id() {
+            self.intent(DataIntent::Abort { id });
+        }
+    }
+
+    /// Starts a transfer that owns the prepared channel.
+    pub(super) fn begin_transfer(&mut self, transfer: Transfer) {
+        self.busy = Busy::Transfer(Box::new(transfer));
+    }
+
+    pub(super) fn transfer_mut(&mut self) -> Option<&mut Transfer> {
+        match &mut self.busy {
+            Busy::Transfer(transfer) => Some(transfer),
+            _ => None,
+        }
+    }
+
+    /// The transfer is answered with 226: it ends, and QUIT or shutdown may follow.
+    pub(super) fn complete_transfer(&mut self) {
+        let Busy::Transfer(transfer) = core::mem::replace(&mut self.busy, Busy::Idle) else {
+            return;
+        };
+        self.verb = Bytes::from_static(transfer.kind.verb().as_bytes());
+        self.reply(ReplyCode::CLOSING_DATA, "Transfer complete.");
+        self.event(ServerEvent::TransferCompleted {
+            kind: transfer.kind,
+            path: transfer.path,
+            bytes: transfer.bytes,
+        });
+        self.after_transfer(transfer.quit_after);
+    }
+
+    /// The transfer failed with `code`: the data connection is torn down.
+    pub(super) fn fail_transfer(&mut self, code: ReplyCode, text: impl Into<Bytes>) {
+        let Busy::Transfer(transfer) = core::mem::replace(&mut self.busy, Busy::Idle) else {
+            return;
+        };
+        self.intent(DataIntent::Abort { id: transfer.data });
+        self.verb = Bytes::from_static(transfer.kind.verb().as_bytes());
+        self.reply(code, text);
+        self.event(ServerEvent::TransferFailed {
+            kind: transfer.kind,
+            path: transfer.path,
+            code,
+        });
+        self.after_transfer(transfer.quit_after);
+    }
+
+    /// Storage refused the transfer before any 1yz: the prepared channel stays for a retry.
+    pub(super) fn refuse_transfer(&mut self, code: ReplyCode, text: impl Into<Bytes>) {
+        let Busy::Transfer(transfer) = core::mem::replace(&mut self.busy, Busy::Idle) else {
+            return;
+        };
+        self.verb = Bytes::from_static(transfer.kind.verb().as_bytes());
+        self.data = transfer.channel;
+        if let DataChannel::Passive {
+            connected,
+            bound_at,
+            ..
+        } = &mut self.data
+        {
+            *connected |= transfer.connected && !transfer.data_closed;
+            *bound_at = self.now;
+        }
+        self.reply(code, text);
+        self.after_transfer(transfer.quit_after);
+    }
+
+    fn after_transfer(&mut self, quit_after: bool) {
+        self.urgent = false;
+        if quit_after {
+            self.verb = Bytes::from_static(b"QUIT");
+            self.reply(ReplyCode::CLOSING_CONTROL, "Goodbye.");
+            self.close(CloseReason::Quit);
+        } else {
+            self.become_idle();
+        }
+    }
+
+    /// Ends the session: tears down data connections, emits `Closed` and `Close`.
+    pub(super) fn close(&mut self, reason: CloseReason) {
+        if self.is_closed() {
+            return;
+        }
+        if let Busy::Transfer(transfer) = &self.busy {
+            let id = transfer.data;
+            self.intent(DataIntent::Abort { id });
+        }
+        if let Busy::Bind { id, .. } = &self.busy {
+            let id = *id;
+            self.intent(DataIntent::Abort { id });
+        }
+        self.drop_channel();
+        self.busy = Busy::Idle;
+        self.stage = Stage::Closed;
+        self.held.clear();
+        self.held_bytes = 0;
+        self.framer.discard_buffered();
+        self.event(ServerEvent::Closed { reason });
+        self.emit(ServerOutput::Close);
+    }
+}
