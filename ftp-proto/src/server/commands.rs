@@ -869,14 +869,12 @@ impl ServerSession {
     fn during_transfer(&mut self, command: Command) {
         match command {
             Command::Abor => {
-                self.urgent = false;
                 let code = ReplyCode::TRANSFER_ABORTED;
                 self.fail_transfer(code, "Connection closed; transfer aborted.");
                 self.verb = Bytes::from_static(b"ABOR");
                 self.reply(ReplyCode::CLOSING_DATA, "Abort successful");
             }
             Command::Stat(None) => {
-                self.urgent = false;
                 let Some(transfer) = self.transfer_mut() else {
                     return;
                 };
@@ -892,7 +890,6 @@ impl ServerSession {
                 self.send(Reply::multiline(ReplyCode::FILE_STATUS, lines));
             }
             Command::Quit => {
-                self.urgent = false;
                 if let Some(transfer) = self.transfer_mut() {
                     transfer.quit_after = true;
                 }

@@ -257,8 +257,6 @@ pub struct ServerSession {
     pub(super) busy: Busy,
     /// The verb being answered, for audit events.
     pub(super) verb: Bytes,
-    /// An urgent Telnet signal (IP/DM) arrived: the next ABOR/STAT/QUIT may jump the queue.
-    pub(super) urgent: bool,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -291,7 +289,6 @@ impl ServerSession {
             data: DataChannel::None,
             busy: Busy::Idle,
             verb: Bytes::new(),
-            urgent: false,
         }
     }
 
@@ -379,9 +376,9 @@ impl ServerSession {
     /// Moves complete lines from the framer into `held`, and Telnet refusals into the output.
     /// A fatal framing error, or more held input than the limits allow, ends the session.
     fn refill(&mut self) {
-        if self.framer.take_signals().is_urgent() {
-            self.urgent = true;
-        }
+        // Early Telnet signals need no action: an interrupted command still has to arrive
+        // whole, and the framer flags its line (`Line::telnet`).
+        let _ = self.framer.take_signals();
         while let Some(reply) = self.framer.poll_telnet_reply() {
             self.transmit(&reply);
         }
@@ -409,18 +406,25 @@ impl ServerSession {
         }
         match &self.busy {
             Busy::Idle if self.shutdown.is_none() => Some(0),
-            Busy::Transfer(transfer) => self.held.iter().enumerate().find_map(|(i, item)| {
-                let Ok(line) = item else { return None };
-                let jumps = i == 0 || self.urgent || line.telnet.is_urgent();
-                let verb = text::verb_of(&line.bytes);
-                let allowed = match verb {
-                    b"ABOR" => transfer.stage != TransferStage::Closing,
-                    b"QUIT" => true,
-                    b"STAT" => text::has_no_argument(&line.bytes),
-                    _ => false,
+            Busy::Transfer(transfer) => {
+                let allowed = |item: &Result<Line, LineError>| {
+                    let Ok(line) = item else { return false };
+                    match text::verb_of(&line.bytes) {
+                        b"ABOR" => transfer.stage != TransferStage::Closing,
+                        b"QUIT" => true,
+                        b"STAT" => text::has_no_argument(&line.bytes),
+                        _ => false,
+                    }
                 };
-                (jumps && allowed).then_some(i)
-            }),
+                let flagged = |item: &Result<Line, LineError>| matches!(item, Ok(line) if line.telnet.is_urgent());
+                // A line marked by Telnet IP/Synch (the framer flags the line the signal
+                // arrived with: RFC 959 §4.1.3, "scans the Telnet stream for exactly one
+                // command" after IP), else the head of the queue.
+                self.held
+                    .iter()
+                    .position(|item| flagged(item) && allowed(item))
+                    .or_else(|| self.held.front().filter(|item| allowed(item)).map(|_| 0))
+            }
             _ => None,
         }
     }
@@ -494,7 +498,6 @@ impl ServerSession {
         self.framer.discard_buffered();
         self.held.clear();
         self.held_bytes = 0;
-        self.urgent = false;
     }
 
     pub(super) fn tls_established(&mut self) {
@@ -644,7 +647,6 @@ impl ServerSession {
     }
 
     fn after_transfer(&mut self, quit_after: bool) {
-        self.urgent = false;
         if quit_after {
             self.verb = Bytes::from_static(b"QUIT");
             self.reply(ReplyCode::CLOSING_CONTROL, "Goodbye.");
