@@ -715,6 +715,10 @@ fn t03_will_is_refused_and_the_command_still_runs() {
     greeted(ServerConfig::default(), |h| {
         h.send(b"\xff\xfb\x01NOOP\r\n");
         h.expect(b"\xff\xfe\x01200 NOOP ok.\r\n");
+        // A refusal keeps its place among the replies, however the reads are split.
+        h.send(b"NOOP\r\n\xff\xfd\x03NOOP\r\n\xff\xfd\x03");
+        h.expect(b"200 NOOP ok.\r\n\xff\xfc\x03200 NOOP ok.\r\n");
+        h.expect_idle();
     });
 }
 

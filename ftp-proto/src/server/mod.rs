@@ -258,11 +258,7 @@ impl ServerSession {
     /// and while the TLS handshake after AUTH runs.
     pub fn handle_input(&mut self, now: Instant, bytes: &[u8]) {
         self.advance(now);
-        if self.is_closed() || self.tls == ControlTls::Handshake {
-            return;
-        }
-        self.framer.feed(bytes);
-        self.pump();
+        self.feed(bytes);
     }
 
     /// The client closed the control connection (or the TLS handshake failed): everything in

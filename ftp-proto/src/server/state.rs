@@ -189,6 +189,15 @@ pub(super) enum Busy {
     TlsHandshake,
 }
 
+/// Control input received and not yet acted on, in arrival order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Held {
+    /// A complete line (or an overlong one, reported as an error).
+    Line(Result<Line, LineError>),
+    /// Telnet option refusals to send; they keep their place among the replies.
+    Telnet(Bytes),
+}
+
 /// Graceful shutdown in progress.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct Shutdown {
@@ -241,7 +250,7 @@ pub struct ServerSession {
     pub(super) now: Instant,
     pub(super) framer: LineFramer,
     /// Complete lines taken from the framer, not yet executed (bounded like the framer).
-    pub(super) held: VecDeque<Result<Line, LineError>>,
+    pub(super) held: VecDeque<Held>,
     pub(super) held_bytes: usize,
     pub(super) out: VecDeque<ServerOutput>,
     pub(super) next_id: u64,
@@ -355,42 +364,55 @@ impl ServerSession {
 // Reading command lines: one at a time, with the ABOR/STAT/QUIT exception
 
 impl ServerSession {
-    /// Executes held command lines while the session can take one and the output queue has
-    /// room. Called after every input and when the driver has drained the queue.
+    /// Decodes control bytes and executes what they complete. The input is fed one line end at
+    /// a time, executing after each, so the outputs do not depend on how the driver's reads
+    /// split the stream (whole or one byte at a time give the same replies in the same order).
+    pub(super) fn feed(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() && !self.is_closed() && self.tls != ControlTls::Handshake {
+            let cut = memchr::memchr(b'\n', bytes).map_or(bytes.len(), |at| at + 1);
+            self.framer.feed(&bytes[..cut]);
+            bytes = &bytes[cut..];
+            self.pump();
+        }
+    }
+
+    /// Executes held input while the session can take it and the output queue has room.
+    /// Called after every input and when the driver has drained the queue.
     pub(super) fn pump(&mut self) {
         while !self.is_closed() && self.out.len() < OUTPUT_HIGH_WATER {
             self.refill();
             let Some(index) = self.next_runnable() else {
                 break;
             };
-            let Some(item) = self.held.remove(index) else {
-                break;
-            };
-            if let Ok(line) = &item {
-                self.held_bytes -= line.bytes.len();
+            match self.held.remove(index) {
+                Some(Held::Telnet(reply)) => self.transmit(&reply),
+                Some(Held::Line(item)) => {
+                    if let Ok(line) = &item {
+                        self.held_bytes -= line.bytes.len();
+                    }
+                    self.on_line(item);
+                }
+                None => break,
             }
-            self.on_line(item);
         }
     }
 
-    /// Moves complete lines from the framer into `held`, and Telnet refusals into the output.
-    /// A fatal framing error, or more held input than the limits allow, ends the session.
+    /// Moves Telnet refusals and complete lines from the framer into `held`. A fatal framing
+    /// error, or more held input than the limits allow, ends the session.
     fn refill(&mut self) {
         // Early Telnet signals need no action: an interrupted command still has to arrive
         // whole, and the framer flags its line (`Line::telnet`).
         let _ = self.framer.take_signals();
         while let Some(reply) = self.framer.poll_telnet_reply() {
-            self.transmit(&reply);
+            self.held.push_back(Held::Telnet(reply));
         }
         while let Some(item) = self.framer.next_line() {
-            match item {
+            match &item {
                 Err(error) if error.is_fatal() => return self.input_limit(),
-                Ok(line) => {
-                    self.held_bytes += line.bytes.len();
-                    self.held.push_back(Ok(line));
-                }
-                Err(error) => self.held.push_back(Err(error)),
+                Ok(line) => self.held_bytes += line.bytes.len(),
+                Err(_) => {}
             }
+            self.held.push_back(Held::Line(item));
             if self.held_bytes > self.config.line.max_buffered
                 || self.held.len() > held_lines_limit(&self.config)
             {
@@ -399,34 +421,42 @@ impl ServerSession {
         }
     }
 
-    /// The index of the held line to execute now, if any.
+    /// The index of the held item to act on now, if any: Telnet refusals at the head go out
+    /// whatever the state; lines run one command at a time.
     fn next_runnable(&self) -> Option<usize> {
-        if self.stage != Stage::Ready || self.held.is_empty() {
+        if self.stage != Stage::Ready {
             return None;
         }
-        match &self.busy {
-            Busy::Idle if self.shutdown.is_none() => Some(0),
-            Busy::Transfer(transfer) => {
-                let allowed = |item: &Result<Line, LineError>| {
-                    let Ok(line) = item else { return false };
-                    match text::verb_of(&line.bytes) {
-                        b"ABOR" => transfer.stage != TransferStage::Closing,
-                        b"QUIT" => true,
-                        b"STAT" => text::has_no_argument(&line.bytes),
-                        _ => false,
-                    }
-                };
-                let flagged = |item: &Result<Line, LineError>| matches!(item, Ok(line) if line.telnet.is_urgent());
-                // A line marked by Telnet IP/Synch (the framer flags the line the signal
-                // arrived with: RFC 959 §4.1.3, "scans the Telnet stream for exactly one
-                // command" after IP), else the head of the queue.
-                self.held
-                    .iter()
-                    .position(|item| flagged(item) && allowed(item))
-                    .or_else(|| self.held.front().filter(|item| allowed(item)).map(|_| 0))
-            }
+        match (&self.busy, self.held.front()?) {
+            (_, Held::Telnet(_)) => Some(0),
+            (Busy::Idle, _) if self.shutdown.is_none() => Some(0),
+            (Busy::Transfer(transfer), _) => self.transfer_interrupt(transfer.stage),
             _ => None,
         }
+    }
+
+    /// During a transfer: the held line to take now. Only ABOR (not once the data connection
+    /// is closing), STAT without argument and QUIT qualify: a line marked by Telnet IP/Synch
+    /// anywhere in the queue (the framer flags the line the signal arrived with; RFC 959
+    /// §4.1.3: after IP the server "scans the Telnet stream for exactly one command"), else the
+    /// head of the queue.
+    fn transfer_interrupt(&self, stage: TransferStage) -> Option<usize> {
+        let allowed = |item: &Held| {
+            let Held::Line(Ok(line)) = item else {
+                return false;
+            };
+            match text::verb_of(&line.bytes) {
+                b"ABOR" => stage != TransferStage::Closing,
+                b"QUIT" => true,
+                b"STAT" => text::has_no_argument(&line.bytes),
+                _ => false,
+            }
+        };
+        let flagged = |item: &Held| matches!(item, Held::Line(Ok(line)) if line.telnet.is_urgent());
+        self.held
+            .iter()
+            .position(|item| flagged(item) && allowed(item))
+            .or_else(|| self.held.front().filter(|item| allowed(item)).map(|_| 0))
     }
 
     fn input_limit(&mut self) {
