@@ -36,7 +36,7 @@ fn greeting_banner_may_be_multi_line() {
 
 #[test]
 fn full_server_gets_421_and_close() {
-    let base = std::time::Instant::now();
+    let base = epoch();
     let session = ServerSession::new_refused(
         Arc::new(ServerConfig::default()),
         ConnInfo::new(local(), peer()),

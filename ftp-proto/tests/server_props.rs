@@ -304,6 +304,12 @@ fn small_config() -> ServerConfig {
     }
 }
 
+/// An arbitrary base instant for the simulated clock (the session never reads the clock).
+#[allow(clippy::disallowed_methods)]
+fn epoch() -> Instant {
+    Instant::now()
+}
+
 fn conn() -> ConnInfo {
     ConnInfo::new(
         "192.0.2.1:21".parse().unwrap(),
@@ -359,7 +365,7 @@ impl Driver {
     fn new(config: ServerConfig) -> Self {
         let max_buffered =
             config.line.flood_limit + config.line.max_buffered + config.line.max_line_len;
-        let now = Instant::now();
+        let now = epoch();
         let session = ServerSession::new(Arc::new(config), conn(), now);
         let mut driver = Self {
             session,
@@ -585,7 +591,7 @@ fn auto_run(input: &[u8], cuts: &[usize]) -> Vec<String> {
         },
         ..ServerConfig::default()
     };
-    let now = Instant::now();
+    let now = epoch();
     let mut session = ServerSession::new(Arc::new(config), conn(), now);
     let mut log: Vec<String> = vec![];
     let mut tx: Vec<u8> = vec![];

@@ -204,7 +204,7 @@ fn anonymous_may_log_in_without_tls_under_the_login_policy() {
             ..TlsPolicy::default()
         })
     };
-    let base = std::time::Instant::now();
+    let base = epoch();
     let session = ServerSession::new(Arc::new(config), ConnInfo::new(local(), peer()), base);
     let mut h = H::wrap(session, base, Feed::Whole);
     h.expect(b"220 Service ready\r\n");

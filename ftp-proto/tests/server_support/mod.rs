@@ -47,6 +47,13 @@ pub enum Feed {
     Bytewise,
 }
 
+/// An arbitrary base instant for a test's simulated clock. The session never reads the clock;
+/// tests only need *some* `Instant` to count from.
+#[allow(clippy::disallowed_methods)]
+pub fn epoch() -> Instant {
+    Instant::now()
+}
+
 pub const LOCAL: &str = "192.0.2.1:21";
 pub const PEER: &str = "198.51.100.7:50000";
 
@@ -77,7 +84,7 @@ impl H {
     }
 
     pub fn raw_with(config: ServerConfig, conn: ConnInfo, feed: Feed) -> Self {
-        let base = Instant::now();
+        let base = epoch();
         let session = ServerSession::new(Arc::new(config), conn, base);
         Self::wrap(session, base, feed)
     }
