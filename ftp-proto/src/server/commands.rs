@@ -190,10 +190,7 @@ impl ServerSession {
             self.drop_channel();
             self.settings.cwd = VirtualPath::root();
         }
-        self.login = Login::NeedPass {
-            user: name,
-            anonymous,
-        };
+        self.expect_password(name, anonymous);
         if anonymous {
             self.reply(
                 ReplyCode::NEED_PASSWORD,
@@ -205,40 +202,34 @@ impl ServerSession {
     }
 
     fn pass(&mut self, password: Bytes) {
-        match core::mem::replace(&mut self.login, Login::NeedUser) {
+        match &self.login {
             Login::NeedPass {
                 user,
                 anonymous: true,
             } => {
                 let principal = super::types::Principal {
-                    user,
+                    user: user.clone(),
                     read_only: self.config.anonymous == AnonymousPolicy::ReadOnly,
                 };
                 self.log_in(principal, true);
             }
-            Login::NeedPass { user, .. } => self.authenticate(user, Secret::new(password), None),
-            Login::LoggedIn { principal } => {
-                self.login = Login::LoggedIn { principal };
-                self.reply(ReplyCode::SUPERFLUOUS, "Already logged in.");
+            Login::NeedPass { user, .. } => {
+                let user = user.clone();
+                self.authenticate(user, Secret::new(password), None);
             }
-            other => {
-                self.login = other;
-                self.reply(ReplyCode::BAD_SEQUENCE, "Login with USER first.");
-            }
+            Login::LoggedIn { .. } => self.reply(ReplyCode::SUPERFLUOUS, "Already logged in."),
+            _ => self.reply(ReplyCode::BAD_SEQUENCE, "Login with USER first."),
         }
     }
 
     fn acct(&mut self, account: Bytes) {
-        match core::mem::replace(&mut self.login, Login::NeedUser) {
-            Login::NeedAcct { user, password } => self.authenticate(user, password, Some(account)),
-            Login::LoggedIn { principal } => {
-                self.login = Login::LoggedIn { principal };
-                self.reply(ReplyCode::SUPERFLUOUS, "ACCT not needed.");
+        match &self.login {
+            Login::NeedAcct { user, password } => {
+                let (user, password) = (user.clone(), password.clone());
+                self.authenticate(user, password, Some(account));
             }
-            other => {
-                self.login = other;
-                self.reply(ReplyCode::BAD_SEQUENCE, "Login with USER and PASS first.");
-            }
+            Login::LoggedIn { .. } => self.reply(ReplyCode::SUPERFLUOUS, "ACCT not needed."),
+            _ => self.reply(ReplyCode::BAD_SEQUENCE, "Login with USER and PASS first."),
         }
     }
 
@@ -249,7 +240,7 @@ impl ServerSession {
             user: user.clone(),
             password: password.clone(),
             account: account.clone(),
-            host: self.host.clone(),
+            host: self.settings.host.clone(),
         });
         self.wait_auth(id, user, password, account);
     }
@@ -258,8 +249,7 @@ impl ServerSession {
         self.reset_session(false);
         self.reply(ReplyCode::SERVICE_READY, "Service ready for new user.");
         if self.tls == ControlTls::Protected && !self.conn.implicit_tls {
-            self.emit(ServerOutput::StopTls);
-            self.tls = ControlTls::Plain;
+            self.stop_tls(false);
         }
     }
 
@@ -363,7 +353,7 @@ impl ServerSession {
         if !accepted {
             return self.reply(ReplyCode::NOT_IMPLEMENTED_FOR_PARAMETER, "Unknown host.");
         }
-        self.host = Some(match name {
+        self.settings.host = Some(match name {
             HostName::Domain(domain) => domain,
             HostName::Ipv4(ip) => ip.to_string().into(),
             HostName::Ipv6(ip) => format!("[{ip}]").into(),
@@ -442,8 +432,7 @@ impl ServerSession {
             return self.reply(ReplyCode::POLICY_DENIED, "CCC refused by policy.");
         }
         self.reply(ReplyCode::COMMAND_OK, "CCC ok, continuing in plaintext.");
-        self.emit(ServerOutput::StopTls);
-        self.tls = ControlTls::Cleared;
+        self.stop_tls(true);
     }
 
     fn abor_idle(&mut self) {
@@ -746,7 +735,7 @@ impl ServerSession {
         let Some(path) = self.resolve(arg.as_deref().unwrap_or_default(), class) else {
             return;
         };
-        let channel = core::mem::replace(&mut self.data, DataChannel::None);
+        let channel = self.take_channel();
         let (data, connected) = match &channel {
             DataChannel::Passive { id, connected, .. } => (*id, *connected),
             _ => (super::types::DataConnId::from_raw(self.fresh_id()), false),

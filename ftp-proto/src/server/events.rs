@@ -9,9 +9,7 @@ use bytes::Bytes;
 use crate::addr::canonical_ip;
 use crate::reply::{Reply, ReplyCode};
 
-use super::state::{
-    Busy, ControlTls, DataChannel, Login, PendingOp, ServerSession, Stage, TransferStage,
-};
+use super::state::{Busy, ControlTls, DataChannel, PendingOp, ServerSession, TransferStage};
 use super::text::{self, OpClass};
 use super::timer::Timer;
 use super::types::{
@@ -45,11 +43,7 @@ impl ServerSession {
         });
         match event {
             DataEvent::Listening { local } => {
-                self.data = DataChannel::Passive {
-                    id,
-                    bound_at: self.now,
-                    connected: false,
-                };
+                self.channel_bound(id);
                 let reply = self.passive_reply(kind, local);
                 self.send(reply);
                 self.become_idle();
@@ -71,13 +65,9 @@ impl ServerSession {
 
     fn on_idle_channel_event(&mut self, event: DataEvent) {
         match event {
-            DataEvent::Connected { peer } if self.passive_peer_ok(peer) => {
-                if let DataChannel::Passive { connected, .. } = &mut self.data {
-                    *connected = true;
-                }
-            }
+            DataEvent::Connected { peer } if self.passive_peer_ok(peer) => self.channel_connected(),
             DataEvent::Connected { .. } => self.drop_channel(),
-            DataEvent::Closed | DataEvent::Failed(_) => self.data = DataChannel::None,
+            DataEvent::Closed | DataEvent::Failed(_) => self.channel_gone(),
             DataEvent::Listening { .. } | DataEvent::Progress { .. } => {}
         }
     }
@@ -91,30 +81,11 @@ impl ServerSession {
                 let (code, text) = text::data_failure(DataFailure::PeerMismatch, false);
                 self.fail_transfer(code, text);
             }
-            DataEvent::Connected { .. } => {
-                if let Some(transfer) = self.transfer_mut() {
-                    transfer.connected = true;
-                }
-            }
-            DataEvent::Progress { bytes } => {
-                if let Some(transfer) = self.transfer_mut() {
-                    transfer.bytes = bytes;
-                }
-            }
-            DataEvent::Closed => self.on_transfer_closed(),
+            DataEvent::Connected { .. } => self.transfer_connected(),
+            DataEvent::Progress { bytes } => self.transfer_progress(bytes),
+            DataEvent::Closed => self.transfer_data_closed(),
             DataEvent::Failed(failure) => self.on_transfer_failed(failure),
             DataEvent::Listening { .. } => {}
-        }
-    }
-
-    fn on_transfer_closed(&mut self) {
-        let Some(transfer) = self.transfer_mut() else {
-            return;
-        };
-        if transfer.stage == TransferStage::Closing {
-            self.complete_transfer();
-        } else {
-            transfer.data_closed = true;
         }
     }
 
@@ -144,20 +115,15 @@ impl ServerSession {
         id: StorageOpId,
         result: Result<StorageResponse, StorageError>,
     ) {
-        match &self.busy {
-            Busy::Storage { id: pending, .. } if *pending == id => {
-                let Busy::Storage { op, .. } = core::mem::replace(&mut self.busy, Busy::Idle)
-                else {
-                    return;
-                };
-                self.on_op_result(op, result);
-                self.become_idle();
-            }
-            Busy::Transfer(transfer) if transfer.storage == Some(id) => {
+        if let Some(op) = self.take_storage_op(id) {
+            self.on_op_result(op, result);
+            return self.become_idle();
+        }
+        if let Busy::Transfer(transfer) = &self.busy {
+            if transfer.storage == Some(id) {
                 let stage = transfer.stage;
                 self.on_transfer_storage(stage, result);
             }
-            _ => {}
         }
     }
 
@@ -175,7 +141,7 @@ impl ServerSession {
             }
             (TransferStage::Opening, Ok(StorageResponse::Transferred { bytes })) => {
                 self.open_transfer(None, None);
-                self.transferred(bytes);
+                self.transfer_stored(bytes);
             }
             (TransferStage::Opening, Ok(_)) => {
                 self.fail_transfer(ReplyCode::LOCAL_ERROR, "Unexpected answer from storage.")
@@ -188,7 +154,7 @@ impl ServerSession {
                 let message = error_text(&error, code);
                 self.refuse_transfer(code, message);
             }
-            (_, Ok(StorageResponse::Transferred { bytes })) => self.transferred(bytes),
+            (_, Ok(StorageResponse::Transferred { bytes })) => self.transfer_stored(bytes),
             (_, Ok(_)) => {}
             (_, Err(error)) => {
                 let code = text::storage_code_in_transfer(error.kind);
@@ -200,7 +166,6 @@ impl ServerSession {
 
     /// Storage is ready: 150 (or 125), and the active connect.
     fn open_transfer(&mut self, stored_as: Option<Bytes>, size: Option<u64>) {
-        let (protected, now) = (self.settings.data_protected, self.now);
         let name = match stored_as {
             Some(name) if valid_name(&name) => Some(name),
             Some(_) => {
@@ -208,43 +173,34 @@ impl ServerSession {
             }
             None => None,
         };
-        let Some(transfer) = self.transfer_mut() else {
+        let Some(transfer) = self.transfer_running(name.as_deref()) else {
             return;
         };
-        if let Some(name) = &name {
-            if let Ok(path) = transfer.path.resolve(name) {
-                transfer.path = path;
-            }
-        }
-        transfer.stage = TransferStage::Running;
-        transfer.since = now;
         let open = transfer.connected && !transfer.data_closed;
-        let (kind, path, data) = (transfer.kind, transfer.path.clone(), transfer.data);
-        let active = match &transfer.channel {
-            DataChannel::Active { addr } => Some(*addr),
-            _ => None,
-        };
         let code = if open {
             ReplyCode::DATA_ALREADY_OPEN
         } else {
             ReplyCode::FILE_STATUS_OK
         };
+        let kind = transfer.kind;
         let message = match (&name, open) {
             (Some(name), _) => [&b"FILE: "[..], name].concat(),
             (None, true) => b"Data connection already open; transfer starting.".to_vec(),
             (None, false) => {
-                let params = self.params_for(kind);
-                text::opening_text(kind.verb(), params, size).into_bytes()
+                text::opening_text(kind.verb(), self.params_for(kind), size).into_bytes()
             }
         };
         self.verb = Bytes::from_static(kind.verb().as_bytes());
         self.reply(code, message);
-        self.event(ServerEvent::TransferStarted { kind, path });
-        if let Some(addr) = active {
+        self.event(ServerEvent::TransferStarted {
+            kind,
+            path: transfer.path,
+        });
+        if let DataChannel::Active { addr } = transfer.channel {
             self.intent(DataIntent::Connect {
-                id: data,
+                id: transfer.data,
                 addr,
-                tls: protected,
+                tls: self.settings.data_protected,
             });
         }
     }
@@ -261,23 +217,6 @@ impl ServerSession {
             _ => {}
         }
         params
-    }
-
-    /// Every byte moved: close the data connection; 226 follows its `Closed`.
-    fn transferred(&mut self, bytes: u64) {
-        let now = self.now;
-        let Some(transfer) = self.transfer_mut() else {
-            return;
-        };
-        transfer.bytes = bytes;
-        transfer.storage = None;
-        if transfer.data_closed {
-            return self.complete_transfer();
-        }
-        transfer.stage = TransferStage::Closing;
-        transfer.since = now;
-        let id = transfer.data;
-        self.intent(DataIntent::Close { id });
     }
 
     fn on_op_result(&mut self, op: PendingOp, result: Result<StorageResponse, StorageError>) {
@@ -434,19 +373,7 @@ fn op_verb(op: &PendingOp) -> &'static str {
 
 impl ServerSession {
     pub(super) fn on_auth_result(&mut self, id: AuthId, result: Result<Principal, AuthFailure>) {
-        let Busy::Auth { id: pending, .. } = &self.busy else {
-            return;
-        };
-        if *pending != id {
-            return;
-        }
-        let Busy::Auth {
-            user,
-            password,
-            account,
-            ..
-        } = core::mem::replace(&mut self.busy, Busy::Idle)
-        else {
+        let Some((user, password, account)) = self.take_auth(id) else {
             return;
         };
         self.verb = Bytes::from_static(if account.is_some() { b"ACCT" } else { b"PASS" });
@@ -456,7 +383,7 @@ impl ServerSession {
                 self.become_idle();
             }
             Err(AuthFailure::AccountRequired) if account.is_none() => {
-                self.login = Login::NeedAcct { user, password };
+                self.expect_account(user, password);
                 self.reply(ReplyCode::NEED_ACCOUNT, "Need account for login.");
                 self.become_idle();
             }
@@ -490,10 +417,7 @@ impl ServerSession {
             .now
             .checked_add(self.config.shutdown_grace)
             .unwrap_or(self.now);
-        self.shutdown = Some(super::state::Shutdown {
-            message: message.clone(),
-            deadline,
-        });
+        self.begin_shutdown(message.clone(), deadline);
         match self.busy {
             Busy::TlsHandshake => self.close(CloseReason::Shutdown),
             Busy::Idle | Busy::LoginDelay { .. } => {
@@ -538,8 +462,7 @@ impl ServerSession {
 
     /// The 220 greeting (immediately, or after a 120).
     pub(super) fn greet(&mut self) {
-        self.stage = Stage::Ready;
-        self.last_activity = self.now;
+        self.mark_ready();
         let lines: Vec<Bytes> = self.config.banner.split('\n').map(text::one_line).collect();
         self.send(Reply::multiline(ReplyCode::SERVICE_READY, lines));
     }
@@ -559,7 +482,6 @@ impl ServerSession {
         match &self.busy {
             Busy::Storage { op, .. } => {
                 self.verb = Bytes::from_static(op_verb(op).as_bytes());
-                self.busy = Busy::Idle;
                 self.reply(ReplyCode::LOCAL_ERROR, "Storage request timed out.");
                 self.become_idle();
             }

@@ -129,8 +129,8 @@
 //! USER, PASS, ACCT, REIN, QUIT, NOOP, HELP, SYST, FEAT, OPTS, LANG, HOST, AUTH, ADAT, PBSZ,
 //! PROT, CCC, ABOR, STAT (no argument) and CLNT gets **530**. A line the parser refuses gets
 //! its [`CommandError::reply_code`](crate::command::CommandError::reply_code) (500, 501, 504,
-//! 521, 522); an unknown verb gets **500**; REST, RNFR and `RNTO`/`PASS` out of sequence get
-//! **503**.
+//! 521, 522); an unknown verb gets **500**; RNTO without RNFR, PASS without USER, ACCT
+//! without PASS, PBSZ before AUTH TLS, PROT before PBSZ and HOST after USER get **503**.
 //!
 //! Deliberately not implemented:
 //!
@@ -250,7 +250,7 @@ impl ServerSession {
             ReplyCode::SERVICE_READY_LATER,
             format!("Service ready in {minutes} minutes."),
         );
-        session.stage = Stage::Greeting { ready_at };
+        session.delay_greeting(ready_at);
         session
     }
 
@@ -344,7 +344,7 @@ impl ServerSession {
         if self.out.is_empty() {
             self.pump();
         }
-        self.out.pop_front()
+        self.out.pop_front().map(state::Queued::into_output)
     }
 
     /// When to call [`handle_timeout`](Self::handle_timeout), or `None` for never. Changes

@@ -2,10 +2,10 @@
 //!
 //! Rule (after h11's `_state.py`): every type that describes where the session is — the stage
 //! of the control connection, the login, the one command in flight ([`Busy`]), the prepared data
-//! channel, TLS — lives here, and so does every method that moves between those states. The
-//! command handlers (`commands.rs`) and the driver-event handlers (`events.rs`) decide *which*
-//! transition to take; they never assign these fields themselves except through the methods
-//! below and the plain settings in [`Settings`].
+//! channel, the running transfer, TLS — lives here, and so does every method that moves between
+//! those states. The command handlers (`commands.rs`) and the driver-event handlers
+//! (`events.rs`) decide *which* transition to take; they read these fields but assign none of
+//! them, only the plain per-session [`Settings`] (TYPE, cwd, REST, ...) and the audit verb.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -189,6 +189,23 @@ pub(super) enum Busy {
     TlsHandshake,
 }
 
+/// An output waiting for `poll_output`. Consecutive control bytes share one growing buffer,
+/// so a burst of replies costs one copy, not one per reply.
+#[derive(Debug)]
+pub(super) enum Queued {
+    Transmit(BytesMut),
+    Output(ServerOutput),
+}
+
+impl Queued {
+    pub(super) fn into_output(self) -> ServerOutput {
+        match self {
+            Self::Transmit(bytes) => ServerOutput::Transmit(bytes.freeze()),
+            Self::Output(output) => output,
+        }
+    }
+}
+
 /// Control input received and not yet acted on, in arrival order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) enum Held {
@@ -218,6 +235,8 @@ pub(super) struct Settings {
     pub(super) range: Option<(u64, u64)>,
     pub(super) pbsz: bool,
     pub(super) data_protected: bool,
+    /// The virtual host named by HOST.
+    pub(super) host: Option<Bytes>,
 }
 
 impl Settings {
@@ -237,6 +256,7 @@ impl Settings {
             range: None,
             pbsz: false,
             data_protected: false,
+            host: None,
         }
     }
 }
@@ -252,7 +272,7 @@ pub struct ServerSession {
     /// Complete lines taken from the framer, not yet executed (bounded like the framer).
     pub(super) held: VecDeque<Held>,
     pub(super) held_bytes: usize,
-    pub(super) out: VecDeque<ServerOutput>,
+    pub(super) out: VecDeque<Queued>,
     pub(super) next_id: u64,
     pub(super) stage: Stage,
     pub(super) last_activity: Instant,
@@ -260,7 +280,6 @@ pub struct ServerSession {
     pub(super) tls: ControlTls,
     pub(super) login: Login,
     pub(super) failed_logins: u32,
-    pub(super) host: Option<Bytes>,
     pub(super) settings: Settings,
     pub(super) data: DataChannel,
     pub(super) busy: Busy,
@@ -294,7 +313,6 @@ impl ServerSession {
             },
             login: Login::NeedUser,
             failed_logins: 0,
-            host: None,
             data: DataChannel::None,
             busy: Busy::Idle,
             verb: Bytes::new(),
@@ -314,7 +332,7 @@ impl ServerSession {
     }
 
     pub(super) fn emit(&mut self, output: ServerOutput) {
-        self.out.push_back(output);
+        self.out.push_back(Queued::Output(output));
     }
 
     pub(super) fn event(&mut self, event: ServerEvent) {
@@ -327,13 +345,10 @@ impl ServerSession {
 
     /// Queues raw control bytes, joining them to a `Transmit` queued just before.
     pub(super) fn transmit(&mut self, bytes: &[u8]) {
-        if let Some(ServerOutput::Transmit(last)) = self.out.back_mut() {
-            let mut joined = BytesMut::with_capacity(last.len() + bytes.len());
-            joined.extend_from_slice(last);
-            joined.extend_from_slice(bytes);
-            *last = joined.freeze();
+        if let Some(Queued::Transmit(last)) = self.out.back_mut() {
+            last.extend_from_slice(bytes);
         } else {
-            self.emit(ServerOutput::Transmit(Bytes::copy_from_slice(bytes)));
+            self.out.push_back(Queued::Transmit(BytesMut::from(bytes)));
         }
     }
 
@@ -581,7 +596,8 @@ impl ServerSession {
         }
     }
 
-    /// Forgets the user and every setting (REIN; AUTH keeps the MLST/HASH selections).
+    /// Forgets the user and every setting (REIN; AUTH keeps HOST and the MLST/HASH/EPSV ALL
+    /// selections).
     pub(super) fn reset_session(&mut self, keep_selections: bool) {
         self.drop_channel();
         let fresh = Settings::new(&self.config);
@@ -591,11 +607,9 @@ impl ServerSession {
             self.settings.hash = old.hash;
             self.settings.range = old.range;
             self.settings.epsv_all = old.epsv_all;
+            self.settings.host = old.host;
         }
         self.login = Login::NeedUser;
-        if !keep_selections {
-            self.host = None;
-        }
     }
 
     /// Replaces the prepared data channel, tearing down the old one (RFC 959 §3.2: the port
@@ -684,6 +698,164 @@ impl ServerSession {
         } else {
             self.become_idle();
         }
+    }
+
+    // -- session stage -------------------------------------------------------------------
+
+    /// A 120 was sent: the 220 follows at `ready_at`.
+    pub(super) fn delay_greeting(&mut self, ready_at: Instant) {
+        self.stage = Stage::Greeting { ready_at };
+    }
+
+    /// The 220 is being sent: commands are accepted from now on.
+    pub(super) fn mark_ready(&mut self) {
+        self.stage = Stage::Ready;
+        self.last_activity = self.now;
+    }
+
+    /// Graceful shutdown: no new command starts; the one in flight may finish by `deadline`.
+    pub(super) fn begin_shutdown(&mut self, message: String, deadline: Instant) {
+        self.shutdown = Some(Shutdown { message, deadline });
+    }
+
+    // -- login and TLS ---------------------------------------------------------------------
+
+    /// USER was accepted: PASS comes next.
+    pub(super) fn expect_password(&mut self, user: Bytes, anonymous: bool) {
+        self.login = Login::NeedPass { user, anonymous };
+    }
+
+    /// The credentials need an account: ACCT comes next.
+    pub(super) fn expect_account(&mut self, user: Bytes, password: Secret<Bytes>) {
+        self.login = Login::NeedAcct { user, password };
+    }
+
+    /// Queues `StopTls` (after the reply already queued): CCC (`cleared`) or REIN.
+    pub(super) fn stop_tls(&mut self, cleared: bool) {
+        self.emit(ServerOutput::StopTls);
+        self.tls = if cleared {
+            ControlTls::Cleared
+        } else {
+            ControlTls::Plain
+        };
+    }
+
+    /// The authentication request `id` is answered: the session stops waiting and returns the
+    /// user, password and account it was about.
+    pub(super) fn take_auth(
+        &mut self,
+        id: AuthId,
+    ) -> Option<(Bytes, Secret<Bytes>, Option<Bytes>)> {
+        if !matches!(&self.busy, Busy::Auth { id: pending, .. } if *pending == id) {
+            return None;
+        }
+        match core::mem::replace(&mut self.busy, Busy::Idle) {
+            Busy::Auth {
+                user,
+                password,
+                account,
+                ..
+            } => Some((user, password, account)),
+            _ => None,
+        }
+    }
+
+    /// The storage request `id` (not a transfer) is answered: the session stops waiting and
+    /// returns what the request was for.
+    pub(super) fn take_storage_op(&mut self, id: StorageOpId) -> Option<PendingOp> {
+        if !matches!(&self.busy, Busy::Storage { id: pending, .. } if *pending == id) {
+            return None;
+        }
+        match core::mem::replace(&mut self.busy, Busy::Idle) {
+            Busy::Storage { op, .. } => Some(op),
+            _ => None,
+        }
+    }
+
+    // -- the prepared data channel ---------------------------------------------------------
+
+    /// The listener `id` is bound: it is the prepared channel now.
+    pub(super) fn channel_bound(&mut self, id: DataConnId) {
+        self.data = DataChannel::Passive {
+            id,
+            bound_at: self.now,
+            connected: false,
+        };
+    }
+
+    /// The client connected to the prepared listener.
+    pub(super) fn channel_connected(&mut self) {
+        if let DataChannel::Passive { connected, .. } = &mut self.data {
+            *connected = true;
+        }
+    }
+
+    /// The prepared channel closed or failed by itself (the driver already tore it down).
+    pub(super) fn channel_gone(&mut self) {
+        self.data = DataChannel::None;
+    }
+
+    /// A transfer takes the prepared channel.
+    pub(super) fn take_channel(&mut self) -> DataChannel {
+        core::mem::replace(&mut self.data, DataChannel::None)
+    }
+
+    // -- the running transfer --------------------------------------------------------------
+
+    pub(super) fn transfer_connected(&mut self) {
+        if let Some(transfer) = self.transfer_mut() {
+            transfer.connected = true;
+        }
+    }
+
+    pub(super) fn transfer_progress(&mut self, bytes: u64) {
+        if let Some(transfer) = self.transfer_mut() {
+            transfer.bytes = bytes;
+        }
+    }
+
+    /// The data connection reported `Closed`: that completes a closing transfer (226);
+    /// earlier, it is remembered (an upload's EOF) until storage reports `Transferred`.
+    pub(super) fn transfer_data_closed(&mut self) {
+        let Some(transfer) = self.transfer_mut() else {
+            return;
+        };
+        if transfer.stage == TransferStage::Closing {
+            self.complete_transfer();
+        } else {
+            transfer.data_closed = true;
+        }
+    }
+
+    /// Storage opened the source or sink (under `name`, for STOU): the transfer runs. Returns
+    /// the transfer as it now is, for the 1yz reply and the active connect.
+    pub(super) fn transfer_running(&mut self, name: Option<&[u8]>) -> Option<Transfer> {
+        let now = self.now;
+        let transfer = self.transfer_mut()?;
+        if let Some(path) = name.and_then(|name| transfer.path.resolve(name).ok()) {
+            transfer.path = path;
+        }
+        transfer.stage = TransferStage::Running;
+        transfer.since = now;
+        Some(transfer.clone())
+    }
+
+    /// Storage moved every byte: close the data connection and wait for `Closed` before the
+    /// 226 (RFC 959 §5.2), unless it is closed already.
+    pub(super) fn transfer_stored(&mut self, bytes: u64) {
+        let now = self.now;
+        let Some(transfer) = self.transfer_mut() else {
+            return;
+        };
+        transfer.bytes = bytes;
+        transfer.storage = None;
+        if transfer.data_closed {
+            return self.complete_transfer();
+        }
+        transfer.stage = TransferStage::Closing;
+        transfer.since = now;
+        let id = transfer.data;
+        self.intent(DataIntent::Close { id });
     }
 
     /// Ends the session: tears down data connections, emits `Closed` and `Close`.
