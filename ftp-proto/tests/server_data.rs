@@ -931,3 +931,75 @@ fn the_connection_info_is_kept() {
     let h = H::new(ServerConfig::default(), Feed::Whole);
     assert_eq!(h.session.conn(), &ConnInfo::new(local(), peer()));
 }
+
+#[test]
+fn lprt_and_eprt_prepare_active_transfers() {
+    logged_in(ServerConfig::default(), |h| {
+        h.send(b"LPRT 4,4,198,51,100,7,2,4,1\r\nNLST\r\n");
+        h.expect(b"200 LPRT command successful.\r\n");
+        let (id, request) = h.expect_storage();
+        let StorageRequest::List { data, .. } = request else {
+            panic!("{request:?}");
+        };
+        h.storage(id, Ok(opened()));
+        h.expect(b"150 Opening ASCII mode data connection for NLST.\r\n");
+        h.expect_out(Out::Data(DataIntent::Connect {
+            id: data,
+            addr: "198.51.100.7:1025".parse().unwrap(),
+            tls: false,
+        }));
+        h.data(
+            data,
+            DataEvent::Connected {
+                peer: "198.51.100.7:1025".parse().unwrap(),
+            },
+        );
+        h.finish_transfer(id, data, 12);
+    });
+}
+
+#[test]
+fn shutdown_waits_for_a_pending_listener() {
+    logged_in(ServerConfig::default(), |h| {
+        h.send(b"PASV\r\n");
+        let id = h.expect_listen();
+        h.shutdown("Bye");
+        h.expect_idle();
+        h.data(
+            id,
+            DataEvent::Listening {
+                local: "192.0.2.1:50000".parse().unwrap(),
+            },
+        );
+        h.expect(b"227 Entering Passive Mode (192,0,2,1,195,80).\r\n421 Bye\r\n");
+        h.expect_abort(id);
+        h.expect_closed();
+    });
+}
+
+#[test]
+fn mlsd_uses_the_opts_mlst_selection() {
+    logged_in(ServerConfig::default(), |h| {
+        h.send(b"OPTS MLST size;type;\r\n");
+        h.expect(b"200 MLST OPTS Type;Size;\r\n");
+        let data = h.pasv();
+        h.send(b"MODE S\r\nMLSD\r\n");
+        h.expect(b"200 Mode set.\r\n");
+        let (_, request) = h.expect_storage();
+        assert_eq!(
+            request,
+            StorageRequest::List {
+                path: vp("/"),
+                format: ListFormat::Mlsd {
+                    facts: ftp_proto::server::FactSet::TYPE.union(ftp_proto::server::FactSet::SIZE)
+                },
+                data,
+                params: ftp_proto::server::TransferParams {
+                    data_type: DataType::Image,
+                    mode: TransferMode::Stream,
+                    structure: FileStructure::File
+                }
+            }
+        );
+    });
+}

@@ -479,3 +479,64 @@ fn rejected_events_name_the_verb_and_code() {
         }));
     });
 }
+
+#[test]
+fn host_names_can_be_restricted() {
+    let config = ServerConfig {
+        hosts: Some(vec!["ftp.example.com".into()]),
+        ..ServerConfig::default()
+    };
+    greeted(config, |h| {
+        h.send(b"HOST other.example.com\r\nHOST FTP.example.com.\r\n");
+        h.expect(b"504 Unknown host.\r\n220 Host accepted\r\n");
+        h.send(b"REIN\r\nUSER a\r\nPASS b\r\n");
+        h.expect(b"220 Service ready for new user.\r\n331 User name ok, need password\r\n");
+        match h.take_all().as_slice() {
+            [Out::Auth { host: None, .. }] => {}
+            other => panic!("REIN forgets HOST: {other:?}"),
+        }
+    });
+}
+
+#[test]
+fn shutdown_waits_for_a_pending_login() {
+    greeted(ServerConfig::default(), |h| {
+        h.send(b"USER a\r\nPASS b\r\n");
+        h.expect(b"331 User name ok, need password\r\n");
+        let (id, _, _) = h.expect_auth();
+        h.shutdown("Bye");
+        h.expect_idle();
+        h.auth(id, Ok(Principal::new("a")));
+        h.expect(b"230 User logged in\r\n421 Bye\r\n");
+        h.expect_closed();
+    });
+}
+
+#[test]
+fn a_delayed_greeting_whose_time_has_come_is_immediate() {
+    let base = epoch();
+    let session = ServerSession::new_delayed(
+        Arc::new(ServerConfig::default()),
+        ConnInfo::new(local(), peer()),
+        base,
+        base,
+    );
+    let mut h = H::wrap(session, base, Feed::Whole);
+    h.expect(b"220 Service ready\r\n");
+}
+
+#[test]
+fn shutdown_before_the_220_closes_with_421() {
+    let base = epoch();
+    let session = ServerSession::new_delayed(
+        Arc::new(ServerConfig::default()),
+        ConnInfo::new(local(), peer()),
+        base,
+        base + Duration::from_secs(60),
+    );
+    let mut h = H::wrap(session, base, Feed::Whole);
+    h.expect(b"120 Service ready in 1 minutes.\r\n");
+    h.shutdown("Bye");
+    h.expect(b"421 Bye\r\n");
+    h.expect_closed();
+}
