@@ -16,6 +16,7 @@
 //! | [`path`] | virtual paths: normalisation that never climbs above the root |
 //! | [`listing`] | MLSx fact lines, LIST parsers and formatters |
 //! | [`transfer`] | TYPE A, MODE B/C and STRU R transcoders for the data connection |
+//! | [`server`] | [`server::ServerSession`]: the server's protocol state machine |
 //!
 //! ## Guarantees
 //!
@@ -33,6 +34,7 @@ pub mod line;
 pub mod listing;
 pub mod path;
 pub mod reply;
+pub mod server;
 pub mod timestamp;
 pub mod transfer;
 

@@ -1,0 +1,742 @@
+//! The vocabulary the session and its driver exchange: identifiers, outputs, data-connection
+//! intents and events, storage requests and responses, authentication and audit events.
+//!
+//! Everything here is plain data. The session never holds a socket, a file or a clock; it names
+//! the work and the driver does it.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+
+use bytes::Bytes;
+
+use crate::path::VirtualPath;
+use crate::reply::ReplyCode;
+use crate::timestamp::Timestamp;
+use crate::transfer::{DataType, FileStructure, TransferMode};
+
+use super::config::{FactSet, HashAlgorithm};
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        ///
+        /// Opaque; a session never reuses one. [`from_raw`](Self::from_raw) exists for drivers that
+        /// keep ids in their own tables and for tests that forge stale ids: a result for an id the
+        /// session is not waiting for is ignored.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(u64);
+
+        impl $name {
+            /// The id with this raw value.
+            pub const fn from_raw(raw: u64) -> Self {
+                Self(raw)
+            }
+
+            /// The raw value.
+            pub const fn raw(self) -> u64 {
+                self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}#{}", stringify!($name), self.0)
+            }
+        }
+    };
+}
+
+id_type! {
+    /// One data connection (a passive listener and what it accepts, or one active connect).
+    DataConnId
+}
+id_type! {
+    /// One storage request.
+    StorageOpId
+}
+id_type! {
+    /// One authentication request.
+    AuthId
+}
+
+/// A value that must not appear in logs: `Debug` prints `Secret(..)`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret<T>(T);
+
+impl<T> Secret<T> {
+    /// Wraps a value.
+    pub fn new(value: T) -> Self {
+        Self(value)
+    }
+
+    /// The wrapped value, for the code that must check it.
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+
+    /// Unwraps the value.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// What the driver must do next, in order. Drain with
+/// [`ServerSession::poll_output`](super::ServerSession::poll_output) after every input.
+#[derive(Clone, Debug, PartialEq)]
+#[must_use = "every output must be executed by the driver"]
+#[non_exhaustive]
+pub enum ServerOutput {
+    /// Write these bytes on the control connection (replies, already CRLF-framed and
+    /// IAC-escaped; Telnet option refusals).
+    Transmit(Bytes),
+    /// Work on a data connection.
+    Data(DataIntent),
+    /// Ask the storage back end to do something; answer with
+    /// [`handle_storage_result`](super::ServerSession::handle_storage_result) and this `id`.
+    Storage {
+        /// Echo this in the answer.
+        id: StorageOpId,
+        /// What to do.
+        request: StorageRequest,
+    },
+    /// Check a user's credentials; answer with
+    /// [`handle_auth_result`](super::ServerSession::handle_auth_result) and this `id`.
+    Authenticate {
+        /// Echo this in the answer.
+        id: AuthId,
+        /// The name given to USER, as bytes.
+        user: Bytes,
+        /// The password given to PASS.
+        password: Secret<Bytes>,
+        /// The account given to ACCT, when the back end asked for one
+        /// ([`AuthFailure::AccountRequired`]).
+        account: Option<Bytes>,
+        /// The virtual host named by HOST before login, if any.
+        host: Option<Bytes>,
+    },
+    /// Flush every `Transmit` queued before this, then start a TLS handshake (server side) on
+    /// the control connection; report [`handle_tls_established`](super::ServerSession::handle_tls_established)
+    /// or, on failure, close and report [`handle_eof`](super::ServerSession::handle_eof).
+    StartTls,
+    /// Flush every `Transmit` queued before this, then shut TLS down on the control connection
+    /// (close_notify both ways) and go on in plaintext (CCC, REIN).
+    StopTls,
+    /// Flush every `Transmit` queued before this, then close the control connection. Nothing
+    /// else follows.
+    Close,
+    /// Something for logs and metrics; needs no action.
+    Event(ServerEvent),
+}
+
+/// Work the driver must do on a data connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use = "every intent must be executed by the driver"]
+#[non_exhaustive]
+pub enum DataIntent {
+    /// Bind a listener (PASV, EPSV, LPSV) on the control connection's local address, on a port
+    /// the driver picks from its range, and report [`DataEvent::Listening`]. Accept one
+    /// connection, and only from `expect_peer` when it is set (RFC 2577 port theft): a
+    /// connection from elsewhere is refused with [`DataFailure::PeerMismatch`].
+    Listen {
+        /// The connection.
+        id: DataConnId,
+        /// The only address allowed to connect, `None` when foreign peers are allowed.
+        expect_peer: Option<IpAddr>,
+        /// Bind IPv6 (the control connection is IPv6) rather than IPv4.
+        ipv6: bool,
+        /// Run a TLS handshake (as TLS server) on the accepted connection before reporting
+        /// [`DataEvent::Connected`] (PROT P).
+        tls: bool,
+    },
+    /// Connect to the client (PORT, EPRT, LPRT) and report [`DataEvent::Connected`].
+    Connect {
+        /// The connection.
+        id: DataConnId,
+        /// Where to connect.
+        addr: SocketAddr,
+        /// Run a TLS handshake (as TLS server: the FTP client is always the TLS client, RFC
+        /// 4217 §7) before reporting [`DataEvent::Connected`] (PROT P).
+        tls: bool,
+    },
+    /// Close gracefully (TLS close_notify, then FIN) and report [`DataEvent::Closed`].
+    Close {
+        /// The connection.
+        id: DataConnId,
+    },
+    /// Tear down at once (listener and connection); no event is expected back.
+    Abort {
+        /// The connection.
+        id: DataConnId,
+    },
+}
+
+/// What the driver observed on a data connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DataEvent {
+    /// The listener asked for by [`DataIntent::Listen`] is bound here.
+    Listening {
+        /// The bound address (its port goes into the 227/228/229 reply).
+        local: SocketAddr,
+    },
+    /// The connection is up (and, with `tls`, its handshake done).
+    Connected {
+        /// The other end.
+        peer: SocketAddr,
+    },
+    /// Bytes moved so far by the running transfer, for STAT during a transfer. Optional.
+    Progress {
+        /// Total bytes so far.
+        bytes: u64,
+    },
+    /// The connection is closed: the answer to [`DataIntent::Close`], or the peer closed it.
+    Closed,
+    /// The listener or connection failed; it is gone.
+    Failed(DataFailure),
+}
+
+/// Why a data connection failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum DataFailure {
+    /// The client refused the active connection.
+    #[error("connection refused")]
+    Refused,
+    /// Connecting or accepting took too long, or the connection stalled.
+    #[error("timed out")]
+    TimedOut,
+    /// A connection came from an address other than the expected peer and was refused.
+    #[error("connection from an unexpected peer")]
+    PeerMismatch,
+    /// The listener could not be bound (no free port in the range).
+    #[error("could not bind a listener")]
+    Bind,
+    /// The TLS handshake or TLS record layer failed.
+    #[error("TLS failure")]
+    Tls,
+    /// The connection was reset.
+    #[error("connection reset")]
+    Reset,
+    /// Anything else.
+    #[error("data connection failed")]
+    Other,
+}
+
+/// The TYPE, MODE and STRU a transfer runs under: what the driver's copy loop applies with the
+/// `transfer` transcoders.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TransferParams {
+    /// TYPE.
+    pub data_type: DataType,
+    /// MODE.
+    pub mode: TransferMode,
+    /// STRU.
+    pub structure: FileStructure,
+}
+
+/// How a listing is formatted. The storage back end formats it (ls -l style, names, or MLSD
+/// facts) and writes it to the data connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ListFormat {
+    /// LIST: a human-readable listing (`ls -l` style recommended).
+    List,
+    /// NLST: names only, one per line.
+    Nlst,
+    /// MLSD: RFC 3659 fact lines with these facts (the OPTS MLST selection).
+    Mlsd {
+        /// The facts to write.
+        facts: FactSet,
+    },
+}
+
+/// How STOR, APPE and STOU write.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StoreMode {
+    /// STOR (and APPE after REST, RFC 3659 §5.3): create or replace `path`. With an `offset`,
+    /// keep the first `offset` bytes and write from there.
+    Create,
+    /// APPE: append to `path`, creating it if needed.
+    Append,
+    /// STOU: create a new file with a name that does not exist yet inside the directory `path`,
+    /// based on `hint` when the client gave one; report the name with
+    /// [`StorageResponse::StoredAs`].
+    Unique {
+        /// The file name the client suggested (one segment, no `/`).
+        hint: Option<Bytes>,
+    },
+}
+
+/// A hash algorithm's result (HASH, draft-bryan-ftpext-hash).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct HashValue {
+    /// The algorithm used.
+    pub algorithm: HashAlgorithm,
+    /// First byte hashed.
+    pub start: u64,
+    /// Last byte hashed, inclusive (`0-49` for a 50-byte file).
+    pub end: u64,
+    /// The digest in lower-case hex.
+    pub hex: String,
+}
+
+/// What the session asks the storage back end to do. The core decides *what*; the back end
+/// decides *how*. Every path is a [`VirtualPath`]: absolute, normalised, never above the root.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StorageRequest {
+    /// Describe `path` (CWD, RNFR, SIZE, MDTM, MLST): answer [`StorageResponse::Metadata`].
+    Metadata {
+        /// The path.
+        path: VirtualPath,
+    },
+    /// Write a listing of `path` to the data connection `data` (LIST, NLST, MLSD). Answer
+    /// [`StorageResponse::Opened`] once the listing can be produced (or an error: MLSD on a
+    /// file is [`StorageErrorKind::NotADirectory`]), then [`StorageResponse::Transferred`] once
+    /// every byte is written.
+    List {
+        /// The directory (or file) to list.
+        path: VirtualPath,
+        /// The format.
+        format: ListFormat,
+        /// The data connection to write to (wait for it to be connected).
+        data: DataConnId,
+        /// The representation on the wire (TYPE A N for LIST/NLST, L 8 for MLSD).
+        params: TransferParams,
+    },
+    /// Send `path` from `offset` over `data` (RETR): answer `Opened`, then `Transferred`.
+    Retrieve {
+        /// The file.
+        path: VirtualPath,
+        /// Skip this many bytes of the transfer representation (REST STREAM).
+        offset: u64,
+        /// A MODE B/C restart marker from REST, for the back end to interpret.
+        marker: Option<Bytes>,
+        /// The data connection.
+        data: DataConnId,
+        /// TYPE, MODE, STRU.
+        params: TransferParams,
+    },
+    /// Receive `path` over `data` (STOR, APPE, STOU): answer `Opened` (`StoredAs` for STOU),
+    /// then `Transferred` once every byte is durably stored.
+    Store {
+        /// The file, or the directory for [`StoreMode::Unique`].
+        path: VirtualPath,
+        /// How to write.
+        mode: StoreMode,
+        /// Keep this many bytes and write from there (REST STREAM before STOR or APPE).
+        offset: u64,
+        /// A MODE B/C restart marker from REST.
+        marker: Option<Bytes>,
+        /// The data connection.
+        data: DataConnId,
+        /// TYPE, MODE, STRU.
+        params: TransferParams,
+    },
+    /// Delete a file (DELE): answer [`StorageResponse::Done`].
+    Delete {
+        /// The file.
+        path: VirtualPath,
+    },
+    /// Create a directory (MKD): answer `Done`.
+    MakeDir {
+        /// The directory.
+        path: VirtualPath,
+    },
+    /// Remove an empty directory (RMD): answer `Done`.
+    RemoveDir {
+        /// The directory.
+        path: VirtualPath,
+    },
+    /// Rename (RNFR + RNTO): answer `Done`.
+    Rename {
+        /// The old path.
+        from: VirtualPath,
+        /// The new path.
+        to: VirtualPath,
+    },
+    /// Set the modification time (MFMT): answer `Done`.
+    SetModified {
+        /// The file.
+        path: VirtualPath,
+        /// The new time, UTC.
+        time: Timestamp,
+    },
+    /// Hash a file (HASH) as a TYPE I, MODE S download would send it: answer
+    /// [`StorageResponse::Hash`].
+    Hash {
+        /// The file.
+        path: VirtualPath,
+        /// The algorithm (the OPTS HASH selection).
+        algorithm: HashAlgorithm,
+        /// Only these bytes, inclusive (RANG); `None` for the whole file.
+        range: Option<(u64, u64)>,
+    },
+    /// Change permission bits (SITE CHMOD): answer `Done`.
+    Chmod {
+        /// The file or directory.
+        path: VirtualPath,
+        /// The mode, at most `0o7777`.
+        mode: u32,
+    },
+    /// An application-defined SITE command (one of `ServerConfig::site_commands`): answer
+    /// `Done` or [`StorageResponse::SiteReply`].
+    Site {
+        /// The SITE sub-command, upper-cased.
+        command: Bytes,
+        /// Its argument after one SP, verbatim.
+        arg: Option<Bytes>,
+        /// The working directory, to resolve paths inside `arg` with
+        /// [`VirtualPath::resolve`].
+        cwd: VirtualPath,
+    },
+}
+
+/// What kind of object a path names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FileKind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Dir,
+    /// A symbolic link (when the back end does not follow it).
+    Symlink,
+    /// Anything else.
+    Other,
+}
+
+/// What the back end knows about a path. Unknown facts are `None` and are left out of replies.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Metadata {
+    /// File, directory, ...
+    pub kind: FileKind,
+    /// Size in bytes (as stored: SIZE is only answered under TYPE I, where the two agree).
+    pub size: Option<u64>,
+    /// Last modification, UTC.
+    pub modified: Option<Timestamp>,
+    /// Creation, UTC.
+    pub created: Option<Timestamp>,
+    /// The RFC 3659 `perm` fact letters (`adfrw`, `elcmp`, ...).
+    pub perm: Option<String>,
+    /// The RFC 3659 `unique` fact.
+    pub unique: Option<String>,
+    /// Unix permission bits, for the `UNIX.mode` fact.
+    pub unix_mode: Option<u32>,
+}
+
+impl Metadata {
+    /// Metadata with only a kind.
+    pub fn new(kind: FileKind) -> Self {
+        Self {
+            kind,
+            size: None,
+            modified: None,
+            created: None,
+            perm: None,
+            unique: None,
+            unix_mode: None,
+        }
+    }
+}
+
+/// A successful answer to a [`StorageRequest`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StorageResponse {
+    /// The answer to `Metadata`.
+    Metadata(Metadata),
+    /// A transfer's source or sink is ready (file opened, listing readable): the session now
+    /// sends 150 (125 when the data connection is already up) and, in active mode, asks for the
+    /// connection. The back end then waits for [`DataEvent::Connected`] on the request's
+    /// `data` id before it moves bytes.
+    Opened {
+        /// The size of a download, when known (shown in the 150 reply).
+        size: Option<u64>,
+    },
+    /// STOU's `Opened`: the file was created under this name (one segment) in the requested
+    /// directory.
+    StoredAs {
+        /// The new file's name.
+        name: Bytes,
+    },
+    /// Every byte moved and, for uploads, durably stored. The session then closes the data
+    /// connection and sends 226 once it is closed.
+    Transferred {
+        /// Bytes moved over the data connection.
+        bytes: u64,
+    },
+    /// The request is done (DELE, MKD, RMD, Rename, SetModified, Chmod, Site).
+    Done,
+    /// The answer to `Hash`.
+    Hash(HashValue),
+    /// The answer to an application SITE command: `200` with this text (lines split at LF).
+    SiteReply {
+        /// The reply text.
+        message: String,
+    },
+}
+
+/// Why a storage request failed. The session maps `kind` to a reply code per command
+/// (rfc-checklist §1); `message`, when set, replaces the reply's standard text.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{kind}")]
+pub struct StorageError {
+    /// What went wrong.
+    pub kind: StorageErrorKind,
+    /// A human-readable text for the reply (one line; CR, LF and NUL are replaced).
+    pub message: Option<String>,
+}
+
+impl StorageError {
+    /// An error with the standard reply text.
+    pub fn new(kind: StorageErrorKind) -> Self {
+        Self {
+            kind,
+            message: None,
+        }
+    }
+
+    /// An error with its own reply text.
+    pub fn with_message(kind: StorageErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: Some(message.into()),
+        }
+    }
+}
+
+impl From<StorageErrorKind> for StorageError {
+    fn from(kind: StorageErrorKind) -> Self {
+        Self::new(kind)
+    }
+}
+
+/// The kinds of storage failure the session distinguishes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageErrorKind {
+    /// No such file or directory (550).
+    #[error("not found")]
+    NotFound,
+    /// Not allowed (550; 553 for STOR/STOU).
+    #[error("permission denied")]
+    PermissionDenied,
+    /// The target exists (550; 553 for RNTO, STOR, STOU).
+    #[error("already exists")]
+    AlreadyExists,
+    /// A directory was needed (550; 501 for MLSD, RFC 3659 §7.1).
+    #[error("not a directory")]
+    NotADirectory,
+    /// A file was needed (550; 553 for HASH).
+    #[error("is a directory")]
+    IsADirectory,
+    /// The disk is full (452).
+    #[error("insufficient storage")]
+    InsufficientStorage,
+    /// The user's quota is used up (552).
+    #[error("quota exceeded")]
+    QuotaExceeded,
+    /// The name is not allowed (553).
+    #[error("invalid name")]
+    InvalidName,
+    /// The REST offset is past the end of the file (554, RFC 1123 §4.1.3.4).
+    #[error("invalid restart offset")]
+    InvalidOffset,
+    /// The file is busy or locked; try again (450).
+    #[error("busy")]
+    Busy,
+    /// A temporary failure (451, or 450 before a transfer starts).
+    #[error("temporary failure")]
+    Transient,
+    /// The back end does not support this operation (502; 504 for HASH algorithms).
+    #[error("not supported")]
+    Unsupported,
+    /// Anything else (451).
+    #[error("storage error")]
+    Other,
+}
+
+/// An authenticated user, as the authentication back end describes it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Principal {
+    /// The user name.
+    pub user: Bytes,
+    /// Refuse every write (STOR, APPE, STOU, DELE, MKD, RMD, RNFR/RNTO, MFMT, SITE CHMOD) with
+    /// 550 (553 for STOR/STOU) without asking storage.
+    pub read_only: bool,
+}
+
+impl Principal {
+    /// A principal with full rights.
+    pub fn new(user: impl Into<Bytes>) -> Self {
+        Self {
+            user: user.into(),
+            read_only: false,
+        }
+    }
+
+    /// A principal that may only read.
+    pub fn read_only(user: impl Into<Bytes>) -> Self {
+        Self {
+            user: user.into(),
+            read_only: true,
+        }
+    }
+}
+
+/// Why authentication did not log the user in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthFailure {
+    /// Wrong user or password (or account). Counts as a failed attempt: a delayed 530, and 421
+    /// after `max_login_attempts`.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// The credentials are right but an account is needed: 332, then ACCT.
+    #[error("account required")]
+    AccountRequired,
+    /// The back end could not decide (a database is down): 421, and the connection closes.
+    #[error("authentication unavailable")]
+    Unavailable,
+}
+
+/// What kind of transfer a transfer event is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TransferKind {
+    /// RETR.
+    Retrieve,
+    /// STOR.
+    Store,
+    /// APPE.
+    Append,
+    /// STOU.
+    StoreUnique,
+    /// LIST.
+    List,
+    /// NLST.
+    Nlst,
+    /// MLSD.
+    Mlsd,
+}
+
+impl TransferKind {
+    /// True for uploads.
+    pub fn is_upload(self) -> bool {
+        matches!(self, Self::Store | Self::Append | Self::StoreUnique)
+    }
+
+    /// The command's verb.
+    pub fn verb(self) -> &'static str {
+        match self {
+            Self::Retrieve => "RETR",
+            Self::Store => "STOR",
+            Self::Append => "APPE",
+            Self::StoreUnique => "STOU",
+            Self::List => "LIST",
+            Self::Nlst => "NLST",
+            Self::Mlsd => "MLSD",
+        }
+    }
+}
+
+/// Why the session ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The client sent QUIT.
+    Quit,
+    /// The client closed the control connection.
+    Eof,
+    /// No command for `idle_timeout`.
+    IdleTimeout,
+    /// Too many failed logins.
+    TooManyFailedLogins,
+    /// The client sent a line longer than the flood limit or too many lines at once.
+    InputLimit,
+    /// [`shutdown`](super::ServerSession::shutdown) was called.
+    Shutdown,
+    /// The server was full ([`ServerSession::new_refused`](super::ServerSession::new_refused)).
+    Refused,
+    /// The authentication back end was unavailable.
+    AuthUnavailable,
+}
+
+/// Audit and metrics events. They need no action.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ServerEvent {
+    /// The session started (greeting queued).
+    Connected {
+        /// The client's address.
+        peer: SocketAddr,
+    },
+    /// A command line was received. Only the verb: arguments (passwords!) are never logged.
+    Command {
+        /// The verb, as sent (upper-cased when known).
+        verb: Bytes,
+    },
+    /// A command was answered with a 4xx or 5xx reply.
+    Rejected {
+        /// The verb, empty for a line that was no command.
+        verb: Bytes,
+        /// The reply code.
+        code: ReplyCode,
+    },
+    /// A user logged in.
+    LoggedIn {
+        /// The user name.
+        user: Bytes,
+        /// Logged in through the anonymous policy.
+        anonymous: bool,
+        /// Writes are refused.
+        read_only: bool,
+    },
+    /// A login attempt failed.
+    LoginFailed {
+        /// The user name tried.
+        user: Bytes,
+        /// Failed attempts so far in this session.
+        attempts: u32,
+    },
+    /// The control connection is now protected by TLS.
+    TlsEstablished,
+    /// A transfer started (150/125 sent).
+    TransferStarted {
+        /// RETR, STOR, LIST, ...
+        kind: TransferKind,
+        /// The file or directory.
+        path: VirtualPath,
+    },
+    /// A transfer ended with 226.
+    TransferCompleted {
+        /// RETR, STOR, LIST, ...
+        kind: TransferKind,
+        /// The file or directory.
+        path: VirtualPath,
+        /// Bytes moved.
+        bytes: u64,
+    },
+    /// A transfer ended with an error reply.
+    TransferFailed {
+        /// RETR, STOR, LIST, ...
+        kind: TransferKind,
+        /// The file or directory.
+        path: VirtualPath,
+        /// The reply sent.
+        code: ReplyCode,
+    },
+    /// The session ended (`Close` follows).
+    Closed {
+        /// Why.
+        reason: CloseReason,
+    },
+}

@@ -1,0 +1,214 @@
+//! TLS on the control connection (RFC 4217): AUTH TLS with plaintext injection defence, the
+//! resets AUTH implies, PBSZ/PROT/CCC, implicit FTPS, REIN, policies.
+
+mod server_support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ftp_proto::server::{
+    AnonymousPolicy, CloseReason, ConnInfo, ServerConfig, ServerEvent, ServerSession, TlsPolicy,
+};
+use server_support::*;
+
+fn tls(policy: TlsPolicy) -> ServerConfig {
+    ServerConfig {
+        tls: TlsPolicy {
+            enabled: true,
+            ..policy
+        },
+        ..ServerConfig::default()
+    }
+}
+
+fn auth_tls(h: &mut H) {
+    h.send(b"AUTH TLS\r\n");
+    h.expect(b"234 Proceed with negotiation.\r\n");
+    h.expect_out(Out::StartTls);
+    h.expect_idle();
+    h.tls();
+    assert!(h.events.contains(&ServerEvent::TlsEstablished));
+}
+
+#[test]
+fn plaintext_pipelined_after_auth_tls_is_never_executed() {
+    greeted(tls(TlsPolicy::default()), |h| {
+        h.send(b"AUTH TLS\r\nUSER evil\r\nPASS x\r\nDELE /important\r\n");
+        h.expect(b"234 Proceed with negotiation.\r\n");
+        h.expect_out(Out::StartTls);
+        h.expect_idle();
+        assert!(h.session.buffered_input() == 0);
+        // Bytes arriving during the handshake are not commands either.
+        h.send(b"NOOP\r\n");
+        h.expect_idle();
+        h.tls();
+        h.expect_idle();
+        h.send(b"PWD\r\n");
+        h.expect(b"530 Please login with USER and PASS.\r\n");
+        h.expect_idle();
+    });
+}
+
+#[test]
+fn auth_resets_user_data_port_type_and_cwd() {
+    greeted(tls(TlsPolicy::default()), |h| {
+        h.login("alice");
+        h.send(b"TYPE I\r\nCWD /pub\r\n");
+        h.expect(b"200 Switching to Binary mode.\r\n");
+        let (id, _) = h.expect_storage();
+        h.storage(id, Ok(meta(ftp_proto::server::FileKind::Dir)));
+        h.expect(b"250 Directory successfully changed.\r\n");
+        let data = h.pasv();
+        h.send(b"AUTH TLS\r\n");
+        h.expect_abort(data);
+        h.expect(b"234 Proceed with negotiation.\r\n");
+        h.expect_out(Out::StartTls);
+        h.tls();
+        assert!(h.session.principal().is_none());
+        assert_eq!(h.session.cwd(), &vp("/"));
+        assert_eq!(
+            h.session.transfer_params().data_type,
+            ftp_proto::transfer::DataType::Ascii(ftp_proto::transfer::FormatControl::NonPrint)
+        );
+        h.send(b"PWD\r\n");
+        h.expect(b"530 Please login with USER and PASS.\r\n");
+    });
+}
+
+#[test]
+fn auth_variants() {
+    greeted(tls(TlsPolicy::default()), |h| {
+        h.send(b"AUTH GSSAPI\r\n");
+        h.expect(b"504 Security mechanism not supported; use AUTH TLS.\r\n");
+        h.send(b"AUTH SSL\r\n");
+        h.expect(b"234 Proceed with negotiation.\r\n");
+        h.expect_out(Out::StartTls);
+        h.tls();
+        h.send(b"AUTH TLS\r\n");
+        h.expect(b"503 TLS already negotiated.\r\n");
+    });
+}
+
+#[test]
+fn ccc_returns_to_plaintext_when_allowed() {
+    greeted(tls(TlsPolicy::default()), |h| {
+        h.send(b"CCC\r\n");
+        h.expect(b"533 Control connection is not protected.\r\n");
+        auth_tls(h);
+        h.send(b"CCC\r\n");
+        h.expect(b"534 CCC refused by policy.\r\n");
+    });
+    let config = tls(TlsPolicy {
+        allow_ccc: true,
+        ..TlsPolicy::default()
+    });
+    greeted(config, |h| {
+        auth_tls(h);
+        h.send(b"PBSZ 0\r\nPROT P\r\nCCC\r\n");
+        h.expect(b"200 PBSZ=0\r\n200 Protection level set to P.\r\n");
+        h.expect(b"200 CCC ok, continuing in plaintext.\r\n");
+        h.expect_out(Out::StopTls);
+        assert!(!h.session.is_control_protected());
+        // The data connections keep their level; PBSZ/PROT are over.
+        assert!(h.session.is_data_protected());
+        h.send(b"PROT C\r\nPBSZ 0\r\nAUTH TLS\r\n");
+        h.expect(
+            b"503 PROT requires PBSZ first.\r\n503 PBSZ requires a TLS session (AUTH TLS).\r\n",
+        );
+        h.expect(b"503 TLS already negotiated.\r\n");
+    });
+}
+
+#[test]
+fn rein_clears_the_tls_session_after_its_reply() {
+    greeted(tls(TlsPolicy::default()), |h| {
+        auth_tls(h);
+        h.send(b"REIN\r\n");
+        h.expect(b"220 Service ready for new user.\r\n");
+        h.expect_out(Out::StopTls);
+        assert!(!h.session.is_control_protected());
+        h.send(b"AUTH TLS\r\n");
+        h.expect(b"234 Proceed with negotiation.\r\n");
+    });
+}
+
+#[test]
+fn implicit_tls_is_protected_from_the_start() {
+    let conn = ConnInfo {
+        implicit_tls: true,
+        ..ConnInfo::new(local(), peer())
+    };
+    dialogue_with(
+        |feed| H::raw_with(tls(TlsPolicy::default()), conn, feed),
+        |h| {
+            h.expect(b"220 Service ready\r\n");
+            assert!(h.session.is_control_protected());
+            h.send(b"AUTH TLS\r\nPBSZ 0\r\nPROT P\r\nREIN\r\n");
+            h.expect(b"503 TLS already negotiated.\r\n200 PBSZ=0\r\n");
+            h.expect(b"200 Protection level set to P.\r\n220 Service ready for new user.\r\n");
+            h.expect_idle(); // no StopTls: implicit TLS stays
+        },
+    );
+}
+
+#[test]
+fn a_stuck_handshake_ends_at_the_idle_timeout_without_a_reply() {
+    greeted(tls(TlsPolicy::default()), |h| {
+        h.send(b"AUTH TLS\r\n");
+        h.expect(b"234 Proceed with negotiation.\r\n");
+        h.expect_out(Out::StartTls);
+        assert_eq!(h.until_deadline(), Some(Duration::from_secs(300)));
+        h.fire();
+        h.expect_closed();
+        assert!(h.events.contains(&ServerEvent::Closed {
+            reason: CloseReason::IdleTimeout
+        }));
+    });
+}
+
+#[test]
+fn a_failed_handshake_is_reported_as_eof() {
+    greeted(tls(TlsPolicy::default()), |h| {
+        h.send(b"AUTH TLS\r\n");
+        h.take_all();
+        h.eof();
+        h.expect_closed();
+    });
+}
+
+#[test]
+fn tls_established_out_of_turn_is_ignored() {
+    greeted(tls(TlsPolicy::default()), |h| {
+        h.tls();
+        h.expect_idle();
+        assert!(!h.session.is_control_protected());
+    });
+}
+
+#[test]
+fn shutdown_during_the_handshake_just_closes() {
+    greeted(tls(TlsPolicy::default()), |h| {
+        h.send(b"AUTH TLS\r\n");
+        h.take_all();
+        h.shutdown("bye");
+        h.expect_closed();
+    });
+}
+
+#[test]
+fn anonymous_may_log_in_without_tls_under_the_login_policy() {
+    let config = ServerConfig {
+        anonymous: AnonymousPolicy::ReadOnly,
+        ..tls(TlsPolicy {
+            require_for_login: true,
+            ..TlsPolicy::default()
+        })
+    };
+    let base = epoch();
+    let session = ServerSession::new(Arc::new(config), ConnInfo::new(local(), peer()), base);
+    let mut h = H::wrap(session, base, Feed::Whole);
+    h.expect(b"220 Service ready\r\n");
+    h.send(b"USER ftp\r\nPASS a@b\r\n");
+    h.expect(b"331 Anonymous login ok, send your email address as password.\r\n");
+    h.expect(b"230 User logged in\r\n");
+}
