@@ -5,7 +5,8 @@
 use bytes::Bytes;
 use ftp_proto::listing::{
     parse_list_line, parse_listing, parse_mlst_reply, Device, Entry, EntryKind, FactType, Facts,
-    ListFormat, LsFormatter, MlsxEntry, ParseContext, Perm, PermSet, Strictness, UnixMode,
+    ListFormat, LsFormatter, MlsxEntry, ParseContext, Perm, PermSet, Principal, Strictness,
+    UnixMode,
 };
 use ftp_proto::Timestamp;
 use proptest::collection::vec;
@@ -215,8 +216,8 @@ fn ls_entry() -> impl Strategy<Value = Entry> {
                 let mut entry = Entry::new(name, kind);
                 entry.mode = mode.map(UnixMode::new);
                 entry.links = links;
-                entry.owner = owner;
-                entry.group = group;
+                entry.owner = owner.map(Principal::from);
+                entry.group = group.map(Principal::from);
                 entry.size = size;
                 entry.device = device.map(|(major, minor)| Device { major, minor });
                 entry.modified = Some(modified);
@@ -243,7 +244,7 @@ fn as_listed(entry: &Entry, now: &Timestamp) -> Entry {
         _ => 0o644,
     })));
     expected.links = Some(entry.links.unwrap_or(1));
-    let ftp = Bytes::from_static(b"ftp");
+    let ftp = Principal::from("ftp");
     expected.owner = Some(entry.owner.clone().unwrap_or_else(|| ftp.clone()));
     expected.group = Some(entry.group.clone().unwrap_or(ftp));
     expected.device = device;

@@ -56,7 +56,7 @@ fn check_entry(entry: &Entry, ctx: &ParseContext) {
 }
 
 fn check_ls_round_trip(entry: &Entry, ctx: &ParseContext) {
-    let formatter = LsFormatter::for_entries(ctx.now, std::slice::from_ref(entry));
+    let formatter = LsFormatter::for_entries(ctx.now(), std::slice::from_ref(entry));
     let mut line = Vec::new();
     if formatter.write_entry(entry, &mut line).is_err() {
         return;

@@ -264,8 +264,14 @@ impl Entry {
                 &b"UNIX.mode"[..],
                 self.mode.map(|mode| Bytes::from(mode.to_string())),
             ),
-            (b"UNIX.owner", self.owner.clone()),
-            (b"UNIX.group", self.group.clone()),
+            (
+                b"UNIX.owner",
+                self.owner.as_deref().map(Bytes::copy_from_slice),
+            ),
+            (
+                b"UNIX.group",
+                self.group.as_deref().map(Bytes::copy_from_slice),
+            ),
         ];
         let other = unix_facts
             .into_iter()
@@ -304,7 +310,7 @@ fn is_fact_text(value: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::listing::{parse_list_line, Device, ParseContext};
+    use crate::listing::{parse_list_line, Device, ParseContext, Principal};
 
     fn now() -> Timestamp {
         Timestamp::new(2024, 3, 15, 12, 0, 0).unwrap()
@@ -319,7 +325,7 @@ mod tests {
         let mut file = entry(b"big file.bin", EntryKind::File);
         file.size = Some(123_456_789_012);
         file.modified = Some(Timestamp::new(2023, 1, 5, 10, 0, 0).unwrap());
-        file.owner = Some(Bytes::from_static(b"a-long-owner-name"));
+        file.owner = Some(Principal::from("a-long-owner-name"));
         let mut dir = entry(b"pub", EntryKind::Dir);
         dir.size = Some(4096);
         dir.links = Some(2);
@@ -358,7 +364,7 @@ mod tests {
         let formatter = LsFormatter::new(now());
         let mut out = Vec::new();
         let mut bad_owner = entry(b"x", EntryKind::File);
-        bad_owner.owner = Some(Bytes::from_static(b"two words"));
+        bad_owner.owner = Some(Principal::from("two words"));
         assert_eq!(
             formatter.write_entry(&bad_owner, &mut out),
             Err(FormatError::InvalidField(ListField::Owner))
@@ -391,7 +397,7 @@ mod tests {
         file.size = Some(12);
         file.modified = Some(Timestamp::new(2024, 3, 14, 9, 30, 0).unwrap());
         file.mode = Some(UnixMode::new(0o644));
-        file.owner = Some(Bytes::from_static(b"ftp"));
+        file.owner = Some(Principal::from("ftp"));
         let mut out = Vec::new();
         file.to_mlsx().write_mlsd_line(&mut out).unwrap();
         assert_eq!(
@@ -406,7 +412,7 @@ mod tests {
         assert_eq!(out, b" Type=OS.unix=slink:/srv/x;Size=6; l\r\n");
         let mut dir = entry(b"d", EntryKind::Dir);
         dir.size = Some(4096);
-        dir.owner = Some(Bytes::from_static(b"bad;owner"));
+        dir.owner = Some(Principal::from("bad;owner"));
         out.clear();
         dir.to_mlsx().write_mlsd_line(&mut out).unwrap();
         assert_eq!(out, b"Type=dir; d\r\n");

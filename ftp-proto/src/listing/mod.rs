@@ -13,10 +13,12 @@
 //! | `Eplf` | `+i8388621.29609,m824255902,/,<TAB>dev` |
 //! | `Mlsd`, `Mlst` | RFC 3659 facts, see [`MlsxEntry`] |
 //!
-//! Every parser scans bytes directly (no regex, no allocation beyond the [`Entry`] and, for
-//! MLSx lines with unregistered facts, their list). Names and other text stay [`Bytes`] slices
-//! of the line: nothing is copied or assumed to be UTF-8. A line that does not parse gives a
-//! [`ListError`] that keeps the line; no input makes a parser panic.
+//! Every parser scans bytes directly: no regex, and no allocation except, for an MLSx line,
+//! the boxed [`Facts`] and the list of its unregistered facts. Names, targets and fact values
+//! stay [`Bytes`] slices of the line, never copied or assumed to be UTF-8; owners and groups,
+//! short by nature, are [`Principal`]s, copied inline when short so that reading one costs no
+//! reference count. A line that does not parse gives a [`ListError`] that keeps the line; no
+//! input makes a parser panic.
 //!
 //! ## Dates without a year
 //!
@@ -45,11 +47,13 @@ mod dos;
 mod eplf;
 mod format;
 mod mlsx;
+mod principal;
 mod scan;
 mod unix;
 
 pub use format::{format_nlst, FormatError, LsFormatter};
 pub use mlsx::{parse_mlst_reply, FactName, FactType, Facts, MlsxEntry, MlsxError, Perm, PermSet};
+pub use principal::Principal;
 pub use unix::UnixMode;
 
 /// One entry of a directory listing, whichever format it came in.
@@ -82,9 +86,9 @@ pub struct Entry {
     pub links: Option<u64>,
     /// The owner, as a name or a number (`ls -l`; `UNIX.ownername`, `UNIX.owner` or
     /// `UNIX.uid` facts).
-    pub owner: Option<Bytes>,
+    pub owner: Option<Principal>,
     /// The group, as a name or a number.
-    pub group: Option<Bytes>,
+    pub group: Option<Principal>,
     /// Where a symlink points, when the listing says.
     pub link_target: Option<Bytes>,
     /// A device file's numbers (`ls -l` of `c` and `b` entries).
@@ -161,11 +165,11 @@ impl Entry {
                 UnixFact::Mode if self.mode.is_none() => self.mode = UnixMode::parse_octal(value),
                 UnixFact::Owner(rank) if rank > owner_rank => {
                     owner_rank = rank;
-                    self.owner = Some(value.clone());
+                    self.owner = Some(Principal::from(value));
                 }
                 UnixFact::Group(rank) if rank > group_rank => {
                     group_rank = rank;
-                    self.group = Some(value.clone());
+                    self.group = Some(Principal::from(value));
                 }
                 _ => {}
             }
@@ -284,26 +288,27 @@ pub enum Strictness {
     Lenient,
 }
 
-/// What a listing parser needs to know besides the line.
+/// What a listing parser needs to know besides the line: the current time, the format if it is
+/// known, and how strictly to read MLSx lines.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct ParseContext {
-    /// The current time, used to place `ls` dates shown without a year (see the
-    /// [module documentation](self)) and DOS two-digit years.
-    pub now: Timestamp,
-    /// The format every line is in, or `None` to detect it per line.
-    pub format: Option<ListFormat>,
-    /// How MLSx lines are read.
-    pub strictness: Strictness,
+    now: Timestamp,
+    format: Option<ListFormat>,
+    strictness: Strictness,
+    /// The latest time an `ls` date without a year may denote, worked out once from `now`.
+    undated_limit: Timestamp,
 }
 
 impl ParseContext {
-    /// Detects the format per line and reads MLSx leniently.
+    /// A context for reading listings at `now`: `ls` dates shown without a year are placed
+    /// relative to it (see the [module documentation](self)), and so are DOS two-digit years.
+    /// The format is detected per line and MLSx lines are read leniently.
     pub fn new(now: Timestamp) -> Self {
         Self {
             now,
             format: None,
             strictness: Strictness::Lenient,
+            undated_limit: unix::undated_limit(&now),
         }
     }
 
@@ -319,6 +324,21 @@ impl ParseContext {
     pub fn with_strictness(mut self, strictness: Strictness) -> Self {
         self.strictness = strictness;
         self
+    }
+
+    /// The reference time.
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    /// The format every line is read as, or `None` when it is detected per line.
+    pub fn format(&self) -> Option<ListFormat> {
+        self.format
+    }
+
+    /// How MLSx lines are read.
+    pub fn strictness(&self) -> Strictness {
+        self.strictness
     }
 }
 
@@ -451,14 +471,15 @@ impl Iterator for Listing {
 
 /// Parses a line whose terminator is already removed, moving it into the entry or the error.
 fn parse_raw_line(raw: Bytes, ctx: &ParseContext) -> Result<Entry, ListError> {
-    let mut entry = Entry::new(Bytes::new(), EntryKind::Unknown);
-    match parse_entry(&raw, ctx, &mut entry) {
-        Ok(()) => {
-            entry.raw = raw;
-            Ok(entry)
+    // The entry is built where it is returned, so the large value is never copied.
+    let mut parsed = Ok(Entry::new(Bytes::new(), EntryKind::Unknown));
+    if let Ok(entry) = &mut parsed {
+        if let Err(reason) = parse_entry(&raw, ctx, entry) {
+            return Err(ListError { line: raw, reason });
         }
-        Err(reason) => Err(ListError { line: raw, reason }),
+        entry.raw = raw;
     }
+    parsed
 }
 
 /// Fills `entry` (a fresh [`Entry::new`]) from `raw`; filling in place keeps the large entry
@@ -476,7 +497,7 @@ fn parse_entry(raw: &Bytes, ctx: &ParseContext, entry: &mut Entry) -> Result<(),
         None => detect(raw).ok_or(ListErrorReason::UnknownFormat)?,
     };
     match format {
-        ListFormat::Unix => unix::parse(raw, &ctx.now, entry)?,
+        ListFormat::Unix => unix::parse(raw, &ctx.undated_limit, entry)?,
         ListFormat::Dos => dos::parse(raw, &ctx.now, entry)?,
         ListFormat::Eplf => eplf::parse(raw, entry)?,
         ListFormat::Mlsd | ListFormat::Mlst => {

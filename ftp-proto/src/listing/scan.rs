@@ -159,17 +159,29 @@ pub(crate) fn parse_u16(digits: &[u8]) -> Option<u16> {
 /// A size that may be written with thousands separators: `1234` or `1,234,567` (groups of
 /// three after the first group of one to three digits).
 pub(crate) fn parse_grouped_u64(text: &[u8]) -> Option<u64> {
-    if memchr(b',', text).is_none() {
-        return parse_u64(text);
-    }
-    let mut groups = text.split(|&b| b == b',');
-    let first = groups.next().filter(|g| (1..=3).contains(&g.len()))?;
-    groups.try_fold(parse_u64(first)?, |acc, group| {
-        if group.len() != 3 {
-            return None;
+    let (mut value, mut digits_in_group, mut separators) = (0u64, 0usize, 0usize);
+    for &byte in text {
+        if byte == b',' {
+            let group_ok = match separators {
+                0 => (1..=3).contains(&digits_in_group),
+                _ => digits_in_group == 3,
+            };
+            if !group_ok {
+                return None;
+            }
+            separators += 1;
+            digits_in_group = 0;
+        } else {
+            let digit = byte.checked_sub(b'0').filter(|&d| d <= 9)?;
+            value = value.checked_mul(10)?.checked_add(u64::from(digit))?;
+            digits_in_group += 1;
         }
-        acc.checked_mul(1000)?.checked_add(parse_u64(group)?)
-    })
+    }
+    let last_ok = match separators {
+        0 => digits_in_group > 0,
+        _ => digits_in_group == 3,
+    };
+    last_ok.then_some(value)
 }
 
 /// `HH:MM` (the hour may have one digit) as `(hour, minute)`, range-checked for a 24-hour clock.
@@ -227,6 +239,9 @@ mod tests {
         assert_eq!(parse_grouped_u64(b"12,34"), None);
         assert_eq!(parse_grouped_u64(b",123"), None);
         assert_eq!(parse_grouped_u64(b"1234,567"), None);
+        assert_eq!(parse_grouped_u64(b"1,"), None);
+        assert_eq!(parse_grouped_u64(b""), None);
+        assert_eq!(parse_grouped_u64(b"18,446,744,073,709,551,616"), None);
         assert_eq!(parse_clock(b"9:05"), Some((9, 5)));
         assert_eq!(parse_clock(b"24:00"), None);
         assert_eq!(parse_clock(b"12:5"), None);

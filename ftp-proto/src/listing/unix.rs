@@ -11,12 +11,11 @@
 use core::fmt;
 
 use bytes::Bytes;
-use memchr::memmem;
 
 use super::scan::{
     parse_clock, parse_grouped_u64, parse_u16, parse_u32, parse_u64, parse_u8, Tokens,
 };
-use super::{Device, Entry, EntryKind, ListErrorReason, ListField, ListFormat};
+use super::{Device, Entry, EntryKind, ListErrorReason, ListField, ListFormat, Principal};
 use crate::timestamp::Timestamp;
 
 /// Unix permission bits: read, write and execute for owner, group and others, plus set-user-ID
@@ -163,7 +162,13 @@ pub(crate) fn kind_char(kind: EntryKind) -> u8 {
 pub(crate) fn looks_like_ls(line: &[u8]) -> bool {
     match line.get(..10) {
         Some([kind, perms @ ..]) => {
-            kind_from_char(*kind).is_some() && perms.iter().all(|c| b"-rwxsStTlL".contains(c))
+            let is_perm = |c: &u8| {
+                matches!(
+                    c,
+                    b'-' | b'r' | b'w' | b'x' | b's' | b'S' | b't' | b'T' | b'l' | b'L'
+                )
+            };
+            kind_from_char(*kind).is_some() && perms.iter().all(is_perm)
         }
         _ => false,
     }
@@ -177,30 +182,36 @@ pub(crate) const FUTURE_SECS: i64 = 183 * 86_400;
 /// [`FUTURE_SECS`], so a formatted line always parses back to its own year.
 pub(crate) const RECENT_SECS: i64 = 182 * 86_400;
 
+/// The latest time an `ls` date shown without a year may denote: `now` plus [`FUTURE_SECS`]
+/// (the last moment of year 9999 if that is later).
+pub(crate) fn undated_limit(now: &Timestamp) -> Timestamp {
+    let limit = now.to_unix_seconds().saturating_add(FUTURE_SECS);
+    Timestamp::from_unix_seconds(limit)
+        .or_else(|_| Timestamp::new(9999, 12, 31, 23, 59, 60))
+        .unwrap_or(*now)
+}
+
 /// The date of an `ls` line that shows a time of day but no year.
 ///
 /// `ls` shows the time instead of the year for files changed in the last six months. The year
-/// is therefore the latest one that puts the date no more than [`FUTURE_SECS`] (183 days) after
-/// `now`: with `now` in March 2024, `Sep 10 08:00` is 2024 and `Oct 1 08:00` is 2023. The
-/// slack absorbs clock differences between client and server. February 29 goes to the latest
-/// leap year allowed.
+/// is therefore the latest one that puts the date no later than `limit`, which is
+/// [`undated_limit`] of the reference time (183 days after it): with `now` in March 2024,
+/// `Sep 10 08:00` is 2024 and `Oct 1 08:00` is 2023. The slack absorbs clock differences
+/// between client and server. February 29 goes to the latest leap year allowed.
 pub(crate) fn infer_year(
     month: u8,
     day: u8,
     hour: u8,
     minute: u8,
-    now: &Timestamp,
+    limit: &Timestamp,
 ) -> Option<Timestamp> {
-    // Compared as calendar values (`Timestamp` orders by its fields), which spares converting
-    // every candidate to seconds.
-    let limit = Timestamp::from_unix_seconds(now.to_unix_seconds() + FUTURE_SECS)
-        .or_else(|_| Timestamp::new(9999, 12, 31, 23, 59, 60))
-        .ok()?;
+    // Compared as calendar values (`Timestamp` orders by its fields, and neither side has a
+    // fraction), which spares converting every candidate to seconds.
     let newest = i32::from(limit.year());
     (newest - 8..=newest).rev().find_map(|year| {
         let year = u16::try_from(year).ok()?;
         let date = Timestamp::new(year, month, day, hour, minute, 0).ok()?;
-        (date <= limit).then_some(date)
+        (date <= *limit).then_some(date)
     })
 }
 
@@ -255,10 +266,11 @@ struct Layout {
     name_start: usize,
 }
 
-/// Parses one `ls -l` line (without its terminator).
+/// Parses one `ls -l` line (without its terminator); `undated_limit` places dates shown
+/// without a year ([`infer_year`]).
 pub(crate) fn parse(
     raw: &Bytes,
-    now: &Timestamp,
+    undated_limit: &Timestamp,
     entry: &mut Entry,
 ) -> Result<(), ListErrorReason> {
     let mut tokens = Tokens::new(raw);
@@ -268,7 +280,7 @@ pub(crate) fn parse(
         .ok_or(malformed(ListField::Permissions))?;
     let layout = MONTH_COLUMNS
         .iter()
-        .find_map(|&month| layout_at(raw.len(), &mut tokens, month, kind, now))
+        .find_map(|&month| layout_at(raw.len(), &mut tokens, month, kind, undated_limit))
         .ok_or(malformed(ListField::Date))?;
     entry.kind = kind;
     entry.mode = Some(mode);
@@ -306,9 +318,9 @@ fn layout_at(
     tokens: &mut Tokens<'_>,
     month: usize,
     kind: EntryKind,
-    now: &Timestamp,
+    undated_limit: &Timestamp,
 ) -> Option<Layout> {
-    let (modified, last_date_token) = date_at(tokens, month, now)?;
+    let (modified, last_date_token) = date_at(tokens, month, undated_limit)?;
     let (size, size_token) = size_before(tokens, month, kind)?;
     let (_, date_end) = tokens.span(last_date_token)?;
     let name_start = date_end + 1;
@@ -321,13 +333,17 @@ fn layout_at(
 }
 
 /// The date starting at token `first`, and the index of its last token.
-fn date_at(tokens: &mut Tokens<'_>, first: usize, now: &Timestamp) -> Option<(Timestamp, usize)> {
+fn date_at(
+    tokens: &mut Tokens<'_>,
+    first: usize,
+    undated_limit: &Timestamp,
+) -> Option<(Timestamp, usize)> {
     let first_token = tokens.get(first)?;
     if let Some(month) = month_number(first_token) {
         let day = tokens.get(first + 1).and_then(parse_day)?;
         let clock_or_year = tokens.get(first + 2)?;
         let date = match parse_clock(clock_or_year) {
-            Some((hour, minute)) => infer_year(month, day, hour, minute, now)?,
+            Some((hour, minute)) => infer_year(month, day, hour, minute, undated_limit)?,
             None => {
                 let year = parse_year(clock_or_year)?;
                 Timestamp::new(year, month, day, 0, 0, 0).ok()?
@@ -404,7 +420,7 @@ fn read_owner_columns(raw: &Bytes, tokens: &mut Tokens<'_>, size_token: usize, e
     let mut slice = |first: usize, last: usize| {
         let (start, _) = tokens.span(first)?;
         let (_, end) = tokens.span(last)?;
-        Some(raw.slice(start..end))
+        Some(Principal::from_line(raw, start, end))
     };
     let columns = size_token.saturating_sub(1);
     let owner_token = match (columns, links) {
@@ -431,7 +447,7 @@ fn read_owner_columns(raw: &Bytes, tokens: &mut Tokens<'_>, size_token: usize, e
 fn read_name(raw: &Bytes, name_start: usize, entry: &mut Entry) {
     let name = raw.slice(name_start..);
     let arrow = match entry.kind {
-        EntryKind::Symlink => memmem::find(&name, b" -> "),
+        EntryKind::Symlink => find_arrow(&name),
         _ => None,
     };
     match arrow {
@@ -441,6 +457,15 @@ fn read_name(raw: &Bytes, name_start: usize, entry: &mut Entry) {
         }
         _ => entry.name = name,
     }
+}
+
+/// The offset of the first ` -> ` in `name` (found from its `>`, without building a searcher).
+fn find_arrow(name: &[u8]) -> Option<usize> {
+    memchr::memchr_iter(b'>', name).find_map(|gt| {
+        let start = gt.checked_sub(2)?;
+        let arrow = name.get(start..gt) == Some(&b" -"[..]) && name.get(gt + 1) == Some(&b' ');
+        arrow.then_some(start)
+    })
 }
 
 #[cfg(test)]
@@ -453,7 +478,12 @@ mod tests {
 
     fn parse_line(line: &'static [u8]) -> Result<Entry, ListErrorReason> {
         let mut entry = Entry::new(Bytes::new(), EntryKind::Unknown);
-        parse(&Bytes::from_static(line), &now(), &mut entry).map(|()| entry)
+        parse(
+            &Bytes::from_static(line),
+            &undated_limit(&now()),
+            &mut entry,
+        )
+        .map(|()| entry)
     }
 
     #[test]
@@ -491,21 +521,40 @@ mod tests {
     #[test]
     fn year_rollover_uses_the_reference_time() {
         let now = now();
-        let year_of = |month, day| infer_year(month, day, 8, 0, &now).unwrap().year();
+        let year_of = |month, day| {
+            infer_year(month, day, 8, 0, &undated_limit(&now))
+                .unwrap()
+                .year()
+        };
         assert_eq!(year_of(3, 14), 2024);
         assert_eq!(year_of(9, 10), 2024, "within six months ahead");
         assert_eq!(year_of(10, 1), 2023, "too far ahead: last year");
         assert_eq!(year_of(12, 28), 2023);
         assert_eq!(year_of(2, 29), 2024);
         let new_year = Timestamp::new(2024, 12, 30, 0, 0, 0).unwrap();
-        assert_eq!(infer_year(1, 2, 10, 0, &new_year).unwrap().year(), 2025);
+        assert_eq!(
+            infer_year(1, 2, 10, 0, &undated_limit(&new_year))
+                .unwrap()
+                .year(),
+            2025
+        );
         let not_leap = Timestamp::new(2023, 3, 1, 0, 0, 0).unwrap();
-        assert_eq!(infer_year(2, 29, 0, 0, &not_leap).unwrap().year(), 2020);
-        assert!(infer_year(2, 30, 0, 0, &now).is_none());
+        assert_eq!(
+            infer_year(2, 29, 0, 0, &undated_limit(&not_leap))
+                .unwrap()
+                .year(),
+            2020
+        );
+        assert!(infer_year(2, 30, 0, 0, &undated_limit(&now)).is_none());
         let early = Timestamp::new(1, 1, 1, 0, 0, 0).unwrap();
-        assert!(infer_year(6, 1, 0, 0, &early).is_some());
+        assert!(infer_year(6, 1, 0, 0, &undated_limit(&early)).is_some());
         let late = Timestamp::new(9999, 12, 31, 0, 0, 0).unwrap();
-        assert_eq!(infer_year(1, 1, 0, 0, &late).unwrap().year(), 9999);
+        assert_eq!(
+            infer_year(1, 1, 0, 0, &undated_limit(&late))
+                .unwrap()
+                .year(),
+            9999
+        );
     }
 
     #[test]
