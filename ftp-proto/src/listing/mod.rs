@@ -135,23 +135,22 @@ impl Entry {
 
     /// Sets the fields [`Entry::from_mlsx`] documents from `facts`, and keeps them.
     fn fill_from_facts(&mut self, facts: Box<Facts>) {
-        let entry = self;
         match &facts.kind {
-            Some(FactType::File) => entry.kind = EntryKind::File,
-            Some(kind) if kind.is_dir() => entry.kind = EntryKind::Dir,
+            Some(FactType::File) => self.kind = EntryKind::File,
+            Some(kind) if kind.is_dir() => self.kind = EntryKind::Dir,
             Some(FactType::Os { kind, .. }) => {
                 if let Some(target) = os_symlink_target(kind) {
-                    entry.kind = EntryKind::Symlink;
-                    entry.link_target = target;
+                    self.kind = EntryKind::Symlink;
+                    self.link_target = target;
                 }
             }
             _ => {}
         }
-        entry.size = facts.size;
-        entry.modified = facts.modify;
-        entry.unique.clone_from(&facts.unique);
-        entry.read_unix_facts(&facts.other);
-        entry.facts = Some(facts);
+        self.size = facts.size;
+        self.modified = facts.modify;
+        self.unique.clone_from(&facts.unique);
+        self.read_unix_facts(&facts.other);
+        self.facts = Some(facts);
     }
 
     /// Mode, owner and group from `UNIX.*` facts, in one pass over them.
@@ -217,17 +216,12 @@ impl UnixFact {
 
 /// For an `OS.unix=slink[:target]` or `OS.unix=symlink[:target]` kind, the target if given.
 fn os_symlink_target(kind: &Bytes) -> Option<Option<Bytes>> {
-    let is_link = |prefix: &[u8]| {
-        kind.get(..prefix.len())
-            .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+    let (word, target) = match memchr(b':', kind) {
+        Some(colon) => (kind.get(..colon)?, Some(kind.slice(colon + 1..))),
+        None => (&kind[..], None),
     };
-    if !(is_link(b"slink") || is_link(b"symlink")) {
-        return None;
-    }
-    let target = memchr(b':', kind)
-        .map(|colon| kind.slice(colon + 1..))
-        .filter(|target| !target.is_empty());
-    Some(target)
+    let is_link = word.eq_ignore_ascii_case(b"slink") || word.eq_ignore_ascii_case(b"symlink");
+    is_link.then(|| target.filter(|target| !target.is_empty()))
 }
 
 /// What kind of object an entry is.
@@ -623,6 +617,10 @@ mod tests {
         assert_eq!(entry.owner.as_deref(), Some(&b"ftp"[..]));
         assert_eq!(entry.group.as_deref(), Some(&b"50"[..]));
         assert_eq!(entry.mode, Some(UnixMode::new(0o755)));
+        let bare = parse(b"type=OS.unix=symlink; l").unwrap();
+        assert_eq!((bare.kind, bare.link_target), (EntryKind::Symlink, None));
+        let other = parse(b"type=OS.unix=slinky:/x; l").unwrap();
+        assert_eq!(other.kind, EntryKind::Unknown);
         let cdir = parse(b"type=cdir; /srv").unwrap();
         assert_eq!(cdir.kind, EntryKind::Dir);
         assert!(cdir.is_self_or_parent());
