@@ -31,7 +31,7 @@ fn value() -> impl Strategy<Value = Bytes> {
 /// A byte name without CR or LF (anything else, spaces and non-UTF-8 included).
 fn name() -> impl Strategy<Value = Bytes> {
     vec(
-        any::<u8>().prop_filter("no CR/LF", |b| *b != b'\r' && *b != b'\n'),
+        any::<u8>().prop_filter("no CR/LF/NUL", |b| !matches!(b, b'\r' | b'\n' | 0)),
         1..24,
     )
     .prop_map(Bytes::from)
@@ -141,13 +141,25 @@ proptest! {
             let parsed = MlsxEntry::parse_mlst_line(&Bytes::from(mlst.clone()), strictness).unwrap();
             prop_assert_eq!(&parsed, &entry);
 
-            let mut reply = b"250- Listing\r\n".to_vec();
-            reply.extend_from_slice(&mlst);
-            reply.extend_from_slice(b"250 End\r\n");
-            let parsed = parse_mlst_reply(&Bytes::from(reply), strictness).unwrap();
+            // On the control connection the entry travels Telnet-escaped (0xFF doubled).
+            let entry_line = Bytes::from(mlst).slice(..mlst_len_without_crlf(&entry));
+            let wire = ftp_proto::Reply::multiline(ftp_proto::ReplyCode::FILE_ACTION_OK, [Bytes::from_static(b" Listing"), entry_line, Bytes::from_static(b"End")])
+                .to_bytes()
+                .unwrap();
+            let mut decoder = ftp_proto::reply::ReplyDecoder::default();
+            decoder.feed(&wire);
+            let reply = decoder.next_reply().unwrap().unwrap();
+            let parsed = parse_mlst_reply(&reply, strictness).unwrap();
             prop_assert_eq!(parsed, vec![entry.clone()]);
         }
     }
+}
+
+/// The length of the entry's MLST line without its CRLF.
+fn mlst_len_without_crlf(entry: &MlsxEntry) -> usize {
+    let mut line = Vec::new();
+    entry.write_mlst_line(&mut line).unwrap();
+    line.len() - 2
 }
 
 const KINDS: [EntryKind; 8] = [
@@ -357,7 +369,14 @@ fn exercise_every_parser(bytes: &[u8]) {
         let _ = MlsxEntry::parse_mlsd_line(&line, strictness);
         let _ = MlsxEntry::parse_mlst_line(&line, strictness);
         let _ = Facts::parse(&line, strictness);
-        let _ = parse_mlst_reply(&line, strictness);
+        let mut decoder = ftp_proto::reply::ReplyDecoder::default();
+        decoder.feed(&line);
+        decoder.feed(b"\r\n250 End\r\n");
+        while let Some(reply) = decoder.next_reply() {
+            if let Ok(reply) = reply {
+                let _ = parse_mlst_reply(&reply, strictness);
+            }
+        }
         let _ = PermSet::parse(bytes, strictness);
     }
     let extreme = [

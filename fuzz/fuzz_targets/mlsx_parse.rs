@@ -23,8 +23,12 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(again.as_ref(), Ok(&facts));
             }
         }
-        if let Ok(entries) = parse_mlst_reply(&input, strictness) {
-            assert!(!entries.is_empty());
+        let mut decoder = ftp_proto::reply::ReplyDecoder::default();
+        decoder.feed(&input);
+        while let Some(reply) = decoder.next_reply() {
+            if let Ok(Ok(entries)) = reply.map(|r| parse_mlst_reply(&r, strictness)) {
+                assert!(!entries.is_empty(), "an accepted MLST reply has an entry");
+            }
         }
         let _ = PermSet::parse(data, strictness);
     }

@@ -25,6 +25,9 @@ pub enum FormatError {
     /// A name holding CR or LF cannot be listed (RFC 3659 §2.2).
     #[error("a name holding CR or LF cannot be listed")]
     LineBreakInName,
+    /// A name holding NUL is no pathname (RFC 2640 §3.1 allows octets 1 to 255).
+    #[error("a name holding NUL cannot be listed")]
+    NulInName,
     /// A fact's value would not parse back (e.g. a `unique` with `;` or a space).
     #[error("the {0} fact cannot be written")]
     InvalidFact(FactName),
@@ -33,19 +36,21 @@ pub enum FormatError {
     InvalidField(ListField),
 }
 
-/// Refuses names a listing cannot carry: empty, or holding CR or LF.
+/// Refuses names a listing cannot carry: empty, or holding CR, LF or NUL.
 pub(crate) fn check_name(name: &[u8]) -> Result<(), FormatError> {
     if name.is_empty() {
         Err(FormatError::EmptyName)
     } else if memchr::memchr2(b'\r', b'\n', name).is_some() {
         Err(FormatError::LineBreakInName)
+    } else if memchr::memchr(0, name).is_some() {
+        Err(FormatError::NulInName)
     } else {
         Ok(())
     }
 }
 
 /// Appends each name followed by CRLF: the NLST listing. Stops at the first name that cannot
-/// be listed (empty, or holding CR or LF), leaving the lines before it in `out`.
+/// be listed (empty, or holding CR, LF or NUL), leaving the lines before it in `out`.
 pub fn format_nlst<I, N>(names: I, out: &mut Vec<u8>) -> Result<(), FormatError>
 where
     I: IntoIterator<Item = N>,

@@ -13,6 +13,7 @@
 //! drops (a malformed `size`, a fact without `=`, unknown `perm` letters) or, when repeated,
 //! ignores after the first.
 
+use crate::reply::{Reply, ReplyCode};
 use core::fmt;
 use core::hash::{Hash, Hasher};
 use std::io::Write as _;
@@ -21,7 +22,7 @@ use bytes::Bytes;
 use memchr::memchr;
 
 use super::format::{check_name, FormatError};
-use super::scan::{line_end, parse_u64, Lines};
+use super::scan::{line_end, parse_u64};
 use super::Strictness;
 use crate::timestamp::Timestamp;
 
@@ -581,35 +582,27 @@ impl MlsxEntry {
     }
 }
 
-/// Parses a whole MLST reply, `250-text CRLF 1*(SP entry CRLF) 250 [text] CRLF`, into its
-/// entries (normally one). Strict parsing refuses any other line between the first and the
-/// last, and entries whose pathnames differ (RFC 3659 §7.2); lenient parsing skips lines that
-/// do not start with SP.
+/// The entries of an MLST reply (`250-text`, `1*(SP entry)`, `250 [text]`, RFC 3659 §7.2), as
+/// the [`ReplyDecoder`](crate::reply::ReplyDecoder) delivered it: normally one. Strict parsing
+/// refuses any inner line that does not start with SP, and entries whose pathnames differ;
+/// lenient parsing skips such lines.
 pub fn parse_mlst_reply(
-    reply: &Bytes,
+    reply: &Reply,
     strictness: Strictness,
 ) -> Result<Vec<MlsxEntry>, MlsxError> {
-    let mut lines =
-        Lines::new(reply).filter_map(|(start, end)| Some((start, reply.get(start..end)?)));
-    let (_, first) = lines.next().ok_or(MlsxError::NotMlstReply)?;
-    if !first.starts_with(b"250-") {
+    let lines = reply.lines();
+    if reply.code() != ReplyCode::FILE_ACTION_OK || lines.len() < 3 {
         return Err(MlsxError::NotMlstReply);
     }
     let mut entries = Vec::new();
-    for (start, line) in lines {
-        if line == b"250" || line.starts_with(b"250 ") {
-            return finish_mlst_reply(entries, strictness);
-        }
+    for line in &lines[1..lines.len() - 1] {
         match (line.first(), strictness) {
-            (Some(b' '), _) => {
-                let end = start + line.len();
-                entries.push(parse_entry(reply, start + 1, end, strictness)?);
-            }
+            (Some(b' '), _) => entries.push(MlsxEntry::parse_mlst_line(line, strictness)?),
             (_, Strictness::Lenient) => {}
             (_, Strictness::Strict) => return Err(MlsxError::NotMlstReply),
         }
     }
-    Err(MlsxError::NotMlstReply)
+    finish_mlst_reply(entries, strictness)
 }
 
 fn finish_mlst_reply(
@@ -950,8 +943,18 @@ mod tests {
         Timestamp::parse(text).unwrap()
     }
 
+    /// The MLST reply in `text`, read by the control-connection reply decoder.
+    fn decode(text: &[u8]) -> crate::Reply {
+        let mut decoder = crate::reply::ReplyDecoder::default();
+        decoder.feed(text);
+        decoder
+            .next_reply()
+            .expect("a complete reply")
+            .expect("a valid reply")
+    }
+
     fn reply(text: &'static [u8], strictness: Strictness) -> Vec<MlsxEntry> {
-        parse_mlst_reply(&Bytes::from_static(text), strictness).unwrap()
+        parse_mlst_reply(&decode(text), strictness).unwrap()
     }
 
     #[test]
@@ -1180,7 +1183,7 @@ mod tests {
     fn mlst_reply_shapes() {
         let two = b"250-x\r\n type=file; a\r\n type=file; b\r\n250 End\r\n";
         assert_eq!(
-            parse_mlst_reply(&Bytes::from_static(two), STRICT),
+            parse_mlst_reply(&decode(two), STRICT),
             Err(MlsxError::PathnameMismatch)
         );
         assert_eq!(reply(two, LENIENT).len(), 2);
@@ -1189,11 +1192,10 @@ mod tests {
         for bad in [
             &b"250 x\r\n"[..],
             b"250-x\r\n250 End\r\n",
-            b"250-x\r\n type=file; a\r\n",
+            b"200-x\r\n type=file; a\r\n200 y\r\n",
         ] {
-            let bad = Bytes::copy_from_slice(bad);
             assert_eq!(
-                parse_mlst_reply(&bad, LENIENT),
+                parse_mlst_reply(&decode(bad), LENIENT),
                 Err(MlsxError::NotMlstReply)
             );
         }

@@ -16,36 +16,6 @@ pub(crate) fn line_end(line: &[u8]) -> usize {
     }
 }
 
-/// Splits `data` at LF and yields each line's `(start, end)` with the terminator (`\n` or
-/// `\r\n`) left out. A final line without a terminator is yielded too; nothing is yielded for
-/// the empty remainder after a final LF.
-#[derive(Clone, Debug)]
-pub(crate) struct Lines<'a> {
-    data: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Lines<'a> {
-    pub(crate) fn new(data: &'a [u8]) -> Self {
-        Self { data, pos: 0 }
-    }
-}
-
-impl Iterator for Lines<'_> {
-    type Item = (usize, usize);
-
-    fn next(&mut self) -> Option<(usize, usize)> {
-        let rest = self.data.get(self.pos..).filter(|rest| !rest.is_empty())?;
-        let start = self.pos;
-        let (content, consumed) = match memchr(b'\n', rest) {
-            Some(lf) => (&rest[..lf], lf + 1),
-            None => (rest, rest.len()),
-        };
-        self.pos += consumed;
-        Some((start, start + line_end(content)))
-    }
-}
-
 /// The maximum number of leading tokens [`Tokens`] records.
 pub(crate) const MAX_TOKENS: usize = 12;
 
@@ -208,15 +178,6 @@ pub(crate) fn fields(bytes: &[u8], separator: u8) -> impl Iterator<Item = (usize
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn lines_strip_crlf_and_lf() {
-        let data = b"a\r\nbb\n\r\nc";
-        let lines: Vec<_> = Lines::new(data).collect();
-        assert_eq!(lines, vec![(0, 1), (3, 5), (6, 6), (8, 9)]);
-        assert_eq!(Lines::new(b"x\n").count(), 1);
-        assert_eq!(Lines::new(b"").count(), 0);
-    }
 
     #[test]
     fn tokens_skip_runs_of_blanks() {
