@@ -944,7 +944,7 @@ mod tests {
     }
 
     /// The MLST reply in `text`, read by the control-connection reply decoder.
-    fn decode(text: &[u8]) -> crate::Reply {
+    fn decode(text: &[u8]) -> Reply {
         let mut decoder = crate::reply::ReplyDecoder::default();
         decoder.feed(text);
         decoder
