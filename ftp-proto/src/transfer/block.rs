@@ -132,28 +132,7 @@ impl BlockEncoder {
     /// Ends the file with an end-of-file block (0x40, or 0xC0 after [`BlockEncoder::end_record`]).
     /// Call until `done`; the encoder is then ready for another file on the same connection.
     pub fn finish(&mut self, output: &mut [u8]) -> Finish {
-        let mut written = self.stage.flush(output);
-        if !self.stage.is_empty() {
-            return Finish {
-                written,
-                done: false,
-            };
-        }
-        if !self.end_of_file_queued {
-            let record = if core::mem::take(&mut self.end_of_record_pending) {
-                END_OF_RECORD
-            } else {
-                0
-            };
-            self.stage.push(&header(END_OF_FILE | record, 0));
-            self.end_of_file_queued = true;
-            written += self.stage.flush(&mut output[written..]);
-        }
-        let done = self.stage.is_empty();
-        if done {
-            self.end_of_file_queued = false;
-        }
-        Finish { written, done }
+        super::finish_encoding(self, output)
     }
 }
 
@@ -210,12 +189,7 @@ impl BlockDecoder {
 
     /// Decodes from `input` into `output` until both are used up or an event is reached.
     pub fn decode(&mut self, input: &[u8], output: &mut [u8]) -> Result<DecodeStep, DecodeError> {
-        if let Some(error) = self.failed {
-            return Err(error);
-        }
-        let mut step = DecodeStep::default();
-        let result = self.run(input, output, &mut step);
-        super::report(&mut self.failed, step, result)
+        super::decode_with(self, input, output)
     }
 
     /// Tells the decoder the input has ended. Returns `Ok(Some(step))` while events are still
@@ -223,17 +197,7 @@ impl BlockDecoder {
     /// block ([`DecodeError::TruncatedBlock`]) or without an end of file
     /// ([`DecodeError::MissingEndOfFile`]).
     pub fn finish(&mut self, output: &mut [u8]) -> Result<Option<DecodeStep>, DecodeError> {
-        let step = self.decode(&[], output)?;
-        if step.made_progress() {
-            return Ok(Some(step));
-        }
-        let error = match self.state {
-            BlockState::Header { have: 0 } if !self.open_file => return Ok(None),
-            BlockState::Header { have: 0 } => DecodeError::MissingEndOfFile,
-            _ => DecodeError::TruncatedBlock,
-        };
-        self.failed = Some(error);
-        Err(error)
+        super::finish_with(self, output)
     }
 
     fn run(
@@ -346,6 +310,50 @@ impl BlockDecoder {
             self.open_file = false;
         }
         self.state = BlockState::Header { have: 0 };
+    }
+}
+
+impl super::EventDecoder for BlockDecoder {
+    fn failed(&mut self) -> &mut Option<DecodeError> {
+        &mut self.failed
+    }
+
+    fn decode_into(
+        &mut self,
+        input: &[u8],
+        output: &mut [u8],
+        step: &mut DecodeStep,
+    ) -> Result<(), DecodeError> {
+        self.run(input, output, step)
+    }
+
+    fn end_of_input(&self) -> super::EndOfInput {
+        match self.state {
+            BlockState::Header { have: 0 } if !self.open_file => super::EndOfInput::Complete,
+            BlockState::Header { have: 0 } => {
+                super::EndOfInput::Truncated(DecodeError::MissingEndOfFile)
+            }
+            _ => super::EndOfInput::Truncated(DecodeError::TruncatedBlock),
+        }
+    }
+}
+
+impl super::MarkedEncoder<STAGE_LEN> for BlockEncoder {
+    fn stage(&mut self) -> &mut Stage<STAGE_LEN> {
+        &mut self.stage
+    }
+
+    fn end_of_file_queued(&mut self) -> &mut bool {
+        &mut self.end_of_file_queued
+    }
+
+    fn queue_end_of_file(&mut self) {
+        let record = if core::mem::take(&mut self.end_of_record_pending) {
+            END_OF_RECORD
+        } else {
+            0
+        };
+        self.stage.push(&header(END_OF_FILE | record, 0));
     }
 }
 

@@ -145,29 +145,7 @@ impl CompressedEncoder {
     /// [`CompressedEncoder::end_record`]). Call until `done`; the encoder is then ready for
     /// another file.
     pub fn finish(&mut self, output: &mut [u8]) -> Finish {
-        let mut written = self.stage.flush(output);
-        if !self.stage.is_empty() {
-            return Finish {
-                written,
-                done: false,
-            };
-        }
-        if !self.end_of_file_queued {
-            self.push_data();
-            let record = if core::mem::take(&mut self.end_of_record_pending) {
-                END_OF_RECORD
-            } else {
-                0
-            };
-            self.stage.push(&[ESCAPE, END_OF_FILE | record]);
-            self.end_of_file_queued = true;
-            written += self.stage.flush(&mut output[written..]);
-        }
-        let done = self.stage.is_empty();
-        if done {
-            self.end_of_file_queued = false;
-        }
-        Finish { written, done }
+        super::finish_encoding(self, output)
     }
 
     /// Adds one data byte to the current run or starts a new one. Called with an empty stage.
@@ -308,12 +286,7 @@ impl CompressedDecoder {
 
     /// Decodes from `input` into `output` until both are used up or an event is reached.
     pub fn decode(&mut self, input: &[u8], output: &mut [u8]) -> Result<DecodeStep, DecodeError> {
-        if let Some(error) = self.failed {
-            return Err(error);
-        }
-        let mut step = DecodeStep::default();
-        let result = self.run(input, output, &mut step);
-        super::report(&mut self.failed, step, result)
+        super::decode_with(self, input, output)
     }
 
     /// Tells the decoder the input has ended. Returns `Ok(Some(step))` while data or events are
@@ -321,19 +294,7 @@ impl CompressedDecoder {
     /// inside a unit ([`DecodeError::TruncatedUnit`]) or without an end of file
     /// ([`DecodeError::MissingEndOfFile`]).
     pub fn finish(&mut self, output: &mut [u8]) -> Result<Option<DecodeStep>, DecodeError> {
-        let step = self.decode(&[], output)?;
-        if step.made_progress() {
-            return Ok(Some(step));
-        }
-        let error = match self.state {
-            // Only an empty output stops a run: ask again.
-            UnitState::Run { .. } => return Ok(Some(step)),
-            UnitState::Start if !self.open_file => return Ok(None),
-            UnitState::Start => DecodeError::MissingEndOfFile,
-            _ => DecodeError::TruncatedUnit,
-        };
-        self.failed = Some(error);
-        Err(error)
+        super::finish_with(self, output)
     }
 
     fn run(
@@ -468,6 +429,51 @@ impl CompressedDecoder {
             }
             _ => Err(DecodeError::RestartMarkerNotString { byte }),
         }
+    }
+}
+
+impl super::EventDecoder for CompressedDecoder {
+    fn failed(&mut self) -> &mut Option<DecodeError> {
+        &mut self.failed
+    }
+
+    fn decode_into(
+        &mut self,
+        input: &[u8],
+        output: &mut [u8],
+        step: &mut DecodeStep,
+    ) -> Result<(), DecodeError> {
+        self.run(input, output, step)
+    }
+
+    fn end_of_input(&self) -> super::EndOfInput {
+        match self.state {
+            // Only an empty output stops a run: ask again.
+            UnitState::Run { .. } => super::EndOfInput::AskAgain,
+            UnitState::Start if !self.open_file => super::EndOfInput::Complete,
+            UnitState::Start => super::EndOfInput::Truncated(DecodeError::MissingEndOfFile),
+            _ => super::EndOfInput::Truncated(DecodeError::TruncatedUnit),
+        }
+    }
+}
+
+impl super::MarkedEncoder<STAGE_LEN> for CompressedEncoder {
+    fn stage(&mut self) -> &mut Stage<STAGE_LEN> {
+        &mut self.stage
+    }
+
+    fn end_of_file_queued(&mut self) -> &mut bool {
+        &mut self.end_of_file_queued
+    }
+
+    fn queue_end_of_file(&mut self) {
+        self.push_data();
+        let record = if core::mem::take(&mut self.end_of_record_pending) {
+            END_OF_RECORD
+        } else {
+            0
+        };
+        self.stage.push(&[ESCAPE, END_OF_FILE | record]);
     }
 }
 

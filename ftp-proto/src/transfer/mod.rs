@@ -206,6 +206,101 @@ pub(crate) fn report(
     }
 }
 
+/// How a decoder's stream stands when its input has ended and nothing is left to deliver.
+pub(crate) enum EndOfInput {
+    /// The stream ended where it may: done.
+    Complete,
+    /// Output room ran out before the stream's end was reached: call `finish` again.
+    AskAgain,
+    /// The stream was cut short.
+    Truncated(DecodeError),
+}
+
+/// What [`decode_with`] and [`finish_with`] need from a MODE B, MODE C or STRU R decoder, so
+/// the three share one error-stickiness and end-of-input policy.
+pub(crate) trait EventDecoder {
+    /// The sticky error slot.
+    fn failed(&mut self) -> &mut Option<DecodeError>;
+    /// Decodes until input or output is used up or an event is reached, adding to `step`.
+    fn decode_into(
+        &mut self,
+        input: &[u8],
+        output: &mut [u8],
+        step: &mut DecodeStep,
+    ) -> Result<(), DecodeError>;
+    /// Where the stream stands at the end of input.
+    fn end_of_input(&self) -> EndOfInput;
+}
+
+/// One decoding step with sticky errors: data decoded before an error is delivered first.
+pub(crate) fn decode_with<D: EventDecoder>(
+    decoder: &mut D,
+    input: &[u8],
+    output: &mut [u8],
+) -> Result<DecodeStep, DecodeError> {
+    if let Some(error) = *decoder.failed() {
+        return Err(error);
+    }
+    let mut step = DecodeStep::default();
+    let result = decoder.decode_into(input, output, &mut step);
+    report(decoder.failed(), step, result)
+}
+
+/// The finishing step: deliver what is left, then report completion or truncation.
+pub(crate) fn finish_with<D: EventDecoder>(
+    decoder: &mut D,
+    output: &mut [u8],
+) -> Result<Option<DecodeStep>, DecodeError> {
+    let step = decode_with(decoder, &[], output)?;
+    if step.made_progress() {
+        return Ok(Some(step));
+    }
+    match decoder.end_of_input() {
+        EndOfInput::Complete => Ok(None),
+        EndOfInput::AskAgain => Ok(Some(step)),
+        EndOfInput::Truncated(error) => {
+            *decoder.failed() = Some(error);
+            Err(error)
+        }
+    }
+}
+
+/// What [`finish_encoding`] needs from a MODE B, MODE C or STRU R encoder.
+pub(crate) trait MarkedEncoder<const N: usize> {
+    /// The encoder's staged output.
+    fn stage(&mut self) -> &mut stage::Stage<N>;
+    /// Whether the end-of-file mark is already staged.
+    fn end_of_file_queued(&mut self) -> &mut bool;
+    /// Stages whatever the encoder still holds, then the end-of-file mark (carrying a pending
+    /// end of record). Called with an empty stage.
+    fn queue_end_of_file(&mut self);
+}
+
+/// The encoders' finishing step: flush what is staged, then stage the end-of-file mark once and
+/// flush it. Done when the mark is out; the encoder can then start the next file.
+pub(crate) fn finish_encoding<const N: usize, E: MarkedEncoder<N>>(
+    encoder: &mut E,
+    output: &mut [u8],
+) -> Finish {
+    let mut written = encoder.stage().flush(output);
+    if !encoder.stage().is_empty() {
+        return Finish {
+            written,
+            done: false,
+        };
+    }
+    if !*encoder.end_of_file_queued() {
+        encoder.queue_end_of_file();
+        *encoder.end_of_file_queued() = true;
+        written += encoder.stage().flush(&mut output[written..]);
+    }
+    let done = encoder.stage().is_empty();
+    if done {
+        *encoder.end_of_file_queued() = false;
+    }
+    Finish { written, done }
+}
+
 /// MODE B/C descriptor bits (RFC 959 §3.4.2).
 pub(crate) mod descriptor {
     /// End of data block is EOR.

@@ -109,28 +109,7 @@ impl RecordEncoder {
     /// Ends the file with `FF 02` (or `FF 03` after [`RecordEncoder::end_record`]). Call until
     /// `done`.
     pub fn finish(&mut self, output: &mut [u8]) -> Finish {
-        let mut written = self.stage.flush(output);
-        if !self.stage.is_empty() {
-            return Finish {
-                written,
-                done: false,
-            };
-        }
-        if !self.end_of_file_queued {
-            let record = if core::mem::take(&mut self.end_of_record_pending) {
-                CODE_END_OF_RECORD
-            } else {
-                0
-            };
-            self.stage.push(&[ESCAPE, CODE_END_OF_FILE | record]);
-            self.end_of_file_queued = true;
-            written += self.stage.flush(&mut output[written..]);
-        }
-        let done = self.stage.is_empty();
-        if done {
-            self.end_of_file_queued = false;
-        }
-        Finish { written, done }
+        super::finish_encoding(self, output)
     }
 }
 
@@ -170,12 +149,7 @@ impl RecordDecoder {
 
     /// Decodes from `input` into `output` until both are used up or an event is reached.
     pub fn decode(&mut self, input: &[u8], output: &mut [u8]) -> Result<DecodeStep, DecodeError> {
-        if let Some(error) = self.failed {
-            return Err(error);
-        }
-        let mut step = DecodeStep::default();
-        let result = self.run(input, output, &mut step);
-        super::report(&mut self.failed, step, result)
+        super::decode_with(self, input, output)
     }
 
     /// Tells the decoder the input has ended. Returns `Ok(Some(step))` while events are still
@@ -183,19 +157,7 @@ impl RecordDecoder {
     /// lone 0xFF ([`DecodeError::TruncatedEscape`]) or without an end of file
     /// ([`DecodeError::MissingEndOfFile`]).
     pub fn finish(&mut self, output: &mut [u8]) -> Result<Option<DecodeStep>, DecodeError> {
-        let step = self.decode(&[], output)?;
-        if step.made_progress() {
-            return Ok(Some(step));
-        }
-        let error = if self.after_escape {
-            DecodeError::TruncatedEscape
-        } else if self.open_file {
-            DecodeError::MissingEndOfFile
-        } else {
-            return Ok(None);
-        };
-        self.failed = Some(error);
-        Err(error)
+        super::finish_with(self, output)
     }
 
     fn run(
@@ -267,6 +229,50 @@ impl RecordDecoder {
         step.consumed += 1;
         self.after_escape = false;
         Ok(true)
+    }
+}
+
+impl super::EventDecoder for RecordDecoder {
+    fn failed(&mut self) -> &mut Option<DecodeError> {
+        &mut self.failed
+    }
+
+    fn decode_into(
+        &mut self,
+        input: &[u8],
+        output: &mut [u8],
+        step: &mut DecodeStep,
+    ) -> Result<(), DecodeError> {
+        self.run(input, output, step)
+    }
+
+    fn end_of_input(&self) -> super::EndOfInput {
+        if self.after_escape {
+            super::EndOfInput::Truncated(DecodeError::TruncatedEscape)
+        } else if self.open_file {
+            super::EndOfInput::Truncated(DecodeError::MissingEndOfFile)
+        } else {
+            super::EndOfInput::Complete
+        }
+    }
+}
+
+impl super::MarkedEncoder<4> for RecordEncoder {
+    fn stage(&mut self) -> &mut Stage<4> {
+        &mut self.stage
+    }
+
+    fn end_of_file_queued(&mut self) -> &mut bool {
+        &mut self.end_of_file_queued
+    }
+
+    fn queue_end_of_file(&mut self) {
+        let record = if core::mem::take(&mut self.end_of_record_pending) {
+            CODE_END_OF_RECORD
+        } else {
+            0
+        };
+        self.stage.push(&[ESCAPE, CODE_END_OF_FILE | record]);
     }
 }
 
