@@ -90,8 +90,9 @@
 //! went out it sends `IAC IP IAC DM ABOR` (the first bytes flagged [`Transmit::urgent`]) and
 //! tears the data connection down, then reads the transfer's reply (426, or 226 when it had just
 //! finished) and ABOR's own (226 or 225); a lone 225 ends it at once, and after a 2yz the second
-//! reply is waited for only [`ClientConfig::abort_grace`]. Other operations end with
-//! [`OpError::Aborted`] as soon as the step in flight is answered.
+//! reply is waited for only [`ClientConfig::abort_grace`]. Any other operation in flight sends
+//! no further command: once the step in flight is answered it ends with its result if that
+//! reply completed it, with [`OpError::Aborted`] otherwise.
 //!
 //! # A blocking run loop
 //!
