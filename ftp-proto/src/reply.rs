@@ -558,6 +558,16 @@ impl ReplyDecoder {
         self.partial.is_some()
     }
 
+    /// Bytes held: unread input, and the lines of a multi-line reply that has not ended. At
+    /// most about `max_buffered` + `max_line_len` × (`max_lines` + 1).
+    pub fn buffered_len(&self) -> usize {
+        let partial = self
+            .partial
+            .as_ref()
+            .map_or(0, |p| p.lines.iter().map(Bytes::len).sum());
+        self.framer.buffered_len() + partial
+    }
+
     /// Lines skipped because a reply exceeded [`ReplyConfig::max_lines`].
     pub fn skipped_lines(&self) -> u64 {
         self.skipped_lines

@@ -551,6 +551,12 @@ impl ClientSession {
         self.queue.len()
     }
 
+    /// Bytes of control input held (a partial line, a multi-line reply not yet ended). Never
+    /// more than [`ClientConfig::reply`]'s limits allow.
+    pub fn buffered_input(&self) -> usize {
+        self.decoder.buffered_len()
+    }
+
     /// Outputs waiting in [`poll_output`](Self::poll_output).
     pub fn queued_outputs(&self) -> usize {
         self.out.len()
