@@ -210,7 +210,11 @@ impl Driver {
     }
 
     fn drain(&mut self) {
-        assert!(self.session.queued_outputs() <= 64, "output queue grew");
+        let pending = self.ops.len() - self.completed.len();
+        assert!(
+            self.session.queued_outputs() <= 64 + pending,
+            "output queue grew"
+        );
         assert!(
             self.session.buffered_input() <= 512 + 64 * 10,
             "input buffer grew"

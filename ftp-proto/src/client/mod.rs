@@ -81,7 +81,8 @@
 //!   200 where 250 is due, any 2yz to CDUP, 125 or 150, 226 or 250) and identically however
 //!   the input is split.
 //! * Bounded memory: replies are capped by [`ReplyConfig`](crate::reply::ReplyConfig); the
-//!   output queue holds what one input produces.
+//!   output queue stops taking new replies at a small high-water mark and resumes as it is
+//!   drained (beyond it grow only the completions of operations the application queued).
 //! * Nothing panics on any input, from the server or from the driver.
 //!
 //! # ABOR
@@ -213,6 +214,10 @@ use crate::feat::Features;
 use crate::timestamp::Timestamp;
 use crate::transfer::{DataType, FileStructure, TransferMode};
 use state::{ControlTls, Finish, Request, Stage, TransferWhat};
+
+/// Outputs queued before the session stops reading replies until the driver drains: one input
+/// never produces more than about this many outputs beyond what the application asked for.
+const OUTPUT_HIGH_WATER: usize = 32;
 
 impl ClientSession {
     /// A session for a new control connection, waiting for the greeting. Performs no I/O.
@@ -482,6 +487,7 @@ impl ClientSession {
     #[must_use]
     pub fn poll_output(&mut self) -> Option<ClientOutput> {
         if self.out.is_empty() {
+            self.read_replies(OUTPUT_HIGH_WATER);
             self.pump();
         }
         self.out.pop_front()
@@ -579,22 +585,26 @@ impl ClientSession {
 impl ClientSession {
     /// Decodes control bytes and acts on each reply as it completes. The input is fed one line
     /// end at a time, acting after each, so the outputs do not depend on how the driver's reads
-    /// split the stream.
+    /// split the stream. Replies wait in the decoder while the output queue is at its
+    /// high-water mark; [`poll_output`](Self::poll_output) reads on as it drains.
     fn feed(&mut self, mut bytes: &[u8]) {
         while !bytes.is_empty() && self.takes_input() {
             let cut = memchr::memchr(b'\n', bytes).map_or(bytes.len(), |at| at + 1);
             self.decoder.feed(&bytes[..cut]);
             bytes = &bytes[cut..];
-            while self.takes_input() {
-                match self.decoder.next_reply() {
-                    None => break,
-                    Some(Ok(reply)) => self.on_reply(reply),
-                    Some(Err(error)) => {
-                        self.close(CloseReason::Protocol(ProtocolError::Reply(error)))
-                    }
-                }
-                self.pump();
+            self.read_replies(OUTPUT_HIGH_WATER);
+        }
+    }
+
+    /// Acts on complete replies while fewer than `room` outputs wait.
+    fn read_replies(&mut self, room: usize) {
+        while self.takes_input() && self.out.len() < room {
+            match self.decoder.next_reply() {
+                None => return,
+                Some(Ok(reply)) => self.on_reply(reply),
+                Some(Err(error)) => self.close(CloseReason::Protocol(ProtocolError::Reply(error))),
             }
+            self.pump();
         }
     }
 
@@ -603,6 +613,8 @@ impl ClientSession {
     }
 
     fn on_eof(&mut self) {
+        // Replies that arrived before the end count (a 221 before the close, say).
+        self.read_replies(usize::MAX);
         if self.is_closed() {
             return;
         }
