@@ -494,8 +494,15 @@ fn client_pair_mode_b_and_type_a_transfers() {
         let list = p.op(|c| c.list(None, ListKind::Nlst).unwrap());
         p.ok(list);
         assert_eq!(p.sink(list), b"t.txt\n");
-        p.assert_log_order(&["C> MODE B", "S> 200 Mode set.", "C> EPSV", "C> STOR t.txt"]);
-        assert!(p.log_of("C> TYPE").is_empty(), "TYPE A N is the default");
+        p.assert_log_order(&[
+            "C> TYPE A N",
+            "S> 200 Switching to ASCII mode.",
+            "C> MODE B",
+            "S> 200 Mode set.",
+            "C> EPSV",
+            "C> STOR t.txt",
+        ]);
+        assert_eq!(p.log_of("C> TYPE").len(), 1, "sent once");
         // Back to TYPE I, MODE S: binary bytes survive.
         p.client
             .set_transfer_params(TransferParams {

@@ -55,6 +55,7 @@ fn next() -> Flow {
 impl ClientSession {
     /// One complete reply from the server.
     pub(super) fn on_reply(&mut self, reply: Reply) {
+        self.last_activity = self.now;
         if reply.code() == ReplyCode::SERVICE_NOT_AVAILABLE {
             return self.service_closing(reply);
         }
@@ -80,7 +81,7 @@ impl ClientSession {
         let code = reply.code();
         if code.is_preliminary() {
             let minutes = announced_minutes(reply.first_line());
-            let wait = Duration::from_secs(minutes * 60) + self.config.reply_timeout;
+            let wait = Duration::from_secs(minutes * 60).saturating_add(self.config.reply_timeout);
             let deadline = super::timer::after(self.now, wait);
             return self.delay_greeting(reply, deadline);
         }

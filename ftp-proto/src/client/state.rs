@@ -78,7 +78,9 @@ impl Known {
             logged_in: false,
             features: Features::default(),
             utf8: false,
-            data_type: Some(DataType::Ascii(FormatControl::NonPrint)),
+            // RFC 959 makes TYPE A the default, but servers differ (some start in binary):
+            // TYPE is always sent before the first transfer. MODE S and STRU F are universal.
+            data_type: None,
             mode: Some(TransferMode::Stream),
             structure: Some(FileStructure::File),
             epsv_refused: false,
@@ -92,7 +94,7 @@ impl Known {
     /// AUTH resets the user, TYPE, MODE, STRU and the data port (RFC 4217 §4.2).
     pub(super) fn reset_for_auth(&mut self) {
         self.logged_in = false;
-        self.data_type = Some(DataType::Ascii(FormatControl::NonPrint));
+        self.data_type = None;
         self.mode = Some(TransferMode::Stream);
         self.structure = Some(FileStructure::File);
         self.rest_pending = false;
@@ -297,8 +299,9 @@ pub struct ClientSession {
     pub(super) params: TransferParams,
     pub(super) queue: VecDeque<Op>,
     pub(super) current: Option<Op>,
-    /// When the last command went out (the keep-alive timer counts from here).
-    pub(super) last_command: Instant,
+    /// When the last command went out or the last reply came in (the keep-alive timer counts
+    /// from here).
+    pub(super) last_activity: Instant,
     /// QUIT is queued: no new operation is taken.
     pub(super) quitting: bool,
 }
@@ -330,7 +333,7 @@ impl ClientSession {
             },
             queue: VecDeque::new(),
             current: None,
-            last_command: now,
+            last_activity: now,
             quitting: false,
         }
     }
@@ -367,7 +370,7 @@ impl ClientSession {
     }
 
     pub(super) fn transmit(&mut self, bytes: Bytes, urgent: bool) {
-        self.last_command = self.now;
+        self.last_activity = self.now;
         self.emit(ClientOutput::Transmit(Transmit { bytes, urgent }));
     }
 }

@@ -58,7 +58,7 @@ impl ClientSession {
             (Timer::KeepAlive, _) => {
                 let every = self.config.keepalive?;
                 (self.current.is_none() && self.queue.is_empty())
-                    .then(|| after(self.last_command, every))
+                    .then(|| after(self.last_activity, every))
             }
             (timer, Stage::Ready) => {
                 let op = self.current.as_ref()?;
