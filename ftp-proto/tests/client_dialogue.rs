@@ -664,6 +664,53 @@ fn client_pasv_address_policies() {
 }
 
 #[test]
+fn client_ipv6_control_connection_uses_epsv_and_eprt_family_2() {
+    let conn = ControlInfo::new(
+        "[2001:db8::7]:50000".parse().unwrap(),
+        "[2001:db8::1]:21".parse().unwrap(),
+    );
+    script_with(plain(), conn, |c| {
+        c.server(b"220 ready\r\n");
+        c.expect_greeted();
+        login(c);
+        let op = c.op(|s| s.list(None, ListKind::Nlst).unwrap());
+        c.expect_tx(b"EPSV\r\n");
+        c.server(b"229 Entering Extended Passive Mode (|||6446|)\r\n");
+        let id = c.connect("[2001:db8::1]:6446");
+        c.expect_tx(b"NLST\r\n");
+        c.server(b"150 ok\r\n226 ok\r\n");
+        c.expect_start(id);
+        c.finish_data(id, 1);
+        c.expect_ok(op);
+    });
+    let active = ClientConfig {
+        data_mode: DataMode::Active,
+        ..plain()
+    };
+    script_with(active, conn, |c| {
+        c.server(b"220 ready\r\n");
+        c.expect_greeted();
+        login(c);
+        let op = c.op(|s| s.list(None, ListKind::Nlst).unwrap());
+        let id = match c.expect_data() {
+            ClientDataIntent::Listen { id, .. } => id,
+            other => panic!("{other:?}"),
+        };
+        c.data(
+            id,
+            ClientDataEvent::Listening {
+                local: "[2001:db8::7]:4000".parse().unwrap(),
+            },
+        );
+        c.expect_tx(b"EPRT |2|2001:db8::7|4000|\r\n");
+        // No PORT fallback for IPv6: the refusal fails the operation.
+        c.server(b"500 EPRT not understood\r\n");
+        c.expect_abort(id);
+        c.expect_refused(op, 500);
+    });
+}
+
+#[test]
 fn client_bad_passive_replies_fail_the_op_only() {
     logged_in(plain(), |c| {
         let op = c.op(|s| s.list(None, ListKind::List).unwrap());

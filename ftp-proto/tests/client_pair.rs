@@ -576,6 +576,20 @@ fn client_pair_refused_data_connection_then_recovery() {
 }
 
 #[test]
+fn client_pair_data_connection_dropped_mid_transfer() {
+    both_ways(default_pair, |p| {
+        p.store.put("/f", &binary(2000));
+        p.fabric.drop_next_download = true;
+        let get = p.op(|c| c.retrieve("f", 0).unwrap());
+        // Both sides saw the reset; the server's 426 is the operation's error.
+        assert!(matches!(p.err(get), OpError::Reply(r) if r.code().get() == 426));
+        let again = p.op(|c| c.retrieve("f", 0).unwrap());
+        p.ok(again);
+        assert_eq!(p.sink(again), binary(2000));
+    });
+}
+
+#[test]
 fn client_pair_quit() {
     both_ways(default_pair, |p| {
         let quit = p.op(|c| c.quit().unwrap());

@@ -9,7 +9,8 @@
 //!   `Connected`. Bytes move only when the server's storage task and the client's `Start` both
 //!   exist: the server side encodes from the store with the `transfer` transcoders (TYPE A,
 //!   MODE B) as its storage request's params say, the client side decodes as its `Start` says,
-//!   and vice versa for uploads. Refusals, stalls and held ends can be injected.
+//!   and vice versa for uploads. Refused connects, dropped connections, stalls and held ends
+//!   can be injected.
 //! * **Store** ([`MemStore`]): a `BTreeMap` of files and a set of directories, answering the
 //!   server's storage requests.
 //! * **Clock**: nothing moves time but [`Pair::fire`], which jumps to the earliest deadline of
@@ -407,6 +408,8 @@ pub struct Fabric {
     pub stall: bool,
     /// The client's `Finished` is held back (its data end comes after the final reply).
     pub hold_client_end: bool,
+    /// The next download's connection is reset after half its bytes (both sides see it).
+    pub drop_next_download: bool,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1021,6 +1024,19 @@ impl Pair {
             return false;
         }
         match link.task.clone() {
+            Some(ServerTask::Send { .. }) if self.fabric.drop_next_download => {
+                self.fabric.drop_next_download = false;
+                link.server_done = true;
+                link.server_gone = true;
+                link.client_gone = true;
+                let (server_id, client_id) = (link.server, link.client);
+                let reset = server::DataFailure::Reset;
+                self.server_data_events
+                    .push_back((server_id, DataEvent::Failed(reset)));
+                let reset = ClientDataEvent::Failed(client::DataFailure::Reset);
+                self.client_events.push_back((client_id, reset));
+                true
+            }
             Some(ServerTask::Send {
                 storage,
                 wire,
