@@ -172,6 +172,25 @@ fn client_login_sends_host_first_then_feat_and_opts_utf8() {
 }
 
 #[test]
+fn client_host_that_cannot_be_sent_is_a_usage_error() {
+    let config = ClientConfig {
+        host: Some(HostName::Domain(Bytes::from_static(b"bad\r\nhost"))),
+        ..plain()
+    };
+    greeted(config, |c| {
+        assert!(matches!(
+            c.op(|s| s.login(Credentials::anonymous())),
+            Err(UsageError::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            c.op(|s| s.auth_tls()),
+            Err(UsageError::InvalidArgument(_))
+        ));
+        c.expect_idle();
+    });
+}
+
+#[test]
 fn client_host_unknown_to_the_server_is_skipped() {
     let config = ClientConfig {
         host: Some(HostName::Domain(Bytes::from_static(b"a.example"))),
@@ -350,6 +369,17 @@ fn client_raw_commands_and_lines() {
             c.op(|s| s.raw_line("NOOP\r\nDELE x")),
             Err(UsageError::InvalidArgument(_))
         ));
+        for bad in [&b""[..], b" NOOP", b"\x01X"] {
+            assert!(matches!(
+                c.op(|s| s.raw_line(bad)),
+                Err(UsageError::InvalidArgument(_))
+            ));
+        }
+        // Bytes 0xFF in an argument are Telnet-escaped.
+        let iac = c.op(|s| s.raw_line(&b"SITE \xff"[..]).unwrap());
+        c.expect_tx(b"SITE \xff\xff\r\n");
+        c.server(b"200 ok\r\n");
+        c.expect_ok(iac);
         c.expect_idle();
     });
 }

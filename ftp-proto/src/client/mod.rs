@@ -232,6 +232,7 @@ impl ClientSession {
     /// (332); then FEAT and `OPTS UTF8 ON` as configured. Completes with
     /// [`OpOutput::Done`] carrying the 230 once all of that is done.
     pub fn login(&mut self, credentials: Credentials) -> Result<OpId, UsageError> {
+        self.check_host()?;
         self.check(&Command::User(credentials.user.clone()))?;
         self.check(&Command::Pass(credentials.password.expose().clone()))?;
         if let Some(account) = &credentials.account {

@@ -7,8 +7,7 @@ use std::net::SocketAddr;
 use bytes::{Bytes, BytesMut};
 
 use crate::addr::canonical_ip;
-use crate::command::{AuthMechanism, Command, EncodeError, OptsArg, ProtLevel};
-use crate::line::escape_text;
+use crate::command::{AuthMechanism, Command, OptsArg, ProtLevel};
 use crate::transfer::{DataType, TransferMode};
 
 use super::config::DataMode;
@@ -68,6 +67,7 @@ impl ClientSession {
         if self.tls != ControlTls::Plain || self.conn.implicit_tls || self.auth_queued() {
             return Err(UsageError::TlsActive);
         }
+        self.check_host()?;
         self.request(Request::AuthTls)
     }
 
@@ -90,30 +90,26 @@ impl ClientSession {
     /// A raw line: parsed only to refuse the verbs that need a dedicated method; sent as given
     /// (Telnet-escaped, CRLF added).
     pub(super) fn raw_line_request(&mut self, line: Bytes) -> Result<OpId, UsageError> {
-        let mut scratch = BytesMut::new();
-        escape_text(&mut scratch, &line, self.config.cr_encoding)
-            .map_err(|e| UsageError::InvalidArgument(EncodeError::Forbidden(e)))?;
-        if line.is_empty() {
-            return Err(UsageError::InvalidArgument(EncodeError::EmptyArgument));
-        }
-        let command = Command::parse(&line).unwrap_or(Command::Unknown {
-            verb: line.clone(),
-            arg: None,
-        });
-        if raw_forbidden(&command) {
-            return Err(UsageError::RawNotAllowed(Bytes::copy_from_slice(
-                command.verb(),
-            )));
-        }
-        let verb = match memchr::memchr(b' ', &line) {
-            Some(at) => line.slice(..at),
-            None => line.clone(),
+        let (verb, arg) = match memchr::memchr(b' ', &line) {
+            Some(at) => (line.slice(..at), Some(line.slice(at + 1..))),
+            None => (line.clone(), None),
         };
-        let arg = memchr::memchr(b' ', &line).map(|at| line.slice(at + 1..));
-        self.request(Request::Simple(
-            Command::Unknown { verb, arg },
-            super::state::Finish::Raw,
-        ))
+        if let Ok(command) = Command::parse(&line) {
+            if raw_forbidden(&command) {
+                return Err(UsageError::RawNotAllowed(Bytes::copy_from_slice(
+                    command.verb(),
+                )));
+            }
+        }
+        self.simple(Command::Unknown { verb, arg }, super::state::Finish::Raw)
+    }
+
+    /// HOST, when configured, must be writable before the first operation that would send it.
+    pub(super) fn check_host(&self) -> Result<(), UsageError> {
+        match &self.config.host {
+            Some(host) if !self.known.host_sent => self.check(&Command::Host(host.clone())),
+            _ => Ok(()),
+        }
     }
 
     pub(super) fn transfer_request(
@@ -431,11 +427,9 @@ impl ClientSession {
             return self.run_next_step();
         };
         if let Err(error) = self.send_command(&command) {
-            // Only arguments checked at request time reach here; a failure is a bug guard.
-            self.complete(Err(OpError::UnexpectedReply(crate::reply::Reply::new(
-                crate::reply::ReplyCode::SYNTAX_ERROR_ARGUMENTS,
-                error.to_string(),
-            ))));
+            // Arguments are checked when the operation is asked for; this is a second line of
+            // defence.
+            self.complete(Err(OpError::Encode(error)));
             return true;
         }
         if step == Step::Host {

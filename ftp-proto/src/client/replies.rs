@@ -345,27 +345,17 @@ fn announced_minutes(text: &[u8]) -> u64 {
 
 impl ClientSession {
     /// A raw TYPE, MODE, STRU or REST changed the server's state behind the session's back:
-    /// the next transfer sends them again.
+    /// the next transfer sends them again. Judged by the verb alone, whatever the argument.
     fn forget_for_raw(&mut self) {
         let Some(Request::Simple(command, _)) = self.current.as_ref().map(|op| &op.request) else {
             return;
         };
-        let parsed = match command {
-            crate::command::Command::Unknown { verb, arg } => {
-                let mut line = verb.to_vec();
-                if let Some(arg) = arg {
-                    line.push(b' ');
-                    line.extend_from_slice(arg);
-                }
-                crate::command::Command::parse(&Bytes::from(line)).ok()
-            }
-            other => Some(other.clone()),
-        };
-        match parsed {
-            Some(crate::command::Command::Type(_)) => self.known.data_type = None,
-            Some(crate::command::Command::Mode(_)) => self.known.mode = None,
-            Some(crate::command::Command::Stru(_)) => self.known.structure = None,
-            Some(crate::command::Command::Rest(_)) => self.known.rest_pending = true,
+        let verb = command.verb().to_ascii_uppercase();
+        match &verb[..] {
+            b"TYPE" => self.known.data_type = None,
+            b"MODE" => self.known.mode = None,
+            b"STRU" => self.known.structure = None,
+            b"REST" => self.known.rest_pending = true,
             _ => {}
         }
     }

@@ -330,6 +330,11 @@ pub enum OpError {
         /// The 421 (or refusing greeting) that announced the close, if any.
         reply: Option<Reply>,
     },
+    /// A command of the operation could not be written (a configured value that cannot be
+    /// sent). Arguments the caller gives are checked when the operation is asked for instead
+    /// ([`UsageError::InvalidArgument`]).
+    #[error("command cannot be sent: {0}")]
+    Encode(EncodeError),
     /// No reply within the reply timeout: the session was closed.
     #[error("timed out waiting for the server")]
     Timeout,
