@@ -559,7 +559,8 @@ impl ReplyDecoder {
     }
 
     /// Bytes held: unread input, and the lines of a multi-line reply that has not ended. At
-    /// most about `max_buffered` + `max_line_len` × (`max_lines` + 1).
+    /// most `max_buffered` (complete lines) + 8 × `max_line_len` (a line still arriving, up to
+    /// the flood limit) + `max_lines` × `max_line_len` (the reply being assembled).
     pub fn buffered_len(&self) -> usize {
         let partial = self
             .partial
