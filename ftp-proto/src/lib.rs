@@ -16,6 +16,7 @@
 //! | [`path`] | virtual paths: normalisation that never climbs above the root |
 //! | [`listing`] | MLSx fact lines, LIST parsers and formatters |
 //! | [`transfer`] | TYPE A, MODE B/C and STRU R transcoders for the data connection |
+//! | [`client`] | [`client::ClientSession`]: the client's protocol state machine |
 //! | [`server`] | [`server::ServerSession`]: the server's protocol state machine |
 //!
 //! ## Guarantees
@@ -28,6 +29,7 @@
 #![forbid(unsafe_code)]
 
 pub mod addr;
+pub mod client;
 pub mod command;
 pub mod feat;
 pub mod line;

@@ -558,6 +558,17 @@ impl ReplyDecoder {
         self.partial.is_some()
     }
 
+    /// Bytes held: unread input, and the lines of a multi-line reply that has not ended. At
+    /// most `max_buffered` (complete lines) + 8 × `max_line_len` (a line still arriving, up to
+    /// the flood limit) + `max_lines` × `max_line_len` (the reply being assembled).
+    pub fn buffered_len(&self) -> usize {
+        let partial = self
+            .partial
+            .as_ref()
+            .map_or(0, |p| p.lines.iter().map(Bytes::len).sum());
+        self.framer.buffered_len() + partial
+    }
+
     /// Lines skipped because a reply exceeded [`ReplyConfig::max_lines`].
     pub fn skipped_lines(&self) -> u64 {
         self.skipped_lines
