@@ -18,6 +18,7 @@
 //! | [`transfer`] | TYPE A, MODE B/C and STRU R transcoders for the data connection |
 //! | [`client`] | [`client::ClientSession`]: the client's protocol state machine |
 //! | [`server`] | [`server::ServerSession`]: the server's protocol state machine |
+//! | [`session`] | what both roles share: data-connection ids, transfer parameters, secrets |
 //!
 //! ## Guarantees
 //!
@@ -37,6 +38,7 @@ pub mod listing;
 pub mod path;
 pub mod reply;
 pub mod server;
+pub mod session;
 pub mod timestamp;
 pub mod transfer;
 

@@ -15,47 +15,13 @@ use crate::feat::Features;
 use crate::reply::{Reply, ReplyError};
 use crate::timestamp::Timestamp;
 
-pub use crate::server::{DataFailure, Secret, TransferKind, TransferParams};
-
-macro_rules! id_type {
-    ($(#[$doc:meta])* $name:ident) => {
-        $(#[$doc])*
-        ///
-        /// Opaque; a session never reuses one. [`from_raw`](Self::from_raw) exists for drivers that
-        /// keep ids in their own tables and for tests that forge stale ids: an event for an id the
-        /// session is not waiting for is ignored.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(u64);
-
-        impl $name {
-            /// The id with this raw value.
-            pub const fn from_raw(raw: u64) -> Self {
-                Self(raw)
-            }
-
-            /// The raw value.
-            pub const fn raw(self) -> u64 {
-                self.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "{}#{}", stringify!($name), self.0)
-            }
-        }
-    };
-}
+use crate::session::id_type;
+pub use crate::session::{DataConnId, DataFailure, Secret, TransferKind, TransferParams};
 
 id_type! {
     /// One operation the application asked for (login, retrieve, list, ...). Its result arrives
     /// exactly once, as [`ClientEvent::Completed`].
     OpId
-}
-id_type! {
-    /// One data connection (an active-mode listener and what it accepts, or one passive
-    /// connect).
-    DataConnId
 }
 
 /// Bytes to write, in order, on the control connection: one command, already CRLF-framed and

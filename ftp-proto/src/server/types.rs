@@ -12,44 +12,11 @@ use bytes::Bytes;
 use crate::path::VirtualPath;
 use crate::reply::ReplyCode;
 use crate::timestamp::Timestamp;
-use crate::transfer::{DataType, FileStructure, TransferMode};
 
 use super::config::{FactSet, HashAlgorithm};
+use crate::session::id_type;
+pub use crate::session::{DataConnId, DataFailure, Secret, TransferKind, TransferParams};
 
-macro_rules! id_type {
-    ($(#[$doc:meta])* $name:ident) => {
-        $(#[$doc])*
-        ///
-        /// Opaque; a session never reuses one. [`from_raw`](Self::from_raw) exists for drivers that
-        /// keep ids in their own tables and for tests that forge stale ids: a result for an id the
-        /// session is not waiting for is ignored.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(u64);
-
-        impl $name {
-            /// The id with this raw value.
-            pub const fn from_raw(raw: u64) -> Self {
-                Self(raw)
-            }
-
-            /// The raw value.
-            pub const fn raw(self) -> u64 {
-                self.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "{}#{}", stringify!($name), self.0)
-            }
-        }
-    };
-}
-
-id_type! {
-    /// One data connection (a passive listener and what it accepts, or one active connect).
-    DataConnId
-}
 id_type! {
     /// One storage request.
     StorageOpId
@@ -57,33 +24,6 @@ id_type! {
 id_type! {
     /// One authentication request.
     AuthId
-}
-
-/// A value that must not appear in logs: `Debug` prints `Secret(..)`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret<T>(T);
-
-impl<T> Secret<T> {
-    /// Wraps a value.
-    pub fn new(value: T) -> Self {
-        Self(value)
-    }
-
-    /// The wrapped value, for the code that must check it.
-    pub fn expose(&self) -> &T {
-        &self.0
-    }
-
-    /// Unwraps the value.
-    pub fn into_inner(self) -> T {
-        self.0
-    }
-}
-
-impl<T> fmt::Debug for Secret<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(..)")
-    }
 }
 
 /// What the driver must do next, in order. Drain with
@@ -199,45 +139,6 @@ pub enum DataEvent {
     Closed,
     /// The listener or connection failed; it is gone.
     Failed(DataFailure),
-}
-
-/// Why a data connection failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
-#[non_exhaustive]
-pub enum DataFailure {
-    /// The client refused the active connection.
-    #[error("connection refused")]
-    Refused,
-    /// Connecting or accepting took too long, or the connection stalled.
-    #[error("timed out")]
-    TimedOut,
-    /// A connection came from an address other than the expected peer and was refused.
-    #[error("connection from an unexpected peer")]
-    PeerMismatch,
-    /// The listener could not be bound (no free port in the range).
-    #[error("could not bind a listener")]
-    Bind,
-    /// The TLS handshake or TLS record layer failed.
-    #[error("TLS failure")]
-    Tls,
-    /// The connection was reset.
-    #[error("connection reset")]
-    Reset,
-    /// Anything else.
-    #[error("data connection failed")]
-    Other,
-}
-
-/// The TYPE, MODE and STRU a transfer runs under: what the driver's copy loop applies with the
-/// `transfer` transcoders.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct TransferParams {
-    /// TYPE.
-    pub data_type: DataType,
-    /// MODE.
-    pub mode: TransferMode,
-    /// STRU.
-    pub structure: FileStructure,
 }
 
 /// How a listing is formatted. The storage back end formats it (ls -l style, names, or MLSD
@@ -606,46 +507,6 @@ pub enum AuthFailure {
     /// The back end could not decide (a database is down): 421, and the connection closes.
     #[error("authentication unavailable")]
     Unavailable,
-}
-
-/// What kind of transfer a transfer event is about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum TransferKind {
-    /// RETR.
-    Retrieve,
-    /// STOR.
-    Store,
-    /// APPE.
-    Append,
-    /// STOU.
-    StoreUnique,
-    /// LIST.
-    List,
-    /// NLST.
-    Nlst,
-    /// MLSD.
-    Mlsd,
-}
-
-impl TransferKind {
-    /// True for uploads.
-    pub fn is_upload(self) -> bool {
-        matches!(self, Self::Store | Self::Append | Self::StoreUnique)
-    }
-
-    /// The command's verb.
-    pub fn verb(self) -> &'static str {
-        match self {
-            Self::Retrieve => "RETR",
-            Self::Store => "STOR",
-            Self::Append => "APPE",
-            Self::StoreUnique => "STOU",
-            Self::List => "LIST",
-            Self::Nlst => "NLST",
-            Self::Mlsd => "MLSD",
-        }
-    }
 }
 
 /// Why the session ended.
