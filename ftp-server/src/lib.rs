@@ -1,6 +1,6 @@
 //! # ftp-server
 //!
-//! Work in progress: storage and authentication back ends.
+//! Work in progress.
 
 #![forbid(unsafe_code)]
 
@@ -8,4 +8,11 @@ pub use ftp_proto as proto;
 
 pub mod auth;
 pub mod blocking;
+mod driver;
+mod runtime;
+mod server;
 pub mod storage;
+pub mod tls;
+
+pub use server::{RunningServer, Server, SessionEvent, ShutdownHandle};
+pub use tls::TlsConfig;
