@@ -43,6 +43,8 @@ OPTIONS:
     --implicit-tls ADDR:PORT    also listen for implicit FTPS here (needs --tls-cert/--tls-key)
     --require-tls               refuse logins and transfers without TLS (anonymous excepted
                                 for logins)
+    --require-tls-reuse         refuse protected data connections that do not resume the
+                                control connection's TLS session (vsftpd's require_ssl_reuse)
     --passive-ports LOW-HIGH    passive data ports, e.g. 50000-50100 [default: any]
     --passive-address IP        the address announced in PASV replies (behind NAT)
     --no-active                 refuse PORT/EPRT (active mode)
@@ -61,6 +63,7 @@ struct Options {
     tls_key: Option<PathBuf>,
     implicit: Vec<SocketAddr>,
     require_tls: bool,
+    require_reuse: bool,
     passive_ports: Option<(u16, u16)>,
     passive_address: Option<std::net::IpAddr>,
     active: bool,
@@ -84,6 +87,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
         tls_key: None,
         implicit: Vec::new(),
         require_tls: false,
+        require_reuse: false,
         passive_ports: None,
         passive_address: None,
         active: true,
@@ -138,6 +142,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
                 .implicit
                 .push(addr(value("--implicit-tls")?, "--implicit-tls")?),
             "--require-tls" => options.require_tls = true,
+            "--require-tls-reuse" => options.require_reuse = true,
             "--passive-ports" => {
                 let text = value("--passive-ports")?;
                 let range = text
@@ -177,8 +182,9 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
     if options.tls_cert.is_some() != options.tls_key.is_some() {
         return Err("--tls-cert and --tls-key go together".into());
     }
-    if (!options.implicit.is_empty() || options.require_tls) && options.tls_cert.is_none() {
-        return Err("--implicit-tls and --require-tls need --tls-cert and --tls-key".into());
+    let needs_tls = !options.implicit.is_empty() || options.require_tls || options.require_reuse;
+    if needs_tls && options.tls_cert.is_none() {
+        return Err("--implicit-tls and --require-tls* need --tls-cert and --tls-key".into());
     }
     Ok(Some(options))
 }
@@ -242,7 +248,8 @@ fn build(options: &Options) -> Result<Server, String> {
         server = server
             .tls(tls)
             .require_tls_for_login(options.require_tls)
-            .require_tls_for_data(options.require_tls);
+            .require_tls_for_data(options.require_tls)
+            .require_tls_session_reuse(options.require_reuse);
         for addr in &options.implicit {
             server = server.implicit_tls_listen(*addr);
         }

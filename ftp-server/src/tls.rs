@@ -8,6 +8,24 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::ServerSessionMemoryCache;
 
+/// The TLS configurations of one FTP session.
+pub(crate) struct SessionTls {
+    pub(crate) control: Arc<rustls::ServerConfig>,
+    pub(crate) data: DataTls,
+}
+
+/// The TLS configurations of one FTP session's data connections.
+#[derive(Clone)]
+pub(crate) struct DataTls {
+    /// For downloads and listings, or when the direction is not known yet: one TLS 1.3 ticket,
+    /// so that clients that resume the latest session (curl) can go on resuming.
+    pub(crate) download: Arc<rustls::ServerConfig>,
+    /// For uploads: no TLS 1.3 ticket. An uploading client never reads, and closing a socket
+    /// with unread bytes (the ticket) sends a reset that can destroy the end of the upload
+    /// (lftp, and vsftpd's well-known TLS 1.3 upload failures).
+    pub(crate) upload: Arc<rustls::ServerConfig>,
+}
+
 /// A rustls server configuration for explicit (AUTH TLS) and implicit FTPS.
 ///
 /// Built from PEM files with [`TlsConfig::from_pem_files`] (ring as the crypto provider, TLS 1.2
@@ -55,12 +73,29 @@ impl TlsConfig {
         Self { config }
     }
 
-    /// The configuration for one FTP session: a copy with a session cache of its own, so that a
-    /// resumed data-connection handshake can only have resumed a session of this FTP session.
-    pub(crate) fn for_session(&self) -> Arc<rustls::ServerConfig> {
-        let mut config = rustls::ServerConfig::clone(&self.config);
-        config.session_storage = ServerSessionMemoryCache::new(32);
-        Arc::new(config)
+    /// The configurations for one FTP session's control and data connections.
+    ///
+    /// Both share a session cache (TLS 1.2 session IDs) and a ticket key (TLS 1.3 tickets,
+    /// stateless, so one ticket can resume every data connection) that belong to this FTP
+    /// session alone: a resumed data-connection handshake can only have resumed a session of
+    /// this FTP session. See [`DataTls`] for the tickets data connections send.
+    pub(crate) fn for_session(&self) -> SessionTls {
+        let mut control = rustls::ServerConfig::clone(&self.config);
+        control.session_storage = ServerSessionMemoryCache::new(32);
+        if let Ok(ticketer) = rustls::crypto::ring::Ticketer::new() {
+            control.ticketer = ticketer;
+        }
+        let mut download = control.clone();
+        download.send_tls13_tickets = 1;
+        let mut upload = control.clone();
+        upload.send_tls13_tickets = 0;
+        SessionTls {
+            control: Arc::new(control),
+            data: DataTls {
+                download: Arc::new(download),
+                upload: Arc::new(upload),
+            },
+        }
     }
 
     /// The configuration as given.

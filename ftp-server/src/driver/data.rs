@@ -25,12 +25,13 @@ use futures_io::{AsyncRead, AsyncWrite};
 use futures_lite::future::{poll_fn, zip};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use futures_rustls::server::TlsStream;
-use futures_rustls::TlsAcceptor;
+use futures_rustls::LazyConfigAcceptor;
 
 use super::Msg;
 use crate::blocking::Blocking;
 use crate::runtime::{self, Conn, Runtime};
 use crate::storage::{storage_error, FileRead, FileWrite};
+use crate::tls::DataTls;
 
 /// The size of the buffers bulk data moves through (two per transfer).
 pub(crate) const CHUNK: usize = 256 * 1024;
@@ -44,7 +45,7 @@ pub(crate) struct DataEnv {
     pub(crate) rt: Arc<dyn Runtime>,
     pub(crate) inbox: Sender<Msg>,
     pub(crate) local_ip: IpAddr,
-    pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
+    pub(crate) tls: Option<DataTls>,
     pub(crate) require_reuse: bool,
     pub(crate) passive_ports: Option<RangeInclusive<u16>>,
     pub(crate) sendfile: bool,
@@ -245,17 +246,53 @@ pub(crate) async fn connect(
 }
 
 /// The TLS handshake of a PROT P data connection, and the session-reuse check.
-async fn handshake(env: &DataEnv, conn: Box<dyn Conn>) -> Result<TlsStream<Box<dyn Conn>>, ()> {
-    let config = env.tls.clone().ok_or(())?;
-    let tls = TlsAcceptor::from(config).accept(conn).await.map_err(|e| {
-        tracing::warn!(%e, "TLS handshake on a data connection failed");
-    })?;
+///
+/// The configuration is chosen once the ClientHello is in: clients that start TLS after the
+/// 150 reply (lftp, ftplib) have their transfer known by then, and uploads get a
+/// configuration without TLS 1.3 tickets ([`DataTls`]). A transfer command taken from `cmds`
+/// to decide is returned, to run first.
+async fn handshake(
+    env: &DataEnv,
+    conn: Box<dyn Conn>,
+    cmds: &Receiver<Cmd>,
+) -> (Result<TlsStream<Box<dyn Conn>>, ()>, Option<Cmd>) {
+    let Some(configs) = env.tls.clone() else {
+        return (Err(()), None);
+    };
+    let failed = |e: io::Error| tracing::warn!(%e, "TLS handshake on a data connection failed");
+    let start = match LazyConfigAcceptor::new(rustls::server::Acceptor::default(), conn).await {
+        Ok(start) => start,
+        Err(e) => {
+            failed(e);
+            return (Err(()), None);
+        }
+    };
+    let early = cmds.try_recv().ok();
+    let upload = matches!(
+        &early,
+        Some(Cmd::Transfer(Job {
+            kind: JobKind::Receive(_),
+            ..
+        }))
+    );
+    let config = if upload {
+        configs.upload
+    } else {
+        configs.download
+    };
+    let tls = match start.into_stream(config).await {
+        Ok(tls) => tls,
+        Err(e) => {
+            failed(e);
+            return (Err(()), early);
+        }
+    };
     if env.require_reuse && tls.get_ref().1.handshake_kind() != Some(rustls::HandshakeKind::Resumed)
     {
         tracing::warn!("data connection did not resume the control connection's TLS session");
-        return Err(());
+        return (Err(()), early);
     }
-    Ok(tls)
+    (Ok(tls), early)
 }
 
 async fn serve(
@@ -266,14 +303,18 @@ async fn serve(
     tls: bool,
     cmds: Receiver<Cmd>,
 ) {
-    let mut stream = if tls {
-        match handshake(&env, conn).await {
-            Ok(tls) => Stream::Tls(Box::new(tls)),
-            Err(()) => {
+    let (mut stream, mut early) = if tls {
+        match handshake(&env, conn, &cmds).await {
+            (Ok(tls), early) => (Stream::Tls(Box::new(tls)), early),
+            (Err(()), early) => {
                 // Report the failure when the transfer command arrives, so that the session
                 // answers that command with 522; reported on an idle channel it would only
                 // drop the channel and the next transfer would get 425.
-                if let Ok(cmd) = cmds.recv().await {
+                let cmd = match early {
+                    Some(cmd) => Ok(cmd),
+                    None => cmds.recv().await,
+                };
+                if let Ok(cmd) = cmd {
                     let event = match cmd {
                         Cmd::Transfer(_) => DataEvent::Failed(DataFailure::Tls),
                         Cmd::Close => DataEvent::Closed,
@@ -284,10 +325,17 @@ async fn serve(
             }
         }
     } else {
-        Stream::Plain(conn)
+        (Stream::Plain(conn), None)
     };
     env.report(id, DataEvent::Connected { peer }).await;
-    while let Ok(cmd) = cmds.recv().await {
+    loop {
+        let cmd = match early.take() {
+            Some(cmd) => cmd,
+            None => match cmds.recv().await {
+                Ok(cmd) => cmd,
+                Err(_) => return,
+            },
+        };
         match cmd {
             Cmd::Transfer(job) => {
                 let op = job.op;

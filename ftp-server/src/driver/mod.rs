@@ -132,6 +132,7 @@ pub(crate) struct Driver {
     tasks: HashMap<TaskKey, AbortOnDrop>,
     user: Option<User>,
     env: Arc<DataEnv>,
+    control_tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// Runs one control connection to its end.
@@ -161,7 +162,7 @@ pub(crate) async fn run_session(
     };
     let tls = shared.tls.as_ref().map(|tls| tls.for_session());
     let control = match (&tls, implicit_tls) {
-        (Some(config), true) => Control::Handshake(accept_tls(Arc::clone(config), conn)),
+        (Some(tls), true) => Control::Handshake(accept_tls(Arc::clone(&tls.control), conn)),
         _ => Control::Open(Stream::Plain(conn)),
     };
     let (inbox_tx, inbox_rx) = async_channel::bounded(64);
@@ -169,7 +170,7 @@ pub(crate) async fn run_session(
         rt: Arc::clone(&shared.rt),
         inbox: inbox_tx.clone(),
         local_ip: local.ip(),
-        tls,
+        tls: tls.as_ref().map(|tls| tls.data.clone()),
         require_reuse: shared.require_reuse,
         passive_ports: shared.passive_ports.clone(),
         sendfile: shared.sendfile,
@@ -199,6 +200,7 @@ pub(crate) async fn run_session(
         tasks: HashMap::new(),
         user: None,
         env,
+        control_tls: tls.map(|tls| tls.control),
     };
     driver.run().instrument(span).await;
 }
@@ -357,7 +359,7 @@ impl Driver {
     async fn start_tls(&mut self) {
         let until = Instant::now() + CLOSE_FLUSH;
         let flushed = self.flush_control(until).await;
-        let config = self.env.tls.clone();
+        let config = self.control_tls.clone();
         match (std::mem::replace(&mut self.control, Control::Gone), config) {
             (Control::Open(Stream::Plain(conn)), Some(config)) if flushed => {
                 self.control = Control::Handshake(accept_tls(config, conn));

@@ -83,8 +83,14 @@ impl futures_io::AsyncWrite for IoConn {
         Pin::new(&mut self.0).poll_flush(cx)
     }
 
+    /// Flush, then FIN: async-io's own `poll_close` only flushes, which would leave a
+    /// download's client waiting for the end of the stream.
     fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_close(cx)
+        ready!(Pin::new(&mut self.0).poll_flush(cx))?;
+        Poll::Ready(match self.0.get_ref().shutdown(std::net::Shutdown::Write) {
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
+            other => other,
+        })
     }
 }
 
