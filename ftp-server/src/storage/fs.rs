@@ -29,9 +29,10 @@ pub(crate) const TEMP_PREFIX: &str = ".ftpd-upload-";
 /// * Every [`VirtualPath`] is mapped below the root segment by segment; a virtual path has no
 ///   `..`, so only symbolic links could lead outside. Every existing path is canonicalised
 ///   (all symlinks resolved) and refused with `550` unless it is still below the root;
-///   listings leave out symlinks that lead outside or nowhere. Operations on a name itself
-///   (DELE, RNFR/RNTO, STOR replacing a name) canonicalise the parent directory and act on the
-///   link, never on what it points to.
+///   listings leave out symlinks that lead outside or nowhere, and no command reaches them
+///   (DELE and RNFR included). Operations on a name itself (DELE, RNFR/RNTO, STOR replacing a
+///   name) canonicalise the parent directory and act on the link, never on what it points to:
+///   STOR onto a link replaces the link with a regular file.
 /// * Only regular files are read or written: FIFOs, sockets and devices are refused.
 /// * The checks assume nobody swaps directories for symlinks *while* a request runs: FTP
 ///   clients cannot create symlinks, but a hostile local user with write access to the tree
@@ -383,6 +384,10 @@ impl Inner {
         let meta = fs::symlink_metadata(&full).map_err(io_err)?;
         if meta.is_dir() {
             return Err(kind_err(StorageErrorKind::IsADirectory));
+        }
+        if meta.file_type().is_symlink() {
+            // Like every other command, DELE does not see links leading outside (or nowhere).
+            self.existing(path)?;
         }
         fs::remove_file(&full).map_err(io_err)
     }

@@ -313,8 +313,14 @@ fn file_system_jail_refuses_symlinks_leading_outside() {
     assert_eq!(read_all(&storage, "/good_link", 0).unwrap(), b"inside");
     assert_eq!(names(&storage, "/"), ["good_link", "sub"]);
     assert_eq!(names(&storage, "/sub"), ["inside.txt"]);
-    // Deleting a link removes the link, never its target.
-    block_on(storage.delete(cx(), vp("/escape"))).unwrap();
+    // Links leading outside cannot be deleted either; links inside can (the link itself).
+    assert_eq!(
+        kind(block_on(storage.delete(cx(), vp("/escape")))),
+        StorageErrorKind::PermissionDenied
+    );
+    std::os::unix::fs::symlink("sub/inside.txt", root.join("spare_link")).unwrap();
+    block_on(storage.delete(cx(), vp("/spare_link"))).unwrap();
+    assert_eq!(read_all(&storage, "/sub/inside.txt", 0).unwrap(), b"inside");
     assert_eq!(
         std::fs::read(outside.0.join("secret")).unwrap(),
         b"top secret"

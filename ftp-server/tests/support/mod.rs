@@ -474,7 +474,15 @@ impl Ctl {
 
     /// RETR over EPSV; returns the bytes and asserts 150 and 226.
     pub fn retr(&mut self, path: &str) -> Vec<u8> {
+        self.retr_from(path, None)
+    }
+
+    /// RETR over EPSV after `REST offset` (sent after EPSV: any other command clears REST).
+    pub fn retr_from(&mut self, path: &str, rest: Option<u64>) -> Vec<u8> {
         let mut data = self.epsv();
+        if let Some(offset) = rest {
+            self.expect(&format!("REST {offset}"), 350);
+        }
         let (code, text) = {
             self.send(&format!("RETR {path}"));
             self.reply()
