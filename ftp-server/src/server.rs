@@ -75,7 +75,7 @@ pub struct Server {
     passive_ports: Option<RangeInclusive<u16>>,
     max_sessions: usize,
     max_sessions_per_ip: usize,
-    sendfile: bool,
+    zero_copy: bool,
     events: Option<EventHook>,
     shutdown_message: String,
     config: ServerConfig,
@@ -116,7 +116,7 @@ impl Server {
             passive_ports: None,
             max_sessions: 512,
             max_sessions_per_ip: 32,
-            sendfile: true,
+            zero_copy: true,
             events: None,
             shutdown_message: "Server shutting down.".into(),
             config,
@@ -264,9 +264,13 @@ impl Server {
         self
     }
 
-    /// Sends plain binary downloads of local files with `sendfile(2)` (default: yes).
-    pub fn sendfile(mut self, enabled: bool) -> Self {
-        self.sendfile = enabled;
+    /// Moves plain binary transfers (TYPE I, MODE S, no TLS) of local files
+    /// ([`crate::storage::FsStorage`]) on the blocking pool, with `sendfile(2)` for downloads and
+    /// `splice(2)` for uploads on Linux, so the bytes never pass through user space (default:
+    /// yes). Off, every transfer takes the generic path through the server's buffers. Such
+    /// transfers report no progress to STAT.
+    pub fn zero_copy(mut self, enabled: bool) -> Self {
+        self.zero_copy = enabled;
         self
     }
 
@@ -368,7 +372,7 @@ impl Server {
             tls: self.tls,
             require_reuse: self.require_reuse,
             passive_ports: self.passive_ports,
-            sendfile: self.sendfile,
+            zero_copy: self.zero_copy,
             events: self.events,
             shutdown: stop_rx,
             _keep_open: stop_tx.clone(),
@@ -405,7 +409,7 @@ pub(crate) struct Shared {
     pub(crate) tls: Option<TlsConfig>,
     pub(crate) require_reuse: bool,
     pub(crate) passive_ports: Option<RangeInclusive<u16>>,
-    pub(crate) sendfile: bool,
+    pub(crate) zero_copy: bool,
     pub(crate) events: Option<EventHook>,
     /// Closed (never sent to) on shutdown: every `recv` then returns.
     pub(crate) shutdown: Receiver<()>,

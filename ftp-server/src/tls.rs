@@ -20,9 +20,10 @@ pub(crate) struct DataTls {
     /// For downloads and listings, or when the direction is not known yet: one TLS 1.3 ticket,
     /// so that clients that resume the latest session (curl) can go on resuming.
     pub(crate) download: Arc<rustls::ServerConfig>,
-    /// For uploads: no TLS 1.3 ticket. An uploading client never reads, and closing a socket
-    /// with unread bytes (the ticket) sends a reset that can destroy the end of the upload
-    /// (lftp, and vsftpd's well-known TLS 1.3 upload failures).
+    /// For uploads: no TLS 1.3 ticket. An uploading client never reads, and a client that
+    /// closes a socket with unread bytes (the ticket) makes its kernel send a reset and drop
+    /// what it had not sent yet: the end of the upload (seen with lftp and curl; vsftpd's
+    /// well-known TLS 1.3 upload failures).
     pub(crate) upload: Arc<rustls::ServerConfig>,
 }
 

@@ -3,7 +3,7 @@
 //! close_notify, then FIN) and reports everything through the session's inbox.
 
 use std::hash::{BuildHasher, Hasher};
-use std::io;
+use std::io::{self, Read, Seek, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener as StdListener};
 use std::ops::RangeInclusive;
 use std::pin::Pin;
@@ -36,6 +36,12 @@ use crate::tls::DataTls;
 /// The size of the buffers bulk data moves through (two per transfer).
 pub(crate) const CHUNK: usize = 256 * 1024;
 
+/// How long a data connection's TLS handshake waits for the transfer command, to pick the
+/// configuration for its direction (see [`DataTls`]). curl starts TLS before it sends the
+/// command and goes on sending it, so it waits for nothing; a client that started TLS early
+/// and waited for the handshake before sending the command would lose this much per transfer.
+const DIRECTION_WAIT: Duration = Duration::from_secs(1);
+
 /// How long a closed data connection keeps reading (and discarding) what the client still
 /// sends, so that closing never resets a connection with unread data in flight.
 const LINGER: Duration = Duration::from_secs(2);
@@ -48,7 +54,7 @@ pub(crate) struct DataEnv {
     pub(crate) tls: Option<DataTls>,
     pub(crate) require_reuse: bool,
     pub(crate) passive_ports: Option<RangeInclusive<u16>>,
-    pub(crate) sendfile: bool,
+    pub(crate) zero_copy: bool,
     pub(crate) blocking: Blocking,
 }
 
@@ -247,10 +253,12 @@ pub(crate) async fn connect(
 
 /// The TLS handshake of a PROT P data connection, and the session-reuse check.
 ///
-/// The configuration is chosen once the ClientHello is in: clients that start TLS after the
-/// 150 reply (lftp, ftplib) have their transfer known by then, and uploads get a
-/// configuration without TLS 1.3 tickets ([`DataTls`]). A transfer command taken from `cmds`
-/// to decide is returned, to run first.
+/// The configuration is chosen once the ClientHello is in and the transfer is known: clients
+/// that start TLS after the 150 reply (lftp, ftplib) have their transfer known by then;
+/// clients that start it earlier (curl) get the ServerHello once their transfer command
+/// arrives (at most [`DIRECTION_WAIT`] later). Uploads get a configuration without TLS 1.3
+/// tickets ([`DataTls`]). A transfer command taken from `cmds` to decide is returned, to run
+/// first.
 async fn handshake(
     env: &DataEnv,
     conn: Box<dyn Conn>,
@@ -267,7 +275,17 @@ async fn handshake(
             return (Err(()), None);
         }
     };
-    let early = cmds.try_recv().ok();
+    // Clients that start TLS before sending the transfer command (curl) get the ServerHello
+    // once the command is known, or after `DIRECTION_WAIT`.
+    let early = match cmds.try_recv() {
+        Ok(cmd) => Some(cmd),
+        Err(_) => {
+            let until = Instant::now() + DIRECTION_WAIT;
+            runtime::timeout_at(&*env.rt, until, cmds.recv())
+                .await
+                .and_then(Result::ok)
+        }
+    };
     let upload = matches!(
         &early,
         Some(Cmd::Transfer(Job {
@@ -425,7 +443,8 @@ async fn run(
     let plain = is_plain(&job.params);
     match job.kind {
         JobKind::Send { source, skip } if plain && skip == 0 => {
-            if env.sendfile && matches!(stream, Stream::Plain(_)) && source.std_file().is_some() {
+            let local = matches!(stream, Stream::Plain(_)) && source.std_file().is_some();
+            if env.zero_copy && zero_copy::AVAILABLE && local {
                 return send_file(env, stream, source).await;
             }
             let result = send_plain(&mut stream, source, &mut progress).await;
@@ -454,6 +473,10 @@ async fn run(
             (Some(stream), result)
         }
         JobKind::Receive(writer) => {
+            let local = matches!(stream, Stream::Plain(_)) && writer.std_file().is_some();
+            if env.zero_copy && plain && local {
+                return receive_file(env, stream, writer).await;
+            }
             let result = if plain {
                 receive_plain(&mut stream, writer, &mut progress).await
             } else {
@@ -477,8 +500,10 @@ impl Drop for ShutdownOnDrop {
 }
 
 /// Plain binary download of a local file with `sendfile(2)`: the socket goes to the blocking
-/// pool in blocking mode and `std::io::copy` (which uses `sendfile` for a file and a socket on
-/// Linux) moves the bytes without copying them through user space.
+/// pool in blocking mode and the kernel moves the bytes from the page cache to the socket
+/// without copying them through user space. (`std::io::copy` would not: it refuses sendfile
+/// into sockets, because later changes to the file could still reach the wire; an FTP server
+/// accepts that, as vsftpd does.)
 async fn send_file(
     env: &DataEnv,
     stream: Stream,
@@ -487,7 +512,11 @@ async fn send_file(
     let Stream::Plain(conn) = stream else {
         return (Some(stream), Err(Failure::Data(DataFailure::Other)));
     };
-    let Some(Ok(file)) = source.std_file().map(std::fs::File::try_clone) else {
+    let file = source.std_file().map(|file| {
+        let offset = (&*file).stream_position()?;
+        Ok::<_, io::Error>((file.try_clone()?, offset))
+    });
+    let Some(Ok((file, offset))) = file else {
         let error = Failure::Storage(StorageErrorKind::Other.into());
         return (Some(Stream::Plain(conn)), Err(error));
     };
@@ -499,8 +528,7 @@ async fn send_file(
     let copied = env
         .blocking
         .unblock(move || {
-            let (mut file, mut socket) = (file, socket);
-            let result = io::copy(&mut file, &mut socket);
+            let result = zero_copy::send_file(&socket, &file, offset);
             (socket, result)
         })
         .await;
@@ -515,6 +543,168 @@ async fn send_file(
         // client sees 426 either way.
         Ok((_, Err(e))) => (None, Err(data_failure(&e))),
         Err(e) => (None, Err(data_failure(&e))),
+    }
+}
+
+/// Plain binary upload into a local file: the socket goes to the blocking pool (blocking
+/// mode), which splices it into the file (Linux) or copies through one buffer, without a task
+/// switch per chunk; then the writer commits (or aborts) as usual.
+async fn receive_file(
+    env: &DataEnv,
+    stream: Stream,
+    writer: Box<dyn FileWrite>,
+) -> (Option<Stream>, Result<u64, Failure>) {
+    let Stream::Plain(conn) = stream else {
+        return (Some(stream), Err(Failure::Data(DataFailure::Other)));
+    };
+    let Some(Ok(mut file)) = writer.std_file().map(std::fs::File::try_clone) else {
+        writer.abort().await;
+        let error = Failure::Storage(StorageErrorKind::Other.into());
+        return (Some(Stream::Plain(conn)), Err(error));
+    };
+    let mut socket = match conn.into_std() {
+        Ok(socket) => socket,
+        Err(e) => {
+            writer.abort().await;
+            return (None, Err(data_failure(&e)));
+        }
+    };
+    let mut guard = ShutdownOnDrop(socket.try_clone().ok());
+    let copied = env
+        .blocking
+        .unblock(move || {
+            let result = match zero_copy::receive_file(&socket, &file) {
+                Ok(Some(total)) => Ok(total),
+                Ok(None) => copy_to_file(&mut socket, &mut file),
+                Err(ZeroCopyError::Socket(e)) => Err(data_failure(&e)),
+                Err(ZeroCopyError::File(e)) => Err(storage_failure(&e)),
+            };
+            (socket, result)
+        })
+        .await;
+    guard.0 = None;
+    match copied {
+        Ok((socket, result)) => {
+            let result = finish_upload(writer, result).await;
+            match env.rt.conn_from_std(socket) {
+                Ok(conn) => (Some(Stream::Plain(conn)), result),
+                Err(e) => (None, result.and(Err(data_failure(&e)))),
+            }
+        }
+        Err(e) => {
+            writer.abort().await;
+            (None, Err(data_failure(&e)))
+        }
+    }
+}
+
+/// The portable upload loop of [`receive_file`]: socket to file through one buffer.
+fn copy_to_file(
+    socket: &mut std::net::TcpStream,
+    file: &mut std::fs::File,
+) -> Result<u64, Failure> {
+    let mut buf = vec![0u8; CHUNK];
+    let mut total = 0u64;
+    loop {
+        let n = match socket.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(data_failure(&e)),
+        };
+        file.write_all(&buf[..n]).map_err(|e| storage_failure(&e))?;
+        total += n as u64;
+    }
+}
+
+/// Which side of a zero-copy transfer failed.
+enum ZeroCopyError {
+    Socket(io::Error),
+    File(io::Error),
+}
+
+/// Zero-copy transfers between a local file and a blocking socket, where the kernel has them:
+/// `sendfile(2)` moves page-cache pages to the socket; `splice(2)` moves socket buffers
+/// through a pipe into the file, so the bytes never pass through user space.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod zero_copy {
+    use std::fs::File;
+    use std::io;
+    use std::net::TcpStream;
+
+    use rustix::pipe::{fcntl_setpipe_size, pipe, splice, SpliceFlags};
+
+    use super::ZeroCopyError;
+
+    pub(super) const AVAILABLE: bool = true;
+
+    /// The most one call is asked to move.
+    const SENDFILE_CHUNK: usize = 64 << 20;
+    const SPLICE_CHUNK: usize = 1 << 20;
+
+    /// Sends `file` from `offset` to its end; returns the bytes sent.
+    pub(super) fn send_file(socket: &TcpStream, file: &File, offset: u64) -> io::Result<u64> {
+        let mut position = offset;
+        loop {
+            match rustix::fs::sendfile(socket, file, Some(&mut position), SENDFILE_CHUNK) {
+                Ok(0) => return Ok(position - offset),
+                Ok(_) => {}
+                Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Moves everything the socket delivers into `file` (at its position); `None` when no pipe
+    /// can be made (the caller copies instead).
+    pub(super) fn receive_file(
+        socket: &TcpStream,
+        file: &File,
+    ) -> Result<Option<u64>, ZeroCopyError> {
+        let Ok((read_end, write_end)) = pipe() else {
+            return Ok(None);
+        };
+        let _ = fcntl_setpipe_size(&write_end, SPLICE_CHUNK);
+        let mut total = 0u64;
+        loop {
+            let flags = SpliceFlags::MOVE | SpliceFlags::MORE;
+            let n = match splice(socket, None, &write_end, None, SPLICE_CHUNK, flags) {
+                Ok(0) => return Ok(Some(total)),
+                Ok(n) => n,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(ZeroCopyError::Socket(e.into())),
+            };
+            let mut left = n;
+            while left > 0 {
+                match splice(&read_end, None, file, None, left, SpliceFlags::MOVE) {
+                    Ok(0) => return Err(ZeroCopyError::File(io::ErrorKind::WriteZero.into())),
+                    Ok(m) => left -= m,
+                    Err(rustix::io::Errno::INTR) => {}
+                    Err(e) => return Err(ZeroCopyError::File(e.into())),
+                }
+            }
+            total += n as u64;
+        }
+    }
+}
+
+/// Elsewhere downloads take the read/write path and uploads the copy loop.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+mod zero_copy {
+    use std::fs::File;
+    use std::io;
+    use std::net::TcpStream;
+
+    use super::ZeroCopyError;
+
+    pub(super) const AVAILABLE: bool = false;
+
+    pub(super) fn send_file(_: &TcpStream, _: &File, _: u64) -> io::Result<u64> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+
+    pub(super) fn receive_file(_: &TcpStream, _: &File) -> Result<Option<u64>, ZeroCopyError> {
+        Ok(None)
     }
 }
 

@@ -84,7 +84,7 @@ impl Conn for TokioConn {
     }
 
     fn set_oob_inline(&self) -> io::Result<()> {
-        socket2::SockRef::from(&self.0).set_out_of_band_inline(true)
+        Ok(rustix::net::sockopt::set_socket_oobinline(&self.0, true)?)
     }
 
     fn into_std(self: Box<Self>) -> io::Result<StdStream> {

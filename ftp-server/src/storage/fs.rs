@@ -696,6 +696,10 @@ impl FileWrite for FsWriter {
         })
     }
 
+    fn std_file(&self) -> Option<&File> {
+        self.file.as_ref()
+    }
+
     fn commit(self: Box<Self>) -> BoxFuture<'static, Result<(), StorageError>> {
         let blocking = blocking_of(&self);
         Box::pin(async move {

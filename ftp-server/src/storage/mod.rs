@@ -126,6 +126,15 @@ pub trait FileWrite: Send {
     /// Writes all of `buf` and returns the buffer (it is reused), also on error.
     fn write(&mut self, buf: Vec<u8>) -> BoxFuture<'_, (Vec<u8>, io::Result<()>)>;
 
+    /// The open file behind this writer, when there is one, positioned where the next byte
+    /// goes: lets the server copy plain binary uploads from the socket to the file on its
+    /// blocking pool, without a task switch per chunk. The server then writes through it
+    /// instead of calling [`FileWrite::write`], and still ends with `commit` or `abort`.
+    /// The default is `None`.
+    fn std_file(&self) -> Option<&std::fs::File> {
+        None
+    }
+
     /// Every byte has arrived: store them durably and make the file visible under its name.
     /// On error nothing claims to be complete.
     fn commit(self: Box<Self>) -> BoxFuture<'static, Result<(), StorageError>>;
