@@ -294,15 +294,16 @@ fn print_banner(options: &Options, running: &RunningServer) {
         } else {
             ""
         };
+        let globoff = if addr.is_ipv6() { "-g " } else { "" };
         println!("  ftp://{host}:{port}/{tls}");
-        println!("    curl -u {user}:{pass} ftp://{host}:{port}/");
+        println!("    curl {globoff}-u {user}:{pass} ftp://{host}:{port}/");
         println!("    lftp -u {user},{pass} -p {port} {host}");
         println!(
             "    python3 -c \"import ftplib; f = ftplib.FTP(); f.connect('{}', {port}); f.login('{user}', '{pass}'); f.dir()\"",
             host.trim_matches(['[', ']'])
         );
         if options.tls_cert.is_some() {
-            println!("    curl --ssl-reqd -k -u {user}:{pass} ftp://{host}:{port}/");
+            println!("    curl {globoff}--ssl-reqd -k -u {user}:{pass} ftp://{host}:{port}/");
         }
     }
     for addr in running.implicit_tls_addrs() {

@@ -227,3 +227,53 @@ fn curl_explicit_and_implicit_ftps() {
         );
     });
 }
+
+#[test]
+fn curl_over_ipv6() {
+    // Loopback IPv6 is part of every Linux network stack this project's CI runs on; a machine
+    // with IPv6 switched off cannot bind [::1] and says so here.
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("NOTE: [::1] cannot be bound on this machine; IPv6 not tested");
+        return;
+    }
+    each_runtime(|rt| {
+        let server = TestServer::start(rt, |s| s.listen("[::1]:0".parse().unwrap()));
+        let v6 = server.running_addrs()[1];
+        assert!(v6.is_ipv6());
+        let data = pattern(1 << 20, 6);
+        server.write("v6.bin", &data);
+        let local = TempDir::new("curl-v6");
+        let alice = user(ALICE);
+        let url = |path: &str| format!("ftp://[::1]:{}/{path}", v6.port());
+        for (name, extra) in [("epsv", vec![]), ("eprt", vec!["-P", "::1"])] {
+            let out = local.path().join(name);
+            let mut args = vec!["-g", "-u", &alice, "-o", out.to_str().unwrap()];
+            args.extend(extra);
+            let source = url("v6.bin");
+            args.push(&source);
+            ok(curl(&args));
+            assert!(
+                std::fs::read(&out).unwrap() == data,
+                "IPv6 {name} download differs"
+            );
+        }
+        let source = local.path().join("epsv");
+        ok(curl(&[
+            "-g",
+            "-u",
+            &alice,
+            "-T",
+            source.to_str().unwrap(),
+            &url("up.bin"),
+        ]));
+        assert!(server.read("up.bin") == data);
+        // PASV cannot carry an IPv6 address: 502, EPSV works.
+        let mut ctl = Ctl::connect(v6);
+        assert_eq!(ctl.reply().0, 220);
+        ctl.expect("USER alice", 331);
+        ctl.expect("PASS secret", 230);
+        ctl.expect("PASV", 502);
+        ctl.expect("TYPE I", 200);
+        assert!(ctl.retr("v6.bin") == data);
+    });
+}

@@ -333,6 +333,13 @@ impl TestServer {
         std::fs::read(self.file(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
     }
 
+    /// Every plain listen address, in the order given.
+    pub fn running_addrs(&self) -> Vec<SocketAddr> {
+        self.running
+            .as_ref()
+            .map_or_else(Vec::new, |r| r.local_addrs().to_vec())
+    }
+
     pub fn active_sessions(&self) -> usize {
         self.running
             .as_ref()
@@ -466,7 +473,8 @@ impl Ctl {
             ftp_server::proto::addr::Leniency::Strict,
         )
         .unwrap();
-        let data = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let host = self.stream.peer_addr().unwrap().ip();
+        let data = TcpStream::connect((host, port)).unwrap();
         data.set_read_timeout(Some(Duration::from_secs(20)))
             .unwrap();
         data
