@@ -13,7 +13,8 @@
 //!   timed from the RETR/STOR command to the 226 reply (so STOR includes the server making the
 //!   file durable or visible). Every server and the baseline run once per round, for
 //!   `FTP_BENCH_RUNS` rounds (default 5), so that a noisy machine affects them alike; the
-//!   table shows the best and the median.
+//!   table shows the best and the median, and the median CPU seconds per GiB this process
+//!   spent (the client, and our server, which runs in process: what zero copy saves).
 //! * **ftp-server** runs in this process on a 2-worker tokio runtime over `FsStorage`: with
 //!   zero copy (`sendfile` down, `splice` up: the default) and without (the generic path
 //!   through the server's buffers), without `fsync` (what vsftpd does), and with the defaults
@@ -186,6 +187,26 @@ fn raw_tcp(len: u64) -> (Duration, Duration) {
     (receive, started.elapsed())
 }
 
+/// CPU time this process has used so far (user + system), from `/proc/self/stat`; `None`
+/// where there is no such file.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // USER_HZ is 100 on every Linux configuration that matters here.
+    Some(ticks as f64 / 100.0)
+}
+
+/// Runs `f` and returns its result with the CPU seconds this process spent meanwhile.
+fn with_cpu<T>(f: impl FnOnce() -> T) -> (T, Option<f64>) {
+    let before = cpu_seconds();
+    let result = f();
+    let spent = cpu_seconds()
+        .zip(before)
+        .map(|(after, before)| after - before);
+    (result, spent)
+}
+
 fn mb_per_s(len: u64, time: Duration) -> f64 {
     len as f64 / time.as_secs_f64() / 1e6
 }
@@ -212,6 +233,9 @@ struct Row {
     name: String,
     retr: Series,
     stor: Series,
+    /// CPU seconds of this process per transfer (client and, in process, server).
+    retr_cpu: Vec<f64>,
+    stor_cpu: Vec<f64>,
     note: String,
     target: Option<Target>,
 }
@@ -222,6 +246,8 @@ impl Row {
             name: name.into(),
             retr: Series::default(),
             stor: Series::default(),
+            retr_cpu: Vec::new(),
+            stor_cpu: Vec::new(),
             note: note.into(),
             target,
         }
@@ -234,13 +260,17 @@ impl Row {
             return Ok(());
         };
         let mut client = Client::login(addr, user, password)?;
-        let (bytes, time) = client.retr("bench.bin")?;
+        let (retr, cpu) = with_cpu(|| client.retr("bench.bin"));
+        let (bytes, time) = retr?;
         if bytes != len {
             return Err(std::io::Error::other("short download"));
         }
         self.retr.0.push(time);
+        self.retr_cpu.extend(cpu);
         let name = format!("upload-{tag}.bin");
-        self.stor.0.push(client.stor(&name, len)?);
+        let (stor, cpu) = with_cpu(|| client.stor(&name, len));
+        self.stor.0.push(stor?);
+        self.stor_cpu.extend(cpu);
         client.expect(Some("QUIT"), 221)?;
         std::fs::remove_file(root.join(name))
     }
@@ -408,9 +438,12 @@ fn main() {
         None
     };
     for _ in 0..runs {
-        let (down, up) = raw_tcp(len);
+        let ((down, up), cpu) = with_cpu(|| raw_tcp(len));
         rows[0].retr.0.push(down);
         rows[0].stor.0.push(up);
+        // Both directions in one measurement: half each.
+        rows[0].retr_cpu.extend(cpu.map(|c| c / 2.0));
+        rows[0].stor_cpu.extend(cpu.map(|c| c / 2.0));
         for (tag, row) in rows.iter_mut().enumerate().skip(1) {
             if let Err(e) = row.run(&root, len, tag) {
                 row.note = format!("failed: {e}");
@@ -429,23 +462,40 @@ fn main() {
         (Some(t), Some(base)) => format!("{:.2}", base.as_secs_f64() / t.as_secs_f64()),
         _ => "-".to_owned(),
     };
+    // CPU seconds per GiB of this process (the client, plus our server when in process).
+    let cpu = |samples: &[f64], in_process: bool| {
+        let mut sorted = samples.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        match sorted.get(sorted.len() / 2) {
+            Some(c) if in_process => format!("{:.2}", c * (1u64 << 30) as f64 / len as f64),
+            Some(_) => "client".to_owned(),
+            None => "-".to_owned(),
+        }
+    };
     let (raw_retr, raw_stor) = (rows[0].retr.best(), rows[0].stor.best());
     println!(
-        "{:<24} {:>9} {:>7} {:>6} {:>9} {:>7} {:>6}  note",
-        "", "RETR best", "median", "x raw", "STOR best", "median", "x raw"
+        "{:<24} {:>9} {:>7} {:>6} {:>6} {:>9} {:>7} {:>6} {:>6}  note",
+        "", "RETR best", "median", "x raw", "CPU", "STOR best", "median", "x raw", "CPU"
     );
     for row in &rows {
+        let in_process = !row.name.starts_with("vsftpd");
         println!(
-            "{:<24} {:>9} {:>7} {:>6} {:>9} {:>7} {:>6}  {}",
+            "{:<24} {:>9} {:>7} {:>6} {:>6} {:>9} {:>7} {:>6} {:>6}  {}",
             row.name,
             rate(row.retr.best()),
             rate(row.retr.median()),
             ratio(row.retr.best(), raw_retr),
+            cpu(&row.retr_cpu, in_process),
             rate(row.stor.best()),
             rate(row.stor.median()),
             ratio(row.stor.best(), raw_stor),
+            cpu(&row.stor_cpu, in_process),
             row.note
         );
     }
+    println!(
+        "CPU: median CPU seconds per GiB of this process (client and in-process server; for \
+         vsftpd only the client is in this process)"
+    );
     let _ = std::fs::remove_dir_all(&root);
 }

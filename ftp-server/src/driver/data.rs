@@ -715,7 +715,8 @@ async fn send_plain(
     progress: &mut Progress<'_>,
 ) -> Result<u64, Failure> {
     let (mut current, n) = source.read(vec![0; CHUNK]).await;
-    let mut n = n.map_err(|e| storage_failure(&e))?;
+    // A back end that claims more than the buffer holds is clamped, never trusted.
+    let mut n = n.map_err(|e| storage_failure(&e))?.min(current.len());
     let mut next = vec![0; CHUNK];
     let mut total = 0u64;
     while n > 0 {
@@ -724,7 +725,7 @@ async fn send_plain(
         total += n as u64;
         progress.tick(total);
         next = std::mem::replace(&mut current, buf);
-        n = read.map_err(|e| storage_failure(&e))?;
+        n = read.map_err(|e| storage_failure(&e))?.min(current.len());
     }
     stream.flush().await.map_err(|e| data_failure(&e))?;
     Ok(total)
@@ -889,7 +890,7 @@ async fn send_encoded(
             Some(file) => {
                 let (buf, n) = file.read(input).await;
                 input = buf;
-                n.map_err(|e| storage_failure(&e))?
+                n.map_err(|e| storage_failure(&e))?.min(input.len())
             }
             None => {
                 let n = (listing.len() - listing_pos).min(CHUNK);
