@@ -309,3 +309,45 @@ fn two_hundred_concurrent_sessions_lose_nothing() {
         assert_eq!(tree(server.root.path()), expected, "stored files differ");
     });
 }
+
+#[test]
+fn user_homes_are_jails() {
+    each_runtime(|rt| {
+        let server = TestServer::start(rt, |s| {
+            let mut users = ftp_server::auth::UserTable::insecure_fast();
+            let home = ftp_server::storage::VirtualPath::root()
+                .resolve(b"/home/carol")
+                .unwrap();
+            users.add("carol", "pw", home, false).unwrap();
+            let pub_dir = ftp_server::storage::VirtualPath::root()
+                .resolve(b"/pub")
+                .unwrap();
+            s.authenticator(users)
+                .anonymous(Anonymous::read_only().with_home(pub_dir))
+        });
+        server.write("secret.txt", b"root secret");
+        server.write("home/carol/mine.txt", b"carol's");
+        server.write("pub/open.txt", b"for everyone");
+        let mut carol = server.login(("carol", "pw"));
+        assert!(carol.expect("PWD", 257).contains("\"/\""));
+        carol.expect("TYPE I", 200);
+        assert_eq!(carol.retr("mine.txt"), b"carol's");
+        for path in [
+            "../secret.txt",
+            "/secret.txt",
+            "../../secret.txt",
+            "/home/carol/mine.txt",
+        ] {
+            carol.expect(&format!("SIZE {path}"), 550);
+        }
+        carol.stor("/new.txt", b"stored in the home");
+        assert_eq!(server.read("home/carol/new.txt"), b"stored in the home");
+        let mut anonymous = server.login(("anonymous", "guest"));
+        anonymous.expect("TYPE I", 200);
+        assert_eq!(anonymous.retr("/open.txt"), b"for everyone");
+        anonymous.expect("SIZE /secret.txt", 550);
+        anonymous.expect("CWD /home", 550);
+        let _data = anonymous.epsv();
+        anonymous.expect("STOR /x.txt", 553);
+    });
+}
