@@ -75,14 +75,14 @@ pub fn require(tool: &str) {
     checked.push(tool.to_owned());
 }
 
-/// A self-signed certificate for 127.0.0.1, made once per test binary with `openssl`.
-pub fn cert() -> &'static (PathBuf, PathBuf) {
-    static CERT: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+/// A self-signed certificate for 127.0.0.1 (PEM certificate and key), made once per test
+/// binary with `openssl` in a temporary directory that is removed at once.
+pub fn cert() -> &'static (Vec<u8>, Vec<u8>) {
+    static CERT: OnceLock<(Vec<u8>, Vec<u8>)> = OnceLock::new();
     CERT.get_or_init(|| {
         require("openssl");
-        let dir = std::env::temp_dir().join(format!("ftp-server-it-cert-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        let dir = TempDir::new("cert");
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
         let out = run(
             Command::new("openssl").args([
                 "req",
@@ -104,13 +104,13 @@ pub fn cert() -> &'static (PathBuf, PathBuf) {
             Duration::from_secs(60),
         );
         assert!(out.status.success(), "openssl failed: {}", stderr(&out));
-        (cert, key)
+        (std::fs::read(cert).unwrap(), std::fs::read(key).unwrap())
     })
 }
 
 pub fn tls_config() -> TlsConfig {
     let (cert, key) = cert();
-    TlsConfig::from_pem_files(cert, key).unwrap()
+    TlsConfig::from_pem(cert, key).unwrap()
 }
 
 /// Runs a child process to completion within `limit`; kills it (by its PID) and fails the
