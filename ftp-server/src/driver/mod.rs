@@ -173,7 +173,8 @@ pub(crate) async fn run_session(
         tls: tls.as_ref().map(|tls| tls.data.clone()),
         require_reuse: shared.require_reuse,
         passive_ports: shared.passive_ports.clone(),
-        zero_copy: shared.zero_copy,
+        splice: shared.splice,
+        sendfile: shared.sendfile,
         blocking: shared.rt.blocking(),
     });
     let shutdown = shared.shutdown.clone();
