@@ -1,13 +1,126 @@
-//! # ftp-server
+//! # ftp-server: an embeddable FTP and FTPS server
 //!
-//! The FTP server adapters of the family: they will drive `ftp_proto`'s `ServerSession` on tokio
-//! (feature `tokio`) and async-std/smol (feature `async-std`), with storage and authentication
-//! back ends as traits.
+//! The server adapters of the `ftp-rs` family: they drive `ftp_proto`'s sans-IO
+//! [`ServerSession`](proto::server::ServerSession) over real sockets on **tokio** (feature
+//! `tokio`) or on the **async-io** reactor that **async-std and smol** share (feature
+//! `async-std`), with storage and authentication as traits you can implement.
 //!
-//! **Status:** the adapters are not written yet; today this crate re-exports the sans-IO core as
-//! [`proto`], whose codecs (commands, replies, addresses, FEAT, MLSx) are complete and usable on
-//! their own.
+//! ```no_run
+//! # #[cfg(feature = "tokio")]
+//! # async fn serve() -> std::io::Result<()> {
+//! use ftp_server::auth::{Anonymous, UserTable};
+//! use ftp_server::storage::{FsStorage, VirtualPath};
+//! use ftp_server::Server;
+//!
+//! let mut users = UserTable::new();
+//! users.add("alice", "secret", VirtualPath::root(), false).unwrap();
+//! let server = Server::new(FsStorage::new("/srv/ftp")?)
+//!     .listen("127.0.0.1:2121".parse().unwrap())
+//!     .authenticator(users)
+//!     .anonymous(Anonymous::read_only())
+//!     .start_tokio()
+//!     .await?;
+//! server.wait().await; // until a ShutdownHandle stops it
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! On async-std or smol, call [`Server::start_async_io`] instead (tasks go to a small built-in
+//! executor) or [`Server::start_async_io_with`] with your executor's spawn function. The
+//! `examples/ftpd.rs` program of the repository is a complete server built on this crate
+//! (`cargo run --release --example ftpd`).
+//!
+//! # Features
+//!
+//! | feature | runtime | pulls in |
+//! |---|---|---|
+//! | `tokio` | tokio (its `net`, `rt` and `time` features) | `tokio` |
+//! | `async-std` | async-std **and smol**, or any executor | `async-io`, `async-executor`, `blocking` |
+//!
+//! Neither feature pulls in the other's crates. The `async-std` feature does not depend on the
+//! `async-std` crate, which is discontinued (RUSTSEC-2025-0052): it is written against the
+//! `futures-io` traits and the `async-io` reactor that async-std and smol are built on, so
+//! the same code serves both.
+//!
+//! # Architecture
+//!
+//! One driver, shared by both runtimes. What differs per runtime (spawning, the blocking pool,
+//! timers, TCP sockets) sits behind a small internal trait implemented twice; the control loop,
+//! data connections, TLS and transfers are written once.
+//!
+//! * **One task owns each session.** The control task alone holds the `ServerSession`. Data
+//!   connections, storage requests and authentication run in side tasks that report through
+//!   one bounded channel; nothing is shared behind a lock.
+//! * **Drain, then wait.** After every input the task executes every output, re-reads the
+//!   session's deadline, then waits for exactly one event (bytes read or written, a report,
+//!   the deadline, shutdown) with a hand-written poll over the raw socket and channel methods,
+//!   so no event is ever lost to a cancelled future.
+//! * **Bounded.** A client that does not read its replies stops being read (TCP flow control);
+//!   command lines, pipelined input, listings and the report channel are bounded; every limit
+//!   answers with a reply code (`500`, `421`) rather than growing a buffer.
+//!
+//! # Storage and authentication
+//!
+//! [`storage::Storage`] is runtime-neutral and streaming (boxed `Send` futures, chunks through
+//! buffers the server reuses), so it can sit over a disk, memory or an object store. Two back
+//! ends come with the crate:
+//!
+//! * [`storage::FsStorage`]: a directory, every path jailed below it (symbolic links leading
+//!   outside are refused, as are devices, FIFOs and sockets). **Uploads** are written to a
+//!   hidden temporary file, `fsync`ed and renamed into place only when every byte has arrived;
+//!   `226` is sent only after that, and a failed or aborted upload leaves nothing. Resuming an
+//!   upload (`REST` + `STOR`, or `APPE`) therefore starts from the complete file on the server.
+//! * [`storage::MemStorage`]: a tree in memory.
+//!
+//! [`auth::Authenticator`] checks logins; [`auth::UserTable`] keeps Argon2id password hashes with
+//! a home directory and read-only or read-write access per user; [`auth::Anonymous`] is the
+//! anonymous policy.
+//!
+//! # TLS
+//!
+//! With [`Server::tls`] (rustls, *ring* provider): explicit FTPS (`AUTH TLS`) on every listen
+//! address, implicit FTPS on [`Server::implicit_tls_listen`] addresses, `PROT P` data
+//! connections that close with `close_notify`, TLS required for logins and/or data on request,
+//! and [`Server::require_tls_session_reuse`] (vsftpd's `require_ssl_reuse`): a protected data
+//! connection must resume its own control connection's TLS session. An upload that ends without
+//! `close_notify` is treated as cut short (`426`, nothing stored). CCC is not offered.
+//!
+//! # Transfers
+//!
+//! Bulk bytes never pass through the session. TYPE A (CRLF on the wire, LF on disk) and MODE B
+//! and C are transcoded with `ftp_proto::transfer`; `REST` works in every mode (in TYPE A it
+//! counts bytes of the CRLF form). Plain binary uploads into local files are copied on the
+//! blocking pool, without a task switch per chunk. Zero copy is available and measured, but
+//! off by default: `sendfile(2)` for downloads ([`Server::sendfile`]: over loopback no faster
+//! than the buffered path) and `splice(2)` for uploads ([`Server::splice`]: faster on a quiet
+//! machine, erratic on a busy one).
+//! STRU R, HASH and MODE Z are not offered.
+//!
+//! # Observability
+//!
+//! Every session runs in a `tracing` span `ftp_session` (fields `id`, `peer`); connections,
+//! logins, transfers (with byte counts), rejections (4xx/5xx) and the end are `tracing`
+//! events. [`Server::on_event`] hands the same audit events to a callback, ready for metrics.
+//!
+//! # Platforms
+//!
+//! Unix (the file-system back end uses Unix file APIs); zero-copy transfers on Linux and
+//! Android, plain copies elsewhere.
 
 #![forbid(unsafe_code)]
 
 pub use ftp_proto as proto;
+
+pub mod auth;
+pub mod blocking;
+mod driver;
+mod runtime;
+mod server;
+pub mod storage;
+pub mod tls;
+
+pub use server::{RunningServer, Server, SessionEvent, ShutdownHandle};
+pub use tls::TlsConfig;
+
+/// Re-exported for [`Server::start_async_io_with`] callers and storage implementors.
+pub use storage::BoxFuture;

@@ -1,0 +1,153 @@
+//! LIST, NLST and MLSD output from storage entries, with ftp-proto's listing writers.
+
+use bytes::Bytes;
+use ftp_proto::listing::{
+    format_nlst, Entry, EntryKind, FactType, Facts, LsFormatter, MlsxEntry, PermSet, Strictness,
+    UnixMode,
+};
+use ftp_proto::server::{FactSet, ListFormat};
+
+use crate::storage::{timestamp, DirEntry, FileKind};
+
+fn entry_kind(kind: FileKind) -> EntryKind {
+    match kind {
+        FileKind::File => EntryKind::File,
+        FileKind::Dir => EntryKind::Dir,
+        FileKind::Symlink => EntryKind::Symlink,
+        _ => EntryKind::Unknown,
+    }
+}
+
+/// The listing's bytes (CRLF line ends: LIST and NLST go as TYPE A, MLSD as its own format).
+/// Entries a listing cannot carry (names with CR, LF or NUL) are left out.
+pub(crate) fn format(entries: &[DirEntry], format: ListFormat) -> Vec<u8> {
+    let mut out = Vec::with_capacity(entries.len() * 64);
+    match format {
+        ListFormat::Nlst => {
+            for entry in entries {
+                let _ = format_nlst([&entry.name], &mut out);
+            }
+        }
+        ListFormat::Mlsd { facts } => {
+            for entry in entries {
+                let _ = mlsd_entry(entry, facts).write_mlsd_line(&mut out);
+            }
+        }
+        _ => {
+            let now = timestamp(std::time::SystemTime::now())
+                .unwrap_or_else(|| ftp_proto::Timestamp::new(2000, 1, 1, 0, 0, 0).expect("valid"));
+            let entries: Vec<Entry> = entries.iter().map(ls_entry).collect();
+            let formatter = LsFormatter::for_entries(now, &entries);
+            for entry in &entries {
+                let _ = formatter.write_entry(entry, &mut out);
+            }
+        }
+    }
+    out
+}
+
+fn ls_entry(entry: &DirEntry) -> Entry {
+    let meta = &entry.metadata;
+    let mut out = Entry::new(entry.name.clone(), entry_kind(meta.kind));
+    out.size = meta.size;
+    out.modified = meta.modified;
+    out.mode = meta
+        .unix_mode
+        .map(|mode| UnixMode::new((mode & 0o7777) as u16));
+    out.links = Some(1);
+    out
+}
+
+/// The MLSD facts the session selected (OPTS MLST), from what storage knows.
+fn mlsd_entry(entry: &DirEntry, selected: FactSet) -> MlsxEntry {
+    let meta = &entry.metadata;
+    let mut facts = Facts::default();
+    if selected.contains(FactSet::TYPE) {
+        facts.kind = match meta.kind {
+            FileKind::File => Some(FactType::File),
+            FileKind::Dir => Some(FactType::Dir),
+            _ => None,
+        };
+    }
+    if selected.contains(FactSet::SIZE) && meta.kind != FileKind::Dir {
+        facts.size = meta.size;
+    }
+    if selected.contains(FactSet::MODIFY) {
+        facts.modify = meta.modified;
+    }
+    if selected.contains(FactSet::CREATE) {
+        facts.create = meta.created;
+    }
+    if selected.contains(FactSet::PERM) {
+        facts.perm = meta
+            .perm
+            .as_deref()
+            .and_then(|p| PermSet::parse(p.as_bytes(), Strictness::Lenient));
+    }
+    if selected.contains(FactSet::UNIQUE) {
+        facts.unique = meta
+            .unique
+            .as_deref()
+            .map(|u| Bytes::copy_from_slice(u.as_bytes()));
+    }
+    if selected.contains(FactSet::UNIX_MODE) {
+        if let Some(mode) = meta.unix_mode {
+            let value = format!("{:04o}", mode & 0o7777);
+            facts
+                .other
+                .push((Bytes::from_static(b"UNIX.mode"), Bytes::from(value)));
+        }
+    }
+    MlsxEntry::new(facts, entry.name.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::Metadata;
+
+    fn entry(name: &'static str, kind: FileKind, size: u64) -> DirEntry {
+        let mut metadata = Metadata::new(kind);
+        metadata.size = Some(size);
+        metadata.modified = ftp_proto::Timestamp::new(2020, 5, 17, 10, 30, 0).ok();
+        metadata.perm = Some(if kind == FileKind::Dir { "el" } else { "r" }.into());
+        metadata.unix_mode = Some(if kind == FileKind::Dir { 0o755 } else { 0o644 });
+        DirEntry {
+            name: Bytes::from_static(name.as_bytes()),
+            metadata,
+        }
+    }
+
+    #[test]
+    fn formats_each_listing_kind() {
+        let entries = [
+            entry("pub", FileKind::Dir, 4096),
+            entry("readme.txt", FileKind::File, 1234567),
+            entry("bad\r\nname", FileKind::File, 1),
+        ];
+        let nlst = format(&entries, ListFormat::Nlst);
+        assert_eq!(nlst, b"pub\r\nreadme.txt\r\n");
+        let mlsd = format(
+            &entries,
+            ListFormat::Mlsd {
+                facts: FactSet::TYPE.union(FactSet::SIZE).union(FactSet::PERM),
+            },
+        );
+        assert_eq!(
+            String::from_utf8(mlsd).unwrap(),
+            "Type=dir;Perm=el; pub\r\nType=file;Size=1234567;Perm=r; readme.txt\r\n"
+        );
+        let list = String::from_utf8(format(&entries, ListFormat::List)).unwrap();
+        let lines: Vec<&str> = list.split("\r\n").filter(|l| !l.is_empty()).collect();
+        assert_eq!(lines.len(), 2);
+        assert!(lines[0].starts_with("drwxr-xr-x"), "{list}");
+        assert!(lines[0].ends_with(" May 17  2020 pub"), "{list}");
+        assert!(lines[1].starts_with("-rw-r--r--"), "{list}");
+        assert!(
+            lines[1].ends_with(" 1234567 May 17  2020 readme.txt"),
+            "{list}"
+        );
+        // Stable columns: the name starts at the same offset on every line.
+        assert_eq!(lines[0].len() - 3, lines[1].len() - 10);
+    }
+}

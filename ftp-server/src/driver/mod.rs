@@ -1,0 +1,734 @@
+//! The one driver both runtimes share: a task per control connection that owns its
+//! [`ServerSession`], executes every output, and feeds back what side tasks report.
+//!
+//! * **One owner.** The session lives in the control task only. Data connections, storage and
+//!   authentication run in side tasks that report through one bounded channel (the inbox);
+//!   nothing is shared behind a lock.
+//! * **Drain, then wait.** After every input the task drains `poll_output`, then re-reads
+//!   `poll_timeout`, then waits for exactly one thing: bytes read, bytes written, an inbox
+//!   message, the deadline, or server shutdown. Waiting is a hand-written `poll` over the raw
+//!   `poll_read`/`poll_write` methods and the channel, so nothing is lost when another source
+//!   wins (cancel safety by construction). The clock is checked against the deadline before the
+//!   timer is polled.
+//! * **Bounded.** Reading pauses while more than `WRITE_HIGH_WATER` bytes of replies wait to be
+//!   written (a client that does not read cannot grow our buffers); the session bounds its own
+//!   input; the inbox is bounded and every side task sends a bounded number of messages.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use async_channel::{Receiver, Sender};
+use bytes::Bytes;
+use ftp_proto::server::{
+    AuthId, ConnInfo, DataConnId, DataEvent, DataIntent, ListFormat, Principal, Secret,
+    ServerEvent, ServerOutput, ServerSession, StorageError, StorageErrorKind, StorageOpId,
+    StorageRequest, StorageResponse,
+};
+use ftp_proto::transfer::DataType;
+use futures_io::{AsyncRead, AsyncWrite};
+use futures_lite::future::poll_fn;
+use futures_lite::{AsyncWriteExt, Stream as _};
+use futures_rustls::server::TlsStream;
+use futures_rustls::TlsAcceptor;
+use tracing::Instrument;
+
+use crate::auth::{AuthFailure, Credentials, User};
+use crate::runtime::{self, spawn_abortable, AbortOnDrop, Conn, Timer};
+use crate::server::{SessionEvent, Shared};
+use crate::storage::{StorageContext, VirtualPath};
+
+pub(crate) mod data;
+mod listing;
+
+use data::{Cmd, DataEnv, Job, JobKind, Stream};
+
+/// Replies waiting beyond this pause reading from the client.
+const WRITE_HIGH_WATER: usize = 64 * 1024;
+
+/// How long a closing control connection may take to flush its last replies.
+const CLOSE_FLUSH: Duration = Duration::from_secs(5);
+
+/// What side tasks report to the control task.
+pub(crate) enum Msg {
+    Data(DataConnId, DataEvent),
+    Storage(StorageOpId, Result<StorageResponse, StorageError>),
+    /// Storage opened a transfer: `response` goes to the session, `job` to the data task.
+    Opened {
+        op: StorageOpId,
+        response: StorageResponse,
+        job: Job,
+    },
+    Auth(AuthId, Result<User, AuthFailure>),
+}
+
+/// One data connection as the control task sees it.
+struct Slot {
+    cmds: Sender<Cmd>,
+    /// The receiving end, until the data task is spawned.
+    pending: Option<Receiver<Cmd>>,
+    task: Option<AbortOnDrop>,
+}
+
+type TlsControl = Box<TlsStream<Box<dyn Conn>>>;
+type Handshake = Pin<Box<dyn Future<Output = io::Result<TlsControl>> + Send>>;
+
+enum Control {
+    Open(Stream),
+    Handshake(Handshake),
+    Gone,
+}
+
+/// The server side of a TLS handshake on the control connection.
+fn accept_tls(config: Arc<rustls::ServerConfig>, conn: Box<dyn Conn>) -> Handshake {
+    let accept = TlsAcceptor::from(config).accept(conn);
+    Box::pin(async move { accept.await.map(Box::new) })
+}
+
+enum Wake {
+    Read(usize),
+    Eof,
+    Msg(Msg),
+    Timer,
+    Shutdown,
+    Handshake(io::Result<TlsControl>),
+}
+
+enum Flow {
+    Continue,
+    Closed,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum TaskKey {
+    Storage(StorageOpId),
+    Auth(AuthId),
+}
+
+pub(crate) struct Driver {
+    shared: Arc<Shared>,
+    id: u64,
+    peer: SocketAddr,
+    implicit_tls: bool,
+    session: ServerSession,
+    control: Control,
+    rbuf: Vec<u8>,
+    wbuf: Vec<u8>,
+    wpos: usize,
+    flush: bool,
+    timer: Box<dyn Timer>,
+    inbox_tx: Sender<Msg>,
+    inbox_rx: Pin<Box<Receiver<Msg>>>,
+    /// Reports the control task makes to itself, handled before the inbox.
+    local: std::collections::VecDeque<Msg>,
+    shutdown: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    slots: HashMap<DataConnId, Slot>,
+    transfer_ops: HashMap<StorageOpId, DataConnId>,
+    tasks: HashMap<TaskKey, AbortOnDrop>,
+    user: Option<User>,
+    env: Arc<DataEnv>,
+    control_tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+/// Runs one control connection to its end.
+pub(crate) async fn run_session(
+    shared: Arc<Shared>,
+    conn: Box<dyn Conn>,
+    implicit_tls: bool,
+    refused: bool,
+) {
+    let (Ok(local), Ok(peer)) = (conn.local_addr(), conn.peer_addr()) else {
+        return;
+    };
+    let _ = conn.set_nodelay(true);
+    let _ = conn.set_oob_inline();
+    let id = shared.next_session_id();
+    let span = tracing::info_span!("ftp_session", id, %peer);
+    let info = ConnInfo {
+        local,
+        peer,
+        implicit_tls,
+    };
+    let now = Instant::now();
+    let session = if refused {
+        ServerSession::new_refused(Arc::clone(&shared.config), info, now)
+    } else {
+        ServerSession::new(Arc::clone(&shared.config), info, now)
+    };
+    let tls = shared.tls.as_ref().map(|tls| tls.for_session());
+    let control = match (&tls, implicit_tls) {
+        (Some(tls), true) => Control::Handshake(accept_tls(Arc::clone(&tls.control), conn)),
+        _ => Control::Open(Stream::Plain(conn)),
+    };
+    let (inbox_tx, inbox_rx) = async_channel::bounded(64);
+    let env = Arc::new(DataEnv {
+        rt: Arc::clone(&shared.rt),
+        inbox: inbox_tx.clone(),
+        local_ip: local.ip(),
+        tls: tls.as_ref().map(|tls| tls.data.clone()),
+        require_reuse: shared.require_reuse,
+        passive_ports: shared.passive_ports.clone(),
+        splice: shared.splice,
+        sendfile: shared.sendfile,
+        blocking: shared.rt.blocking(),
+    });
+    let shutdown = shared.shutdown.clone();
+    let driver = Driver {
+        timer: shared.rt.timer(now),
+        shutdown: Some(Box::pin(async move {
+            let _ = shutdown.recv().await;
+        })),
+        shared,
+        id,
+        peer,
+        implicit_tls,
+        session,
+        control,
+        rbuf: vec![0; 8 * 1024],
+        wbuf: Vec::new(),
+        wpos: 0,
+        flush: false,
+        inbox_tx,
+        inbox_rx: Box::pin(inbox_rx),
+        local: std::collections::VecDeque::new(),
+        slots: HashMap::new(),
+        transfer_ops: HashMap::new(),
+        tasks: HashMap::new(),
+        user: None,
+        env,
+        control_tls: tls.map(|tls| tls.control),
+    };
+    driver.run().instrument(span).await;
+}
+
+impl Driver {
+    async fn run(mut self) {
+        loop {
+            if let Flow::Closed = self.drain().await {
+                break;
+            }
+            let deadline = self.session.poll_timeout();
+            if let Some(at) = deadline {
+                // Check the clock first: a timer future may report an elapsed deadline late.
+                let now = Instant::now();
+                if now >= at {
+                    self.session.handle_timeout(now);
+                    continue;
+                }
+                self.timer.reset(at);
+            }
+            let wake = if let Some(msg) = self.local.pop_front() {
+                Wake::Msg(msg)
+            } else {
+                poll_fn(|cx| self.poll_wake(cx, deadline.is_some())).await
+            };
+            let now = Instant::now();
+            match wake {
+                Wake::Read(n) => self.session.handle_input(now, &self.rbuf[..n]),
+                Wake::Eof => {
+                    self.control = Control::Gone;
+                    self.session.handle_eof(now);
+                }
+                Wake::Msg(msg) => self.handle_msg(now, msg),
+                Wake::Timer => self.session.handle_timeout(now),
+                Wake::Shutdown => {
+                    let message = self.shared.shutdown_message.clone();
+                    self.session.shutdown(now, &message);
+                }
+                Wake::Handshake(Ok(tls)) => {
+                    self.control = Control::Open(Stream::Tls(tls));
+                    if !self.implicit_tls {
+                        self.session.handle_tls_established(now);
+                    }
+                }
+                Wake::Handshake(Err(e)) => {
+                    tracing::debug!(%e, "control connection TLS handshake failed");
+                    self.control = Control::Gone;
+                    self.session.handle_eof(now);
+                }
+            }
+        }
+        tracing::debug!("session ended");
+    }
+
+    /// Polls every source once; ready with the first that has something.
+    fn poll_wake(&mut self, cx: &mut Context<'_>, timer_armed: bool) -> Poll<Wake> {
+        if let Control::Handshake(handshake) = &mut self.control {
+            if let Poll::Ready(result) = handshake.as_mut().poll(cx) {
+                self.control = Control::Gone;
+                return Poll::Ready(Wake::Handshake(result));
+            }
+        }
+        if let Control::Open(stream) = &mut self.control {
+            while self.wpos < self.wbuf.len() {
+                match Pin::new(&mut *stream).poll_write(cx, &self.wbuf[self.wpos..]) {
+                    Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(Wake::Eof),
+                    Poll::Ready(Ok(n)) => {
+                        self.wpos += n;
+                        self.flush = true;
+                    }
+                    Poll::Pending => break,
+                }
+            }
+            if self.wpos == self.wbuf.len() {
+                self.wbuf.clear();
+                self.wpos = 0;
+            }
+            if self.flush {
+                match Pin::new(&mut *stream).poll_flush(cx) {
+                    Poll::Ready(Ok(())) => self.flush = false,
+                    Poll::Ready(Err(_)) => return Poll::Ready(Wake::Eof),
+                    Poll::Pending => {}
+                }
+            }
+            if self.wbuf.len() - self.wpos < WRITE_HIGH_WATER {
+                match Pin::new(&mut *stream).poll_read(cx, &mut self.rbuf) {
+                    Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(Wake::Eof),
+                    Poll::Ready(Ok(n)) => return Poll::Ready(Wake::Read(n)),
+                    Poll::Pending => {}
+                }
+            }
+        }
+        if let Poll::Ready(Some(msg)) = self.inbox_rx.as_mut().poll_next(cx) {
+            return Poll::Ready(Wake::Msg(msg));
+        }
+        if timer_armed && self.timer.poll_expired(cx).is_ready() {
+            return Poll::Ready(Wake::Timer);
+        }
+        if let Some(shutdown) = &mut self.shutdown {
+            if shutdown.as_mut().poll(cx).is_ready() {
+                self.shutdown = None;
+                return Poll::Ready(Wake::Shutdown);
+            }
+        }
+        Poll::Pending
+    }
+
+    /// Executes every output the session has, in order.
+    async fn drain(&mut self) -> Flow {
+        while let Some(output) = self.session.poll_output() {
+            match output {
+                ServerOutput::Transmit(bytes) => self.wbuf.extend_from_slice(&bytes),
+                ServerOutput::Data(intent) => self.data_intent(intent),
+                ServerOutput::Storage { id, request } => self.storage(id, request),
+                ServerOutput::Authenticate {
+                    id,
+                    user,
+                    password,
+                    account,
+                    host,
+                } => self.authenticate(id, user, password, account, host),
+                ServerOutput::StartTls => self.start_tls().await,
+                ServerOutput::Close | ServerOutput::StopTls => {
+                    // CCC is not offered (`allow_ccc` is forced off), so `StopTls` cannot
+                    // come; should it, closing is the safe answer.
+                    self.close().await;
+                    return Flow::Closed;
+                }
+                ServerOutput::Event(event) => self.event(event),
+                _ => {}
+            }
+        }
+        Flow::Continue
+    }
+
+    /// Writes every waiting reply (bounded by `until`); false when the connection failed.
+    async fn flush_control(&mut self, until: Instant) -> bool {
+        let Control::Open(stream) = &mut self.control else {
+            return false;
+        };
+        let (wbuf, wpos) = (&self.wbuf, self.wpos);
+        let write = async {
+            stream.write_all(&wbuf[wpos..]).await?;
+            stream.flush().await
+        };
+        let ok = matches!(
+            runtime::timeout_at(&*self.shared.rt, until, write).await,
+            Some(Ok(()))
+        );
+        self.wbuf.clear();
+        self.wpos = 0;
+        self.flush = false;
+        ok
+    }
+
+    async fn start_tls(&mut self) {
+        let until = Instant::now() + CLOSE_FLUSH;
+        let flushed = self.flush_control(until).await;
+        let config = self.control_tls.clone();
+        match (std::mem::replace(&mut self.control, Control::Gone), config) {
+            (Control::Open(Stream::Plain(conn)), Some(config)) if flushed => {
+                self.control = Control::Handshake(accept_tls(config, conn));
+            }
+            _ => self.session.handle_eof(Instant::now()),
+        }
+    }
+
+    async fn close(&mut self) {
+        let until = Instant::now() + CLOSE_FLUSH;
+        self.flush_control(until).await;
+        if let Control::Open(stream) = std::mem::replace(&mut self.control, Control::Gone) {
+            data::close_gracefully(&self.shared.rt, stream).await;
+        }
+        self.slots.clear();
+        self.tasks.clear();
+    }
+
+    fn event(&mut self, event: ServerEvent) {
+        match &event {
+            ServerEvent::Connected { peer } => tracing::info!(%peer, "connected"),
+            ServerEvent::Command { verb } => {
+                tracing::debug!(verb = %String::from_utf8_lossy(verb), "command")
+            }
+            ServerEvent::Rejected { verb, code } => tracing::debug!(
+                verb = %String::from_utf8_lossy(verb), code = code.get(), "rejected"
+            ),
+            ServerEvent::LoggedIn {
+                user,
+                anonymous,
+                read_only,
+            } => {
+                if *anonymous {
+                    self.user = self.shared.anonymous.as_ref().map(|anonymous| User {
+                        name: user.clone(),
+                        home: anonymous.home.clone(),
+                        read_only: anonymous.read_only,
+                    });
+                }
+                tracing::info!(
+                    user = %String::from_utf8_lossy(user), anonymous, read_only, "logged in"
+                );
+            }
+            ServerEvent::LoginFailed { user, attempts } => tracing::warn!(
+                user = %String::from_utf8_lossy(user), attempts, "login failed"
+            ),
+            ServerEvent::TlsEstablished => tracing::debug!("control connection protected"),
+            ServerEvent::TransferStarted { kind, path } => {
+                tracing::debug!(verb = kind.verb(), %path, "transfer started")
+            }
+            ServerEvent::TransferCompleted { kind, path, bytes } => {
+                tracing::info!(verb = kind.verb(), %path, bytes, "transfer completed")
+            }
+            ServerEvent::TransferFailed { kind, path, code } => tracing::warn!(
+                verb = kind.verb(), %path, code = code.get(), "transfer failed"
+            ),
+            ServerEvent::Closed { reason } => tracing::info!(?reason, "closed"),
+            _ => tracing::debug!(?event),
+        }
+        if let Some(hook) = &self.shared.events {
+            hook(&SessionEvent {
+                session: self.id,
+                peer: self.peer,
+                event: &event,
+            });
+        }
+    }
+
+    fn handle_msg(&mut self, now: Instant, msg: Msg) {
+        match msg {
+            Msg::Data(id, event) => {
+                if matches!(event, DataEvent::Closed | DataEvent::Failed(_)) {
+                    self.slots.remove(&id);
+                }
+                self.session.handle_data_event(now, id, event);
+            }
+            Msg::Storage(op, result) => {
+                self.tasks.remove(&TaskKey::Storage(op));
+                if let Some(data) = self.transfer_ops.remove(&op) {
+                    // A transfer that never reached its connection leaves no task behind.
+                    if result.is_err()
+                        && self
+                            .slots
+                            .get(&data)
+                            .is_some_and(|slot| slot.task.is_none())
+                    {
+                        self.slots.remove(&data);
+                    }
+                }
+                self.session.handle_storage_result(now, op, result);
+            }
+            Msg::Opened { op, response, job } => {
+                self.tasks.remove(&TaskKey::Storage(op));
+                // A transfer the session gave up on (ABOR, timeout) has no slot any more:
+                // the job is dropped, which discards an upload.
+                if let Some(slot) = self
+                    .transfer_ops
+                    .get(&op)
+                    .and_then(|data| self.slots.get(data))
+                {
+                    let _ = slot.cmds.try_send(Cmd::Transfer(job));
+                }
+                self.session.handle_storage_result(now, op, Ok(response));
+            }
+            Msg::Auth(id, result) => {
+                self.tasks.remove(&TaskKey::Auth(id));
+                let result = result.map(|user| {
+                    let principal = Principal {
+                        user: user.name.clone(),
+                        read_only: user.read_only,
+                    };
+                    self.user = Some(user);
+                    principal
+                });
+                self.session.handle_auth_result(now, id, result);
+            }
+        }
+    }
+
+    fn slot(&mut self, id: DataConnId) -> &mut Slot {
+        self.slots.entry(id).or_insert_with(|| {
+            let (cmds, pending) = async_channel::bounded(2);
+            Slot {
+                cmds,
+                pending: Some(pending),
+                task: None,
+            }
+        })
+    }
+
+    fn data_intent(&mut self, intent: DataIntent) {
+        match intent {
+            DataIntent::Listen {
+                id,
+                expect_peer,
+                tls,
+                ..
+            } => {
+                let env = Arc::clone(&self.env);
+                let rt = Arc::clone(&self.shared.rt);
+                let slot = self.slot(id);
+                if let Some(cmds) = slot.pending.take() {
+                    let task = data::listen(env, id, expect_peer, tls, cmds);
+                    slot.task = Some(spawn_abortable(&*rt, task));
+                }
+            }
+            DataIntent::Connect { id, addr, tls } => {
+                let env = Arc::clone(&self.env);
+                let rt = Arc::clone(&self.shared.rt);
+                let slot = self.slot(id);
+                if let Some(cmds) = slot.pending.take() {
+                    let task = data::connect(env, id, addr, tls, cmds);
+                    slot.task = Some(spawn_abortable(&*rt, task));
+                }
+            }
+            DataIntent::Close { id } => {
+                let sent = self
+                    .slots
+                    .get(&id)
+                    .filter(|slot| slot.task.is_some())
+                    .is_some_and(|slot| slot.cmds.try_send(Cmd::Close).is_ok());
+                if !sent {
+                    self.local.push_back(Msg::Data(id, DataEvent::Closed));
+                }
+            }
+            DataIntent::Abort { id } => {
+                self.slots.remove(&id);
+                self.transfer_ops.retain(|_, data| *data != id);
+            }
+            _ => {}
+        }
+    }
+
+    fn authenticate(
+        &mut self,
+        id: AuthId,
+        user: Bytes,
+        password: Secret<Bytes>,
+        account: Option<Bytes>,
+        host: Option<Bytes>,
+    ) {
+        let credentials = Credentials {
+            user,
+            password,
+            account,
+            host,
+            peer: self.peer,
+            tls: self.session.is_control_protected(),
+        };
+        let auth = Arc::clone(&self.shared.auth);
+        let blocking = self.env.blocking.clone();
+        let inbox = self.inbox_tx.clone();
+        let task = async move {
+            let result = auth.authenticate(credentials, blocking).await;
+            let _ = inbox.send(Msg::Auth(id, result)).await;
+        };
+        let task = spawn_abortable(&*self.shared.rt, task.in_current_span());
+        self.tasks.insert(TaskKey::Auth(id), task);
+    }
+
+    /// The storage path of a session path: below the user's home.
+    fn storage_path(home: &VirtualPath, path: &VirtualPath) -> Result<VirtualPath, StorageError> {
+        home.resolve(path.relative())
+            .map_err(|_| StorageError::new(StorageErrorKind::InvalidName))
+    }
+
+    fn storage(&mut self, op: StorageOpId, request: StorageRequest) {
+        let Some(user) = self.user.clone() else {
+            let denied = Err(StorageError::new(StorageErrorKind::PermissionDenied));
+            self.local.push_back(Msg::Storage(op, denied));
+            return;
+        };
+        if let StorageRequest::List { data, .. }
+        | StorageRequest::Retrieve { data, .. }
+        | StorageRequest::Store { data, .. } = &request
+        {
+            self.slot(*data);
+            self.transfer_ops.insert(op, *data);
+        }
+        let cx = StorageContext::new(user.name.clone(), user.read_only, self.env.blocking.clone());
+        let storage = Arc::clone(&self.shared.storage);
+        let inbox = self.inbox_tx.clone();
+        let home = user.home;
+        let task = async move {
+            let msg = match run_storage(&*storage, cx, &home, op, request).await {
+                Ok(Ok(response)) => Msg::Storage(op, Ok(response)),
+                Ok(Err((response, job))) => Msg::Opened { op, response, job },
+                Err(error) => Msg::Storage(op, Err(error)),
+            };
+            let _ = inbox.send(msg).await;
+        };
+        let task = spawn_abortable(&*self.shared.rt, task.in_current_span());
+        self.tasks.insert(TaskKey::Storage(op), task);
+    }
+}
+
+/// The answer to a request: a plain response, or (for transfers) the response and the job.
+type StorageAnswer = Result<StorageResponse, (StorageResponse, Job)>;
+
+async fn run_storage(
+    storage: &dyn crate::storage::Storage,
+    cx: StorageContext,
+    home: &VirtualPath,
+    op: StorageOpId,
+    request: StorageRequest,
+) -> Result<StorageAnswer, StorageError> {
+    let path = |p: &VirtualPath| Driver::storage_path(home, p);
+    Ok(Ok(match request {
+        StorageRequest::Metadata { path: p } => {
+            StorageResponse::Metadata(storage.metadata(cx, path(&p)?).await?)
+        }
+        StorageRequest::List {
+            path: p,
+            format,
+            params,
+            ..
+        } => {
+            let real = path(&p)?;
+            let entries = match storage.list(cx.clone(), real.clone()).await {
+                Err(e)
+                    if e.kind == StorageErrorKind::NotADirectory
+                        && !matches!(format, ListFormat::Mlsd { .. }) =>
+                {
+                    // LIST and NLST of a file list that file.
+                    let metadata = storage.metadata(cx, real).await?;
+                    let name = p.file_name().unwrap_or(b"/");
+                    vec![crate::storage::DirEntry {
+                        name: Bytes::copy_from_slice(name),
+                        metadata,
+                    }]
+                }
+                other => other?,
+            };
+            let bytes = listing::format(&entries, format);
+            let job = Job {
+                op,
+                params,
+                kind: JobKind::Listing(bytes),
+            };
+            return Ok(Err((StorageResponse::Opened { size: None }, job)));
+        }
+        StorageRequest::Retrieve {
+            path: p,
+            offset,
+            marker,
+            params,
+            ..
+        } => {
+            let offset = restart_offset(offset, marker.as_deref())?;
+            // TYPE A: the offset counts bytes of the CRLF representation, skipped after
+            // encoding; otherwise it is a file offset.
+            let (file_offset, skip) = match params.data_type {
+                DataType::Ascii(_) => (0, offset),
+                _ => (offset, 0),
+            };
+            let download = storage.open_read(cx, path(&p)?, file_offset).await?;
+            let job = Job {
+                op,
+                params,
+                kind: JobKind::Send {
+                    source: download.reader,
+                    skip,
+                },
+            };
+            return Ok(Err((
+                StorageResponse::Opened {
+                    size: download.size,
+                },
+                job,
+            )));
+        }
+        StorageRequest::Store {
+            path: p,
+            mode,
+            offset,
+            marker,
+            params,
+            ..
+        } => {
+            let offset = restart_offset(offset, marker.as_deref())?;
+            let upload = storage.open_write(cx, path(&p)?, mode, offset).await?;
+            let response = match upload.stored_as {
+                Some(name) => StorageResponse::StoredAs { name },
+                None => StorageResponse::Opened { size: None },
+            };
+            let job = Job {
+                op,
+                params,
+                kind: JobKind::Receive(upload.writer),
+            };
+            return Ok(Err((response, job)));
+        }
+        StorageRequest::Delete { path: p } => {
+            storage.delete(cx, path(&p)?).await?;
+            StorageResponse::Done
+        }
+        StorageRequest::MakeDir { path: p } => {
+            storage.make_dir(cx, path(&p)?).await?;
+            StorageResponse::Done
+        }
+        StorageRequest::RemoveDir { path: p } => {
+            storage.remove_dir(cx, path(&p)?).await?;
+            StorageResponse::Done
+        }
+        StorageRequest::Rename { from, to } => {
+            storage.rename(cx, path(&from)?, path(&to)?).await?;
+            StorageResponse::Done
+        }
+        StorageRequest::SetModified { path: p, time } => {
+            storage.set_modified(cx, path(&p)?, time).await?;
+            StorageResponse::Done
+        }
+        StorageRequest::Chmod { path: p, mode } => {
+            storage.chmod(cx, path(&p)?, mode).await?;
+            StorageResponse::Done
+        }
+        _ => return Err(StorageError::new(StorageErrorKind::Unsupported)),
+    }))
+}
+
+/// The REST position: the offset (MODE S) or a MODE B/C restart marker, which this server
+/// reads as a decimal byte offset (the markers it would send are offsets too).
+fn restart_offset(offset: u64, marker: Option<&[u8]>) -> Result<u64, StorageError> {
+    match marker {
+        None => Ok(offset),
+        Some(marker) => std::str::from_utf8(marker)
+            .ok()
+            .and_then(|m| m.trim().parse().ok())
+            .ok_or_else(|| StorageError::new(StorageErrorKind::InvalidOffset)),
+    }
+}

@@ -1,0 +1,184 @@
+//! The runtime shim for the async-io reactor that async-std and smol share, written against
+//! `futures-io`: it serves async-std and smol applications alike without depending on either
+//! (async-std is discontinued, RUSTSEC-2025-0052). Blocking work goes to the `blocking` crate's
+//! pool, tasks to a small built-in `async-executor` (or to the application's executor through
+//! `Server::start_async_io_with`).
+
+use std::future::Future;
+use std::io;
+use std::net::{SocketAddr, TcpListener as StdListener, TcpStream as StdStream};
+use std::pin::Pin;
+use std::sync::{Arc, Once, OnceLock};
+use std::task::{ready, Context, Poll};
+use std::time::Instant;
+
+use async_executor::Executor;
+use async_io::{Async, Timer as IoTimer};
+
+use super::{Conn, Listener, Runtime, Timer};
+use crate::blocking::Blocking;
+use crate::storage::BoxFuture;
+
+type Spawn = Arc<dyn Fn(BoxFuture<'static, ()>) + Send + Sync>;
+
+/// async-io with an executor for tasks.
+pub(crate) struct AsyncIoRuntime {
+    spawn: Spawn,
+}
+
+/// The built-in executor: one thread per CPU, started on first use.
+fn global_executor() -> &'static Executor<'static> {
+    static EXECUTOR: OnceLock<Executor<'static>> = OnceLock::new();
+    static START: Once = Once::new();
+    let executor = EXECUTOR.get_or_init(Executor::new);
+    START.call_once(|| {
+        let threads = std::thread::available_parallelism().map_or(2, usize::from);
+        for n in 0..threads {
+            let _ = std::thread::Builder::new()
+                .name(format!("ftp-server-{n}"))
+                .spawn(move || {
+                    async_io::block_on(executor.run(std::future::pending::<()>()));
+                });
+        }
+    });
+    executor
+}
+
+impl AsyncIoRuntime {
+    pub(crate) fn global() -> Self {
+        Self::with_spawner(|future| global_executor().spawn(future).detach())
+    }
+
+    pub(crate) fn with_spawner(
+        spawn: impl Fn(BoxFuture<'static, ()>) + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            spawn: Arc::new(spawn),
+        }
+    }
+}
+
+struct IoConn(Async<StdStream>);
+
+impl futures_io::AsyncRead for IoConn {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl futures_io::AsyncWrite for IoConn {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    /// Flush, then FIN: async-io's own `poll_close` only flushes, which would leave a
+    /// download's client waiting for the end of the stream.
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(Pin::new(&mut self.0).poll_flush(cx))?;
+        Poll::Ready(match self.0.get_ref().shutdown(std::net::Shutdown::Write) {
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
+            other => other,
+        })
+    }
+}
+
+impl Conn for IoConn {
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0.get_ref().local_addr()
+    }
+
+    fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.0.get_ref().peer_addr()
+    }
+
+    fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        self.0.get_ref().set_nodelay(on)
+    }
+
+    fn set_oob_inline(&self) -> io::Result<()> {
+        Ok(rustix::net::sockopt::set_socket_oobinline(
+            self.0.get_ref(),
+            true,
+        )?)
+    }
+
+    fn into_std(self: Box<Self>) -> io::Result<StdStream> {
+        let stream = self.0.into_inner()?;
+        stream.set_nonblocking(false)?;
+        Ok(stream)
+    }
+}
+
+struct IoListener(Async<StdListener>);
+
+impl Listener for IoListener {
+    fn poll_accept(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<(Box<dyn Conn>, SocketAddr)>> {
+        loop {
+            match self.0.get_ref().accept() {
+                Ok((stream, peer)) => {
+                    return Poll::Ready(Ok((Box::new(IoConn(Async::new(stream)?)), peer)))
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    ready!(self.0.poll_readable(cx))?;
+                }
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+}
+
+struct IoTimerShim(IoTimer);
+
+impl Timer for IoTimerShim {
+    fn reset(&mut self, at: Instant) {
+        self.0.set_at(at);
+    }
+
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.0).poll(cx).map(|_| ())
+    }
+}
+
+impl Runtime for AsyncIoRuntime {
+    fn spawn(&self, future: BoxFuture<'static, ()>) {
+        (self.spawn)(future);
+    }
+
+    fn blocking(&self) -> Blocking {
+        Blocking::new(|job| blocking::unblock(job).detach())
+    }
+
+    fn timer(&self, at: Instant) -> Box<dyn Timer> {
+        Box::new(IoTimerShim(IoTimer::at(at)))
+    }
+
+    fn listener(&self, listener: StdListener) -> io::Result<Box<dyn Listener>> {
+        Ok(Box::new(IoListener(Async::new(listener)?)))
+    }
+
+    fn connect(&self, addr: SocketAddr) -> BoxFuture<'static, io::Result<Box<dyn Conn>>> {
+        Box::pin(async move {
+            let stream = Async::<StdStream>::connect(addr).await?;
+            Ok(Box::new(IoConn(stream)) as Box<dyn Conn>)
+        })
+    }
+
+    fn conn_from_std(&self, stream: StdStream) -> io::Result<Box<dyn Conn>> {
+        Ok(Box::new(IoConn(Async::new(stream)?)))
+    }
+}

@@ -1,0 +1,161 @@
+//! The runtime shim: everything the one shared driver needs from an async runtime, behind a
+//! small trait implemented once for tokio ([`tokio`](self::tokio)) and once for the async-io
+//! reactor that async-std and smol share ([`async_io`](self::async_io)).
+//!
+//! The driver itself (control loop, data connections, TLS, transfers) is written against
+//! `futures-io` streams and this trait only, so a bug is fixed once for both runtimes.
+
+use std::future::Future;
+use std::io;
+use std::net::{SocketAddr, TcpListener as StdListener, TcpStream as StdStream};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+use futures_io::{AsyncRead, AsyncWrite};
+
+use crate::blocking::Blocking;
+use crate::storage::BoxFuture;
+
+#[cfg(feature = "async-std")]
+pub(crate) mod async_io;
+#[cfg(feature = "tokio")]
+pub(crate) mod tokio;
+
+/// A connected TCP stream of the runtime.
+pub(crate) trait Conn: AsyncRead + AsyncWrite + Send + Unpin + 'static {
+    /// The local address.
+    fn local_addr(&self) -> io::Result<SocketAddr>;
+    /// The peer's address.
+    fn peer_addr(&self) -> io::Result<SocketAddr>;
+    /// Disables Nagle's algorithm.
+    fn set_nodelay(&self, on: bool) -> io::Result<()>;
+    /// Keeps TCP urgent data in the normal stream (`SO_OOBINLINE`): clients such as Python's
+    /// ftplib send ABOR as urgent data, whose last byte would otherwise vanish.
+    fn set_oob_inline(&self) -> io::Result<()>;
+    /// The socket as a blocking `std` stream (for `sendfile` on the blocking pool); the
+    /// runtime gets it back with [`Runtime::conn_from_std`].
+    fn into_std(self: Box<Self>) -> io::Result<StdStream>;
+}
+
+/// A listening TCP socket of the runtime.
+pub(crate) trait Listener: Send + 'static {
+    /// Polls for the next connection.
+    fn poll_accept(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<(Box<dyn Conn>, SocketAddr)>>;
+}
+
+/// A resettable timer of the runtime.
+pub(crate) trait Timer: Send {
+    /// Fire at `at` instead.
+    fn reset(&mut self, at: Instant);
+    /// Ready once the deadline has passed.
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()>;
+}
+
+/// What the driver needs from a runtime.
+pub(crate) trait Runtime: Send + Sync + 'static {
+    /// Runs `future` to completion in the background.
+    fn spawn(&self, future: BoxFuture<'static, ()>);
+    /// The runtime's pool for blocking work.
+    fn blocking(&self) -> Blocking;
+    /// A timer that fires at `at`.
+    fn timer(&self, at: Instant) -> Box<dyn Timer>;
+    /// Registers a bound, listening `std` socket with the runtime.
+    fn listener(&self, listener: StdListener) -> io::Result<Box<dyn Listener>>;
+    /// Connects to `addr`.
+    fn connect(&self, addr: SocketAddr) -> BoxFuture<'static, io::Result<Box<dyn Conn>>>;
+    /// Registers a connected `std` socket (blocking or not) with the runtime.
+    fn conn_from_std(&self, stream: StdStream) -> io::Result<Box<dyn Conn>>;
+}
+
+/// Sleeps until `at`.
+pub(crate) async fn sleep_until(rt: &dyn Runtime, at: Instant) {
+    let mut timer = rt.timer(at);
+    futures_lite::future::poll_fn(|cx| timer.poll_expired(cx)).await;
+}
+
+/// Runs `future` but gives up at `at`: `None` on timeout.
+pub(crate) async fn timeout_at<T>(
+    rt: &dyn Runtime,
+    at: Instant,
+    future: impl Future<Output = T>,
+) -> Option<T> {
+    futures_lite::future::or(async { Some(future.await) }, async {
+        sleep_until(rt, at).await;
+        None
+    })
+    .await
+}
+
+/// Aborts its task when dropped (or when [`AbortOnDrop::abort`] is called): the task's future
+/// is dropped at its next poll, which the abort triggers.
+#[derive(Debug)]
+pub(crate) struct AbortOnDrop {
+    state: Arc<AbortState>,
+}
+
+#[derive(Debug, Default)]
+struct AbortState {
+    aborted: AtomicBool,
+    waker: Mutex<Option<Waker>>,
+}
+
+impl AbortOnDrop {
+    pub(crate) fn abort(&self) {
+        self.state.aborted.store(true, Ordering::Release);
+        let waker = self
+            .state
+            .waker
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.abort();
+    }
+}
+
+struct Abortable<F> {
+    future: Pin<Box<F>>,
+    state: Arc<AbortState>,
+}
+
+impl<F: Future<Output = ()>> Future for Abortable<F> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        if this.state.aborted.load(Ordering::Acquire) {
+            return Poll::Ready(());
+        }
+        *this.state.waker.lock().unwrap_or_else(|e| e.into_inner()) = Some(cx.waker().clone());
+        if this.state.aborted.load(Ordering::Acquire) {
+            return Poll::Ready(());
+        }
+        this.future.as_mut().poll(cx)
+    }
+}
+
+/// Spawns `future`; dropping the returned guard aborts it.
+pub(crate) fn spawn_abortable(
+    rt: &dyn Runtime,
+    future: impl Future<Output = ()> + Send + 'static,
+) -> AbortOnDrop {
+    let state = Arc::new(AbortState::default());
+    rt.spawn(Box::pin(Abortable {
+        future: Box::pin(future),
+        state: Arc::clone(&state),
+    }));
+    AbortOnDrop { state }
+}

@@ -1,0 +1,156 @@
+//! The runtime shim for tokio.
+
+use std::future::Future;
+use std::io;
+use std::net::{SocketAddr, TcpListener as StdListener, TcpStream as StdStream};
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use std::time::Instant;
+
+use futures_io::{AsyncRead, AsyncWrite};
+use tokio::io::AsyncWrite as TokioWrite;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::Handle;
+
+use super::{Conn, Listener, Runtime, Timer};
+use crate::blocking::Blocking;
+use crate::storage::BoxFuture;
+
+/// Tokio, through the handle of the runtime the server was started in.
+pub(crate) struct TokioRuntime {
+    handle: Handle,
+}
+
+impl TokioRuntime {
+    /// The runtime of the calling task. Panics outside a tokio runtime (documented on
+    /// `Server::start_tokio`).
+    pub(crate) fn current() -> Self {
+        Self {
+            handle: Handle::current(),
+        }
+    }
+}
+
+struct TokioConn(TcpStream);
+
+impl AsyncRead for TokioConn {
+    /// Readiness plus `try_read` rather than tokio's `poll_read`: that one treats a short read
+    /// as "socket drained" and waits for the next edge, but a read also stops short at a TCP
+    /// urgent mark (ABOR sent as urgent data, kept inline), and no new edge may ever come.
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            ready!(self.0.poll_read_ready(cx))?;
+            match self.0.try_read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                result => return Poll::Ready(result),
+            }
+        }
+    }
+}
+
+impl AsyncWrite for TokioConn {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+impl Conn for TokioConn {
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0.local_addr()
+    }
+
+    fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.0.peer_addr()
+    }
+
+    fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        self.0.set_nodelay(on)
+    }
+
+    fn set_oob_inline(&self) -> io::Result<()> {
+        Ok(rustix::net::sockopt::set_socket_oobinline(&self.0, true)?)
+    }
+
+    fn into_std(self: Box<Self>) -> io::Result<StdStream> {
+        let stream = self.0.into_std()?;
+        stream.set_nonblocking(false)?;
+        Ok(stream)
+    }
+}
+
+struct TokioListener(TcpListener);
+
+impl Listener for TokioListener {
+    fn poll_accept(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<(Box<dyn Conn>, SocketAddr)>> {
+        let (stream, peer) = ready!(self.0.poll_accept(cx))?;
+        Poll::Ready(Ok((Box::new(TokioConn(stream)), peer)))
+    }
+}
+
+struct TokioTimer(Pin<Box<tokio::time::Sleep>>);
+
+impl Timer for TokioTimer {
+    fn reset(&mut self, at: Instant) {
+        self.0.as_mut().reset(tokio::time::Instant::from_std(at));
+    }
+
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.0.as_mut().poll(cx)
+    }
+}
+
+impl Runtime for TokioRuntime {
+    fn spawn(&self, future: BoxFuture<'static, ()>) {
+        drop(self.handle.spawn(future));
+    }
+
+    fn blocking(&self) -> Blocking {
+        let handle = self.handle.clone();
+        Blocking::new(move |job| drop(handle.spawn_blocking(job)))
+    }
+
+    fn timer(&self, at: Instant) -> Box<dyn Timer> {
+        let _entered = self.handle.enter();
+        Box::new(TokioTimer(Box::pin(tokio::time::sleep_until(
+            tokio::time::Instant::from_std(at),
+        ))))
+    }
+
+    fn listener(&self, listener: StdListener) -> io::Result<Box<dyn Listener>> {
+        let _entered = self.handle.enter();
+        listener.set_nonblocking(true)?;
+        Ok(Box::new(TokioListener(TcpListener::from_std(listener)?)))
+    }
+
+    fn connect(&self, addr: SocketAddr) -> BoxFuture<'static, io::Result<Box<dyn Conn>>> {
+        Box::pin(async move {
+            let stream = TcpStream::connect(addr).await?;
+            Ok(Box::new(TokioConn(stream)) as Box<dyn Conn>)
+        })
+    }
+
+    fn conn_from_std(&self, stream: StdStream) -> io::Result<Box<dyn Conn>> {
+        let _entered = self.handle.enter();
+        stream.set_nonblocking(true)?;
+        Ok(Box::new(TokioConn(TcpStream::from_std(stream)?)))
+    }
+}

@@ -1,0 +1,605 @@
+//! The [`Server`] builder, the accept loops, limits and graceful shutdown.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, SocketAddr, TcpListener as StdListener};
+use std::ops::RangeInclusive;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use async_channel::{Receiver, Sender};
+use ftp_proto::server::{AnonymousPolicy, ServerConfig, ServerEvent, TlsPolicy};
+use futures_lite::future::poll_fn;
+
+use crate::auth::{Anonymous, Authenticator, NoUsers};
+use crate::driver::run_session;
+use crate::runtime::{self, Listener, Runtime};
+#[cfg(feature = "async-std")]
+use crate::storage::BoxFuture;
+use crate::storage::Storage;
+use crate::tls::TlsConfig;
+
+/// An audit event of one session, for logs and metrics ([`Server::on_event`]).
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct SessionEvent<'a> {
+    /// The session's number (unique per server, from 1).
+    pub session: u64,
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// What happened: a connection, a command, a reply code of 4xx or 5xx, a login (or failed
+    /// attempt), TLS, a transfer started, completed (with its byte count) or failed, the end.
+    pub event: &'a ServerEvent,
+}
+
+type EventHook = Arc<dyn Fn(&SessionEvent<'_>) + Send + Sync>;
+type Configure = Box<dyn FnOnce(&mut ServerConfig) + Send>;
+
+/// An FTP/FTPS server: a builder of listen addresses, storage, authentication, limits and TLS,
+/// started on a runtime.
+///
+/// ```no_run
+/// # #[cfg(feature = "tokio")]
+/// # async fn example() -> std::io::Result<()> {
+/// use ftp_server::auth::Anonymous;
+/// use ftp_server::storage::FsStorage;
+/// use ftp_server::Server;
+///
+/// let server = Server::new(FsStorage::new("/srv/ftp")?)
+///     .listen("127.0.0.1:2121".parse().unwrap())
+///     .anonymous(Anonymous::read_only())
+///     .start_tokio()
+///     .await?;
+/// println!("listening on {:?}", server.local_addrs());
+/// server.wait().await;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// Every limit has a safe default: 512 sessions in total and 32 per client address, 3 login
+/// attempts (each failure answered after a second), 5 minutes idle, 60 seconds for data
+/// connections, 8 KiB command lines, 30 seconds for transfers to finish on shutdown.
+pub struct Server {
+    listen: Vec<SocketAddr>,
+    implicit: Vec<SocketAddr>,
+    storage: Arc<dyn Storage>,
+    auth: Arc<dyn Authenticator>,
+    anonymous: Option<Anonymous>,
+    tls: Option<TlsConfig>,
+    require_reuse: bool,
+    passive_ports: Option<RangeInclusive<u16>>,
+    max_sessions: usize,
+    max_sessions_per_ip: usize,
+    splice: bool,
+    sendfile: bool,
+    events: Option<EventHook>,
+    shutdown_message: String,
+    config: ServerConfig,
+    configure: Vec<Configure>,
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("listen", &self.listen)
+            .field("implicit_tls_listen", &self.implicit)
+            .field("anonymous", &self.anonymous)
+            .field("tls", &self.tls.is_some())
+            .field("passive_ports", &self.passive_ports)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// A server over `storage`, with no listen address yet, no users ([`NoUsers`]), no
+    /// anonymous access and no TLS.
+    pub fn new(storage: impl Storage) -> Self {
+        let config = ServerConfig {
+            failed_login_delay: Duration::from_secs(1),
+            block_mode: true,
+            compressed_mode: true,
+            record_structure: false,
+            ..ServerConfig::default()
+        };
+        Self {
+            listen: Vec::new(),
+            implicit: Vec::new(),
+            storage: Arc::new(storage),
+            auth: Arc::new(NoUsers),
+            anonymous: None,
+            tls: None,
+            require_reuse: false,
+            passive_ports: None,
+            max_sessions: 512,
+            max_sessions_per_ip: 32,
+            splice: false,
+            sendfile: false,
+            events: None,
+            shutdown_message: "Server shutting down.".into(),
+            config,
+            configure: Vec::new(),
+        }
+    }
+
+    /// Also listens on `addr` (IPv4 or IPv6; port 0 picks a free port, see
+    /// [`RunningServer::local_addrs`]). Plain FTP, and explicit FTPS (AUTH TLS) when
+    /// [`Server::tls`] is set. On Linux `[::]` accepts IPv4 too: listen on it alone rather than
+    /// beside `0.0.0.0` on the same port.
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen.push(addr);
+        self
+    }
+
+    /// Also listens on `addr` for implicit FTPS (TLS from the first byte, traditionally port
+    /// 990). Needs [`Server::tls`].
+    pub fn implicit_tls_listen(mut self, addr: SocketAddr) -> Self {
+        self.implicit.push(addr);
+        self
+    }
+
+    /// Checks logins with `auth` (for example a [`crate::auth::UserTable`]).
+    pub fn authenticator(mut self, auth: impl Authenticator) -> Self {
+        self.auth = Arc::new(auth);
+        self
+    }
+
+    /// Lets `anonymous` and `ftp` log in with any password.
+    pub fn anonymous(mut self, anonymous: Anonymous) -> Self {
+        self.anonymous = Some(anonymous);
+        self
+    }
+
+    /// The 220 greeting (a `\n` makes it multi-line).
+    pub fn banner(mut self, banner: impl Into<String>) -> Self {
+        self.config.banner = banner.into();
+        self
+    }
+
+    /// Passive listeners bind a random free port of this range (default: any port the system
+    /// picks). Open the range in the firewall.
+    pub fn passive_ports(mut self, ports: RangeInclusive<u16>) -> Self {
+        self.passive_ports = Some(ports);
+        self
+    }
+
+    /// The address written into PASV (227) replies, for servers behind NAT; by default the
+    /// control connection's local address.
+    pub fn passive_address(mut self, ip: IpAddr) -> Self {
+        self.config.passive_address = Some(ip);
+        self
+    }
+
+    /// Accepts PORT, EPRT and LPRT (default: yes). Active connections only ever go to the
+    /// control connection's peer and never to ports below 1024 (no FTP bounce).
+    pub fn active_mode(mut self, enabled: bool) -> Self {
+        self.config.active_mode = enabled;
+        self
+    }
+
+    /// At most this many sessions at once (default 512); more get `421` and are closed.
+    pub fn max_sessions(mut self, max: usize) -> Self {
+        self.max_sessions = max;
+        self
+    }
+
+    /// At most this many sessions from one client address (default 32).
+    pub fn max_sessions_per_ip(mut self, max: usize) -> Self {
+        self.max_sessions_per_ip = max;
+        self
+    }
+
+    /// Failed logins allowed per session (default 3); the last gets `421` and the connection
+    /// closes.
+    pub fn max_login_attempts(mut self, attempts: u32) -> Self {
+        self.config.max_login_attempts = attempts.max(1);
+        self
+    }
+
+    /// How long a failed login waits before its `530` (default 1 s).
+    pub fn failed_login_delay(mut self, delay: Duration) -> Self {
+        self.config.failed_login_delay = delay;
+        self
+    }
+
+    /// Closes sessions idle this long (default 5 minutes; `None`: never). A running transfer is
+    /// never idle.
+    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.config.idle_timeout = timeout;
+        self
+    }
+
+    /// How long data connections may take to be established or closed (default 60 s).
+    pub fn data_timeout(mut self, timeout: Duration) -> Self {
+        self.config.data_timeout = timeout;
+        self
+    }
+
+    /// The longest command line (default 8 KiB); a longer one is answered `500`.
+    pub fn max_line_len(mut self, len: usize) -> Self {
+        self.config.line.max_line_len = len.max(16);
+        self
+    }
+
+    /// Enables FTPS with this certificate: AUTH TLS on every [`Server::listen`] address, and
+    /// the [`Server::implicit_tls_listen`] addresses.
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Refuses USER (534) before AUTH TLS, except for anonymous logins.
+    pub fn require_tls_for_login(mut self, required: bool) -> Self {
+        self.config.tls.require_for_login = required;
+        self
+    }
+
+    /// Refuses transfers (521) on unprotected data connections (PROT C).
+    pub fn require_tls_for_data(mut self, required: bool) -> Self {
+        self.config.tls.require_for_data = required;
+        self
+    }
+
+    /// Refuses (522) a protected data connection whose TLS handshake does not resume the TLS
+    /// session of its control connection, like vsftpd's `require_ssl_reuse`: proof that the
+    /// data connection comes from the client that logged in, not from someone who raced it to
+    /// the passive port. curl and lftp resume; Python's ftplib does not.
+    pub fn require_tls_session_reuse(mut self, required: bool) -> Self {
+        self.require_reuse = required;
+        self
+    }
+
+    /// How long running transfers may go on after [`ShutdownHandle::shutdown`] (default 30 s);
+    /// then they get `426` and every session `421`.
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.config.shutdown_grace = grace;
+        self
+    }
+
+    /// The text of the `421` sessions get on shutdown.
+    pub fn shutdown_message(mut self, message: impl Into<String>) -> Self {
+        self.shutdown_message = message.into();
+        self
+    }
+
+    /// Moves plain binary uploads (TYPE I, MODE S, no TLS) into local files
+    /// ([`crate::storage::FsStorage`]) with `splice(2)` on Linux, so their bytes never pass
+    /// through user space (default: no). Without it such uploads are copied on the blocking
+    /// pool through one buffer. In `server_loopback` splicing was up to a quarter faster with
+    /// less CPU, but twice, on a machine busy with other work, it crawled (300 MB/s, 2.6 CPU
+    /// seconds per GiB), so it is not the default.
+    pub fn splice(mut self, enabled: bool) -> Self {
+        self.splice = enabled;
+        self
+    }
+
+    /// Sends plain binary downloads of local files with `sendfile(2)` on the blocking pool
+    /// (Linux; default: no). Over loopback it was no faster than the buffered path (the
+    /// receiver copies out of 4 KiB page fragments; `server_loopback` shows both); over a
+    /// network card it can save the server CPU. Such downloads report no progress to STAT.
+    pub fn sendfile(mut self, enabled: bool) -> Self {
+        self.sendfile = enabled;
+        self
+    }
+
+    /// Calls `hook` for every audit event of every session (on the session's task: keep it
+    /// quick). The same events go to `tracing` (target `ftp_server`).
+    pub fn on_event(mut self, hook: impl Fn(&SessionEvent<'_>) + Send + Sync + 'static) -> Self {
+        self.events = Some(Arc::new(hook));
+        self
+    }
+
+    /// Adjusts anything else of the protocol core's [`ServerConfig`] (SYST text, MLST facts,
+    /// HOST names, ...), after the builder's own settings.
+    pub fn configure(mut self, f: impl FnOnce(&mut ServerConfig) + Send + 'static) -> Self {
+        self.configure.push(Box::new(f));
+        self
+    }
+
+    /// Binds every address and starts accepting on the tokio runtime this is called from
+    /// (panics outside one). Needs the tokio runtime's `net`, `time` and `rt` features.
+    #[cfg(feature = "tokio")]
+    pub async fn start_tokio(self) -> io::Result<RunningServer> {
+        self.start(Arc::new(runtime::tokio::TokioRuntime::current()))
+    }
+
+    /// Binds every address and starts accepting on the async-io reactor shared by async-std
+    /// and smol, with tasks on a small built-in executor (one thread per CPU). Works from any
+    /// executor (or `async_io::block_on`).
+    #[cfg(feature = "async-std")]
+    pub async fn start_async_io(self) -> io::Result<RunningServer> {
+        self.start(Arc::new(runtime::async_io::AsyncIoRuntime::global()))
+    }
+
+    /// Like [`Server::start_async_io`], with tasks spawned by `spawn` on the application's own
+    /// executor, for example `|task| smol::spawn(task).detach()` or
+    /// `|task| { async_std::task::spawn(task); }`.
+    #[cfg(feature = "async-std")]
+    pub async fn start_async_io_with(
+        self,
+        spawn: impl Fn(BoxFuture<'static, ()>) + Send + Sync + 'static,
+    ) -> io::Result<RunningServer> {
+        self.start(Arc::new(runtime::async_io::AsyncIoRuntime::with_spawner(
+            spawn,
+        )))
+    }
+
+    #[cfg_attr(not(any(feature = "tokio", feature = "async-std")), allow(dead_code))]
+    fn start(mut self, rt: Arc<dyn Runtime>) -> io::Result<RunningServer> {
+        let invalid = |what: &str| io::Error::new(io::ErrorKind::InvalidInput, what.to_owned());
+        if self.listen.is_empty() && self.implicit.is_empty() {
+            return Err(invalid("no listen address"));
+        }
+        if !self.implicit.is_empty() && self.tls.is_none() {
+            return Err(invalid("implicit FTPS needs a TLS configuration"));
+        }
+        let mut config = self.config.clone();
+        config.anonymous = match &self.anonymous {
+            None => AnonymousPolicy::Disabled,
+            Some(anonymous) if anonymous.read_only => AnonymousPolicy::ReadOnly,
+            Some(_) => AnonymousPolicy::ReadWrite,
+        };
+        for configure in self.configure.drain(..) {
+            configure(&mut config);
+        }
+        // What the driver can do decides these, whatever `configure` said.
+        config.tls = TlsPolicy {
+            enabled: self.tls.is_some(),
+            allow_ccc: false,
+            ..config.tls
+        };
+        config.hash_algorithms.clear();
+        config.record_structure = false;
+
+        let mut listeners = Vec::new();
+        let (mut plain_addrs, mut implicit_addrs) = (Vec::new(), Vec::new());
+        for (addr, implicit) in self
+            .listen
+            .iter()
+            .map(|a| (*a, false))
+            .chain(self.implicit.iter().map(|a| (*a, true)))
+        {
+            let listener = StdListener::bind(addr)?;
+            let local = listener.local_addr()?;
+            if implicit {
+                implicit_addrs.push(local);
+            } else {
+                plain_addrs.push(local);
+            }
+            listeners.push((rt.listener(listener)?, implicit));
+        }
+
+        let (stop_tx, stop_rx) = async_channel::bounded(1);
+        let (done_tx, done_rx) = async_channel::bounded(1);
+        let shared = Arc::new(Shared {
+            rt: Arc::clone(&rt),
+            config: Arc::new(config),
+            storage: self.storage,
+            auth: self.auth,
+            anonymous: self.anonymous,
+            tls: self.tls,
+            require_reuse: self.require_reuse,
+            passive_ports: self.passive_ports,
+            splice: self.splice,
+            sendfile: self.sendfile,
+            events: self.events,
+            shutdown: stop_rx,
+            _keep_open: stop_tx.clone(),
+            shutdown_message: self.shutdown_message,
+            limits: Limits {
+                max_total: self.max_sessions,
+                max_per_ip: self.max_sessions_per_ip,
+                state: Mutex::new(LimitState::default()),
+            },
+            sessions: AtomicU64::new(0),
+        });
+        for (listener, implicit) in listeners {
+            let task = accept_loop(Arc::clone(&shared), listener, implicit, done_tx.clone());
+            rt.spawn(Box::pin(task));
+        }
+        tracing::info!(listen = ?plain_addrs, implicit_tls = ?implicit_addrs, "FTP server started");
+        Ok(RunningServer {
+            plain: plain_addrs,
+            implicit: implicit_addrs,
+            stop: ShutdownHandle { stop: stop_tx },
+            done: done_rx,
+            shared,
+        })
+    }
+}
+
+/// Everything the sessions of one server share.
+pub(crate) struct Shared {
+    pub(crate) rt: Arc<dyn Runtime>,
+    pub(crate) config: Arc<ServerConfig>,
+    pub(crate) storage: Arc<dyn Storage>,
+    pub(crate) auth: Arc<dyn Authenticator>,
+    pub(crate) anonymous: Option<Anonymous>,
+    pub(crate) tls: Option<TlsConfig>,
+    pub(crate) require_reuse: bool,
+    pub(crate) passive_ports: Option<RangeInclusive<u16>>,
+    pub(crate) splice: bool,
+    pub(crate) sendfile: bool,
+    pub(crate) events: Option<EventHook>,
+    /// Closed (never sent to) on shutdown: every `recv` then returns.
+    pub(crate) shutdown: Receiver<()>,
+    /// Keeps the shutdown channel open until `shutdown` closes it explicitly.
+    _keep_open: Sender<()>,
+    pub(crate) shutdown_message: String,
+    limits: Limits,
+    sessions: AtomicU64,
+}
+
+impl Shared {
+    pub(crate) fn next_session_id(&self) -> u64 {
+        self.sessions.fetch_add(1, Ordering::Relaxed) + 1
+    }
+}
+
+struct Limits {
+    max_total: usize,
+    max_per_ip: usize,
+    state: Mutex<LimitState>,
+}
+
+#[derive(Default)]
+struct LimitState {
+    total: usize,
+    per_ip: HashMap<IpAddr, usize>,
+}
+
+/// One admitted session; gives its place back when dropped.
+struct Permit {
+    shared: Arc<Shared>,
+    ip: IpAddr,
+}
+
+impl Limits {
+    fn lock(&self) -> std::sync::MutexGuard<'_, LimitState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn admit(shared: &Arc<Shared>, ip: IpAddr) -> Option<Permit> {
+    let ip = ftp_proto::addr::canonical_ip(ip);
+    let limits = &shared.limits;
+    let mut state = limits.lock();
+    let for_ip = state.per_ip.get(&ip).copied().unwrap_or(0);
+    if state.total >= limits.max_total || for_ip >= limits.max_per_ip {
+        return None;
+    }
+    state.total += 1;
+    state.per_ip.insert(ip, for_ip + 1);
+    Some(Permit {
+        shared: Arc::clone(shared),
+        ip,
+    })
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let mut state = self.shared.limits.lock();
+        state.total = state.total.saturating_sub(1);
+        if let Some(count) = state.per_ip.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                state.per_ip.remove(&self.ip);
+            }
+        }
+    }
+}
+
+async fn accept_loop(
+    shared: Arc<Shared>,
+    mut listener: Box<dyn Listener>,
+    implicit: bool,
+    done: Sender<()>,
+) {
+    let stop = shared.shutdown.clone();
+    let mut stop: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {
+        let _ = stop.recv().await;
+    });
+    loop {
+        let accepted = poll_fn(|cx| {
+            if stop.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(None);
+            }
+            listener.poll_accept(cx).map(Some)
+        })
+        .await;
+        match accepted {
+            None => break,
+            Some(Ok((conn, peer))) => {
+                let permit = admit(&shared, peer.ip());
+                if permit.is_none() {
+                    tracing::warn!(%peer, "session limit reached: refusing a connection");
+                }
+                let session_shared = Arc::clone(&shared);
+                let done = done.clone();
+                shared.rt.spawn(Box::pin(async move {
+                    let refused = permit.is_none();
+                    run_session(session_shared, conn, implicit, refused).await;
+                    drop(permit);
+                    drop(done);
+                }));
+            }
+            Some(Err(e)) => {
+                // Out of file descriptors and the like: wait a little rather than spin.
+                tracing::warn!(%e, "accept failed");
+                runtime::sleep_until(&*shared.rt, Instant::now() + Duration::from_millis(100))
+                    .await;
+            }
+        }
+    }
+}
+
+/// Stops a running server: every idle session gets `421` at once, sessions running a
+/// transfer get [`Server::shutdown_grace`] to finish it, listeners stop accepting. Cheap to
+/// clone; calling it twice is harmless.
+#[derive(Clone, Debug)]
+pub struct ShutdownHandle {
+    stop: Sender<()>,
+}
+
+impl ShutdownHandle {
+    /// Starts the graceful shutdown and returns at once
+    /// ([`RunningServer::wait`] waits for its end).
+    pub fn shutdown(&self) {
+        self.stop.close();
+    }
+}
+
+/// A started server. Dropping it does not stop the server (use [`ShutdownHandle`]).
+#[derive(Debug)]
+pub struct RunningServer {
+    plain: Vec<SocketAddr>,
+    implicit: Vec<SocketAddr>,
+    stop: ShutdownHandle,
+    done: Receiver<()>,
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared").finish_non_exhaustive()
+    }
+}
+
+impl RunningServer {
+    /// The bound addresses for plain FTP and explicit FTPS, in the order given (with the
+    /// actual ports when port 0 was asked for).
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.plain
+    }
+
+    /// The bound addresses for implicit FTPS.
+    pub fn implicit_tls_addrs(&self) -> &[SocketAddr] {
+        &self.implicit
+    }
+
+    /// A handle that stops the server from anywhere.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        self.stop.clone()
+    }
+
+    /// Sessions running now.
+    pub fn active_sessions(&self) -> usize {
+        self.shared.limits.lock().total
+    }
+
+    /// Starts the graceful shutdown and waits until every session has ended.
+    pub async fn shutdown(self) {
+        self.stop.shutdown();
+        self.wait().await;
+    }
+
+    /// Waits until the server has stopped (after a [`ShutdownHandle::shutdown`]) and every
+    /// session has ended.
+    pub async fn wait(self) {
+        let _ = self.done.recv().await;
+    }
+}

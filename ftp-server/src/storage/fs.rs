@@ -1,0 +1,719 @@
+//! [`FsStorage`]: a local directory, every path jailed below it.
+
+use std::ffi::OsStr;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::{
+    perm_letters, storage_error, timestamp, BoxFuture, DirEntry, Download, FileKind, FileRead,
+    FileWrite, Metadata, Storage, StorageContext, StorageError, StorageErrorKind, StoreMode,
+    Timestamp, Upload, VirtualPath,
+};
+use crate::blocking::Blocking;
+
+/// Uploads in progress are written to hidden files with this prefix in the target's directory;
+/// listings leave them out.
+pub(crate) const TEMP_PREFIX: &str = ".ftpd-upload-";
+
+/// A directory of the local file system, with every path jailed below it.
+///
+/// # The jail
+///
+/// * Every [`VirtualPath`] is mapped below the root segment by segment; a virtual path has no
+///   `..`, so only symbolic links could lead outside. Every existing path is canonicalised
+///   (all symlinks resolved) and refused with `550` unless it is still below the root;
+///   listings leave out symlinks that lead outside or nowhere, and no command reaches them
+///   (DELE and RNFR included). Operations on a name itself (DELE, RNFR/RNTO, STOR replacing a
+///   name) canonicalise the parent directory and act on the link, never on what it points to:
+///   STOR onto a link replaces the link with a regular file.
+/// * Only regular files are read or written: FIFOs, sockets and devices are refused.
+/// * The checks assume nobody swaps directories for symlinks *while* a request runs: FTP
+///   clients cannot create symlinks, but a hostile local user with write access to the tree
+///   could race them. Serve trees that only trusted local users can write.
+///
+/// # Uploads
+///
+/// Every upload (STOR, APPE, STOU) is written to a hidden temporary file
+/// (`.ftpd-upload-…`) in the target's directory, `fsync`ed and renamed over the target only
+/// after the last byte arrived; the server sends `226` only after that. A failed or aborted
+/// upload removes the temporary file, so **no file that claims to be complete is ever partial**,
+/// and the previous version of the file stays intact until the new one replaces it.
+///
+/// The price of that policy: resuming an upload (`REST n` + `STOR`) needs the first `n` bytes to
+/// exist already in the target file; they are copied (in the kernel, `copy_file_range`) into
+/// the new version before the received bytes are appended. The same holds for APPE, which
+/// copies the existing file. Aborted uploads leave no partial file to resume from: a client
+/// resumes from what it had uploaded completely before (for example a file it uploads in
+/// parts with APPE).
+///
+/// With [`FsStorage::sync_uploads`]`(false)` the `fsync`s are skipped: `226` then means the
+/// bytes are in the operating system's cache, not on disk.
+#[derive(Clone, Debug)]
+pub struct FsStorage {
+    inner: Arc<Inner>,
+}
+
+#[derive(Clone, Debug)]
+struct Inner {
+    root: PathBuf,
+    sync: bool,
+    max_list_entries: usize,
+}
+
+impl FsStorage {
+    /// Serves the directory `root` (resolved to its canonical path now). Fails if it is not an
+    /// existing directory.
+    pub fn new(root: impl AsRef<Path>) -> io::Result<Self> {
+        let root = fs::canonicalize(root.as_ref())?;
+        if !fs::metadata(&root)?.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotADirectory,
+                "storage root is not a directory",
+            ));
+        }
+        Ok(Self {
+            inner: Arc::new(Inner {
+                root,
+                sync: true,
+                max_list_entries: 100_000,
+            }),
+        })
+    }
+
+    /// Whether uploads are `fsync`ed before they are renamed into place (default: yes).
+    pub fn sync_uploads(mut self, sync: bool) -> Self {
+        Arc::make_mut(&mut self.inner).sync = sync;
+        self
+    }
+
+    /// The most entries a listing returns (default 100 000); a larger directory is cut there.
+    pub fn max_list_entries(mut self, max: usize) -> Self {
+        Arc::make_mut(&mut self.inner).max_list_entries = max;
+        self
+    }
+
+    /// The canonical root directory.
+    pub fn root(&self) -> &Path {
+        &self.inner.root
+    }
+
+    fn run<T, F>(&self, cx: &StorageContext, f: F) -> BoxFuture<'static, Result<T, StorageError>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Inner) -> Result<T, StorageError> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        let blocking = cx.blocking().clone();
+        Box::pin(async move {
+            match blocking.unblock(move || f(&inner)).await {
+                Ok(result) => result,
+                Err(e) => Err(storage_error(&e)),
+            }
+        })
+    }
+}
+
+fn io_err(e: io::Error) -> StorageError {
+    storage_error(&e)
+}
+
+fn kind_err(kind: StorageErrorKind) -> StorageError {
+    StorageError::new(kind)
+}
+
+impl Inner {
+    /// The real path of `path`, without resolving anything.
+    fn lexical(&self, path: &VirtualPath) -> PathBuf {
+        let mut real = self.root.clone();
+        for segment in path.segments() {
+            real.push(OsStr::from_bytes(segment));
+        }
+        real
+    }
+
+    /// True when `real` (canonical) is the root or below it.
+    fn inside(&self, real: &Path) -> bool {
+        real.starts_with(&self.root)
+    }
+
+    /// The canonical real path of an existing `path`, refused when it leads outside the root.
+    fn existing(&self, path: &VirtualPath) -> Result<PathBuf, StorageError> {
+        if path
+            .segments()
+            .any(|segment| segment.starts_with(TEMP_PREFIX.as_bytes()))
+        {
+            // Uploads in progress are nobody's business.
+            return Err(kind_err(StorageErrorKind::NotFound));
+        }
+        let real = fs::canonicalize(self.lexical(path)).map_err(io_err)?;
+        if self.inside(&real) {
+            Ok(real)
+        } else {
+            Err(kind_err(StorageErrorKind::PermissionDenied))
+        }
+    }
+
+    /// The canonical parent directory of `path` and its last name: for operations on the name
+    /// itself (create, delete, rename). The root has no name and is refused.
+    fn name_in_parent(&self, path: &VirtualPath) -> Result<(PathBuf, PathBuf), StorageError> {
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return Err(kind_err(StorageErrorKind::PermissionDenied));
+        };
+        if name.starts_with(TEMP_PREFIX.as_bytes()) {
+            return Err(kind_err(StorageErrorKind::InvalidName));
+        }
+        let dir = self.existing(&parent)?;
+        if !fs::metadata(&dir).map_err(io_err)?.is_dir() {
+            return Err(kind_err(StorageErrorKind::NotADirectory));
+        }
+        let full = dir.join(OsStr::from_bytes(name));
+        Ok((dir, full))
+    }
+
+    fn metadata_of(&self, meta: &fs::Metadata, read_only: bool) -> Metadata {
+        let kind = if meta.is_file() {
+            FileKind::File
+        } else if meta.is_dir() {
+            FileKind::Dir
+        } else {
+            FileKind::Other
+        };
+        let mut out = Metadata::new(kind);
+        out.size = Some(meta.len());
+        out.modified = meta.modified().ok().and_then(timestamp);
+        out.perm = match kind {
+            FileKind::Other => None,
+            kind => Some(perm_letters(kind, read_only).to_owned()),
+        };
+        out.unique = Some(format!("{:x}U{:x}", meta.dev(), meta.ino()));
+        out.unix_mode = Some(meta.mode() & 0o7777);
+        out
+    }
+
+    fn list(&self, path: &VirtualPath, read_only: bool) -> Result<Vec<DirEntry>, StorageError> {
+        let dir = self.existing(path)?;
+        if !fs::metadata(&dir).map_err(io_err)?.is_dir() {
+            return Err(kind_err(StorageErrorKind::NotADirectory));
+        }
+        let mut entries = Vec::new();
+        for entry in fs::read_dir(&dir).map_err(io_err)? {
+            if entries.len() >= self.max_list_entries {
+                break;
+            }
+            let Ok(entry) = entry else { continue };
+            let name = entry.file_name();
+            let name = name.as_bytes();
+            if name.starts_with(TEMP_PREFIX.as_bytes()) {
+                continue;
+            }
+            let Ok(file_type) = entry.file_type() else {
+                continue;
+            };
+            let full = entry.path();
+            if file_type.is_symlink() {
+                // Follow only links that stay inside the root; hide the others.
+                match fs::canonicalize(&full) {
+                    Ok(target) if self.inside(&target) => {}
+                    _ => continue,
+                }
+            }
+            let Ok(meta) = fs::metadata(&full) else {
+                continue;
+            };
+            entries.push(DirEntry {
+                name: Bytes::copy_from_slice(name),
+                metadata: self.metadata_of(&meta, read_only),
+            });
+        }
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(entries)
+    }
+
+    fn open_read(&self, path: &VirtualPath, offset: u64) -> Result<(File, u64), StorageError> {
+        let real = self.existing(path)?;
+        let meta = fs::metadata(&real).map_err(io_err)?;
+        if meta.is_dir() {
+            return Err(kind_err(StorageErrorKind::IsADirectory));
+        }
+        if !meta.is_file() {
+            return Err(kind_err(StorageErrorKind::PermissionDenied));
+        }
+        let mut file = File::open(&real).map_err(io_err)?;
+        let size = file.metadata().map_err(io_err)?.len();
+        if offset > size {
+            return Err(kind_err(StorageErrorKind::InvalidOffset));
+        }
+        if offset > 0 {
+            file.seek(SeekFrom::Start(offset)).map_err(io_err)?;
+        }
+        Ok((file, size))
+    }
+
+    /// A new hidden temporary file in `dir`.
+    fn temp_file(dir: &Path) -> Result<(File, PathBuf), StorageError> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        for _ in 0..16 {
+            let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos());
+            let name = format!("{TEMP_PREFIX}{}-{n}-{nanos:08x}", std::process::id());
+            let path = dir.join(name);
+            match OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(file) => return Ok((file, path)),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(io_err(e)),
+            }
+        }
+        Err(kind_err(StorageErrorKind::Transient))
+    }
+
+    /// A regular file at `full` that an upload may replace or extend: `None` when nothing is
+    /// there; an error for a directory or a special file.
+    fn replaceable(full: &Path) -> Result<Option<fs::Metadata>, StorageError> {
+        match fs::symlink_metadata(full) {
+            Ok(meta) if meta.is_dir() => Err(kind_err(StorageErrorKind::IsADirectory)),
+            Ok(meta) if meta.is_file() || meta.file_type().is_symlink() => Ok(Some(meta)),
+            Ok(_) => Err(kind_err(StorageErrorKind::PermissionDenied)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err(e)),
+        }
+    }
+
+    fn open_write(
+        &self,
+        path: &VirtualPath,
+        mode: &StoreMode,
+        offset: u64,
+    ) -> Result<(FsWriter, Option<Bytes>), StorageError> {
+        match mode {
+            StoreMode::Unique { hint } => return self.open_unique(path, hint.as_deref()),
+            StoreMode::Create | StoreMode::Append => {}
+            _ => return Err(kind_err(StorageErrorKind::Unsupported)),
+        }
+        let (dir, full) = self.name_in_parent(path)?;
+        let existing = Self::replaceable(&full)?;
+        // How much of the existing file the new version starts with.
+        let keep = match (mode, existing.is_some()) {
+            (StoreMode::Append, true) => Some(u64::MAX),
+            (StoreMode::Create, true) if offset > 0 => Some(offset),
+            (StoreMode::Create, false) if offset > 0 => {
+                return Err(kind_err(StorageErrorKind::InvalidOffset))
+            }
+            _ => None,
+        };
+        let (mut file, temp) = Self::temp_file(&dir)?;
+        let writer = FsWriter::new(temp, full.clone(), None, self.sync);
+        if let Some(keep) = keep {
+            // Follow a symlink only if it stays inside the root.
+            let source = fs::canonicalize(&full).map_err(io_err)?;
+            if !self.inside(&source) {
+                return Err(kind_err(StorageErrorKind::PermissionDenied));
+            }
+            let mut source = File::open(&source).map_err(io_err)?;
+            let meta = source.metadata().map_err(io_err)?;
+            if !meta.is_file() {
+                return Err(kind_err(StorageErrorKind::PermissionDenied));
+            }
+            if keep != u64::MAX && keep > meta.len() {
+                return Err(kind_err(StorageErrorKind::InvalidOffset));
+            }
+            io::copy(&mut (&mut source).take(keep), &mut file).map_err(io_err)?;
+            let _ = file.set_permissions(meta.permissions());
+        }
+        Ok((writer.with_file(file), None))
+    }
+
+    fn open_unique(
+        &self,
+        dir: &VirtualPath,
+        hint: Option<&[u8]>,
+    ) -> Result<(FsWriter, Option<Bytes>), StorageError> {
+        let real_dir = self.existing(dir)?;
+        if !fs::metadata(&real_dir).map_err(io_err)?.is_dir() {
+            return Err(kind_err(StorageErrorKind::NotADirectory));
+        }
+        let base: &[u8] = match hint {
+            Some(hint)
+                if !hint.is_empty()
+                    && !hint.contains(&b'/')
+                    && !hint.contains(&0)
+                    && hint != b"."
+                    && hint != b".."
+                    && !hint.starts_with(TEMP_PREFIX.as_bytes()) =>
+            {
+                hint
+            }
+            _ => b"upload",
+        };
+        for n in 0u32..1000 {
+            let mut name = base.to_vec();
+            if n > 0 {
+                name.extend_from_slice(format!(".{n}").as_bytes());
+            }
+            let full = real_dir.join(OsStr::from_bytes(&name));
+            // Reserve the name with an empty placeholder, replaced on commit.
+            match OpenOptions::new().write(true).create_new(true).open(&full) {
+                Ok(_) => {
+                    let (file, temp) = match Self::temp_file(&real_dir) {
+                        Ok(t) => t,
+                        Err(e) => {
+                            let _ = fs::remove_file(&full);
+                            return Err(e);
+                        }
+                    };
+                    let writer = FsWriter::new(temp, full.clone(), Some(full), self.sync);
+                    return Ok((writer.with_file(file), Some(Bytes::from(name))));
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(io_err(e)),
+            }
+        }
+        Err(kind_err(StorageErrorKind::AlreadyExists))
+    }
+
+    fn delete(&self, path: &VirtualPath) -> Result<(), StorageError> {
+        let (_, full) = self.name_in_parent(path)?;
+        let meta = fs::symlink_metadata(&full).map_err(io_err)?;
+        if meta.is_dir() {
+            return Err(kind_err(StorageErrorKind::IsADirectory));
+        }
+        if meta.file_type().is_symlink() {
+            // Like every other command, DELE does not see links leading outside (or nowhere).
+            self.existing(path)?;
+        }
+        fs::remove_file(&full).map_err(io_err)
+    }
+
+    fn make_dir(&self, path: &VirtualPath) -> Result<(), StorageError> {
+        let (_, full) = self.name_in_parent(path)?;
+        fs::create_dir(&full).map_err(io_err)
+    }
+
+    fn remove_dir(&self, path: &VirtualPath) -> Result<(), StorageError> {
+        let (_, full) = self.name_in_parent(path)?;
+        let meta = fs::symlink_metadata(&full).map_err(io_err)?;
+        if !meta.is_dir() {
+            return Err(kind_err(StorageErrorKind::NotADirectory));
+        }
+        fs::remove_dir(&full).map_err(io_err)
+    }
+
+    fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> Result<(), StorageError> {
+        if to.starts_with(from) && to != from {
+            // A directory into itself.
+            return Err(kind_err(StorageErrorKind::InvalidName));
+        }
+        let (_, from) = self.name_in_parent(from)?;
+        let (_, to) = self.name_in_parent(to)?;
+        fs::symlink_metadata(&from).map_err(io_err)?;
+        if let Ok(meta) = fs::symlink_metadata(&to) {
+            if meta.is_dir() {
+                return Err(kind_err(StorageErrorKind::AlreadyExists));
+            }
+        }
+        fs::rename(&from, &to).map_err(io_err)
+    }
+
+    fn set_modified(&self, path: &VirtualPath, time: Timestamp) -> Result<(), StorageError> {
+        let real = self.existing(path)?;
+        let secs = time.to_unix_seconds();
+        let when = if secs >= 0 {
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.unsigned_abs())
+        } else {
+            std::time::UNIX_EPOCH - std::time::Duration::from_secs(secs.unsigned_abs())
+        };
+        let file = File::options().write(true).open(&real).map_err(io_err)?;
+        file.set_modified(when).map_err(io_err)
+    }
+
+    fn chmod(&self, path: &VirtualPath, mode: u32) -> Result<(), StorageError> {
+        let real = self.existing(path)?;
+        fs::set_permissions(&real, fs::Permissions::from_mode(mode & 0o7777)).map_err(io_err)
+    }
+}
+
+impl Storage for FsStorage {
+    fn metadata(
+        &self,
+        cx: StorageContext,
+        path: VirtualPath,
+    ) -> BoxFuture<'_, Result<Metadata, StorageError>> {
+        let read_only = cx.read_only();
+        self.run(&cx, move |inner| {
+            let real = inner.existing(&path)?;
+            let meta = fs::metadata(real).map_err(io_err)?;
+            Ok(inner.metadata_of(&meta, read_only))
+        })
+    }
+
+    fn list(
+        &self,
+        cx: StorageContext,
+        path: VirtualPath,
+    ) -> BoxFuture<'_, Result<Vec<DirEntry>, StorageError>> {
+        let read_only = cx.read_only();
+        self.run(&cx, move |inner| inner.list(&path, read_only))
+    }
+
+    fn open_read(
+        &self,
+        cx: StorageContext,
+        path: VirtualPath,
+        offset: u64,
+    ) -> BoxFuture<'_, Result<Download, StorageError>> {
+        let blocking = cx.blocking().clone();
+        let open = self.run(&cx, move |inner| inner.open_read(&path, offset));
+        Box::pin(async move {
+            let (file, size) = open.await?;
+            Ok(Download {
+                reader: Box::new(FsReader {
+                    file: Some(file),
+                    blocking,
+                }),
+                size: Some(size),
+            })
+        })
+    }
+
+    fn open_write(
+        &self,
+        cx: StorageContext,
+        path: VirtualPath,
+        mode: StoreMode,
+        offset: u64,
+    ) -> BoxFuture<'_, Result<Upload, StorageError>> {
+        let blocking = cx.blocking().clone();
+        let open = self.run(&cx, move |inner| inner.open_write(&path, &mode, offset));
+        Box::pin(async move {
+            let (mut writer, stored_as) = open.await?;
+            writer.blocking = Some(blocking);
+            Ok(Upload {
+                writer: Box::new(writer),
+                stored_as,
+            })
+        })
+    }
+
+    fn delete(
+        &self,
+        cx: StorageContext,
+        path: VirtualPath,
+    ) -> BoxFuture<'_, Result<(), StorageError>> {
+        self.run(&cx, move |inner| inner.delete(&path))
+    }
+
+    fn make_dir(
+        &self,
+        cx: StorageContext,
+        path: VirtualPath,
+    ) -> BoxFuture<'_, Result<(), StorageError>> {
+        self.run(&cx, move |inner| inner.make_dir(&path))
+    }
+
+    fn remove_dir(
+        &self,
+        cx: StorageContext,
+        path: VirtualPath,
+    ) -> BoxFuture<'_, Result<(), StorageError>> {
+        self.run(&cx, move |inner| inner.remove_dir(&path))
+    }
+
+    fn rename(
+        &self,
+        cx: StorageContext,
+        from: VirtualPath,
+        to: VirtualPath,
+    ) -> BoxFuture<'_, Result<(), StorageError>> {
+        self.run(&cx, move |inner| inner.rename(&from, &to))
+    }
+
+    fn set_modified(
+        &self,
+        cx: StorageContext,
+        path: VirtualPath,
+        time: Timestamp,
+    ) -> BoxFuture<'_, Result<(), StorageError>> {
+        self.run(&cx, move |inner| inner.set_modified(&path, time))
+    }
+
+    fn chmod(
+        &self,
+        cx: StorageContext,
+        path: VirtualPath,
+        mode: u32,
+    ) -> BoxFuture<'_, Result<(), StorageError>> {
+        self.run(&cx, move |inner| inner.chmod(&path, mode))
+    }
+}
+
+/// A file being read on the blocking pool, one chunk per call.
+struct FsReader {
+    /// `None` only while a read runs on the pool (or after the pool lost it).
+    file: Option<File>,
+    blocking: Blocking,
+}
+
+impl FileRead for FsReader {
+    fn read(&mut self, mut buf: Vec<u8>) -> BoxFuture<'_, (Vec<u8>, io::Result<usize>)> {
+        Box::pin(async move {
+            let Some(mut file) = self.file.take() else {
+                return (buf, Err(io::Error::other("file lost")));
+            };
+            let job = self
+                .blocking
+                .unblock(move || {
+                    let result = file.read(&mut buf);
+                    (file, buf, result)
+                })
+                .await;
+            match job {
+                Ok((file, buf, result)) => {
+                    self.file = Some(file);
+                    (buf, result)
+                }
+                Err(e) => (Vec::new(), Err(e)),
+            }
+        })
+    }
+
+    fn std_file(&self) -> Option<&File> {
+        self.file.as_ref()
+    }
+}
+
+/// An upload into a hidden temporary file, renamed over the target on commit.
+struct FsWriter {
+    file: Option<File>,
+    temp: PathBuf,
+    target: PathBuf,
+    /// STOU's placeholder for the reserved name, removed when the upload fails.
+    placeholder: Option<PathBuf>,
+    sync: bool,
+    blocking: Option<Blocking>,
+    done: bool,
+}
+
+impl FsWriter {
+    fn new(temp: PathBuf, target: PathBuf, placeholder: Option<PathBuf>, sync: bool) -> Self {
+        Self {
+            file: None,
+            temp,
+            target,
+            placeholder,
+            sync,
+            blocking: None,
+            done: false,
+        }
+    }
+
+    fn with_file(mut self, file: File) -> Self {
+        self.file = Some(file);
+        self
+    }
+
+    fn discard(&mut self) {
+        if !self.done {
+            self.done = true;
+            self.file = None;
+            let _ = fs::remove_file(&self.temp);
+            if let Some(placeholder) = &self.placeholder {
+                let _ = fs::remove_file(placeholder);
+            }
+        }
+    }
+
+    fn finish(mut self) -> Result<(), StorageError> {
+        let result = (|| {
+            let file = self
+                .file
+                .take()
+                .ok_or_else(|| io::Error::other("file lost"))?;
+            if self.sync {
+                file.sync_all()?;
+            }
+            drop(file);
+            fs::rename(&self.temp, &self.target)?;
+            if self.sync {
+                if let Some(dir) = self.target.parent() {
+                    File::open(dir)?.sync_all()?;
+                }
+            }
+            io::Result::Ok(())
+        })();
+        match result {
+            Ok(()) => {
+                self.done = true;
+                Ok(())
+            }
+            Err(e) => {
+                self.discard();
+                Err(io_err(e))
+            }
+        }
+    }
+}
+
+impl Drop for FsWriter {
+    fn drop(&mut self) {
+        self.discard();
+    }
+}
+
+fn blocking_of(writer: &FsWriter) -> Blocking {
+    writer
+        .blocking
+        .clone()
+        .unwrap_or_else(Blocking::thread_per_job)
+}
+
+impl FileWrite for FsWriter {
+    fn write(&mut self, buf: Vec<u8>) -> BoxFuture<'_, (Vec<u8>, io::Result<()>)> {
+        Box::pin(async move {
+            let Some(mut file) = self.file.take() else {
+                return (buf, Err(io::Error::other("file lost")));
+            };
+            let job = blocking_of(self)
+                .unblock(move || {
+                    let result = file.write_all(&buf);
+                    (file, buf, result)
+                })
+                .await;
+            match job {
+                Ok((file, buf, result)) => {
+                    self.file = Some(file);
+                    (buf, result)
+                }
+                Err(e) => (Vec::new(), Err(e)),
+            }
+        })
+    }
+
+    fn std_file(&self) -> Option<&File> {
+        self.file.as_ref()
+    }
+
+    fn commit(self: Box<Self>) -> BoxFuture<'static, Result<(), StorageError>> {
+        let blocking = blocking_of(&self);
+        Box::pin(async move {
+            match blocking.unblock(move || self.finish()).await {
+                Ok(result) => result,
+                Err(e) => Err(io_err(e)),
+            }
+        })
+    }
+
+    fn abort(self: Box<Self>) -> BoxFuture<'static, ()> {
+        let blocking = blocking_of(&self);
+        Box::pin(async move {
+            let _ = blocking.unblock(move || drop(self)).await;
+        })
+    }
+}

@@ -1,0 +1,288 @@
+//! The storage back end: a runtime-neutral, streaming trait, and two implementations.
+//!
+//! [`Storage`] is what the server asks to describe, list, read, write, rename and delete. It is
+//! runtime-neutral (every method returns a boxed `Send` future, no runtime type appears) and
+//! streaming (file bytes move in chunks through buffers the server owns and reuses, see
+//! [`FileRead`] and [`FileWrite`]), so it can be implemented over a local disk, memory or an
+//! object store.
+//!
+//! * [`FsStorage`]: a directory of the local file system, with every path jailed below it.
+//! * [`MemStorage`]: a tree in memory, for tests and ephemeral servers.
+//!
+//! # Paths
+//!
+//! Every path a back end sees is a [`VirtualPath`]: absolute, normalised, no `.` or `..`
+//! segment, no NUL, never above `/`. The server has already prefixed it with the logged-in
+//! user's home (see [`crate::auth::User::home`]), so one back end serves every user.
+//!
+//! # Uploads
+//!
+//! An upload is opened with [`Storage::open_write`], fed with [`FileWrite::write`] and ends with
+//! exactly one of [`FileWrite::commit`] (every byte arrived: make the file visible, durably) or
+//! [`FileWrite::abort`] (discard everything written). Dropping a writer without committing
+//! must discard too. The server sends `226` only after `commit` returned `Ok`, so a back end
+//! that makes files visible only in `commit` never shows a file that claims to be complete but
+//! is not. Both provided back ends do exactly that.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+
+use bytes::Bytes;
+
+pub use ftp_proto::path::VirtualPath;
+pub use ftp_proto::server::{FileKind, Metadata, StorageError, StorageErrorKind, StoreMode};
+pub use ftp_proto::Timestamp;
+
+use crate::blocking::Blocking;
+
+mod fs;
+mod memory;
+
+pub use fs::FsStorage;
+pub use memory::MemStorage;
+
+/// A boxed, `Send` future: what every back-end method returns.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Who is asking, and the tools a back end may use. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct StorageContext {
+    user: Bytes,
+    read_only: bool,
+    blocking: Blocking,
+}
+
+impl StorageContext {
+    /// A context for `user`. The server builds these; back ends and tests may too.
+    pub fn new(user: impl Into<Bytes>, read_only: bool, blocking: Blocking) -> Self {
+        Self {
+            user: user.into(),
+            read_only,
+            blocking,
+        }
+    }
+
+    /// The logged-in user's name.
+    pub fn user(&self) -> &[u8] {
+        &self.user
+    }
+
+    /// True when the user may not write. The session already refuses every write command for
+    /// such users; back ends use it for the `perm` fact of listings.
+    pub fn read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// The pool for blocking calls ([`Blocking::unblock`]).
+    pub fn blocking(&self) -> &Blocking {
+        &self.blocking
+    }
+}
+
+/// One entry of a directory listing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirEntry {
+    /// The name inside the directory: one segment, never empty, `.` or `..`.
+    pub name: Bytes,
+    /// What the back end knows about it.
+    pub metadata: Metadata,
+}
+
+/// An opened download.
+pub struct Download {
+    /// The bytes, from the requested offset on.
+    pub reader: Box<dyn FileRead>,
+    /// The size of the whole file, when known (shown in the 150 reply).
+    pub size: Option<u64>,
+}
+
+/// An opened upload.
+pub struct Upload {
+    /// Where the bytes go.
+    pub writer: Box<dyn FileWrite>,
+    /// For [`StoreMode::Unique`]: the name chosen in the requested directory (one segment).
+    pub stored_as: Option<Bytes>,
+}
+
+/// The source of a download, read in chunks into buffers the server owns.
+pub trait FileRead: Send {
+    /// Fills the front of `buf` (all of `buf.len()` is room) with the next bytes and returns
+    /// the buffer with how many bytes it wrote; `0` means end of file. The buffer MUST come
+    /// back (it is reused for the next chunk), also on error.
+    fn read(&mut self, buf: Vec<u8>) -> BoxFuture<'_, (Vec<u8>, io::Result<usize>)>;
+
+    /// The open file behind this reader, positioned at the next byte to send, when there is
+    /// one: lets the server send it with `sendfile(2)` (zero copy) for plain binary downloads.
+    /// The server then reads it to its end and does not call [`FileRead::read`]. The default
+    /// is `None`.
+    fn std_file(&self) -> Option<&std::fs::File> {
+        None
+    }
+}
+
+/// The sink of an upload. Bytes become visible only in [`FileWrite::commit`].
+pub trait FileWrite: Send {
+    /// Writes all of `buf` and returns the buffer (it is reused), also on error.
+    fn write(&mut self, buf: Vec<u8>) -> BoxFuture<'_, (Vec<u8>, io::Result<()>)>;
+
+    /// The open file behind this writer, when there is one, positioned where the next byte
+    /// goes: lets the server copy plain binary uploads from the socket to the file on its
+    /// blocking pool, without a task switch per chunk. The server then writes through it
+    /// instead of calling [`FileWrite::write`], and still ends with `commit` or `abort`.
+    /// The default is `None`.
+    fn std_file(&self) -> Option<&std::fs::File> {
+        None
+    }
+
+    /// Every byte has arrived: store them durably and make the file visible under its name.
+    /// On error nothing claims to be complete.
+    fn commit(self: Box<Self>) -> BoxFuture<'static, Result<(), StorageError>>;
+
+    /// The upload failed or was aborted: discard what was written. Dropping the writer has the
+    /// same effect (without waiting for it).
+    fn abort(self: Box<Self>) -> BoxFuture<'static, ()>;
+}
+
+/// A storage back end. Every method is independent and may run concurrently with others (for
+/// the same or other sessions); paths are already jailed ([`VirtualPath`]) and prefixed with
+/// the user's home.
+///
+/// Errors are [`StorageError`]s: the session turns their kind into the reply code the command
+/// calls for (550, 553, 452, ...), and their optional message into the reply text, so a message
+/// must not reveal anything the client should not see (such as real paths).
+pub trait Storage: Send + Sync + 'static {
+    /// Describes `path` (following symbolic links that stay inside the storage).
+    fn metadata(
+        &self,
+        cx: StorageContext,
+        path: VirtualPath,
+    ) -> BoxFuture<'_, Result<Metadata, StorageError>>;
+
+    /// The entries of the directory `path`, without `.` and `..`. A file gives
+    /// [`StorageErrorKind::NotADirectory`]. Back ends should bound the number of entries.
+    fn list(
+        &self,
+        cx: StorageContext,
+        path: VirtualPath,
+    ) -> BoxFuture<'_, Result<Vec<DirEntry>, StorageError>>;
+
+    /// Opens the file `path` for reading from byte `offset` on. An offset past the end gives
+    /// [`StorageErrorKind::InvalidOffset`]; a directory [`StorageErrorKind::IsADirectory`].
+    fn open_read(
+        &self,
+        cx: StorageContext,
+        path: VirtualPath,
+        offset: u64,
+    ) -> BoxFuture<'_, Result<Download, StorageError>>;
+
+    /// Opens an upload: for [`StoreMode::Create`], the file `path`, keeping its first `offset`
+    /// bytes (REST); for [`StoreMode::Append`], the file `path` with everything it holds; for
+    /// [`StoreMode::Unique`], a new file with a fresh name inside the directory `path`.
+    fn open_write(
+        &self,
+        cx: StorageContext,
+        path: VirtualPath,
+        mode: StoreMode,
+        offset: u64,
+    ) -> BoxFuture<'_, Result<Upload, StorageError>>;
+
+    /// Deletes the file `path` (not a directory).
+    fn delete(
+        &self,
+        cx: StorageContext,
+        path: VirtualPath,
+    ) -> BoxFuture<'_, Result<(), StorageError>>;
+
+    /// Creates the directory `path` (its parent must exist).
+    fn make_dir(
+        &self,
+        cx: StorageContext,
+        path: VirtualPath,
+    ) -> BoxFuture<'_, Result<(), StorageError>>;
+
+    /// Removes the empty directory `path`.
+    fn remove_dir(
+        &self,
+        cx: StorageContext,
+        path: VirtualPath,
+    ) -> BoxFuture<'_, Result<(), StorageError>>;
+
+    /// Renames `from` to `to` (replacing a file at `to`).
+    fn rename(
+        &self,
+        cx: StorageContext,
+        from: VirtualPath,
+        to: VirtualPath,
+    ) -> BoxFuture<'_, Result<(), StorageError>>;
+
+    /// Sets the modification time of `path` (MFMT). The default refuses with
+    /// [`StorageErrorKind::Unsupported`].
+    fn set_modified(
+        &self,
+        cx: StorageContext,
+        path: VirtualPath,
+        time: Timestamp,
+    ) -> BoxFuture<'_, Result<(), StorageError>> {
+        let _ = (cx, path, time);
+        Box::pin(async { Err(StorageError::new(StorageErrorKind::Unsupported)) })
+    }
+
+    /// Sets the permission bits of `path` (SITE CHMOD). The default refuses with
+    /// [`StorageErrorKind::Unsupported`].
+    fn chmod(
+        &self,
+        cx: StorageContext,
+        path: VirtualPath,
+        mode: u32,
+    ) -> BoxFuture<'_, Result<(), StorageError>> {
+        let _ = (cx, path, mode);
+        Box::pin(async { Err(StorageError::new(StorageErrorKind::Unsupported)) })
+    }
+}
+
+/// The [`StorageError`] for an I/O error: its kind mapped to the closest
+/// [`StorageErrorKind`], with the standard reply text (the OS message could reveal paths).
+pub fn storage_error(error: &io::Error) -> StorageError {
+    use io::ErrorKind as K;
+    let kind = match error.kind() {
+        K::NotFound => StorageErrorKind::NotFound,
+        K::PermissionDenied | K::ReadOnlyFilesystem | K::DirectoryNotEmpty => {
+            StorageErrorKind::PermissionDenied
+        }
+        K::AlreadyExists => StorageErrorKind::AlreadyExists,
+        K::NotADirectory => StorageErrorKind::NotADirectory,
+        K::IsADirectory => StorageErrorKind::IsADirectory,
+        K::StorageFull => StorageErrorKind::InsufficientStorage,
+        K::QuotaExceeded | K::FileTooLarge => StorageErrorKind::QuotaExceeded,
+        K::InvalidInput => StorageErrorKind::InvalidName,
+        K::ResourceBusy | K::WouldBlock => StorageErrorKind::Busy,
+        K::Interrupted | K::TimedOut => StorageErrorKind::Transient,
+        K::Unsupported => StorageErrorKind::Unsupported,
+        _ => StorageErrorKind::Other,
+    };
+    StorageError::new(kind)
+}
+
+/// The `perm` fact letters (RFC 3659 §7.5.5) for a file or directory a user may or may not
+/// write.
+pub(crate) fn perm_letters(kind: FileKind, read_only: bool) -> &'static str {
+    match (kind, read_only) {
+        (FileKind::Dir, true) => "el",
+        (FileKind::Dir, false) => "cdeflmp",
+        (_, true) => "r",
+        (_, false) => "adfrw",
+    }
+}
+
+/// A timestamp from a system time, `None` when outside what [`Timestamp`] can hold.
+pub(crate) fn timestamp(time: std::time::SystemTime) -> Option<Timestamp> {
+    let secs = match time.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).ok()?,
+        Err(e) => -i64::try_from(e.duration().as_secs()).ok()?,
+    };
+    Timestamp::from_unix_seconds(secs).ok()
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -1,0 +1,391 @@
+//! One conformance suite run against both back ends, plus the file system's jail.
+
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use futures_lite::future::block_on;
+
+use super::*;
+use crate::blocking::Blocking;
+
+/// A fresh directory below the system's temporary directory, removed on drop.
+pub(crate) struct TempDir(pub(crate) PathBuf);
+
+impl TempDir {
+    pub(crate) fn new(tag: &str) -> Self {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "ftp-server-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        Self(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn cx() -> StorageContext {
+    StorageContext::new("tester", false, Blocking::thread_per_job())
+}
+
+fn vp(path: &str) -> VirtualPath {
+    VirtualPath::root().resolve(path.as_bytes()).unwrap()
+}
+
+fn kind<T>(result: Result<T, StorageError>) -> StorageErrorKind {
+    match result {
+        Ok(_) => panic!("expected an error"),
+        Err(e) => e.kind,
+    }
+}
+
+fn read_all(storage: &dyn Storage, path: &str, offset: u64) -> Result<Vec<u8>, StorageError> {
+    block_on(async {
+        let mut download = storage.open_read(cx(), vp(path), offset).await?;
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 7];
+        loop {
+            let (back, n) = download.reader.read(buf).await;
+            buf = back;
+            let n = n.map_err(|e| storage_error(&e))?;
+            if n == 0 {
+                return Ok(out);
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+    })
+}
+
+fn upload(storage: &dyn Storage, path: &str, mode: StoreMode, offset: u64, data: &[u8]) -> Upload {
+    block_on(async {
+        let mut upload = storage
+            .open_write(cx(), vp(path), mode, offset)
+            .await
+            .unwrap();
+        for chunk in data.chunks(5) {
+            let (_, result) = upload.writer.write(chunk.to_vec()).await;
+            result.unwrap();
+        }
+        upload
+    })
+}
+
+fn write_file(storage: &dyn Storage, path: &str, data: &[u8]) {
+    let upload = upload(storage, path, StoreMode::Create, 0, data);
+    block_on(upload.writer.commit()).unwrap();
+}
+
+fn names(storage: &dyn Storage, path: &str) -> Vec<String> {
+    block_on(storage.list(cx(), vp(path)))
+        .unwrap()
+        .into_iter()
+        .map(|e| String::from_utf8(e.name.to_vec()).unwrap())
+        .collect()
+}
+
+/// The behaviour both back ends share.
+fn conformance(storage: &dyn Storage) {
+    // Directories and files.
+    block_on(storage.make_dir(cx(), vp("/pub"))).unwrap();
+    assert_eq!(
+        kind(block_on(storage.make_dir(cx(), vp("/pub")))),
+        StorageErrorKind::AlreadyExists
+    );
+    assert_eq!(
+        kind(block_on(storage.make_dir(cx(), vp("/no/such")))),
+        StorageErrorKind::NotFound
+    );
+    write_file(storage, "/pub/a.txt", b"hello world");
+    let meta = block_on(storage.metadata(cx(), vp("/pub/a.txt"))).unwrap();
+    assert_eq!(meta.kind, FileKind::File);
+    assert_eq!(meta.size, Some(11));
+    assert!(meta.modified.is_some());
+    assert_eq!(meta.perm.as_deref(), Some("adfrw"));
+    let dir = block_on(storage.metadata(cx(), vp("/pub"))).unwrap();
+    assert_eq!(dir.kind, FileKind::Dir);
+    assert_eq!(names(storage, "/"), ["pub"]);
+    assert_eq!(names(storage, "/pub"), ["a.txt"]);
+    assert_eq!(
+        kind(block_on(storage.list(cx(), vp("/pub/a.txt")))),
+        StorageErrorKind::NotADirectory
+    );
+    assert_eq!(
+        kind(block_on(storage.metadata(cx(), vp("/missing")))),
+        StorageErrorKind::NotFound
+    );
+
+    // Reads, with offsets.
+    assert_eq!(read_all(storage, "/pub/a.txt", 0).unwrap(), b"hello world");
+    assert_eq!(read_all(storage, "/pub/a.txt", 6).unwrap(), b"world");
+    assert_eq!(read_all(storage, "/pub/a.txt", 11).unwrap(), b"");
+    assert_eq!(
+        kind(read_all(storage, "/pub/a.txt", 12)),
+        StorageErrorKind::InvalidOffset
+    );
+    assert_eq!(
+        kind(read_all(storage, "/pub", 0)),
+        StorageErrorKind::IsADirectory
+    );
+
+    // An upload is invisible until commit; the old version stays until then.
+    let pending = upload(storage, "/pub/a.txt", StoreMode::Create, 0, b"new content");
+    assert_eq!(read_all(storage, "/pub/a.txt", 0).unwrap(), b"hello world");
+    assert_eq!(names(storage, "/pub"), ["a.txt"]);
+    block_on(pending.writer.commit()).unwrap();
+    assert_eq!(read_all(storage, "/pub/a.txt", 0).unwrap(), b"new content");
+
+    // Aborted and dropped uploads leave nothing.
+    let aborted = upload(storage, "/pub/b.bin", StoreMode::Create, 0, b"partial");
+    block_on(aborted.writer.abort());
+    let dropped = upload(storage, "/pub/c.bin", StoreMode::Create, 0, b"partial");
+    drop(dropped);
+    assert_eq!(names(storage, "/pub"), ["a.txt"]);
+    assert_eq!(
+        kind(block_on(storage.metadata(cx(), vp("/pub/b.bin")))),
+        StorageErrorKind::NotFound
+    );
+
+    // REST + STOR keeps the prefix; APPE appends.
+    let resumed = upload(storage, "/pub/a.txt", StoreMode::Create, 4, b" NEW");
+    block_on(resumed.writer.commit()).unwrap();
+    assert_eq!(read_all(storage, "/pub/a.txt", 0).unwrap(), b"new  NEW");
+    let appended = upload(storage, "/pub/a.txt", StoreMode::Append, 0, b"+tail");
+    block_on(appended.writer.commit()).unwrap();
+    assert_eq!(
+        read_all(storage, "/pub/a.txt", 0).unwrap(),
+        b"new  NEW+tail"
+    );
+    let appended = upload(storage, "/pub/fresh", StoreMode::Append, 0, b"first");
+    block_on(appended.writer.commit()).unwrap();
+    assert_eq!(read_all(storage, "/pub/fresh", 0).unwrap(), b"first");
+    assert_eq!(
+        kind(block_on(storage.open_write(
+            cx(),
+            vp("/pub/a.txt"),
+            StoreMode::Create,
+            1000
+        ))),
+        StorageErrorKind::InvalidOffset
+    );
+    assert_eq!(
+        kind(block_on(storage.open_write(
+            cx(),
+            vp("/pub/none"),
+            StoreMode::Create,
+            3
+        ))),
+        StorageErrorKind::InvalidOffset
+    );
+    assert_eq!(
+        kind(block_on(storage.open_write(
+            cx(),
+            vp("/pub"),
+            StoreMode::Create,
+            0
+        ))),
+        StorageErrorKind::IsADirectory
+    );
+
+    // STOU picks fresh names.
+    let hint = Some(Bytes::from_static(b"a.txt"));
+    let unique = upload(storage, "/pub", StoreMode::Unique { hint }, 0, b"u1");
+    assert_eq!(unique.stored_as.as_deref(), Some(&b"a.txt.1"[..]));
+    block_on(unique.writer.commit()).unwrap();
+    assert_eq!(read_all(storage, "/pub/a.txt.1", 0).unwrap(), b"u1");
+    assert_eq!(
+        read_all(storage, "/pub/a.txt", 0).unwrap(),
+        b"new  NEW+tail"
+    );
+
+    // Rename, delete, remove directories.
+    block_on(storage.rename(cx(), vp("/pub/a.txt.1"), vp("/renamed"))).unwrap();
+    assert_eq!(read_all(storage, "/renamed", 0).unwrap(), b"u1");
+    assert_eq!(
+        kind(block_on(storage.rename(cx(), vp("/pub"), vp("/pub/inner")))),
+        StorageErrorKind::InvalidName
+    );
+    assert_eq!(
+        kind(block_on(storage.remove_dir(cx(), vp("/pub")))),
+        StorageErrorKind::PermissionDenied
+    );
+    assert_eq!(
+        kind(block_on(storage.delete(cx(), vp("/pub")))),
+        StorageErrorKind::IsADirectory
+    );
+    for file in ["/pub/a.txt", "/pub/fresh", "/renamed"] {
+        block_on(storage.delete(cx(), vp(file))).unwrap();
+    }
+    block_on(storage.remove_dir(cx(), vp("/pub"))).unwrap();
+    assert!(names(storage, "/").is_empty());
+    assert_eq!(
+        kind(block_on(storage.delete(cx(), vp("/")))),
+        StorageErrorKind::PermissionDenied
+    );
+}
+
+#[test]
+fn memory_back_end_conforms() {
+    conformance(&MemStorage::new());
+}
+
+#[test]
+fn file_system_back_end_conforms() {
+    let dir = TempDir::new("conform");
+    conformance(&FsStorage::new(&dir.0).unwrap());
+}
+
+#[test]
+fn memory_uploads_are_bounded() {
+    let storage = MemStorage::new().max_file_size(8);
+    let mut up = block_on(storage.open_write(cx(), vp("/f"), StoreMode::Create, 0)).unwrap();
+    let (_, ok) = block_on(up.writer.write(b"12345".to_vec()));
+    ok.unwrap();
+    let (_, too_much) = block_on(up.writer.write(b"6789".to_vec()));
+    assert_eq!(too_much.unwrap_err().kind(), io::ErrorKind::QuotaExceeded);
+    drop(up);
+    assert_eq!(storage.get("/f"), None);
+    storage.put("/d/e/f", &b"x"[..]).unwrap();
+    assert_eq!(storage.get("/d/e/f").as_deref(), Some(&b"x"[..]));
+}
+
+#[test]
+fn file_system_jail_refuses_symlinks_leading_outside() {
+    let outside = TempDir::new("outside");
+    std::fs::write(outside.0.join("secret"), b"top secret").unwrap();
+    let dir = TempDir::new("jail");
+    let root = &dir.0;
+    std::fs::create_dir(root.join("sub")).unwrap();
+    std::fs::write(root.join("sub/inside.txt"), b"inside").unwrap();
+    std::os::unix::fs::symlink(outside.0.join("secret"), root.join("escape")).unwrap();
+    std::os::unix::fs::symlink(&outside.0, root.join("escape_dir")).unwrap();
+    std::os::unix::fs::symlink("sub/inside.txt", root.join("good_link")).unwrap();
+    std::os::unix::fs::symlink("../../../../../../etc/passwd", root.join("sub/up")).unwrap();
+    std::os::unix::fs::symlink("nowhere", root.join("dangling")).unwrap();
+    let storage = FsStorage::new(root).unwrap();
+
+    for path in ["/escape", "/escape_dir/secret", "/sub/up"] {
+        assert_eq!(
+            kind(read_all(&storage, path, 0)),
+            StorageErrorKind::PermissionDenied,
+            "{path}"
+        );
+        assert_eq!(
+            kind(block_on(storage.metadata(cx(), vp(path)))),
+            StorageErrorKind::PermissionDenied,
+            "{path}"
+        );
+    }
+    assert_eq!(
+        kind(block_on(storage.list(cx(), vp("/escape_dir")))),
+        StorageErrorKind::PermissionDenied
+    );
+    assert_eq!(
+        kind(block_on(storage.open_write(
+            cx(),
+            vp("/escape_dir/new"),
+            StoreMode::Create,
+            0
+        ))),
+        StorageErrorKind::PermissionDenied
+    );
+    assert_eq!(
+        kind(block_on(storage.open_write(
+            cx(),
+            vp("/escape"),
+            StoreMode::Append,
+            0
+        ))),
+        StorageErrorKind::PermissionDenied
+    );
+    assert_eq!(
+        kind(block_on(storage.make_dir(cx(), vp("/escape_dir/x")))),
+        StorageErrorKind::PermissionDenied
+    );
+    // Links inside are followed; links outside or nowhere are not listed.
+    assert_eq!(read_all(&storage, "/good_link", 0).unwrap(), b"inside");
+    assert_eq!(names(&storage, "/"), ["good_link", "sub"]);
+    assert_eq!(names(&storage, "/sub"), ["inside.txt"]);
+    // Links leading outside cannot be deleted either; links inside can (the link itself).
+    assert_eq!(
+        kind(block_on(storage.delete(cx(), vp("/escape")))),
+        StorageErrorKind::PermissionDenied
+    );
+    std::os::unix::fs::symlink("sub/inside.txt", root.join("spare_link")).unwrap();
+    block_on(storage.delete(cx(), vp("/spare_link"))).unwrap();
+    assert_eq!(read_all(&storage, "/sub/inside.txt", 0).unwrap(), b"inside");
+    assert_eq!(
+        std::fs::read(outside.0.join("secret")).unwrap(),
+        b"top secret"
+    );
+    // STOR over a link replaces the link, never writes through it.
+    std::os::unix::fs::symlink(outside.0.join("secret"), root.join("escape2")).unwrap();
+    write_file(&storage, "/escape2", b"replaced");
+    assert_eq!(
+        std::fs::read(outside.0.join("secret")).unwrap(),
+        b"top secret"
+    );
+    assert!(!std::fs::symlink_metadata(root.join("escape2"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+}
+
+#[test]
+fn file_system_refuses_special_files_and_hides_uploads_in_progress() {
+    let dir = TempDir::new("special");
+    let status = std::process::Command::new("mkfifo")
+        .arg(dir.0.join("fifo"))
+        .status();
+    let storage = FsStorage::new(&dir.0).unwrap();
+    if matches!(status, Ok(s) if s.success()) {
+        assert_eq!(
+            kind(read_all(&storage, "/fifo", 0)),
+            StorageErrorKind::PermissionDenied
+        );
+        assert_eq!(
+            kind(block_on(storage.open_write(
+                cx(),
+                vp("/fifo"),
+                StoreMode::Create,
+                0
+            ))),
+            StorageErrorKind::PermissionDenied
+        );
+    }
+    let pending = upload(&storage, "/big", StoreMode::Create, 0, b"data");
+    let on_disk: Vec<_> = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with(fs::TEMP_PREFIX))
+        .collect();
+    assert_eq!(
+        on_disk.len(),
+        1,
+        "the upload writes a hidden temporary file"
+    );
+    assert!(!names(&storage, "/").iter().any(|n| n.starts_with('.')));
+    assert_eq!(
+        kind(block_on(
+            storage.metadata(cx(), vp(&format!("/{}", on_disk[0])))
+        )),
+        StorageErrorKind::NotFound
+    );
+    drop(pending);
+    let left: Vec<_> = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with(fs::TEMP_PREFIX))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "a dropped upload removes its temporary file"
+    );
+}

@@ -1,0 +1,529 @@
+//! Shared harness for the loopback interoperability tests: an in-process server on a random
+//! port under either runtime, real clients as child processes with bounded run times, a raw
+//! control-connection client, and file-tree comparison.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use ftp_server::auth::{Anonymous, UserTable};
+use ftp_server::proto::reply::ReplyDecoder;
+use ftp_server::storage::{FsStorage, VirtualPath};
+use ftp_server::{RunningServer, Server, TlsConfig};
+
+/// The two runtime adapters every interop test runs under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rt {
+    Tokio,
+    AsyncIo,
+}
+
+pub const RUNTIMES: [Rt; 2] = [Rt::Tokio, Rt::AsyncIo];
+
+/// A directory below the system's temporary directory, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "ftp-server-it-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        Self(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Fails with a clear message when a client the tests need is missing: CI installs them
+/// (`.ci/run`), so a missing tool is a broken machine, never a reason to skip.
+pub fn require(tool: &str) {
+    static CHECKED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let mut checked = CHECKED.lock().unwrap();
+    if checked.iter().any(|t| t == tool) {
+        return;
+    }
+    let found = Command::new(tool)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    assert!(
+        found,
+        "`{tool}` is not installed: these interoperability tests run real clients \
+         (`apt-get install -y curl lftp openssl python3`, as .ci/run does)"
+    );
+    checked.push(tool.to_owned());
+}
+
+/// A self-signed certificate for 127.0.0.1 (PEM certificate and key), made once per test
+/// binary with `openssl` in a temporary directory that is removed at once.
+pub fn cert() -> &'static (Vec<u8>, Vec<u8>) {
+    static CERT: OnceLock<(Vec<u8>, Vec<u8>)> = OnceLock::new();
+    CERT.get_or_init(|| {
+        require("openssl");
+        let dir = TempDir::new("cert");
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        let out = run(
+            Command::new("openssl").args([
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                "-keyout",
+                key.to_str().unwrap(),
+                "-out",
+                cert.to_str().unwrap(),
+            ]),
+            Duration::from_secs(60),
+        );
+        assert!(out.status.success(), "openssl failed: {}", stderr(&out));
+        (std::fs::read(cert).unwrap(), std::fs::read(key).unwrap())
+    })
+}
+
+pub fn tls_config() -> TlsConfig {
+    let (cert, key) = cert();
+    TlsConfig::from_pem(cert, key).unwrap()
+}
+
+/// Runs a child process to completion within `limit`; kills it (by its PID) and fails the
+/// test when it takes longer.
+pub fn run(command: &mut Command, limit: Duration) -> Output {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+    // Drain the pipes on threads so a chatty child never blocks on a full pipe.
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out_thread = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out.read_to_end(&mut v);
+        v
+    });
+    let err_thread = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err.read_to_end(&mut v);
+        v
+    });
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let stdout = out_thread.join().unwrap_or_default();
+            let stderr = err_thread.join().unwrap_or_default();
+            panic!(
+                "{command:?} took longer than {limit:?}\nstdout: {}\nstderr: {}",
+                String::from_utf8_lossy(&stdout),
+                String::from_utf8_lossy(&stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Output {
+        status,
+        stdout: out_thread.join().unwrap_or_default(),
+        stderr: err_thread.join().unwrap_or_default(),
+    }
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Asserts the child succeeded, showing its output otherwise; returns stdout.
+#[track_caller]
+pub fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "client failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        stdout(&out),
+        stderr(&out)
+    );
+    stdout(&out)
+}
+
+/// Deterministic pseudo-random bytes.
+pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+/// Text with LF line ends (and a few CRs inside lines), for TYPE A tests.
+pub fn text(lines: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for i in 0..lines {
+        out.extend_from_slice(format!("line {i}: the quick brown fox jumps\n").as_bytes());
+    }
+    out
+}
+
+/// Every file below `dir`, relative path → content, sorted.
+pub fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let entry = entry.unwrap();
+            let path = entry.path();
+            if path.is_dir() {
+                walk(base, &path, out);
+            } else {
+                let rel = path
+                    .strip_prefix(base)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                out.push((rel, std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// Writes a tree of files of assorted sizes (empty, small, a few hundred KiB) below `dir`.
+pub fn make_tree(dir: &Path) {
+    let files: [(&str, usize); 7] = [
+        ("empty.txt", 0),
+        ("small.txt", 13),
+        ("a/one.bin", 70_000),
+        ("a/b/two.bin", 300_001),
+        ("a/b/c/three.bin", 1),
+        ("with space/name with space.bin", 4096),
+        ("z.bin", 1 << 20),
+    ];
+    for (i, (name, len)) in files.iter().enumerate() {
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, pattern(*len, i as u64 + 1)).unwrap();
+    }
+}
+
+/// The users every test server knows.
+pub const ALICE: (&str, &str) = ("alice", "secret");
+pub const BOB: (&str, &str) = ("bob", "readonly");
+
+/// An in-process server on 127.0.0.1 with a random port, serving a fresh temporary directory.
+pub struct TestServer {
+    pub rt: Rt,
+    pub root: TempDir,
+    pub addr: SocketAddr,
+    pub implicit: Option<SocketAddr>,
+    running: Option<RunningServer>,
+    tokio: Option<tokio::runtime::Runtime>,
+    pub events: Arc<Mutex<Vec<String>>>,
+}
+
+impl TestServer {
+    /// A server with alice (read-write), bob (read-only) and read-only anonymous access;
+    /// `configure` adjusts the builder.
+    pub fn start(rt: Rt, configure: impl FnOnce(Server) -> Server) -> Self {
+        let root = TempDir::new("root");
+        let mut users = UserTable::insecure_fast();
+        users
+            .add(ALICE.0, ALICE.1, VirtualPath::root(), false)
+            .unwrap();
+        users.add(BOB.0, BOB.1, VirtualPath::root(), true).unwrap();
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&events);
+        let server = Server::new(FsStorage::new(root.path()).unwrap())
+            .listen("127.0.0.1:0".parse().unwrap())
+            .authenticator(users)
+            .anonymous(Anonymous::read_only())
+            .failed_login_delay(Duration::from_millis(50))
+            .shutdown_grace(Duration::from_secs(2))
+            .on_event(move |e| {
+                log.lock()
+                    .unwrap()
+                    .push(format!("{} {:?}", e.session, e.event));
+            });
+        let server = configure(server);
+        let (running, tokio) = match rt {
+            Rt::Tokio => {
+                let tokio = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                let running = tokio.block_on(server.start_tokio()).unwrap();
+                (running, Some(tokio))
+            }
+            Rt::AsyncIo => (async_io::block_on(server.start_async_io()).unwrap(), None),
+        };
+        Self {
+            rt,
+            root,
+            addr: running.local_addrs()[0],
+            implicit: running.implicit_tls_addrs().first().copied(),
+            running: Some(running),
+            tokio,
+            events,
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!(
+            "ftp://127.0.0.1:{}/{}",
+            self.port(),
+            path.trim_start_matches('/')
+        )
+    }
+
+    pub fn file(&self, rel: &str) -> PathBuf {
+        self.root.path().join(rel)
+    }
+
+    pub fn write(&self, rel: &str, data: &[u8]) {
+        let path = self.file(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, data).unwrap();
+    }
+
+    pub fn read(&self, rel: &str) -> Vec<u8> {
+        std::fs::read(self.file(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+    }
+
+    /// Every plain listen address, in the order given.
+    pub fn running_addrs(&self) -> Vec<SocketAddr> {
+        self.running
+            .as_ref()
+            .map_or_else(Vec::new, |r| r.local_addrs().to_vec())
+    }
+
+    pub fn active_sessions(&self) -> usize {
+        self.running
+            .as_ref()
+            .map_or(0, RunningServer::active_sessions)
+    }
+
+    /// Graceful shutdown; fails if the sessions do not end within 10 seconds.
+    pub fn shutdown(&mut self) {
+        if let Some(running) = self.running.take() {
+            let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let flag = Arc::clone(&done);
+            let waiter = std::thread::spawn(move || {
+                futures_lite::future::block_on(running.shutdown());
+                flag.store(true, Ordering::SeqCst);
+            });
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !done.load(Ordering::SeqCst) {
+                assert!(Instant::now() < deadline, "server did not shut down");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            waiter.join().unwrap();
+        }
+    }
+
+    /// A raw control connection, greeting read.
+    pub fn connect(&self) -> Ctl {
+        let mut ctl = Ctl::connect(self.addr);
+        let (code, _) = ctl.reply();
+        assert_eq!(code, 220);
+        ctl
+    }
+
+    /// A raw control connection logged in as `user`.
+    pub fn login(&self, user: (&str, &str)) -> Ctl {
+        let mut ctl = self.connect();
+        ctl.expect(&format!("USER {}", user.0), 331);
+        ctl.expect(&format!("PASS {}", user.1), 230);
+        ctl
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            self.shutdown();
+        }
+        if let Some(tokio) = self.tokio.take() {
+            tokio.shutdown_timeout(Duration::from_secs(1));
+        }
+    }
+}
+
+/// Runs `test` under each runtime, naming the runtime when it fails.
+pub fn each_runtime(test: impl Fn(Rt)) {
+    for rt in RUNTIMES {
+        let started = Instant::now();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| test(rt)));
+        if let Err(e) = result {
+            eprintln!("failed under {rt:?}");
+            std::panic::resume_unwind(e);
+        }
+        eprintln!("{rt:?}: {:?}", started.elapsed());
+    }
+}
+
+/// A raw control connection, for exact reply codes and hostile input.
+pub struct Ctl {
+    pub stream: TcpStream,
+    decoder: ReplyDecoder,
+}
+
+impl Ctl {
+    pub fn connect(addr: SocketAddr) -> Self {
+        let stream = TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        Self {
+            stream,
+            decoder: ReplyDecoder::default(),
+        }
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    pub fn send(&mut self, line: &str) {
+        self.send_raw(format!("{line}\r\n").as_bytes());
+    }
+
+    /// The next reply: code and full text; panics on timeout or EOF.
+    pub fn reply(&mut self) -> (u16, String) {
+        self.try_reply().expect("connection closed before a reply")
+    }
+
+    /// The next reply, or `None` when the connection ends first.
+    pub fn try_reply(&mut self) -> Option<(u16, String)> {
+        loop {
+            if let Some(reply) = self.decoder.next_reply() {
+                let reply = reply.expect("a well-formed reply");
+                let text: Vec<String> = reply
+                    .lines()
+                    .iter()
+                    .map(|l| String::from_utf8_lossy(l).into_owned())
+                    .collect();
+                return Some((reply.code().get(), text.join("\n")));
+            }
+            let mut buf = [0u8; 4096];
+            match self.stream.read(&mut buf) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.decoder.feed(&buf[..n]),
+            }
+        }
+    }
+
+    /// Sends `line` and asserts the reply code.
+    #[track_caller]
+    pub fn expect(&mut self, line: &str, code: u16) -> String {
+        self.send(line);
+        let (got, text) = self.reply();
+        assert_eq!(got, code, "{line:?} got {text:?}");
+        text
+    }
+
+    /// EPSV: the data connection, connected.
+    pub fn epsv(&mut self) -> TcpStream {
+        let text = self.expect("EPSV", 229);
+        let port = ftp_server::proto::addr::parse_epsv_reply(
+            text.as_bytes(),
+            ftp_server::proto::addr::Leniency::Strict,
+        )
+        .unwrap();
+        let host = self.stream.peer_addr().unwrap().ip();
+        let data = TcpStream::connect((host, port)).unwrap();
+        data.set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        data
+    }
+
+    /// RETR over EPSV; returns the bytes and asserts 150 and 226.
+    pub fn retr(&mut self, path: &str) -> Vec<u8> {
+        self.retr_from(path, None)
+    }
+
+    /// RETR over EPSV after `REST offset` (sent after EPSV: any other command clears REST).
+    pub fn retr_from(&mut self, path: &str, rest: Option<u64>) -> Vec<u8> {
+        let mut data = self.epsv();
+        if let Some(offset) = rest {
+            self.expect(&format!("REST {offset}"), 350);
+        }
+        let (code, text) = {
+            self.send(&format!("RETR {path}"));
+            self.reply()
+        };
+        assert!(code == 150 || code == 125, "RETR {path}: {text}");
+        let mut out = Vec::new();
+        data.read_to_end(&mut out).unwrap();
+        let (code, text) = self.reply();
+        assert_eq!(code, 226, "RETR {path}: {text}");
+        out
+    }
+
+    /// STOR over EPSV; asserts 150 and 226.
+    pub fn stor(&mut self, path: &str, content: &[u8]) {
+        let mut data = self.epsv();
+        self.send(&format!("STOR {path}"));
+        let (code, text) = self.reply();
+        assert!(code == 150 || code == 125, "STOR {path}: {text}");
+        data.write_all(content).unwrap();
+        drop(data);
+        let (code, text) = self.reply();
+        assert_eq!(code, 226, "STOR {path}: {text}");
+    }
+}
+
+/// Writes a Python script to a file and runs it with `python3 script args...`.
+pub fn python(script: &str, args: &[String], limit: Duration) -> Output {
+    require("python3");
+    let dir = TempDir::new("py");
+    let path = dir.path().join("script.py");
+    std::fs::write(&path, script).unwrap();
+    run(
+        Command::new("python3").arg("-u").arg(&path).args(args),
+        limit,
+    )
+}
