@@ -106,12 +106,12 @@ pub(crate) fn entries(listing: Vec<u8>) -> Vec<Entry> {
         .collect()
 }
 
-/// NLST names, one per line.
+/// NLST names, one per line, without `.` and `..` (which some servers list).
 pub(crate) fn names(listing: &[u8]) -> Vec<String> {
     listing
         .split(|&b| b == b'\n')
         .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
-        .filter(|line| !line.is_empty())
+        .filter(|line| !line.is_empty() && *line != b"." && *line != b"..")
         .map(|line| String::from_utf8_lossy(line).into_owned())
         .collect()
 }
@@ -273,7 +273,8 @@ macro_rules! client_methods {
         }
 
         /// The names in a directory (NLST; an empty path for the working directory), decoded
-        /// as UTF-8 (invalid bytes replaced).
+        /// as UTF-8 (invalid bytes replaced), without `.` and `..`. Servers differ in whether
+        /// they prefix the directory.
         pub $($async)? fn nlst(&mut self, path: impl AsRef<[u8]>) -> $crate::Result<Vec<String>> {
             let listing = self
                 .listing(path, ftp_proto::client::ListKind::Nlst) $($await)* ?;

@@ -6,9 +6,11 @@
 //! vsftpd (`require_ssl_reuse=YES`, its default), ProFTPD and FileZilla Server require.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::{ClientSessionMemoryCache, ClientSessionStore, Resumption};
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -149,29 +151,34 @@ impl TlsConfig {
         let name = self.server_name.as_deref().unwrap_or(host);
         let server_name = ServerName::try_from(name.to_string())
             .map_err(|_| rustls::Error::General(format!("invalid TLS server name {name:?}")))?;
-        let config = match &self.verify {
-            Verify::Rustls(config) => Arc::clone(config),
+        let tickets = Arc::new(TicketCounter::default());
+        let resumption = Resumption::store(Arc::clone(&tickets) as Arc<dyn ClientSessionStore>);
+        let (config, tickets) = match &self.verify {
+            Verify::Rustls(config) => (Arc::clone(config), None),
             Verify::Roots(roots) => {
                 let mut config = self
                     .builder()?
                     .with_root_certificates(roots.clone())
                     .with_no_client_auth();
                 config.enable_sni = true;
-                Arc::new(config)
+                config.resumption = resumption;
+                (Arc::new(config), Some(tickets))
             }
             Verify::Insecure => {
                 let provider = provider();
-                let config = self
+                let mut config = self
                     .builder()?
                     .dangerous()
                     .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider)))
                     .with_no_client_auth();
-                Arc::new(config)
+                config.resumption = resumption;
+                (Arc::new(config), Some(tickets))
             }
         };
         Ok(TlsSetup {
             config,
             server_name,
+            tickets,
         })
     }
 
@@ -196,6 +203,109 @@ fn provider() -> Arc<CryptoProvider> {
 pub(crate) struct TlsSetup {
     pub(crate) config: Arc<ClientConfig>,
     pub(crate) server_name: ServerName<'static>,
+    /// Counts the TLS 1.3 tickets received (absent for a caller's own rustls config).
+    pub(crate) tickets: Option<Arc<TicketCounter>>,
+}
+
+impl TlsSetup {
+    /// The ticket count now, to compare with later.
+    pub(crate) fn ticket_mark(&self) -> Option<TicketMark> {
+        self.tickets.as_ref().map(|counter| TicketMark {
+            counter: Arc::clone(counter),
+            at: counter.count(),
+        })
+    }
+}
+
+/// The in-memory session store rustls uses by default, counting the TLS 1.3 tickets it is
+/// given.
+///
+/// Why count: with TLS 1.3 each data connection uses up one ticket and the server sends a
+/// fresh one on that connection right after the handshake. A data connection torn down
+/// before that ticket was read would shrink the client's small supply (OpenSSL servers send
+/// two per full handshake, one per resumption) until no session is left to resume, and
+/// servers that require reuse (vsftpd) then refuse every data connection. So an abort waits
+/// briefly for the connection's ticket when none came yet.
+#[derive(Debug)]
+pub(crate) struct TicketCounter {
+    inner: ClientSessionMemoryCache,
+    count: AtomicU64,
+}
+
+impl Default for TicketCounter {
+    fn default() -> Self {
+        Self {
+            inner: ClientSessionMemoryCache::new(256),
+            count: AtomicU64::new(0),
+        }
+    }
+}
+
+impl TicketCounter {
+    pub(crate) fn count(&self) -> u64 {
+        self.count.load(Ordering::Acquire)
+    }
+}
+
+impl ClientSessionStore for TicketCounter {
+    fn set_kx_hint(&self, server_name: ServerName<'static>, group: rustls::NamedGroup) {
+        self.inner.set_kx_hint(server_name, group);
+    }
+
+    fn kx_hint(&self, server_name: &ServerName<'_>) -> Option<rustls::NamedGroup> {
+        self.inner.kx_hint(server_name)
+    }
+
+    fn set_tls12_session(
+        &self,
+        server_name: ServerName<'static>,
+        value: rustls::client::Tls12ClientSessionValue,
+    ) {
+        self.inner.set_tls12_session(server_name, value);
+    }
+
+    fn tls12_session(
+        &self,
+        server_name: &ServerName<'_>,
+    ) -> Option<rustls::client::Tls12ClientSessionValue> {
+        self.inner.tls12_session(server_name)
+    }
+
+    fn remove_tls12_session(&self, server_name: &ServerName<'static>) {
+        self.inner.remove_tls12_session(server_name);
+    }
+
+    fn insert_tls13_ticket(
+        &self,
+        server_name: ServerName<'static>,
+        value: rustls::client::Tls13ClientSessionValue,
+    ) {
+        self.inner.insert_tls13_ticket(server_name, value);
+        self.count.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn take_tls13_ticket(
+        &self,
+        server_name: &ServerName<'static>,
+    ) -> Option<rustls::client::Tls13ClientSessionValue> {
+        self.inner.take_tls13_ticket(server_name)
+    }
+}
+
+/// The ticket count when a data connection started.
+#[derive(Clone, Debug)]
+pub(crate) struct TicketMark {
+    counter: Arc<TicketCounter>,
+    at: u64,
+}
+
+impl TicketMark {
+    /// True when this connection should still bring a ticket: the server gives tickets, and
+    /// none came since the mark.
+    pub(crate) fn ticket_due(&self, version: Option<rustls::ProtocolVersion>) -> bool {
+        let count = self.counter.count();
+        version == Some(rustls::ProtocolVersion::TLSv1_3) && count > 0 && count == self.at
+    }
 }
 
 /// The verifier of [`TlsConfig::danger_accept_invalid_certs`]: any certificate passes; the

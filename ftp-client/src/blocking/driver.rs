@@ -12,7 +12,7 @@ use ftp_proto::client::{
     OpOutput, UsageError,
 };
 
-use super::stream::Stream;
+use super::stream::{Handshake, Stream};
 use crate::core::{Action, Core, Started};
 use crate::error::{data_failure, Error, Result};
 use crate::net::{bind_active, peer_allowed, NetOptions};
@@ -21,6 +21,22 @@ use crate::tls::TlsSetup;
 
 /// How often an active-mode listener is polled while the control connection is quiet.
 const ACCEPT_TICK: Duration = Duration::from_millis(5);
+
+/// A data connection the driver holds until its transfer starts.
+enum DataConn {
+    Ready(Stream),
+    /// PROT P: the TLS handshake goes on while the transfer command is answered.
+    Handshaking(Handshake),
+}
+
+impl DataConn {
+    fn abort(self) {
+        match self {
+            Self::Ready(stream) => stream.abort(),
+            Self::Handshaking(handshake) => handshake.abort(),
+        }
+    }
+}
 
 struct PendingAccept {
     listener: TcpListener,
@@ -33,7 +49,7 @@ pub(crate) struct Driver {
     control: Option<Stream>,
     tls: Option<TlsSetup>,
     pub(crate) net: NetOptions,
-    conns: HashMap<DataConnId, Stream>,
+    conns: HashMap<DataConnId, DataConn>,
     listeners: HashMap<DataConnId, PendingAccept>,
     rbuf: Box<[u8]>,
 }
@@ -127,9 +143,24 @@ impl Driver {
         })?;
         match next {
             Next::Started(started) => match self.conns.remove(&started.id) {
-                Some(stream) => {
-                    stream.set_timeouts(Some(self.net.data_idle_timeout))?;
-                    Ok((started, stream))
+                Some(conn) => {
+                    let ready = match conn {
+                        DataConn::Ready(stream) => Ok(stream),
+                        DataConn::Handshaking(handshake) => handshake.finish(self.net.data_timeout),
+                    };
+                    match ready.and_then(|s| {
+                        s.set_timeouts(Some(self.net.data_idle_timeout))?;
+                        Ok(s)
+                    }) {
+                        Ok(stream) => Ok((started, stream)),
+                        Err(error) => {
+                            let failure = tls_failure(&error);
+                            self.core
+                                .data_event(started.id, ClientDataEvent::Failed(failure));
+                            self.wait(op).map(drop)?;
+                            Err(Error::DataConnection(failure))
+                        }
+                    }
                 }
                 None => {
                     // Cannot happen: `Start` follows `Connected`. Fail the transfer cleanly.
@@ -178,8 +209,8 @@ impl Driver {
             match action {
                 Action::Connect { id, addr, tls } => {
                     let event = match self.connect_data(addr, tls) {
-                        Ok(stream) => {
-                            self.conns.insert(id, stream);
+                        Ok(conn) => {
+                            self.conns.insert(id, conn);
                             ClientDataEvent::Connected { peer: addr }
                         }
                         Err(failure) => ClientDataEvent::Failed(failure),
@@ -215,15 +246,19 @@ impl Driver {
                     self.core.data_event(id, event);
                 }
                 Action::Close { id } => {
-                    if let Some(stream) = self.conns.remove(&id) {
-                        let _ = stream.close_gracefully(self.net.data_timeout);
+                    match self.conns.remove(&id) {
+                        Some(DataConn::Ready(stream)) => {
+                            let _ = stream.close_gracefully(self.net.data_timeout);
+                        }
+                        Some(conn) => conn.abort(),
+                        None => {}
                     }
                     self.core.data_event(id, ClientDataEvent::Closed);
                 }
                 Action::Abort { id } => {
                     self.listeners.remove(&id);
-                    if let Some(stream) = self.conns.remove(&id) {
-                        stream.abort();
+                    if let Some(conn) = self.conns.remove(&id) {
+                        conn.abort();
                     }
                 }
                 Action::StartTls => {
@@ -240,8 +275,8 @@ impl Driver {
                         let _ = control.tcp().shutdown(Shutdown::Both);
                     }
                     self.listeners.clear();
-                    for (_, stream) in self.conns.drain() {
-                        stream.abort();
+                    for (_, conn) in self.conns.drain() {
+                        conn.abort();
                     }
                 }
             }
@@ -289,7 +324,7 @@ impl Driver {
 
     /// CCC: close_notify both ways, then plaintext on the same TCP connection.
     fn stop_tls(&mut self) {
-        let Some(Stream::Tls(mut tls)) = self.control.take() else {
+        let Some(Stream::Tls(mut tls, _)) = self.control.take() else {
             return;
         };
         tls.conn.send_close_notify();
@@ -316,14 +351,16 @@ impl Driver {
         if deadline.is_some_and(|at| at <= now) {
             return self.core.session.handle_timeout(now);
         }
-        if !self.listeners.is_empty() {
+        let polling = !self.listeners.is_empty() || self.handshaking();
+        if polling {
             self.poll_accept();
+            self.poll_handshakes();
             if self.core.has_work() {
                 return;
             }
         }
         let mut wait = deadline.map(|at| at.saturating_duration_since(now));
-        if !self.listeners.is_empty() {
+        if polling {
             wait = Some(wait.map_or(ACCEPT_TICK, |w| w.min(ACCEPT_TICK)));
         }
         let Some(control) = self.control.as_mut() else {
@@ -379,8 +416,8 @@ impl Driver {
             let tls = pending.tls;
             self.listeners.remove(&id);
             let event = match self.prepare_data(tcp, tls) {
-                Ok(stream) => {
-                    self.conns.insert(id, stream);
+                Ok(conn) => {
+                    self.conns.insert(id, conn);
                     ClientDataEvent::Connected { peer }
                 }
                 Err(failure) => ClientDataEvent::Failed(failure),
@@ -389,7 +426,7 @@ impl Driver {
         }
     }
 
-    fn connect_data(&mut self, addr: SocketAddr, tls: bool) -> Result<Stream, DataFailure> {
+    fn connect_data(&mut self, addr: SocketAddr, tls: bool) -> Result<DataConn, DataFailure> {
         let tcp = TcpStream::connect_timeout(&addr, self.net.data_timeout).map_err(|e| {
             tracing::debug!(%addr, error = %e, "data connection failed");
             data_failure(&e)
@@ -397,23 +434,72 @@ impl Driver {
         self.prepare_data(tcp, tls)
     }
 
-    /// Blocking mode, timeouts and (PROT P) the TLS handshake that resumes the control
-    /// connection's session.
-    fn prepare_data(&mut self, tcp: TcpStream, tls: bool) -> Result<Stream, DataFailure> {
-        tcp.set_nonblocking(false).map_err(|e| data_failure(&e))?;
+    /// Blocking mode, or (PROT P) the start of the TLS handshake that resumes the control
+    /// connection's session; it completes while the transfer command is answered.
+    fn prepare_data(&mut self, tcp: TcpStream, tls: bool) -> Result<DataConn, DataFailure> {
         if !tls {
-            return Ok(Stream::Plain(tcp));
+            tcp.set_nonblocking(false).map_err(|e| data_failure(&e))?;
+            return Ok(DataConn::Ready(Stream::Plain(tcp)));
         }
         let Some(setup) = self.tls.as_ref() else {
             return Err(DataFailure::Tls);
         };
-        Stream::handshake(tcp, setup, self.net.data_timeout).map_err(|e| {
-            tracing::debug!(error = %e, "data TLS handshake failed");
-            match e.kind() {
-                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => DataFailure::TimedOut,
-                _ => DataFailure::Tls,
+        Stream::start_handshake(tcp, setup)
+            .map(DataConn::Handshaking)
+            .map_err(|e| tls_failure(&e))
+    }
+
+    /// Moves the data connections' TLS handshakes on; a failure is reported at once.
+    fn poll_handshakes(&mut self) {
+        let ids: Vec<DataConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| matches!(c, DataConn::Handshaking(_)))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            let Some(DataConn::Handshaking(handshake)) = self.conns.get_mut(&id) else {
+                continue;
+            };
+            match handshake.progress() {
+                Ok(false) => {}
+                Ok(true) => {
+                    if let Some(DataConn::Handshaking(handshake)) = self.conns.remove(&id) {
+                        match handshake.finish(self.net.data_timeout) {
+                            Ok(stream) => {
+                                self.conns.insert(id, DataConn::Ready(stream));
+                            }
+                            Err(e) => self
+                                .core
+                                .data_event(id, ClientDataEvent::Failed(tls_failure(&e))),
+                        }
+                    }
+                }
+                Err(e) => {
+                    if let Some(conn) = self.conns.remove(&id) {
+                        conn.abort();
+                    }
+                    self.core
+                        .data_event(id, ClientDataEvent::Failed(tls_failure(&e)));
+                }
             }
-        })
+        }
+    }
+
+    fn handshaking(&self) -> bool {
+        self.conns
+            .values()
+            .any(|c| matches!(c, DataConn::Handshaking(_)))
+    }
+}
+
+/// The failure of a data connection's TLS handshake.
+fn tls_failure(error: &io::Error) -> DataFailure {
+    tracing::debug!(%error, "data TLS handshake failed");
+    match error.kind() {
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => DataFailure::TimedOut,
+        io::ErrorKind::InvalidData => DataFailure::Tls,
+        _ => data_failure(error),
     }
 }
 

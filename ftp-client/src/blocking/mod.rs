@@ -145,7 +145,7 @@ impl Client {
             vec![0; WIRE_LEN]
         };
         Ok(Upload {
-            transfer: Transfer::new(&mut self.driver, op, started.id, stream),
+            transfer: Transfer::new(&mut self.driver, Direction::Upload, op, started.id, stream),
             encoder,
             wire,
         })
@@ -164,7 +164,13 @@ impl Client {
             vec![0; WIRE_LEN]
         };
         Ok(Download {
-            transfer: Transfer::new(&mut self.driver, op, started.id, stream),
+            transfer: Transfer::new(
+                &mut self.driver,
+                Direction::Download,
+                op,
+                started.id,
+                stream,
+            ),
             decoder,
             wire,
             wire_start: 0,
@@ -205,6 +211,7 @@ fn unwrap_io(error: io::Error) -> Error {
 /// data connection and how it ended.
 struct Transfer<'a> {
     driver: &'a mut Driver,
+    direction: Direction,
     op: OpId,
     id: DataConnId,
     stream: Option<Stream>,
@@ -216,9 +223,16 @@ struct Transfer<'a> {
 }
 
 impl<'a> Transfer<'a> {
-    fn new(driver: &'a mut Driver, op: OpId, id: DataConnId, stream: Stream) -> Self {
+    fn new(
+        driver: &'a mut Driver,
+        direction: Direction,
+        op: OpId,
+        id: DataConnId,
+        stream: Stream,
+    ) -> Self {
         Self {
             driver,
+            direction,
             op,
             id,
             stream: Some(stream),
@@ -258,10 +272,19 @@ impl<'a> Transfer<'a> {
         io::Error::new(error.kind(), error.to_string())
     }
 
-    /// Queues ABOR (it goes out with the next driver run) and resets the data connection.
+    /// Queues ABOR (it goes out with the next driver run) and ends the data connection: a
+    /// reset, so the server sees the transfer cut short; but an upload under TLS ends with
+    /// close_notify, because a server that sees its TLS stream cut drops the TLS session
+    /// (OpenSSL), and servers that require session reuse (vsftpd) would then refuse every
+    /// later data connection. The server may then take the partial upload as complete; it
+    /// keeps the partial file either way.
     fn abort(&mut self) {
-        if let Some(stream) = self.stream.take() {
-            stream.abort();
+        match self.stream.take() {
+            Some(stream @ Stream::Tls(..)) if self.direction == Direction::Upload => {
+                let _ = stream.close_gracefully(self.driver.net.data_timeout);
+            }
+            Some(stream) => stream.abort(),
+            None => {}
         }
         self.ended = true;
         let _ = self.driver.core.session.abort(self.op);
