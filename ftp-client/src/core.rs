@@ -257,6 +257,12 @@ impl Core {
         Some(result.map_err(|e| self.explain(e)))
     }
 
+    /// True once `op`'s result is in (and not yet taken).
+    #[cfg(any(feature = "tokio", feature = "async-std"))]
+    pub(crate) fn is_complete(&self, op: OpId) -> bool {
+        self.completions.contains_key(&op)
+    }
+
     /// The transfer's `Start`, once the session gave it.
     pub(crate) fn take_started(&mut self, op: OpId) -> Option<Started> {
         self.started.remove(&op)

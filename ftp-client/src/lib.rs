@@ -61,13 +61,23 @@
 
 #![forbid(unsafe_code)]
 
+#[cfg(any(feature = "tokio", feature = "async-std"))]
+mod async_client;
+#[cfg(any(feature = "tokio", feature = "async-std"))]
+mod async_driver;
+#[cfg(feature = "async-std")]
+pub mod async_std;
 pub mod blocking;
 mod core;
 mod error;
 mod net;
 mod ops;
 mod options;
+#[cfg(any(feature = "tokio", feature = "async-std"))]
+mod runtime;
 mod tls;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 mod transcode;
 mod url;
 
@@ -84,3 +94,7 @@ pub use ftp_proto::listing::{Entry, EntryKind};
 pub use ftp_proto::transfer::{DataType, TransferMode};
 pub use ftp_proto::{Reply, ReplyCode, Timestamp};
 pub use rustls;
+
+/// The async-std client serves smol unchanged: both run on the async-io reactor.
+#[cfg(feature = "async-std")]
+pub use crate::async_std as smol;

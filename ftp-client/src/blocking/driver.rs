@@ -19,13 +19,30 @@ use crate::net::{bind_active, peer_allowed, NetOptions};
 use crate::options::{ConnectOptions, TlsMode};
 use crate::tls::TlsSetup;
 
-/// How often an active-mode listener is polled while the control connection is quiet.
+/// How often an active-mode listener (or a data TLS handshake) is polled while the control
+/// connection is quiet.
 const ACCEPT_TICK: Duration = Duration::from_millis(5);
+/// How long a PROT P data connection waits for the server to accept the transfer command
+/// before starting its TLS handshake anyway.
+///
+/// Why wait at all: a TLS 1.3 ClientHello uses up a session ticket, and a transfer the server
+/// refuses (no such file) would waste it; servers that require session reuse (vsftpd) refuse
+/// every data connection once the client has none left. Servers that answer the transfer
+/// command only after the data handshake (ftp-srv) get it after this grace.
+pub(crate) const TLS_GRACE: Duration = Duration::from_millis(500);
+/// How long aborting a data connection in mid-handshake waits to finish it.
+const TICKET_GRACE: Duration = Duration::from_millis(500);
 
 /// A data connection the driver holds until its transfer starts.
 enum DataConn {
     Ready(Stream),
-    /// PROT P: the TLS handshake goes on while the transfer command is answered.
+    /// PROT P, connected: the TLS handshake starts when the server accepts the transfer
+    /// command (its 1yz), or [`TLS_GRACE`] after connecting when no reply came.
+    TlsPending {
+        tcp: TcpStream,
+        since: Instant,
+    },
+    /// PROT P: the handshake goes on while the transfer command is answered.
     Handshaking(Handshake),
 }
 
@@ -33,7 +50,14 @@ impl DataConn {
     fn abort(self) {
         match self {
             Self::Ready(stream) => stream.abort(),
-            Self::Handshaking(handshake) => handshake.abort(),
+            Self::TlsPending { tcp, .. } => crate::net::reset_on_close(&tcp),
+            // The handshake has used up a TLS 1.3 ticket: finish it (briefly) so the fresh
+            // ticket the server sends replaces it.
+            Self::Handshaking(handshake) => {
+                if let Ok(stream) = handshake.finish(TICKET_GRACE) {
+                    stream.abort();
+                }
+            }
         }
     }
 }
@@ -71,7 +95,7 @@ impl Driver {
         let control = match (&tls, options.tls_mode) {
             (Some(setup), TlsMode::Implicit) => {
                 let left = deadline.saturating_duration_since(Instant::now());
-                Stream::handshake(tcp, setup, left).map_err(|e| handshake_error(e, &host))?
+                Stream::handshake(tcp, setup, left, false).map_err(|e| handshake_error(e, &host))?
             }
             _ => Stream::Plain(tcp),
         };
@@ -146,6 +170,12 @@ impl Driver {
                 Some(conn) => {
                     let ready = match conn {
                         DataConn::Ready(stream) => Ok(stream),
+                        DataConn::TlsPending { tcp, .. } => match self.tls.as_ref() {
+                            Some(setup) => {
+                                Stream::handshake(tcp, setup, self.net.data_timeout, true)
+                            }
+                            None => Err(io::Error::other("PROT P without TLS")),
+                        },
                         DataConn::Handshaking(handshake) => handshake.finish(self.net.data_timeout),
                     };
                     match ready.and_then(|s| {
@@ -313,7 +343,7 @@ impl Driver {
             let error = io::Error::other("TLS is already active");
             return self.core.control_failed(&error);
         };
-        match Stream::handshake(tcp, tls, self.net.reply_timeout) {
+        match Stream::handshake(tcp, tls, self.net.reply_timeout, false) {
             Ok(stream) => {
                 self.control = Some(stream);
                 self.core.session.handle_tls_established(Instant::now());
@@ -434,23 +464,46 @@ impl Driver {
         self.prepare_data(tcp, tls)
     }
 
-    /// Blocking mode, or (PROT P) the start of the TLS handshake that resumes the control
-    /// connection's session; it completes while the transfer command is answered.
+    /// Blocking mode; with PROT P, the TLS handshake (which resumes the control connection's
+    /// session) waits for the server's 1yz or [`TLS_GRACE`].
     fn prepare_data(&mut self, tcp: TcpStream, tls: bool) -> Result<DataConn, DataFailure> {
+        tcp.set_nonblocking(false).map_err(|e| data_failure(&e))?;
         if !tls {
-            tcp.set_nonblocking(false).map_err(|e| data_failure(&e))?;
             return Ok(DataConn::Ready(Stream::Plain(tcp)));
         }
-        let Some(setup) = self.tls.as_ref() else {
+        if self.tls.is_none() {
             return Err(DataFailure::Tls);
-        };
-        Stream::start_handshake(tcp, setup)
-            .map(DataConn::Handshaking)
-            .map_err(|e| tls_failure(&e))
+        }
+        Ok(DataConn::TlsPending {
+            tcp,
+            since: Instant::now(),
+        })
     }
 
-    /// Moves the data connections' TLS handshakes on; a failure is reported at once.
+    /// Starts the TLS handshakes whose grace ran out and moves the running ones on; a
+    /// failure is reported at once.
     fn poll_handshakes(&mut self) {
+        let due: Vec<DataConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| matches!(c, DataConn::TlsPending { since, .. } if since.elapsed() >= TLS_GRACE))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            let (Some(DataConn::TlsPending { tcp, .. }), Some(setup)) =
+                (self.conns.remove(&id), self.tls.as_ref())
+            else {
+                continue;
+            };
+            match Stream::start_handshake(tcp, setup) {
+                Ok(handshake) => {
+                    self.conns.insert(id, DataConn::Handshaking(handshake));
+                }
+                Err(e) => self
+                    .core
+                    .data_event(id, ClientDataEvent::Failed(tls_failure(&e))),
+            }
+        }
         let ids: Vec<DataConnId> = self
             .conns
             .iter()
@@ -489,7 +542,7 @@ impl Driver {
     fn handshaking(&self) -> bool {
         self.conns
             .values()
-            .any(|c| matches!(c, DataConn::Handshaking(_)))
+            .any(|c| matches!(c, DataConn::Handshaking(_) | DataConn::TlsPending { .. }))
     }
 }
 

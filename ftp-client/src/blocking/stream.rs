@@ -29,8 +29,15 @@ impl Stream {
         }
     }
 
-    /// Runs a TLS client handshake over `tcp` within `timeout`.
-    pub(crate) fn handshake(tcp: TcpStream, tls: &TlsSetup, timeout: Duration) -> io::Result<Self> {
+    /// Runs a TLS client handshake over `tcp` within `timeout`; `data` for a data
+    /// connection (whose TLS 1.3 ticket is watched for).
+    pub(crate) fn handshake(
+        tcp: TcpStream,
+        tls: &TlsSetup,
+        timeout: Duration,
+        data: bool,
+    ) -> io::Result<Self> {
+        let mark = if data { tls.ticket_mark() } else { None };
         let conn = ClientConnection::new(tls.config.clone(), tls.server_name.clone())
             .map_err(io::Error::other)?;
         let mut stream = StreamOwned::new(conn, tcp);
@@ -51,7 +58,7 @@ impl Stream {
         while stream.conn.wants_write() {
             stream.conn.write_tls(&mut stream.sock)?;
         }
-        Ok(Self::Tls(Box::new(stream), None))
+        Ok(Self::Tls(Box::new(stream), mark))
     }
 
     /// Starts a TLS client handshake over `tcp` without waiting for the server: the socket is
@@ -260,10 +267,5 @@ impl Handshake {
         }
         self.0.sock.set_nonblocking(false)?;
         Ok(Stream::Tls(self.0, self.1))
-    }
-
-    /// Tears the connection down with a reset.
-    pub(crate) fn abort(self) {
-        reset_on_close(&self.0.sock);
     }
 }

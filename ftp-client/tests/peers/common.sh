@@ -93,3 +93,6 @@ ensure_pyftpdlib() {
         "$v/bin/python" -m pip install -q pyftpdlib pyopenssl >&2
     fi
 }
+
+# Servers run under `setpriv --pdeathsig KILL`: if the test process dies without stopping
+# them (a crash, a kill), they die with it instead of lingering.

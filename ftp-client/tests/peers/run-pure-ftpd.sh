@@ -14,7 +14,7 @@ uid=$(id -u "$FTP_USER"); gid=$(id -g "$FTP_USER")
 hash=$(openssl passwd -6 "$FTP_PASS")
 echo "$FTP_USER:$hash:$uid:$gid::$ROOT/./::::::::::::" > "$TMP/pureftpd.passwd"
 "$R/usr/bin/pure-pw" mkdb "$TMP/pureftpd.pdb" -f "$TMP/pureftpd.passwd" >/dev/null
-exec "$R/usr/sbin/pure-ftpd" \
+exec setpriv --pdeathsig KILL -- "$R/usr/sbin/pure-ftpd" \
     -S "127.0.0.1,$PORT" -4 -p "$PASV_MIN:$PASV_MAX" -P 127.0.0.1 \
     -l "puredb:$TMP/pureftpd.pdb" -E -A -H -D -c 200 -C 200 -u 1 \
     -Y 1 -2 "$CERTS/cert.pem,$CERTS/key.pem" -g "$TMP/pure-ftpd.pid" -f none

@@ -32,4 +32,4 @@ server.max_cons_per_ip = 256
 server.serve_forever(handle_exit=True)
 PYEOF
 export FTP_USER FTP_PASS
-exec "$PY" "$TMP/server.py" "$PORT" "$ROOT" "$CACHE/certs" "$PASV_MIN" "$PASV_MAX"
+exec setpriv --pdeathsig KILL -- "$PY" "$TMP/server.py" "$PORT" "$ROOT" "$CACHE/certs" "$PASV_MIN" "$PASV_MAX"

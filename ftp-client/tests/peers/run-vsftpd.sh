@@ -55,4 +55,4 @@ require_ssl_reuse=${VSFTPD_SSL_REUSE:-NO}
 implicit_ssl=${VSFTPD_IMPLICIT:-NO}
 ssl_ciphers=HIGH
 CONF
-exec "$BIN" "$TMP/vsftpd.conf"
+exec setpriv --pdeathsig KILL -- "$BIN" "$TMP/vsftpd.conf"

@@ -203,3 +203,198 @@ macro_rules! mlst_scenario {
         $client.delete("m.bin") $($await)* .unwrap();
     }};
 }
+
+/// Every real-server test, for one client style: `$Client` is its client type, `$run` a
+/// macro that runs a block (inside a runtime for the async styles).
+macro_rules! peer_tests {
+    ($Client:ty, [$($await:tt)*], $run:ident) => {
+        use ftp_client::rustls::RootCertStore;
+        use ftp_client::{ConnectOptions, TlsConfig, TlsMode};
+        use support::{Peer, Server, PASS, USER};
+
+        type Client = $Client;
+
+        const VSFTPD: Server = Server::Vsftpd { ssl_reuse: false, implicit: false };
+        const VSFTPD_REUSE: Server = Server::Vsftpd { ssl_reuse: true, implicit: false };
+        const VSFTPD_IMPLICIT: Server = Server::Vsftpd { ssl_reuse: true, implicit: true };
+
+        fn options(peer: &Peer, active: bool, tls: TlsMode) -> ConnectOptions {
+            let ca = TlsConfig::default().add_root_pem(&Peer::ca_pem()).unwrap();
+            let options = ConnectOptions::new("127.0.0.1", peer.port)
+                .login(USER, PASS)
+                .tls(tls)
+                .tls_config(ca);
+            if active {
+                options.active()
+            } else {
+                options
+            }
+        }
+
+        fn full(server: Server, active: bool, tls: TlsMode) {
+            if support::skip_peers() {
+                return;
+            }
+            let peer = Peer::start(server);
+            $run! {
+                let mut client = Client::connect_with(&options(&peer, active, tls)) $($await)* .unwrap();
+                assert!(client.is_logged_in());
+                assert_eq!(client.is_secure(), tls != TlsMode::None);
+                assert_eq!(client.is_data_protected(), tls != TlsMode::None);
+                full_scenario!(client, peer, [$($await)*]);
+            }
+        }
+
+        #[test]
+        fn vsftpd_passive() {
+            full(VSFTPD, false, TlsMode::None);
+        }
+
+        #[test]
+        fn vsftpd_active() {
+            full(VSFTPD, true, TlsMode::None);
+        }
+
+        #[test]
+        fn vsftpd_explicit_tls_session_reuse_passive() {
+            full(VSFTPD_REUSE, false, TlsMode::Explicit);
+        }
+
+        #[test]
+        fn vsftpd_explicit_tls_session_reuse_active() {
+            full(VSFTPD_REUSE, true, TlsMode::Explicit);
+        }
+
+        #[test]
+        fn vsftpd_implicit_tls_session_reuse() {
+            full(VSFTPD_IMPLICIT, false, TlsMode::Implicit);
+        }
+
+        #[test]
+        fn pure_ftpd_passive() {
+            full(Server::PureFtpd, false, TlsMode::None);
+        }
+
+        #[test]
+        fn pure_ftpd_active() {
+            full(Server::PureFtpd, true, TlsMode::None);
+        }
+
+        #[test]
+        fn pure_ftpd_explicit_tls() {
+            full(Server::PureFtpd, false, TlsMode::Explicit);
+        }
+
+        #[test]
+        fn pyftpdlib_passive() {
+            full(Server::Pyftpdlib, false, TlsMode::None);
+        }
+
+        #[test]
+        fn pyftpdlib_active() {
+            full(Server::Pyftpdlib, true, TlsMode::None);
+        }
+
+        #[test]
+        fn pyftpdlib_explicit_tls_active() {
+            full(Server::Pyftpdlib, true, TlsMode::Explicit);
+        }
+
+        /// TYPE A against a converting (pyftpdlib) and a storing (vsftpd) server, MLST and
+        /// MFMT, a URL login, a refused login that leaves the session usable.
+        #[test]
+        fn ascii_mlst_and_logins() {
+            if support::skip_peers() {
+                return;
+            }
+            let py = Peer::start(Server::Pyftpdlib);
+            let vs = Peer::start(VSFTPD);
+            let pure = Peer::start(Server::PureFtpd);
+            $run! {
+                let mut client = Client::connect_url(&py.url()) $($await)* .unwrap();
+                ascii_scenario!(client, py, false, [$($await)*]);
+                mlst_scenario!(client, py, [$($await)*]);
+                client.quit() $($await)* .unwrap();
+
+                let target = format!("127.0.0.1:{}", vs.port);
+                let mut client = Client::connect(&target) $($await)* .unwrap();
+                assert!(client.greeting().is_some());
+                let err = client.login(USER, "wrong") $($await)* .unwrap_err();
+                assert_eq!(err.reply().map(|r| r.code().get()), Some(530), "{err:?}");
+                client.login(USER, PASS) $($await)* .unwrap();
+                ascii_scenario!(client, vs, true, [$($await)*]);
+                client.quit() $($await)* .unwrap();
+
+                let mut client = Client::connect_url(&pure.url()) $($await)* .unwrap();
+                mlst_scenario!(client, pure, [$($await)*]);
+                client.quit() $($await)* .unwrap();
+            }
+        }
+
+        /// A certificate the root store does not trust is refused with a TLS error; the
+        /// clearly named escape hatch accepts it.
+        #[test]
+        fn untrusted_certificate_refused_unless_dangerously_accepted() {
+            if support::skip_peers() {
+                return;
+            }
+            let peer = Peer::start(VSFTPD_REUSE);
+            $run! {
+                let options = ConnectOptions::new("127.0.0.1", peer.port)
+                    .login(USER, PASS)
+                    .tls(TlsMode::Explicit)
+                    .tls_config(TlsConfig::with_root_store(RootCertStore::empty()));
+                let err = Client::connect_with(&options) $($await)* .unwrap_err();
+                assert!(matches!(err, ftp_client::Error::Tls(_)), "{err:?}");
+                let options = options.tls_config(TlsConfig::danger_accept_invalid_certs());
+                let mut client = Client::connect_with(&options) $($await)* .unwrap();
+                let mut reader = &b"hello"[..];
+                client.store_from("x", &mut reader) $($await)* .unwrap();
+                assert_eq!(std::fs::read(peer.path("x")).unwrap(), b"hello");
+                client.quit() $($await)* .unwrap();
+            }
+        }
+
+        /// Aborted and refused transfers must not use up the TLS sessions a server that
+        /// requires reuse accepts: many in a row, then a transfer that must still resume.
+        #[test]
+        fn vsftpd_session_reuse_survives_many_aborts() {
+            if support::skip_peers() {
+                return;
+            }
+            let peer = Peer::start(VSFTPD_REUSE);
+            $run! {
+                let mut client = Client::connect_with(&options(&peer, false, TlsMode::Explicit)) $($await)* .unwrap();
+                let data = support::data(3_000_000, 7);
+                let mut reader = &data[..];
+                client.store_from("big", &mut reader) $($await)* .unwrap();
+                for round in 0..6 {
+                    // A refused transfer must not use up a TLS session either.
+                    let err = client.retrieve("missing", 0) $($await)* .err().expect("refused");
+                    assert_eq!(err.reply().map(|r| r.code().get()), Some(550), "{err:?}");
+                    let mut down = client.retrieve("big", 0) $($await)* .unwrap();
+                    if round % 2 == 0 {
+                        io::read_some(&mut down, 50_000) $($await)*;
+                    }
+                    if round % 3 == 0 {
+                        drop(down);
+                    } else {
+                        down.abort() $($await)* .unwrap();
+                    }
+                    let mut up = client.store("up") $($await)* .unwrap();
+                    io::write_all(&mut up, &data[..300_000]) $($await)*;
+                    if round % 2 == 0 {
+                        drop(up);
+                    } else {
+                        up.abort() $($await)* .unwrap();
+                    }
+                }
+                let mut down = client.retrieve("big", 0) $($await)* .unwrap();
+                let got = io::read_all(&mut down) $($await)*;
+                down.finish() $($await)* .unwrap();
+                support::assert_same(&got, &data, "after aborts");
+                client.quit() $($await)* .unwrap();
+            }
+        }
+    };
+}
