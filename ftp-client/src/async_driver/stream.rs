@@ -42,6 +42,9 @@ struct Transfer<'a, R: Runtime> {
     idle: Option<Box<dyn Timer>>,
     idle_armed: Option<Instant>,
     last_progress: Instant,
+    /// A deadline in place of the idle timeout (the end of an upload's wait for the server's
+    /// close): [`pending`](Self::pending) reports `TimedOut` at it without failing anything.
+    deadline: Option<Instant>,
 }
 
 impl<'a, R: Runtime> Transfer<'a, R> {
@@ -60,6 +63,7 @@ impl<'a, R: Runtime> Transfer<'a, R> {
             idle: None,
             idle_armed: None,
             last_progress: Instant::now(),
+            deadline: None,
         }
     }
 
@@ -94,13 +98,24 @@ impl<'a, R: Runtime> Transfer<'a, R> {
             }
             return Poll::Ready(failed_stream());
         }
-        let at = self.last_progress + self.driver.net.data_idle_timeout;
-        if Instant::now() >= at {
-            return Poll::Ready(self.fail(&io::Error::new(
-                io::ErrorKind::TimedOut,
-                "the data connection was idle too long",
-            )));
-        }
+        let now = Instant::now();
+        let at = match self.deadline {
+            // Waiting for the server's close: that deadline, not the idle timeout, bounds it.
+            Some(deadline) if now >= deadline => {
+                return Poll::Ready(io::Error::from(io::ErrorKind::TimedOut))
+            }
+            Some(deadline) => deadline,
+            None => {
+                let idle_at = self.last_progress + self.driver.net.data_idle_timeout;
+                if now >= idle_at {
+                    return Poll::Ready(self.fail(&io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "the data connection was idle too long",
+                    )));
+                }
+                idle_at
+            }
+        };
         let timer = self.idle.get_or_insert_with(|| R::timer(at));
         if self.idle_armed != Some(at) {
             timer.reset(at);
@@ -412,7 +427,6 @@ pub(crate) struct Upload<'a, R: Runtime> {
     wire_start: usize,
     wire_end: usize,
     closing: Closing,
-    close_deadline: Option<Instant>,
 }
 
 impl<'a, R: Runtime> Upload<'a, R> {
@@ -437,7 +451,6 @@ impl<'a, R: Runtime> Upload<'a, R> {
             wire_start: 0,
             wire_end: 0,
             closing: Closing::No,
-            close_deadline: None,
         })
     }
 
@@ -577,8 +590,6 @@ impl<'a, R: Runtime> Upload<'a, R> {
                 _ if self.transfer.ended => return Poll::Ready(Err(failed_stream())),
                 Closing::No => {
                     self.closing = Closing::Tail;
-                    self.close_deadline =
-                        Some(Instant::now() + self.transfer.driver.net.data_timeout);
                 }
                 Closing::Tail => {
                     match self.poll_wire(cx) {
@@ -611,7 +622,11 @@ impl<'a, R: Runtime> Upload<'a, R> {
                         Poll::Pending => return Poll::Pending,
                     };
                     match Pin::new(&mut **conn).poll_close(cx) {
-                        Poll::Ready(Ok(())) => self.closing = Closing::Drain { drained: 0 },
+                        Poll::Ready(Ok(())) => {
+                            self.closing = Closing::Drain { drained: 0 };
+                            self.transfer.deadline =
+                                Some(Instant::now() + self.transfer.driver.net.data_timeout);
+                        }
                         Poll::Ready(Err(e)) => return Poll::Ready(Err(self.transfer.fail(&e))),
                         Poll::Pending => {
                             return match self.transfer.pending(cx) {
@@ -622,8 +637,7 @@ impl<'a, R: Runtime> Upload<'a, R> {
                     }
                 }
                 Closing::Drain { drained } => {
-                    let past = self.close_deadline.is_some_and(|at| Instant::now() >= at);
-                    if drained >= DRAIN_LIMIT || past {
+                    if drained >= DRAIN_LIMIT {
                         self.finish_close(cx);
                         continue;
                     }
@@ -640,13 +654,13 @@ impl<'a, R: Runtime> Upload<'a, R> {
                                 drained: drained + n,
                             }
                         }
-                        Poll::Pending => {
-                            // The idle timer bounds the wait as well as the close deadline.
-                            return match self.transfer.pending(cx) {
-                                Poll::Ready(e) => Poll::Ready(Err(e)),
-                                Poll::Pending => Poll::Pending,
-                            };
-                        }
+                        Poll::Pending => match self.transfer.pending(cx) {
+                            // The server did not close within the data timeout: the bytes
+                            // are out; its final reply decides.
+                            Poll::Ready(_) if !self.transfer.ended => self.finish_close(cx),
+                            Poll::Ready(e) => return Poll::Ready(Err(e)),
+                            Poll::Pending => return Poll::Pending,
+                        },
                     }
                 }
             }

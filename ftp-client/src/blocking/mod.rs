@@ -207,6 +207,18 @@ fn unwrap_io(error: io::Error) -> Error {
     Error::Io(error)
 }
 
+/// A socket timeout as the `TimedOut` it is.
+fn idle_timeout(error: &io::Error) -> io::Error {
+    if error.kind() == io::ErrorKind::WouldBlock {
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            "the data connection was idle too long",
+        )
+    } else {
+        io::Error::new(error.kind(), error.to_string())
+    }
+}
+
 /// The part of a transfer both directions share: the borrowed driver, the operation, the
 /// data connection and how it ended.
 struct Transfer<'a> {
@@ -258,8 +270,10 @@ impl<'a> Transfer<'a> {
             .data_event(self.id, ClientDataEvent::Finished { bytes: self.bytes });
     }
 
-    /// The data connection failed: reset it and report the failure.
+    /// The data connection failed: reset it and report the failure. A socket timeout (which
+    /// Unix reports as `WouldBlock`) is the data idle timeout: `TimedOut`.
     fn fail(&mut self, error: &io::Error) -> io::Error {
+        let error = &idle_timeout(error);
         if !self.ended {
             self.ended = true;
             if let Some(stream) = self.stream.take() {

@@ -52,7 +52,16 @@ impl Stream {
             }
             stream.sock.set_read_timeout(Some(left))?;
             stream.sock.set_write_timeout(Some(left))?;
-            stream.conn.complete_io(&mut stream.sock)?;
+            match stream.conn.complete_io(&mut stream.sock) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "TLS handshake timed out",
+                    ))
+                }
+                Err(e) => return Err(e),
+            }
         }
         // Anything the handshake left to write (the client Finished) goes out now.
         while stream.conn.wants_write() {
