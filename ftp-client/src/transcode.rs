@@ -88,6 +88,12 @@ impl Decoder {
         self.plain
     }
 
+    /// True once the MODE B/C end-of-file mark was read: the file is complete (the sender may
+    /// keep the connection open), and later input is not part of it.
+    pub(crate) fn at_end_of_file(&self) -> bool {
+        self.end_of_file
+    }
+
     /// Decodes as much of `input` as fits into `out`: `(consumed, written)`. Input after a
     /// MODE B/C end-of-file mark is consumed and dropped.
     pub(crate) fn decode(

@@ -453,11 +453,17 @@ impl Download<'_> {
                                     .fail(&io::Error::new(io::ErrorKind::InvalidData, e))
                             })?;
                         self.wire_start += consumed;
+                        if self.decoder.at_end_of_file() {
+                            // MODE B/C: the end-of-file mark ends the file, whether or not
+                            // the server closes the connection.
+                            self.wire_start = self.wire_end;
+                            self.phase = Phase::Flushing;
+                        }
                         if written > 0 {
                             self.transfer.bytes += written as u64;
                             return Ok(written);
                         }
-                        if consumed > 0 {
+                        if consumed > 0 || self.phase == Phase::Flushing {
                             continue;
                         }
                     }

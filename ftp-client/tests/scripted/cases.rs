@@ -1,5 +1,7 @@
-//! Misbehaviour cases, written once for every client style (see `misbehave_*.rs`): each
-//! asserts a typed error, within a bound a little above the configured timeout, and no panic.
+//! Scripted-server cases, written once for every client style (see `misbehave_*.rs`): each
+//! misbehaviour asserts a typed error, within a bound a little above the configured timeout,
+//! and no panic; then the protocol paths no real peer here takes (PASV fallback with the
+//! NAT-safe address policy, EPRT/PORT with a port range and an advertised address, MODE B).
 
 /// Expands every case for one style. `$run` runs a block (in a runtime for async styles);
 /// the calling file has a module `io` with `read_all_result(&mut Download) ->
@@ -25,6 +27,17 @@ macro_rules! misbehave_tests {
                 .reply_timeout(SHORT)
                 .data_timeout(SHORT)
                 .data_idle_timeout(SHORT)
+        }
+
+        /// The first of `n` consecutive ports that are free now.
+        fn support_free_port_run(n: u16) -> u16 {
+            let mut base = 31_000 + (std::process::id() % 500) as u16 * 8;
+            loop {
+                if (base..base + n).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()) {
+                    return base;
+                }
+                base += n;
+            }
         }
 
         #[track_caller]
@@ -412,6 +425,133 @@ macro_rules! misbehave_tests {
                 let err = Client::connect_with(&options) $($await)* .unwrap_err();
                 within(start);
                 assert!(err.is_timeout(), "{err:?}");
+            }
+        }
+
+        // -- protocol paths no real peer here takes ------------------------------------
+
+        /// EPSV refused: PASV, whose announced (private, unreachable) address is replaced by
+        /// the control connection's peer (the NAT-safe default policy).
+        #[test]
+        fn pasv_fallback_connects_to_the_control_peer() {
+            let server = Server::start(|s| {
+                s.login();
+                s.expect("TYPE");
+                s.send("200 OK.");
+                s.expect("EPSV");
+                s.send("500 EPSV not understood.");
+                s.expect("PASV");
+                let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                let port = listener.local_addr().unwrap().port();
+                s.send(&format!(
+                    "227 Entering Passive Mode (10,255,0,7,{},{})",
+                    port >> 8,
+                    port & 0xFF
+                ));
+                s.expect("RETR");
+                s.send("150 Here.");
+                let mut data = accept(&listener);
+                std::io::Write::write_all(&mut data, b"via pasv").unwrap();
+                drop(data);
+                s.send("226 Done.");
+                // The next transfer goes straight to PASV.
+                s.expect("PASV");
+                s.send("421 Enough.");
+            });
+            $run! {
+                let mut client = Client::connect_with(&options(&server)) $($await)* .unwrap();
+                let mut down = client.retrieve("f", 0) $($await)* .unwrap();
+                let got = io::read_all_result(&mut down) $($await)* .unwrap();
+                down.finish() $($await)* .unwrap();
+                assert_eq!(got, b"via pasv");
+                assert!(client.session().is_epsv_refused());
+                let err = client.nlst("") $($await)* .unwrap_err();
+                assert_eq!(err.reply().map(|r| r.code().get()), Some(421));
+            }
+        }
+
+        /// Active mode: the listener takes a port from the configured range, EPRT advertises
+        /// the configured address; EPRT refused, PORT.
+        #[test]
+        fn active_mode_port_range_advertised_address_and_port_fallback() {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let server = Server::start(move |s| {
+                s.login();
+                s.expect("TYPE");
+                s.send("200 OK.");
+                let eprt = s.expect("EPRT");
+                tx.send(eprt).unwrap();
+                s.send("500 EPRT not understood.");
+                let port = s.expect("PORT");
+                tx.send(port.clone()).unwrap();
+                s.send("200 PORT OK.");
+                s.expect("STOR");
+                s.send("150 Connecting.");
+                let nums: Vec<u16> = port[5..].split(',').map(|n| n.trim().parse().unwrap()).collect();
+                let addr = std::net::SocketAddr::from((
+                    [nums[0] as u8, nums[1] as u8, nums[2] as u8, nums[3] as u8],
+                    nums[4] * 256 + nums[5],
+                ));
+                let mut data = std::net::TcpStream::connect(addr).unwrap();
+                let mut got = Vec::new();
+                std::io::Read::read_to_end(&mut data, &mut got).unwrap();
+                assert_eq!(got, b"active bytes");
+                drop(data);
+                s.send("226 Stored.");
+                s.expect("QUIT");
+                s.send("221 Bye.");
+            });
+            let low = support_free_port_run(8);
+            $run! {
+                let options = options(&server)
+                    .active()
+                    .active_address("127.0.0.1".parse().unwrap())
+                    .active_port_range(low..=low + 7);
+                let mut client = Client::connect_with(&options) $($await)* .unwrap();
+                let mut reader = &b"active bytes"[..];
+                client.store_from("f", &mut reader) $($await)* .unwrap();
+                client.quit() $($await)* .unwrap();
+            }
+            let eprt = rx.recv().unwrap();
+            let port: u16 = eprt.trim_end_matches('|').rsplit('|').next().unwrap().parse().unwrap();
+            assert!(eprt.starts_with("EPRT |1|127.0.0.1|"), "{eprt}");
+            assert!((low..=low + 7).contains(&port), "{eprt} outside {low}..={}", low + 7);
+            let port_cmd = rx.recv().unwrap();
+            assert!(port_cmd.starts_with("PORT 127,0,0,1,"), "{port_cmd}");
+        }
+
+        /// MODE B on the wire (no real peer here speaks it): blocks decoded, the end-of-file
+        /// block ends the file.
+        #[test]
+        fn block_mode_download_is_decoded() {
+            let server = Server::start(|s| {
+                s.login();
+                s.expect("TYPE");
+                s.send("200 OK.");
+                s.expect("MODE");
+                s.send("200 MODE B.");
+                s.expect("EPSV");
+                let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                let port = listener.local_addr().unwrap().port();
+                s.send(&format!("229 Entering Extended Passive Mode (|||{port}|)"));
+                s.expect("RETR");
+                s.send("150 Here.");
+                let mut data = accept(&listener);
+                // A 5-byte block, a 6-byte block flagged end of file.
+                std::io::Write::write_all(&mut data, b"\x00\x00\x05hello\x40\x00\x06 world").unwrap();
+                s.send("226 Done.");
+                s.expect("QUIT");
+                s.send("221 Bye.");
+                drop(data);
+            });
+            $run! {
+                let mut client = Client::connect_with(&options(&server)) $($await)* .unwrap();
+                client.set_mode(ftp_client::TransferMode::Block).unwrap();
+                let mut down = client.retrieve("f", 0) $($await)* .unwrap();
+                let got = io::read_all_result(&mut down) $($await)* .unwrap();
+                assert_eq!(got, b"hello world");
+                down.finish() $($await)* .unwrap();
+                client.quit() $($await)* .unwrap();
             }
         }
 
