@@ -47,7 +47,58 @@
 //! # }
 //! ```
 //!
-//! The async styles are shown in their modules.
+//! ## tokio
+//!
+//! ```no_run
+//! # #[cfg(feature = "tokio")]
+//! # async fn demo() -> ftp_client::Result<()> {
+//! use ftp_client::tokio::Client;
+//! use tokio::io::AsyncReadExt;
+//!
+//! let mut client = Client::connect_url("ftpes://user:secret@ftp.example.com").await?;
+//! let mut download = client.retrieve("report.csv", 0).await?;
+//! let mut text = String::new();
+//! download.read_to_string(&mut text).await?;
+//! download.finish().await?;
+//! client.quit().await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## async-std and smol
+//!
+//! ```no_run
+//! # #[cfg(feature = "async-std")]
+//! # fn demo() -> ftp_client::Result<()> {
+//! use ftp_client::async_std::Client;
+//!
+//! async_io::block_on(async {
+//!     let mut client = Client::connect_url("ftp://anonymous@ftp.example.com").await?;
+//!     let mut reader = &b"hello"[..];
+//!     client.store_from("incoming/hello.txt", &mut reader).await?;
+//!     client.quit().await?;
+//!     Ok(())
+//! })
+//! # }
+//! ```
+//!
+//! ## Notes
+//!
+//! * Transfer streams borrow their client mutably: nothing else can be sent while a transfer
+//!   is open, which is what FTP allows anyway, and a queued command can never wait behind a
+//!   transfer nobody reads.
+//! * Dropping a `Download` early resets its data connection and queues ABOR; dropping an
+//!   `Upload` without `finish` does the same (under TLS it ends with close_notify instead of
+//!   a reset, so servers that require TLS session reuse keep accepting data connections; such
+//!   a server may then keep the partial file as if complete). The client's next call reads
+//!   the replies first, so the session is never left waiting.
+//! * The async clients do their work while one of their futures or streams is polled; they
+//!   spawn no task. An idle async client therefore sends no keep-alive and notices a closed
+//!   connection only at its next call.
+//! * With TLS 1.3, each data connection uses up one session ticket and receives a fresh one;
+//!   the client keeps that supply from running dry (refused transfers do not start a
+//!   handshake, aborted ones wait briefly for their ticket), which servers requiring session
+//!   reuse (vsftpd's default) depend on.
 //!
 //! ## How it is built
 //!
