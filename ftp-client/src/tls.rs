@@ -126,6 +126,13 @@ impl TlsConfig {
     /// Offers TLS 1.2 only. For servers whose TLS 1.3 support is broken; vsftpd 3.0.3 works
     /// with TLS 1.3 as long as close_notify is sent, which this client always does. Ignored
     /// with [`from_rustls`](Self::from_rustls).
+    ///
+    /// With TLS 1.2 every data connection resumes the same session (its id), which suits
+    /// servers that send TLS 1.3 clients too few tickets (a rustls client never uses a ticket
+    /// twice); but an OpenSSL server (vsftpd) forgets that one session after a data
+    /// connection that ended badly (an aborted transfer), and if it requires reuse it then
+    /// refuses every later data connection. TLS 1.3 keeps one session per data connection and
+    /// has no such cliff, which is why it is the default.
     #[must_use]
     pub fn tls12_only(mut self) -> Self {
         self.tls12_only = true;
