@@ -198,13 +198,15 @@ fn copy(reader: &mut impl Read, writer: &mut impl Write) -> Result<u64> {
 
 /// An error from a transfer stream: the client's own error when it is one.
 fn unwrap_io(error: io::Error) -> Error {
-    if error.get_ref().is_some_and(|e| e.is::<Error>()) {
-        if let Ok(inner) = error.into_inner().expect("checked").downcast::<Error>() {
-            return *inner;
-        }
-        unreachable!("checked to be an Error");
+    if !error.get_ref().is_some_and(|e| e.is::<Error>()) {
+        return Error::Io(error);
     }
-    Error::Io(error)
+    let kind = error.kind();
+    match error.into_inner().map(|inner| inner.downcast::<Error>()) {
+        Some(Ok(inner)) => *inner,
+        Some(Err(other)) => Error::Io(io::Error::new(kind, other)),
+        None => Error::Io(io::Error::from(kind)),
+    }
 }
 
 /// A socket timeout as the `TimedOut` it is.
