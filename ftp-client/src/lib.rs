@@ -1,12 +1,151 @@
 //! # ftp-client
 //!
-//! The FTP client adapters of the family: they will drive `ftp_proto`'s `ClientSession` on tokio
-//! (feature `tokio`), async-std/smol (feature `async-std`) and blocking `std::net`.
+//! FTP and FTPS clients for three styles of Rust, all driving the same sans-IO
+//! [`ClientSession`](ftp_proto::client::ClientSession) of `ftp-proto`:
 //!
-//! **Status:** the adapters are not written yet; today this crate re-exports the sans-IO core as
-//! [`proto`], whose codecs (commands, replies, addresses, FEAT, MLSx) are complete and usable on
-//! their own.
+//! | style | module | streams |
+//! |---|---|---|
+//! | blocking `std::net` | [`blocking`] | `std::io::Read` / `Write` |
+//! | tokio (feature `tokio`) | `tokio` | `tokio::io::AsyncRead` / `AsyncWrite` |
+//! | async-std and smol (feature `async-std`) | `async_std` (alias `smol`) | `futures_io::AsyncRead` / `AsyncWrite` |
+//!
+//! Each style has a `Client` with the same methods (connect, login, cwd, pwd, list, nlst,
+//! mlst, size, mdtm, set_mtime, mkdir, rmdir, delete, rename, retrieve, store, append, raw,
+//! noop, quit, ...) and the same [`Error`]. Transfers are streams: `retrieve` returns a
+//! `Download` the caller reads, `store` an `Upload` the caller fills and `finish`es; either
+//! dropped early aborts the transfer cleanly.
+//!
+//! What every style does:
+//!
+//! * **FTPS** with rustls (ring provider): explicit (`AUTH TLS`) and implicit, `PROT P` data
+//!   connections that resume the control connection's TLS session (vsftpd's
+//!   `require_ssl_reuse=YES` accepts them), close_notify on every data connection close, your
+//!   own trust anchors ([`TlsConfig`]), and [`TlsConfig::danger_accept_invalid_certs`] for test
+//!   servers.
+//! * **Data connections**: passive (EPSV, then PASV, connecting to the control connection's
+//!   peer whatever address a 227 names) or active (EPRT/PORT, advertised address and port
+//!   range configurable, only the server may connect).
+//! * **Timeouts** for connecting, for each reply and for an idle data connection
+//!   ([`ConnectOptions`]); nothing waits forever.
+//! * **Typed errors** that carry the server's reply ([`Error::reply`]).
+//! * **TYPE A and MODE B/C** decoded and encoded on the data path.
+//!
+//! ## Blocking
+//!
+//! ```no_run
+//! use std::io::Read;
+//! use ftp_client::blocking::Client;
+//!
+//! # fn main() -> ftp_client::Result<()> {
+//! let mut client = Client::connect_url("ftp://user:secret@ftp.example.com")?;
+//! let mut download = client.retrieve("report.csv", 0)?;
+//! let mut text = String::new();
+//! download.read_to_string(&mut text)?;
+//! download.finish()?;
+//! client.quit()?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## tokio
+//!
+//! ```no_run
+//! # #[cfg(feature = "tokio")]
+//! # async fn demo() -> ftp_client::Result<()> {
+//! use ftp_client::tokio::Client;
+//! use tokio::io::AsyncReadExt;
+//!
+//! let mut client = Client::connect_url("ftpes://user:secret@ftp.example.com").await?;
+//! let mut download = client.retrieve("report.csv", 0).await?;
+//! let mut text = String::new();
+//! download.read_to_string(&mut text).await?;
+//! download.finish().await?;
+//! client.quit().await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## async-std and smol
+//!
+//! ```no_run
+//! # #[cfg(feature = "async-std")]
+//! # fn demo() -> ftp_client::Result<()> {
+//! use ftp_client::async_std::Client;
+//!
+//! async_io::block_on(async {
+//!     let mut client = Client::connect_url("ftp://anonymous@ftp.example.com").await?;
+//!     let mut reader = &b"hello"[..];
+//!     client.store_from("incoming/hello.txt", &mut reader).await?;
+//!     client.quit().await?;
+//!     Ok(())
+//! })
+//! # }
+//! ```
+//!
+//! ## Notes
+//!
+//! * Transfer streams borrow their client mutably: nothing else can be sent while a transfer
+//!   is open, which is what FTP allows anyway, and a queued command can never wait behind a
+//!   transfer nobody reads.
+//! * Dropping a `Download` early resets its data connection and queues ABOR; dropping an
+//!   `Upload` without `finish` does the same (under TLS it ends with close_notify instead of
+//!   a reset, so servers that require TLS session reuse keep accepting data connections; such
+//!   a server may then keep the partial file as if complete). The client's next call reads
+//!   the replies first, so the session is never left waiting.
+//! * The async clients do their work while one of their futures or streams is polled; they
+//!   spawn no task. An idle async client therefore sends no keep-alive and notices a closed
+//!   connection only at its next call.
+//! * With TLS 1.3, each data connection uses up one session ticket and receives a fresh one;
+//!   the client keeps that supply from running dry (refused transfers do not start a
+//!   handshake, aborted ones wait briefly for their ticket), which servers requiring session
+//!   reuse (vsftpd's default) depend on.
+//!
+//! ## How it is built
+//!
+//! The protocol (what to send, how to read replies, when a transfer is complete, timers) lives
+//! in `ftp-proto`. This crate executes what the session asks for: one driver for the
+//! blocking style, and one async driver shared by tokio and async-io (async-std, smol) behind
+//! a small runtime shim. The async driver runs inside the futures the caller awaits (no task is
+//! spawned, no thread started): control reads and writes, data connects and accepts, TLS
+//! handshakes and the timer are polled together by whichever call is in progress, and their
+//! results are fed to the session in one place.
 
 #![forbid(unsafe_code)]
 
+#[cfg(any(feature = "tokio", feature = "async-std"))]
+mod async_client;
+#[cfg(any(feature = "tokio", feature = "async-std"))]
+mod async_driver;
+#[cfg(feature = "async-std")]
+pub mod async_std;
+pub mod blocking;
+mod core;
+mod error;
+mod net;
+mod ops;
+mod options;
+#[cfg(any(feature = "tokio", feature = "async-std"))]
+mod runtime;
+mod tls;
+#[cfg(feature = "tokio")]
+pub mod tokio;
+mod transcode;
+mod url;
+
 pub use ftp_proto as proto;
+
+pub use crate::error::{Error, Result};
+pub use crate::ops::LISTING_LIMIT;
+pub use crate::options::{ConnectOptions, TlsMode};
+pub use crate::tls::TlsConfig;
+pub use crate::url::{FtpUrl, UrlError};
+
+pub use ftp_proto::client::{DataFailure, DataMode, ListKind, PasvAddressPolicy, TransferOutcome};
+pub use ftp_proto::listing::{Entry, EntryKind};
+pub use ftp_proto::transfer::{DataType, TransferMode};
+pub use ftp_proto::{Reply, ReplyCode, Timestamp};
+pub use rustls;
+
+/// The async-std client serves smol unchanged: both run on the async-io reactor.
+#[cfg(feature = "async-std")]
+pub use crate::async_std as smol;

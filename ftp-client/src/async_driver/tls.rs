@@ -1,0 +1,83 @@
+//! TLS over a runtime stream, with futures-rustls (one TLS code path for both runtimes).
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_io::{AsyncRead, AsyncWrite};
+use futures_rustls::TlsConnector;
+
+use crate::runtime::{BoxFuture, Conn};
+use crate::tls::{TicketMark, TlsSetup};
+
+/// A TLS client stream over a runtime connection.
+pub(crate) struct TlsConn {
+    inner: futures_rustls::client::TlsStream<Box<dyn Conn>>,
+    mark: Option<TicketMark>,
+}
+
+/// Runs a TLS client handshake over `conn`, resuming a session of `tls`'s store when it can.
+/// Polling the future once sends the ClientHello.
+pub(crate) fn handshake(
+    tls: &TlsSetup,
+    conn: Box<dyn Conn>,
+    data: bool,
+) -> BoxFuture<'static, io::Result<Box<dyn Conn>>> {
+    let connector = TlsConnector::from(tls.config.clone());
+    let mark = if data { tls.ticket_mark() } else { None };
+    let connect = connector.connect(tls.server_name.clone(), conn);
+    Box::pin(async move {
+        let inner = connect.await?;
+        Ok(Box::new(TlsConn { inner, mark }) as Box<dyn Conn>)
+    })
+}
+
+impl AsyncRead for TlsConn {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        match Pin::new(&mut self.inner).poll_read(cx, buf) {
+            // A peer that closes without close_notify: the end of the data, as far as FTP is
+            // concerned (the final reply says whether the transfer completed).
+            Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => Poll::Ready(Ok(0)),
+            other => other,
+        }
+    }
+}
+
+impl AsyncWrite for TlsConn {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    /// close_notify, then the end of the TCP stream.
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_close(cx)
+    }
+}
+
+impl Conn for TlsConn {
+    fn addrs(&self) -> io::Result<(SocketAddr, SocketAddr)> {
+        self.inner.get_ref().0.addrs()
+    }
+
+    fn reset_on_close(&self) {
+        self.inner.get_ref().0.reset_on_close();
+    }
+
+    fn ticket_due(&self) -> bool {
+        let version = self.inner.get_ref().1.protocol_version();
+        self.mark.as_ref().is_some_and(|m| m.ticket_due(version))
+    }
+}

@@ -1,0 +1,609 @@
+//! The blocking client, on `std::net`: no runtime, no extra thread.
+//!
+//! [`Client`] runs the protocol session on the calling thread in a poll-style loop with socket
+//! timeouts. [`Download`] is a [`std::io::Read`] and [`Upload`] a [`std::io::Write`]; both
+//! borrow the client, so nothing else can be sent while a transfer is open. Dropping either
+//! early aborts the transfer: the data connection is reset and ABOR goes out with the next
+//! call, which reads its replies before doing anything else.
+//!
+//! ```no_run
+//! use std::io::Read;
+//! use ftp_client::blocking::Client;
+//!
+//! # fn main() -> ftp_client::Result<()> {
+//! let mut client = Client::connect_url("ftp://anonymous:guest@ftp.example.com/")?;
+//! for entry in client.list("pub")? {
+//!     println!("{:?} {}", entry.kind, String::from_utf8_lossy(&entry.name));
+//! }
+//! let mut text = String::new();
+//! let mut download = client.retrieve("pub/README", 0)?;
+//! download.read_to_string(&mut text)?;
+//! download.finish()?;
+//! client.quit()?;
+//! # Ok(())
+//! # }
+//! ```
+
+mod driver;
+mod stream;
+
+use std::io::{self, Read, Write};
+
+use ftp_proto::client::{ClientDataEvent, DataConnId, Direction, OpId, StoreKind, TransferOutcome};
+
+use self::driver::Driver;
+use self::stream::Stream;
+use crate::error::{data_failure, Error, Result};
+use crate::ops::client_methods;
+use crate::options::{parse_host_port, ConnectOptions};
+use crate::transcode::{Decoder, Encoder};
+use crate::url::FtpUrl;
+
+/// Buffer for wire bytes when transcoding.
+const WIRE_LEN: usize = 64 * 1024;
+
+/// An FTP or FTPS client on blocking `std::net` sockets.
+///
+/// Every method sends its commands, waits for the replies (each within the reply timeout) and
+/// returns the typed result; [`Error`] carries the server's reply when it refused. The
+/// session stays usable after a refusal; [`Error::is_fatal`] says when it is not.
+pub struct Client {
+    driver: Driver,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("session", &self.driver.core.session)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Connects to `host:port` (or a bare host, port 21) in plain FTP and reads the greeting;
+    /// [`login`](Self::login) comes next.
+    pub fn connect(target: &str) -> Result<Self> {
+        let (host, port) = parse_host_port(target)?;
+        Self::connect_with(&ConnectOptions::new(host, port))
+    }
+
+    /// Connects to what an `ftp://`, `ftps://` (implicit) or `ftpes://` (explicit FTPS) URL
+    /// names and logs in with its user and password (`anonymous` without one). The URL's path
+    /// is not visited: use [`FtpUrl`] to read it.
+    pub fn connect_url(url: &str) -> Result<Self> {
+        Self::connect_with(&ConnectOptions::from_url(&FtpUrl::parse(url)?))
+    }
+
+    /// Connects as `options` say: TCP within the connect timeout, TLS (implicit, or AUTH TLS
+    /// with PBSZ/PROT for explicit), the greeting, and the login when the options carry
+    /// credentials.
+    pub fn connect_with(options: &ConnectOptions) -> Result<Self> {
+        Ok(Self {
+            driver: Driver::connect(options)?,
+        })
+    }
+
+    client_methods!(, []);
+
+    /// Downloads `path` from byte `offset` (REST when not 0): the returned [`Download`] reads
+    /// the file's bytes. Read it to the end, then call [`Download::finish`] for the server's
+    /// verdict.
+    pub fn retrieve(&mut self, path: impl AsRef<[u8]>, offset: u64) -> Result<Download<'_>> {
+        let op = self
+            .driver
+            .queue(|s| s.retrieve(crate::ops::bytes(path), offset))?;
+        self.transfer_stream(op)
+    }
+
+    /// Uploads to `path`, replacing it (STOR): write the bytes into the returned [`Upload`],
+    /// then call [`Upload::finish`].
+    pub fn store(&mut self, path: impl AsRef<[u8]>) -> Result<Upload<'_>> {
+        self.upload(path, StoreKind::Replace, 0)
+    }
+
+    /// Resumes an upload: the bytes written go to `path` from byte `offset` on (REST, STOR).
+    pub fn store_at(&mut self, path: impl AsRef<[u8]>, offset: u64) -> Result<Upload<'_>> {
+        self.upload(path, StoreKind::Replace, offset)
+    }
+
+    /// Appends to `path` (APPE): write the bytes into the returned [`Upload`], then call
+    /// [`Upload::finish`].
+    pub fn append(&mut self, path: impl AsRef<[u8]>) -> Result<Upload<'_>> {
+        self.upload(path, StoreKind::Append, 0)
+    }
+
+    /// Uploads everything `reader` yields to `path` (STOR); returns the bytes sent.
+    pub fn store_from(&mut self, path: impl AsRef<[u8]>, reader: &mut impl Read) -> Result<u64> {
+        let mut upload = self.store(path)?;
+        let n = copy(reader, &mut upload)?;
+        upload.finish()?;
+        Ok(n)
+    }
+
+    /// Appends everything `reader` yields to `path` (APPE); returns the bytes sent.
+    pub fn append_from(&mut self, path: impl AsRef<[u8]>, reader: &mut impl Read) -> Result<u64> {
+        let mut upload = self.append(path)?;
+        let n = copy(reader, &mut upload)?;
+        upload.finish()?;
+        Ok(n)
+    }
+
+    fn upload(
+        &mut self,
+        path: impl AsRef<[u8]>,
+        kind: StoreKind,
+        offset: u64,
+    ) -> Result<Upload<'_>> {
+        let op = self
+            .driver
+            .queue(|s| s.store(crate::ops::bytes(path), kind, offset))?;
+        let (started, stream) = self.driver.wait_started(op)?;
+        let encoder = Encoder::new(started.params);
+        let wire = if encoder.is_plain() {
+            Vec::new()
+        } else {
+            vec![0; WIRE_LEN]
+        };
+        Ok(Upload {
+            transfer: Transfer::new(&mut self.driver, Direction::Upload, op, started.id, stream),
+            encoder,
+            wire,
+        })
+    }
+
+    fn transfer_stream(&mut self, op: OpId) -> Result<Download<'_>> {
+        let (started, stream) = self.driver.wait_started(op)?;
+        if started.direction != Direction::Download {
+            self.driver.core.discard(op);
+            return Err(Error::DataConnection(ftp_proto::client::DataFailure::Other));
+        }
+        let decoder = Decoder::new(started.params);
+        let wire = if decoder.is_plain() {
+            Vec::new()
+        } else {
+            vec![0; WIRE_LEN]
+        };
+        Ok(Download {
+            transfer: Transfer::new(
+                &mut self.driver,
+                Direction::Download,
+                op,
+                started.id,
+                stream,
+            ),
+            decoder,
+            wire,
+            wire_start: 0,
+            wire_end: 0,
+            phase: Phase::Reading,
+        })
+    }
+}
+
+/// Copies with a buffer the size of the upload's wire buffer.
+fn copy(reader: &mut impl Read, writer: &mut impl Write) -> Result<u64> {
+    let mut buf = vec![0u8; WIRE_LEN];
+    let mut total = 0u64;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::Io(e)),
+        };
+        writer.write_all(&buf[..n]).map_err(unwrap_io)?;
+        total += n as u64;
+    }
+}
+
+/// An error from a transfer stream: the client's own error when it is one.
+fn unwrap_io(error: io::Error) -> Error {
+    if !error.get_ref().is_some_and(|e| e.is::<Error>()) {
+        return Error::Io(error);
+    }
+    let kind = error.kind();
+    match error.into_inner().map(|inner| inner.downcast::<Error>()) {
+        Some(Ok(inner)) => *inner,
+        Some(Err(other)) => Error::Io(io::Error::new(kind, other)),
+        None => Error::Io(io::Error::from(kind)),
+    }
+}
+
+/// A socket timeout as the `TimedOut` it is.
+fn idle_timeout(error: &io::Error) -> io::Error {
+    if error.kind() == io::ErrorKind::WouldBlock {
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            "the data connection was idle too long",
+        )
+    } else {
+        io::Error::new(error.kind(), error.to_string())
+    }
+}
+
+/// The part of a transfer both directions share: the borrowed driver, the operation, the
+/// data connection and how it ended.
+struct Transfer<'a> {
+    driver: &'a mut Driver,
+    direction: Direction,
+    op: OpId,
+    id: DataConnId,
+    stream: Option<Stream>,
+    bytes: u64,
+    /// `Finished` or `Failed` was reported: the data connection is done with.
+    ended: bool,
+    /// The operation's result was collected (or deliberately dropped).
+    settled: bool,
+}
+
+impl<'a> Transfer<'a> {
+    fn new(
+        driver: &'a mut Driver,
+        direction: Direction,
+        op: OpId,
+        id: DataConnId,
+        stream: Stream,
+    ) -> Self {
+        Self {
+            driver,
+            direction,
+            op,
+            id,
+            stream: Some(stream),
+            bytes: 0,
+            ended: false,
+            settled: false,
+        }
+    }
+
+    /// The data went through: close the connection gracefully (close_notify, FIN, wait for
+    /// the server's end), then report the end of the bytes; `Close` is answered at once.
+    fn end(&mut self) {
+        if self.ended {
+            return;
+        }
+        self.ended = true;
+        if let Some(stream) = self.stream.take() {
+            let _ = stream.close_gracefully(self.driver.net.data_timeout);
+        }
+        self.driver.core.closed_by_stream.insert(self.id);
+        self.driver
+            .core
+            .data_event(self.id, ClientDataEvent::Finished { bytes: self.bytes });
+    }
+
+    /// The data connection failed: reset it and report the failure. A socket timeout (which
+    /// Unix reports as `WouldBlock`) is the data idle timeout: `TimedOut`.
+    fn fail(&mut self, error: &io::Error) -> io::Error {
+        let error = &idle_timeout(error);
+        if !self.ended {
+            self.ended = true;
+            if let Some(stream) = self.stream.take() {
+                stream.abort();
+            }
+            self.driver
+                .core
+                .data_event(self.id, ClientDataEvent::Failed(data_failure(error)));
+        }
+        io::Error::new(error.kind(), error.to_string())
+    }
+
+    /// Queues ABOR (it goes out with the next driver run) and ends the data connection: a
+    /// reset, so the server sees the transfer cut short; but an upload under TLS ends with
+    /// close_notify, because a server that sees its TLS stream cut drops the TLS session
+    /// (OpenSSL), and servers that require session reuse (vsftpd) would then refuse every
+    /// later data connection. The server may then take the partial upload as complete; it
+    /// keeps the partial file either way.
+    fn abort(&mut self) {
+        match self.stream.take() {
+            Some(stream @ Stream::Tls(..)) if self.direction == Direction::Upload => {
+                let _ = stream.close_gracefully(self.driver.net.data_timeout);
+            }
+            Some(stream) => stream.abort(),
+            None => {}
+        }
+        self.ended = true;
+        let _ = self.driver.core.session.abort(self.op);
+    }
+
+    fn result(&mut self) -> Result<TransferOutcome> {
+        self.settled = true;
+        crate::ops::transfer(self.driver.wait(self.op)?)
+    }
+}
+
+impl Drop for Transfer<'_> {
+    fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
+        if !self.ended {
+            tracing::debug!(op = %self.op, "transfer stream dropped early: aborting");
+            self.abort();
+        }
+        // Nobody will ask for the result; the next call reads the replies.
+        self.driver.core.discard(self.op);
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Reading,
+    /// The connection ended; the decoders still hold bytes.
+    Flushing,
+    Done,
+}
+
+/// A download in progress: a [`Read`] of the file's bytes (decoded from TYPE A or MODE B/C
+/// when those are in effect).
+///
+/// Read to the end (`Ok(0)`), then call [`finish`](Self::finish): the end of the data alone
+/// does not prove the transfer complete, the server's final reply does. A read that stays
+/// without data longer than the data idle timeout fails with `TimedOut`. Dropping the download
+/// before the end aborts the transfer; [`abort`](Self::abort) does it at once.
+pub struct Download<'a> {
+    transfer: Transfer<'a>,
+    decoder: Decoder,
+    wire: Vec<u8>,
+    wire_start: usize,
+    wire_end: usize,
+    phase: Phase,
+}
+
+impl Download<'_> {
+    /// Waits for the server's verdict once every byte was read: the outcome (final reply,
+    /// byte count) or the error that ended the transfer. Called before the end, it aborts the
+    /// transfer and returns [`Error::Aborted`].
+    pub fn finish(mut self) -> Result<TransferOutcome> {
+        if !self.transfer.ended {
+            self.transfer.abort();
+            let result = self.transfer.result();
+            return match result {
+                Err(e) => Err(e),
+                Ok(_) => Err(Error::Aborted { reply: None }),
+            };
+        }
+        self.transfer.result()
+    }
+
+    /// Aborts the transfer (ABOR, and a reset of the data connection) and waits for the
+    /// server to confirm. Succeeds when the transfer ended either way (aborted, or it had
+    /// just completed).
+    pub fn abort(mut self) -> Result<()> {
+        self.transfer.abort();
+        match self.transfer.result() {
+            Ok(_) | Err(Error::Aborted { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Bytes handed to the application so far.
+    pub fn bytes(&self) -> u64 {
+        self.transfer.bytes
+    }
+
+    /// Reads everything into `out`, failing past `limit` bytes (the transfer is then
+    /// aborted).
+    pub(crate) fn read_all(&mut self, out: &mut Vec<u8>, limit: usize) -> Result<()> {
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let n = match self.read(&mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    drop(unwrap_io(e));
+                    // The session's verdict explains the failure better than the socket.
+                    return self.transfer.result().map(drop);
+                }
+            };
+            if out.len() + n > limit {
+                self.transfer.abort();
+                let _ = self.transfer.result();
+                return Err(Error::Io(io::Error::other(format!(
+                    "listing larger than {limit} bytes"
+                ))));
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    fn read_plain(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let Some(stream) = self.transfer.stream.as_mut() else {
+            return Ok(0);
+        };
+        match stream.read(buf) {
+            Ok(0) => {
+                self.transfer.end();
+                self.phase = Phase::Done;
+                Ok(0)
+            }
+            Ok(n) => {
+                self.transfer.bytes += n as u64;
+                Ok(n)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(e),
+            Err(e) => Err(self.transfer.fail(&e)),
+        }
+    }
+
+    fn read_decoded(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self.phase {
+                Phase::Done => return Ok(0),
+                Phase::Flushing => {
+                    let (written, done) = self.decoder.finish(buf).map_err(|e| {
+                        self.transfer
+                            .fail(&io::Error::new(io::ErrorKind::InvalidData, e))
+                    })?;
+                    self.transfer.bytes += written as u64;
+                    if done {
+                        self.transfer.end();
+                        self.phase = Phase::Done;
+                    }
+                    if written > 0 || done {
+                        return Ok(written);
+                    }
+                }
+                Phase::Reading => {
+                    if self.wire_start < self.wire_end {
+                        let (consumed, written) = self
+                            .decoder
+                            .decode(&self.wire[self.wire_start..self.wire_end], buf)
+                            .map_err(|e| {
+                                self.transfer
+                                    .fail(&io::Error::new(io::ErrorKind::InvalidData, e))
+                            })?;
+                        self.wire_start += consumed;
+                        if self.decoder.at_end_of_file() {
+                            // MODE B/C: the end-of-file mark ends the file, whether or not
+                            // the server closes the connection.
+                            self.wire_start = self.wire_end;
+                            self.phase = Phase::Flushing;
+                        }
+                        if written > 0 {
+                            self.transfer.bytes += written as u64;
+                            return Ok(written);
+                        }
+                        if consumed > 0 || self.phase == Phase::Flushing {
+                            continue;
+                        }
+                    }
+                    let Some(stream) = self.transfer.stream.as_mut() else {
+                        self.phase = Phase::Flushing;
+                        continue;
+                    };
+                    match stream.read(&mut self.wire) {
+                        Ok(0) => self.phase = Phase::Flushing,
+                        Ok(n) => {
+                            self.wire_start = 0;
+                            self.wire_end = n;
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(self.transfer.fail(&e)),
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Read for Download<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.phase == Phase::Done {
+            return Ok(0);
+        }
+        if self.transfer.ended {
+            return Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "the transfer failed; finish() reports why",
+            ));
+        }
+        if self.decoder.is_plain() {
+            self.read_plain(buf)
+        } else {
+            self.read_decoded(buf)
+        }
+    }
+}
+
+/// An upload in progress: a [`Write`] whose bytes go to the server (encoded to TYPE A or
+/// MODE B/C when those are in effect).
+///
+/// Call [`finish`](Self::finish) when everything is written: it ends the data (close_notify
+/// under TLS, then the end of the connection) and waits for the server's verdict. Dropping the
+/// upload without `finish` aborts the transfer (the data connection is reset so the server
+/// does not take a partial file for a complete one, though it may keep what it received).
+pub struct Upload<'a> {
+    transfer: Transfer<'a>,
+    encoder: Encoder,
+    wire: Vec<u8>,
+}
+
+impl Upload<'_> {
+    /// Ends the upload and waits for the server's verdict: the outcome (final reply, bytes
+    /// sent, the name chosen for STOU) or the error that ended the transfer.
+    pub fn finish(mut self) -> Result<TransferOutcome> {
+        if !self.transfer.ended {
+            if let Err(e) = self.write_tail() {
+                let _ = self.transfer.fail(&e);
+            } else {
+                self.transfer.end();
+            }
+        }
+        self.transfer.result()
+    }
+
+    /// Aborts the transfer (ABOR, and a reset of the data connection) and waits for the
+    /// server to confirm.
+    pub fn abort(mut self) -> Result<()> {
+        self.transfer.abort();
+        match self.transfer.result() {
+            Ok(_) | Err(Error::Aborted { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Bytes taken from the application so far.
+    pub fn bytes(&self) -> u64 {
+        self.transfer.bytes
+    }
+
+    /// The encoders' tails (a MODE B end-of-file block), then a flush.
+    fn write_tail(&mut self) -> io::Result<()> {
+        let Some(stream) = self.transfer.stream.as_mut() else {
+            return Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "transfer ended",
+            ));
+        };
+        if !self.encoder.is_plain() {
+            loop {
+                let (written, done) = self.encoder.finish(&mut self.wire);
+                stream.write_all(&self.wire[..written])?;
+                if done {
+                    break;
+                }
+            }
+        }
+        stream.flush()
+    }
+}
+
+impl Write for Upload<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let Some(stream) = self.transfer.stream.as_mut() else {
+            return Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "the transfer failed; finish() reports why",
+            ));
+        };
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let result = if self.encoder.is_plain() {
+            stream.write(buf)
+        } else {
+            let (consumed, written) = self.encoder.encode(buf, &mut self.wire);
+            stream.write_all(&self.wire[..written]).map(|()| consumed)
+        };
+        match result {
+            Ok(n) => {
+                self.transfer.bytes += n as u64;
+                Ok(n)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(e),
+            Err(e) => Err(self.transfer.fail(&e)),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self.transfer.stream.as_mut() {
+            Some(stream) => stream.flush(),
+            None => Ok(()),
+        }
+    }
+}

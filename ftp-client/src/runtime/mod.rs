@@ -1,0 +1,85 @@
+//! The runtime shim: what the one async driver needs from a runtime, implemented once for
+//! tokio ([`tokio`](self::tokio)) and once for the async-io reactor that async-std and smol
+//! share ([`async_io`](self::async_io)). The driver is written against `futures-io` streams,
+//! futures-rustls and this trait only, so a bug is fixed once for both runtimes.
+//!
+//! No task is spawned and no thread started: every future here is polled by the driver,
+//! inside the futures the application awaits.
+
+use std::future::Future;
+use std::io;
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use futures_io::{AsyncRead, AsyncWrite};
+
+#[cfg(feature = "async-std")]
+pub(crate) mod async_io;
+#[cfg(feature = "tokio")]
+pub(crate) mod tokio;
+
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A connected stream: TCP of the runtime, or TLS over it.
+pub(crate) trait Conn: AsyncRead + AsyncWrite + Send + Unpin + 'static {
+    /// `(local, peer)` addresses.
+    fn addrs(&self) -> io::Result<(SocketAddr, SocketAddr)>;
+    /// Makes the next close a reset (SO_LINGER 0).
+    fn reset_on_close(&self);
+    /// TLS 1.3 only: true while the ticket this data connection should bring has not come
+    /// (see `tls::TicketMark`).
+    fn ticket_due(&self) -> bool {
+        false
+    }
+}
+
+/// A listening socket of the runtime.
+pub(crate) trait Listener: Send + 'static {
+    /// Polls for the next connection.
+    fn poll_accept(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<(Box<dyn Conn>, SocketAddr)>>;
+}
+
+/// A resettable timer of the runtime.
+pub(crate) trait Timer: Send {
+    /// Fire at `at` instead.
+    fn reset(&mut self, at: Instant);
+    /// Ready once the deadline has passed.
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()>;
+}
+
+/// What the driver needs from a runtime. Implemented by zero-sized types; the driver is
+/// generic over it.
+pub(crate) trait Runtime: Send + Sync + 'static {
+    /// Resolves `host` (a name or an IP address) to addresses for `port`.
+    fn resolve(host: String, port: u16) -> BoxFuture<'static, io::Result<Vec<SocketAddr>>>;
+    /// Connects to `addr`.
+    fn connect(addr: SocketAddr) -> BoxFuture<'static, io::Result<Box<dyn Conn>>>;
+    /// Registers a bound, listening `std` socket with the runtime.
+    fn listener(listener: StdListener) -> io::Result<Box<dyn Listener>>;
+    /// A timer that fires at `at`.
+    fn timer(at: Instant) -> Box<dyn Timer>;
+}
+
+/// Runs `future`, giving up at `at`: `None` on timeout.
+pub(crate) async fn timeout_at<R: Runtime, T>(
+    at: Instant,
+    future: impl Future<Output = T>,
+) -> Option<T> {
+    let mut future = std::pin::pin!(future);
+    let mut timer = R::timer(at);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(value) = future.as_mut().poll(cx) {
+            return Poll::Ready(Some(value));
+        }
+        if Instant::now() >= at {
+            return Poll::Ready(None);
+        }
+        timer.poll_expired(cx).map(|()| None)
+    })
+    .await
+}

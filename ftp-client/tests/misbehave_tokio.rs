@@ -1,0 +1,41 @@
+//! The tokio client against a misbehaving scripted server (malformed replies, stalls, closes
+//! in mid-transfer): typed errors within the timeouts, no hang, no panic.
+
+#![allow(unreachable_pub)]
+
+#[macro_use]
+#[path = "scripted/cases.rs"]
+mod cases;
+mod scripted;
+
+mod io {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    pub async fn read_all_result(
+        down: &mut ftp_client::tokio::Download<'_>,
+    ) -> std::io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        down.read_to_end(&mut out).await.map(|_| out)
+    }
+
+    pub async fn write_until_error(up: &mut ftp_client::tokio::Upload<'_>) -> std::io::Error {
+        let chunk = vec![0u8; 64 * 1024];
+        loop {
+            if let Err(e) = up.write_all(&chunk).await {
+                return e;
+            }
+        }
+    }
+}
+
+macro_rules! run {
+    ($($body:tt)*) => {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async { $($body)* })
+    };
+}
+
+misbehave_tests!(ftp_client::tokio::Client, [.await], run);

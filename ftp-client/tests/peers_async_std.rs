@@ -1,0 +1,38 @@
+//! The async-std/smol client against real servers over loopback: the same scenarios as the
+//! blocking client (`scenario/mod.rs`), on async-io's `block_on`.
+
+#![cfg(feature = "async-std")]
+#![allow(unreachable_pub)]
+
+#[macro_use]
+mod scenario;
+mod support;
+
+mod io {
+    use futures_lite::{AsyncReadExt, AsyncWriteExt};
+
+    pub async fn read_all(down: &mut ftp_client::async_std::Download<'_>) -> Vec<u8> {
+        let mut out = Vec::new();
+        down.read_to_end(&mut out)
+            .await
+            .expect("download reads to the end");
+        out
+    }
+
+    pub async fn read_some(down: &mut ftp_client::async_std::Download<'_>, n: usize) {
+        let mut buf = vec![0u8; n];
+        down.read_exact(&mut buf).await.expect("download starts");
+    }
+
+    pub async fn write_all(up: &mut ftp_client::async_std::Upload<'_>, data: &[u8]) {
+        up.write_all(data).await.expect("upload writes");
+    }
+}
+
+macro_rules! run {
+    ($($body:tt)*) => {
+        async_io::block_on(async { $($body)* })
+    };
+}
+
+peer_tests!(ftp_client::async_std::Client, [.await], run);

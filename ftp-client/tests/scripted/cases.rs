@@ -1,0 +1,569 @@
+//! Scripted-server cases, written once for every client style (see `misbehave_*.rs`): each
+//! misbehaviour asserts a typed error, within a bound a little above the configured timeout,
+//! and no panic; then the protocol paths no real peer here takes (PASV fallback with the
+//! NAT-safe address policy, EPRT/PORT with a port range and an advertised address, MODE B).
+
+/// Expands every case for one style. `$run` runs a block (in a runtime for async styles);
+/// the calling file has a module `io` with `read_all_result(&mut Download) ->
+/// io::Result<Vec<u8>>` and `write_until_error(&mut Upload) -> io::Error`.
+macro_rules! misbehave_tests {
+    ($Client:ty, [$($await:tt)*], $run:ident) => {
+        use std::time::{Duration, Instant};
+
+        use ftp_client::{ConnectOptions, DataFailure, Error};
+        use scripted::{accept, Server};
+
+        type Client = $Client;
+
+        /// The timeouts the cases configure, and how long past them a failure may come.
+        const SHORT: Duration = Duration::from_millis(300);
+        const BOUND: Duration = Duration::from_millis(2500);
+        const STALL: Duration = Duration::from_secs(5);
+
+        fn options(server: &Server) -> ConnectOptions {
+            ConnectOptions::new("127.0.0.1", server.addr.port())
+                .login("user", "pass")
+                .connect_timeout(SHORT)
+                .reply_timeout(SHORT)
+                .data_timeout(SHORT)
+                .data_idle_timeout(SHORT)
+        }
+
+        /// The first of `n` consecutive ports that are free now.
+        fn support_free_port_run(n: u16) -> u16 {
+            let mut base = 31_000 + (std::process::id() % 500) as u16 * 8;
+            loop {
+                if (base..base + n).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()) {
+                    return base;
+                }
+                base += n;
+            }
+        }
+
+        #[track_caller]
+        fn within(start: Instant) {
+            let took = start.elapsed();
+            assert!(took < BOUND, "took {took:?}, more than {BOUND:?}");
+        }
+
+        #[test]
+        fn malformed_greeting_is_a_protocol_error() {
+            let server = Server::start(|s| {
+                s.raw(b"hello, this is not FTP\r\n");
+                s.stall(STALL);
+            });
+            $run! {
+                let start = Instant::now();
+                let err = Client::connect_with(&options(&server)) $($await)* .unwrap_err();
+                within(start);
+                assert!(matches!(err, Error::Protocol(_)), "{err:?}");
+                assert!(err.is_fatal());
+            }
+        }
+
+        #[test]
+        fn binary_garbage_is_a_protocol_error() {
+            let server = Server::start(|s| {
+                s.raw(&[0xFF, 0xFE, 0x00, 0x01, 0xC3, b'\r', b'\n']);
+                s.stall(STALL);
+            });
+            $run! {
+                let err = Client::connect_with(&options(&server)) $($await)* .unwrap_err();
+                assert!(matches!(err, Error::Protocol(_)), "{err:?}");
+            }
+        }
+
+        #[test]
+        fn refusing_greeting_carries_the_reply() {
+            let server = Server::start(|s| s.send("421 Too many connections."));
+            $run! {
+                let err = Client::connect_with(&options(&server)) $($await)* .unwrap_err();
+                assert_eq!(err.reply().map(|r| r.code().get()), Some(421), "{err:?}");
+                assert!(err.is_fatal());
+            }
+        }
+
+        #[test]
+        fn silent_server_times_out_at_the_greeting() {
+            let server = Server::start(|s| s.stall(STALL));
+            $run! {
+                let start = Instant::now();
+                let err = Client::connect_with(&options(&server)) $($await)* .unwrap_err();
+                within(start);
+                assert!(matches!(err, Error::Timeout), "{err:?}");
+                assert!(err.is_timeout());
+            }
+        }
+
+        #[test]
+        fn stalled_reply_times_out_and_closes_the_session() {
+            let server = Server::start(|s| {
+                s.login();
+                s.expect("PWD");
+                s.stall(STALL);
+            });
+            $run! {
+                let mut client = Client::connect_with(&options(&server)) $($await)* .unwrap();
+                let start = Instant::now();
+                let err = client.pwd() $($await)* .unwrap_err();
+                within(start);
+                assert!(matches!(err, Error::Timeout), "{err:?}");
+                let again = client.noop() $($await)* .unwrap_err();
+                assert!(again.is_fatal(), "{again:?}");
+            }
+        }
+
+        #[test]
+        fn overlong_reply_is_a_protocol_error() {
+            let server = Server::start(|s| {
+                s.login();
+                s.expect("PWD");
+                s.raw(&vec![b'a'; 200_000]);
+                s.stall(STALL);
+            });
+            $run! {
+                let mut client = Client::connect_with(&options(&server)) $($await)* .unwrap();
+                let err = client.pwd() $($await)* .unwrap_err();
+                assert!(matches!(err, Error::Protocol(_)), "{err:?}");
+            }
+        }
+
+        #[test]
+        fn line_that_is_not_a_reply_is_a_protocol_error() {
+            let server = Server::start(|s| {
+                s.login();
+                s.expect("PWD");
+                s.send("whatever you say");
+                s.stall(STALL);
+            });
+            $run! {
+                let mut client = Client::connect_with(&options(&server)) $($await)* .unwrap();
+                let err = client.pwd() $($await)* .unwrap_err();
+                assert!(matches!(err, Error::Protocol(_)), "{err:?}");
+            }
+        }
+
+        #[test]
+        fn unexpected_reply_code_is_typed() {
+            let server = Server::start(|s| {
+                s.login();
+                s.expect("TYPE");
+                s.send("200 OK.");
+                s.expect("SIZE");
+                s.send("213 not-a-number");
+                s.expect("QUIT");
+                s.send("221 Bye.");
+            });
+            $run! {
+                let mut client = Client::connect_with(&options(&server)) $($await)* .unwrap();
+                let err = client.size("f") $($await)* .unwrap_err();
+                assert!(matches!(err, Error::UnexpectedReply(_)), "{err:?}");
+                assert!(!err.is_fatal());
+                client.quit() $($await)* .unwrap();
+            }
+        }
+
+        #[test]
+        fn close_in_mid_command() {
+            let server = Server::start(|s| {
+                s.login();
+                s.expect("PWD");
+                s.close();
+            });
+            $run! {
+                let mut client = Client::connect_with(&options(&server)) $($await)* .unwrap();
+                let err = client.pwd() $($await)* .unwrap_err();
+                assert!(matches!(err, Error::ConnectionClosed { reply: None } | Error::Io(_)), "{err:?}");
+                assert!(err.is_fatal());
+            }
+        }
+
+        #[test]
+        fn service_closing_carries_the_421() {
+            let server = Server::start(|s| {
+                s.login();
+                s.expect("MKD");
+                s.send("421 Shutting down.");
+                s.close();
+            });
+            $run! {
+                let mut client = Client::connect_with(&options(&server)) $($await)* .unwrap();
+                let err = client.mkdir("d") $($await)* .unwrap_err();
+                assert!(matches!(err, Error::ConnectionClosed { reply: Some(_) }), "{err:?}");
+                assert_eq!(err.reply().unwrap().code().get(), 421);
+            }
+        }
+
+        #[test]
+        fn data_closed_in_mid_transfer_gives_the_426() {
+            let server = Server::start(|s| {
+                s.login();
+                let listener = s.passive();
+                s.expect("RETR");
+                s.send("150 Here it comes.");
+                let mut data = accept(&listener);
+                std::io::Write::write_all(&mut data, &[7u8; 100_000]).unwrap();
+                drop(data);
+                s.send("426 Connection closed; transfer aborted.");
+                s.stall(STALL);
+            });
+            $run! {
+                let mut client = Client::connect_with(&options(&server)) $($await)* .unwrap();
+                let mut down = client.retrieve("f", 0) $($await)* .unwrap();
+                let got = io::read_all_result(&mut down) $($await)*;
+                assert_eq!(got.map(|v| v.len()).unwrap_or(100_000), 100_000);
+                let err = down.finish() $($await)* .unwrap_err();
+                assert_eq!(err.reply().map(|r| r.code().get()), Some(426), "{err:?}");
+                assert!(!err.is_fatal());
+            }
+        }
+
+        #[test]
+        fn stalled_download_times_out() {
+            let server = Server::start(|s| {
+                s.login();
+                let listener = s.passive();
+                s.expect("RETR");
+                s.send("150 Here it comes.");
+                let mut data = accept(&listener);
+                std::io::Write::write_all(&mut data, &[1u8; 1000]).unwrap();
+                s.stall(STALL);
+                drop(data);
+            });
+            $run! {
+                let mut client = Client::connect_with(&options(&server)) $($await)* .unwrap();
+                let mut down = client.retrieve("f", 0) $($await)* .unwrap();
+                let start = Instant::now();
+                let err = io::read_all_result(&mut down) $($await)* .unwrap_err();
+                within(start);
+                assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{err:?}");
+                let start = Instant::now();
+                let err = down.finish() $($await)* .unwrap_err();
+                within(start);
+                assert!(err.is_timeout(), "{err:?}");
+            }
+        }
+
+        #[test]
+        fn control_closed_in_mid_download() {
+            let server = Server::start(|s| {
+                s.login();
+                let listener = s.passive();
+                s.expect("RETR");
+                s.send("150 Here it comes.");
+                let mut data = accept(&listener);
+                std::io::Write::write_all(&mut data, &[1u8; 1000]).unwrap();
+                s.close();
+                std::thread::sleep(STALL);
+                drop(data);
+            });
+            $run! {
+                let mut client = Client::connect_with(&options(&server)) $($await)* .unwrap();
+                let start = Instant::now();
+                // An async client may see the close before handing out the stream.
+                let err = match client.retrieve("f", 0) $($await)* {
+                    Ok(mut down) => {
+                        assert!(io::read_all_result(&mut down) $($await)* .is_err());
+                        down.finish() $($await)* .unwrap_err()
+                    }
+                    Err(err) => err,
+                };
+                within(start);
+                assert!(err.is_fatal(), "{err:?}");
+            }
+        }
+
+        #[test]
+        fn stalled_upload_times_out() {
+            let server = Server::start(|s| {
+                s.login();
+                let listener = s.passive();
+                s.expect("STOR");
+                s.send("150 Go ahead.");
+                let data = accept(&listener);
+                s.stall(STALL);
+                drop(data);
+            });
+            $run! {
+                let mut client = Client::connect_with(&options(&server)) $($await)* .unwrap();
+                let mut up = client.store("f") $($await)* .unwrap();
+                let start = Instant::now();
+                let err = io::write_until_error(&mut up) $($await)*;
+                assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{err:?}");
+                let err = up.finish() $($await)* .unwrap_err();
+                assert!(err.is_timeout(), "{err:?}");
+                assert!(start.elapsed() < BOUND * 2, "took {:?}", start.elapsed());
+            }
+        }
+
+        #[test]
+        fn upload_to_a_server_that_keeps_the_data_connection_open() {
+            let server = Server::start(|s| {
+                s.login();
+                let listener = s.passive();
+                s.expect("STOR");
+                s.send("150 Go ahead.");
+                let mut data = accept(&listener);
+                let mut got = Vec::new();
+                let _ = std::io::Read::read_to_end(&mut data, &mut got);
+                assert_eq!(got.len(), 10_000);
+                // The client's end arrived; this server answers but keeps its side open.
+                s.send("226 Stored.");
+                s.expect("QUIT");
+                s.send("221 Bye.");
+                drop(data);
+            });
+            $run! {
+                let mut client = Client::connect_with(&options(&server)) $($await)* .unwrap();
+                let start = Instant::now();
+                let mut reader = &[5u8; 10_000][..];
+                let sent = client.store_from("f", &mut reader) $($await)* .unwrap();
+                within(start);
+                assert_eq!(sent, 10_000);
+                client.quit() $($await)* .unwrap();
+            }
+        }
+
+        #[test]
+        fn refused_data_connection_is_typed() {
+            let server = Server::start(|s| {
+                s.login();
+                s.expect("TYPE");
+                s.send("200 OK.");
+                s.expect("EPSV");
+                let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                let port = closed.local_addr().unwrap().port();
+                drop(closed);
+                s.send(&format!("229 Entering Extended Passive Mode (|||{port}|)"));
+                s.expect("QUIT");
+                s.send("221 Bye.");
+            });
+            $run! {
+                let mut client = Client::connect_with(&options(&server)) $($await)* .unwrap();
+                let err = client.retrieve("f", 0) $($await)* .err().expect("refused");
+                assert!(matches!(err, Error::DataConnection(DataFailure::Refused)), "{err:?}");
+                client.quit() $($await)* .unwrap();
+            }
+        }
+
+        #[test]
+        fn malformed_passive_reply_is_typed() {
+            let server = Server::start(|s| {
+                s.login();
+                s.expect("TYPE");
+                s.send("200 OK.");
+                s.expect("EPSV");
+                s.send("229 Entering Extended Passive Mode (|||not-a-port|)");
+                s.stall(STALL);
+            });
+            $run! {
+                let mut client = Client::connect_with(&options(&server)) $($await)* .unwrap();
+                let start = Instant::now();
+                let err = client.retrieve("f", 0) $($await)* .err().expect("refused");
+                within(start);
+                assert!(
+                    matches!(err, Error::UnexpectedReply(_) | Error::Timeout),
+                    "{err:?}"
+                );
+            }
+        }
+
+        #[test]
+        fn server_that_never_connects_in_active_mode_times_out() {
+            let server = Server::start(|s| {
+                s.login();
+                s.expect("TYPE");
+                s.send("200 OK.");
+                s.expect("EPRT");
+                s.send("200 OK.");
+                s.expect("RETR");
+                s.send("150 Connecting (not really).");
+                s.stall(STALL);
+            });
+            $run! {
+                let mut client = Client::connect_with(&options(&server).active()) $($await)* .unwrap();
+                let start = Instant::now();
+                let err = client.retrieve("f", 0) $($await)* .err().expect("no connection");
+                within(start);
+                assert!(err.is_timeout(), "{err:?}");
+            }
+        }
+
+        #[test]
+        fn garbage_instead_of_tls_fails_the_handshake() {
+            let server = Server::start(|s| {
+                s.send("220 scripted server");
+                s.expect("AUTH");
+                s.send("234 Go ahead.");
+                s.raw(b"this is not a TLS record at all\r\n");
+                s.stall(STALL);
+            });
+            $run! {
+                let options = options(&server)
+                    .tls(ftp_client::TlsMode::Explicit)
+                    .tls_config(ftp_client::TlsConfig::danger_accept_invalid_certs());
+                let start = Instant::now();
+                let err = Client::connect_with(&options) $($await)* .unwrap_err();
+                within(start);
+                assert!(matches!(err, Error::Tls(_) | Error::Io(_)), "{err:?}");
+            }
+        }
+
+        #[test]
+        fn tls_server_that_never_answers_times_out() {
+            let server = Server::start(|s| {
+                s.send("220 scripted server");
+                s.expect("AUTH");
+                s.send("234 Go ahead.");
+                s.stall(STALL);
+            });
+            $run! {
+                let options = options(&server)
+                    .tls(ftp_client::TlsMode::Explicit)
+                    .tls_config(ftp_client::TlsConfig::danger_accept_invalid_certs());
+                let start = Instant::now();
+                let err = Client::connect_with(&options) $($await)* .unwrap_err();
+                within(start);
+                assert!(err.is_timeout(), "{err:?}");
+            }
+        }
+
+        // -- protocol paths no real peer here takes ------------------------------------
+
+        /// EPSV refused: PASV, whose announced (private, unreachable) address is replaced by
+        /// the control connection's peer (the NAT-safe default policy).
+        #[test]
+        fn pasv_fallback_connects_to_the_control_peer() {
+            let server = Server::start(|s| {
+                s.login();
+                s.expect("TYPE");
+                s.send("200 OK.");
+                s.expect("EPSV");
+                s.send("500 EPSV not understood.");
+                s.expect("PASV");
+                let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                let port = listener.local_addr().unwrap().port();
+                s.send(&format!(
+                    "227 Entering Passive Mode (10,255,0,7,{},{})",
+                    port >> 8,
+                    port & 0xFF
+                ));
+                s.expect("RETR");
+                s.send("150 Here.");
+                let mut data = accept(&listener);
+                std::io::Write::write_all(&mut data, b"via pasv").unwrap();
+                drop(data);
+                s.send("226 Done.");
+                // The next transfer goes straight to PASV.
+                s.expect("PASV");
+                s.send("421 Enough.");
+            });
+            $run! {
+                let mut client = Client::connect_with(&options(&server)) $($await)* .unwrap();
+                let mut down = client.retrieve("f", 0) $($await)* .unwrap();
+                let got = io::read_all_result(&mut down) $($await)* .unwrap();
+                down.finish() $($await)* .unwrap();
+                assert_eq!(got, b"via pasv");
+                assert!(client.session().is_epsv_refused());
+                let err = client.nlst("") $($await)* .unwrap_err();
+                assert_eq!(err.reply().map(|r| r.code().get()), Some(421));
+            }
+        }
+
+        /// Active mode: the listener takes a port from the configured range, EPRT advertises
+        /// the configured address; EPRT refused, PORT.
+        #[test]
+        fn active_mode_port_range_advertised_address_and_port_fallback() {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let server = Server::start(move |s| {
+                s.login();
+                s.expect("TYPE");
+                s.send("200 OK.");
+                let eprt = s.expect("EPRT");
+                tx.send(eprt).unwrap();
+                s.send("500 EPRT not understood.");
+                let port = s.expect("PORT");
+                tx.send(port.clone()).unwrap();
+                s.send("200 PORT OK.");
+                s.expect("STOR");
+                s.send("150 Connecting.");
+                let nums: Vec<u16> = port[5..].split(',').map(|n| n.trim().parse().unwrap()).collect();
+                let addr = std::net::SocketAddr::from((
+                    [nums[0] as u8, nums[1] as u8, nums[2] as u8, nums[3] as u8],
+                    nums[4] * 256 + nums[5],
+                ));
+                let mut data = std::net::TcpStream::connect(addr).unwrap();
+                let mut got = Vec::new();
+                std::io::Read::read_to_end(&mut data, &mut got).unwrap();
+                assert_eq!(got, b"active bytes");
+                drop(data);
+                s.send("226 Stored.");
+                s.expect("QUIT");
+                s.send("221 Bye.");
+            });
+            let low = support_free_port_run(8);
+            $run! {
+                let options = options(&server)
+                    .active()
+                    .active_address("127.0.0.1".parse().unwrap())
+                    .active_port_range(low..=low + 7);
+                let mut client = Client::connect_with(&options) $($await)* .unwrap();
+                let mut reader = &b"active bytes"[..];
+                client.store_from("f", &mut reader) $($await)* .unwrap();
+                client.quit() $($await)* .unwrap();
+            }
+            let eprt = rx.recv().unwrap();
+            let port: u16 = eprt.trim_end_matches('|').rsplit('|').next().unwrap().parse().unwrap();
+            assert!(eprt.starts_with("EPRT |1|127.0.0.1|"), "{eprt}");
+            assert!((low..=low + 7).contains(&port), "{eprt} outside {low}..={}", low + 7);
+            let port_cmd = rx.recv().unwrap();
+            assert!(port_cmd.starts_with("PORT 127,0,0,1,"), "{port_cmd}");
+        }
+
+        /// MODE B on the wire (no real peer here speaks it): blocks decoded, the end-of-file
+        /// block ends the file.
+        #[test]
+        fn block_mode_download_is_decoded() {
+            let server = Server::start(|s| {
+                s.login();
+                s.expect("TYPE");
+                s.send("200 OK.");
+                s.expect("MODE");
+                s.send("200 MODE B.");
+                s.expect("EPSV");
+                let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                let port = listener.local_addr().unwrap().port();
+                s.send(&format!("229 Entering Extended Passive Mode (|||{port}|)"));
+                s.expect("RETR");
+                s.send("150 Here.");
+                let mut data = accept(&listener);
+                // A 5-byte block, a 6-byte block flagged end of file.
+                std::io::Write::write_all(&mut data, b"\x00\x00\x05hello\x40\x00\x06 world").unwrap();
+                s.send("226 Done.");
+                s.expect("QUIT");
+                s.send("221 Bye.");
+                drop(data);
+            });
+            $run! {
+                let mut client = Client::connect_with(&options(&server)) $($await)* .unwrap();
+                client.set_mode(ftp_client::TransferMode::Block).unwrap();
+                let mut down = client.retrieve("f", 0) $($await)* .unwrap();
+                let got = io::read_all_result(&mut down) $($await)* .unwrap();
+                assert_eq!(got, b"hello world");
+                down.finish() $($await)* .unwrap();
+                client.quit() $($await)* .unwrap();
+            }
+        }
+
+        #[test]
+        fn connect_to_a_closed_port_is_typed() {
+            let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = closed.local_addr().unwrap().port();
+            drop(closed);
+            $run! {
+                let err = Client::connect(&format!("127.0.0.1:{port}")) $($await)* .unwrap_err();
+                assert!(matches!(err, Error::Connect { .. }), "{err:?}");
+            }
+        }
+    };
+}

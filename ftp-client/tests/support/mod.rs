@@ -1,0 +1,288 @@
+//! The integration tests' harness: real FTP servers (vsftpd, pure-ftpd, pyftpdlib) started on
+//! free 127.0.0.1 ports by the scripts in `tests/peers`, stopped by process group when the
+//! [`Peer`] is dropped, every wait bounded.
+//!
+//! `tests/peers/install.sh` installs the servers (once; `.ci/run` does it before the tests).
+//! The servers need root. Set `FTP_CLIENT_SKIP_PEERS=1` to skip the real-server tests on a
+//! machine that cannot run them; CI never sets it.
+
+#![allow(dead_code, unreachable_pub, missing_docs)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub const USER: &str = "ftptest";
+pub const PASS: &str = "ftptest";
+
+/// The directory of the peer scripts.
+fn scripts() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers")
+}
+
+/// Where the scripts keep the servers and certificates.
+pub fn cache() -> PathBuf {
+    std::env::var_os("FTP_CLIENT_PEERS_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/tmp/ftp-client-peers"))
+}
+
+/// True when the real-server tests are switched off for this machine.
+pub fn skip_peers() -> bool {
+    if std::env::var_os("FTP_CLIENT_SKIP_PEERS").is_some_and(|v| v == "1") {
+        eprintln!("FTP_CLIENT_SKIP_PEERS=1: real-server test skipped");
+        return true;
+    }
+    false
+}
+
+/// Runs `install.sh` once per test process.
+fn install() {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let status = Command::new("bash")
+            .arg(scripts().join("install.sh"))
+            .status()
+            .expect("bash runs");
+        assert!(
+            status.success(),
+            "tests/peers/install.sh failed (it needs root and apt/pip access); \
+             set FTP_CLIENT_SKIP_PEERS=1 to skip the real-server tests"
+        );
+    });
+}
+
+/// The servers the tests run against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Server {
+    /// vsftpd 3.0.3; `ssl_reuse` sets `require_ssl_reuse=YES`, `implicit` makes it speak
+    /// implicit FTPS only.
+    Vsftpd { ssl_reuse: bool, implicit: bool },
+    /// Pure-FTPd 1.0.50.
+    PureFtpd,
+    /// pyftpdlib 2.x.
+    Pyftpdlib,
+}
+
+impl Server {
+    fn script(self) -> &'static str {
+        match self {
+            Self::Vsftpd { .. } => "run-vsftpd.sh",
+            Self::PureFtpd => "run-pure-ftpd.sh",
+            Self::Pyftpdlib => "run-pyftpdlib.sh",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Vsftpd { .. } => "vsftpd",
+            Self::PureFtpd => "pure-ftpd",
+            Self::Pyftpdlib => "pyftpdlib",
+        }
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (the system's choice).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind 127.0.0.1:0")
+        .port()
+}
+
+/// A run of `n` ports that are free now, for a server's passive range.
+fn free_range(n: u16) -> (u16, u16) {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let seed = std::process::id().wrapping_mul(7919);
+    loop {
+        let k = NEXT.fetch_add(1, Ordering::Relaxed);
+        let base = 20_000 + ((seed.wrapping_add(k * 131)) % 400) as u16 * 25;
+        let all_free = (base..base + n).all(|p| TcpListener::bind(("127.0.0.1", p)).is_ok());
+        if all_free {
+            return (base, base + n - 1);
+        }
+    }
+}
+
+/// A running server; stopped (its whole process group) when dropped.
+pub struct Peer {
+    pub server: Server,
+    pub port: u16,
+    /// The directory the login user sees as `/`.
+    pub root: PathBuf,
+    dir: PathBuf,
+    child: Child,
+}
+
+impl Peer {
+    /// Starts `server` and waits (at most 60 s) until it greets.
+    pub fn start(server: Server) -> Self {
+        install();
+        let port = free_port();
+        let (pasv_min, pasv_max) = free_range(20);
+        let dir = std::env::temp_dir().join(format!(
+            "ftp-client-tests/{}-{port}-{}",
+            server.name(),
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        let root = dir.join("root");
+        let tmp = dir.join("tmp");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::create_dir_all(&tmp).unwrap();
+        let log = std::fs::File::create(dir.join("server.log")).unwrap();
+        let mut command = Command::new("bash");
+        command
+            .arg(scripts().join(server.script()))
+            .arg(port.to_string())
+            .arg(&root)
+            .arg(&tmp)
+            .arg(pasv_min.to_string())
+            .arg(pasv_max.to_string())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        if let Server::Vsftpd {
+            ssl_reuse,
+            implicit,
+        } = server
+        {
+            command.env("VSFTPD_SSL_REUSE", if ssl_reuse { "YES" } else { "NO" });
+            command.env("VSFTPD_IMPLICIT", if implicit { "YES" } else { "NO" });
+        }
+        {
+            use std::os::unix::process::CommandExt;
+            command.process_group(0);
+        }
+        let child = command.spawn().expect("spawn the server script");
+        let mut peer = Self {
+            server,
+            port,
+            root,
+            dir,
+            child,
+        };
+        peer.wait_ready(Duration::from_secs(60));
+        peer
+    }
+
+    /// Waits until the server greets (for implicit FTPS, until it accepts connections).
+    fn wait_ready(&mut self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "{} exited ({status}) before greeting; log:\n{}",
+                    self.server.name(),
+                    self.log()
+                );
+            }
+            if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) {
+                if let Server::Vsftpd { implicit: true, .. } = self.server {
+                    return;
+                }
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut line = String::new();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                if reader.read_line(&mut line).is_ok() && line.starts_with("220") {
+                    let _ = stream.write_all(b"QUIT\r\n");
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not greet within {limit:?}; log:\n{}",
+                self.server.name(),
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The server's output so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+    }
+
+    /// `ftp://user:pass@127.0.0.1:port/`.
+    pub fn url(&self) -> String {
+        format!("ftp://{USER}:{PASS}@127.0.0.1:{}/", self.port)
+    }
+
+    /// The test CA that signed the servers' certificate.
+    pub fn ca_pem() -> Vec<u8> {
+        std::fs::read(cache().join("certs/ca.pem")).expect("the test CA (install.sh makes it)")
+    }
+
+    /// A file in the server's root.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &group])
+            .stderr(Stdio::null())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.child.wait();
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so failures are reproducible.
+pub fn data(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Text with LF line ends (and no CR), for TYPE A tests.
+pub fn text(lines: usize) -> Vec<u8> {
+    (0..lines)
+        .flat_map(|i| format!("line {i}: the quick brown fox\n").into_bytes())
+        .collect()
+}
+
+/// Asserts two byte strings are equal without printing megabytes.
+#[track_caller]
+pub fn assert_same(actual: &[u8], expected: &[u8], what: &str) {
+    if actual != expected {
+        let at = actual
+            .iter()
+            .zip(expected)
+            .position(|(a, b)| a != b)
+            .unwrap_or(actual.len().min(expected.len()));
+        panic!(
+            "{what}: {} bytes, expected {}; first difference at {at}",
+            actual.len(),
+            expected.len()
+        );
+    }
+}
