@@ -127,13 +127,7 @@ impl Core {
         match output {
             ClientOutput::Transmit(transmit) => {
                 tracing::trace!(command = %printable(&transmit.bytes), "ftp >");
-                // `TYPE A N` is what RFC 959 means by `TYPE A`, but some servers (pyftpdlib)
-                // refuse the explicit form; every server takes the short one.
-                if transmit.bytes.eq_ignore_ascii_case(b"TYPE A N\r\n") {
-                    self.wbuf.extend_from_slice(b"TYPE A\r\n");
-                } else {
-                    self.wbuf.extend_from_slice(&transmit.bytes);
-                }
+                self.wbuf.extend_from_slice(&transmit.bytes);
                 None
             }
             ClientOutput::Data(intent) => self.intent(intent),

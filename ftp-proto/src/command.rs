@@ -24,7 +24,7 @@ use crate::addr::{self, AddrError};
 use crate::line::{escape_text, CrEncoding, ForbiddenByte};
 use crate::reply::{parse_u64, split_semicolons, ReplyCode};
 use crate::timestamp::{Timestamp, TimestampError};
-use crate::transfer::{DataType, FileStructure, TransferMode};
+use crate::transfer::{DataType, FileStructure, FormatControl, TransferMode};
 
 /// An FTP command with its typed argument.
 ///
@@ -455,7 +455,7 @@ impl Command {
             Self::Port(addr) => text(addr::format_port(*addr)),
             Self::Eprt(addr) => text(addr::format_eprt(*addr)),
             Self::Lprt(addr) => text(addr::format_lprt(*addr)),
-            Self::Type(data_type) => text(data_type.to_string()),
+            Self::Type(data_type) => text(type_argument(*data_type)),
             Self::Stru(s) => text(char::from(s.code()).to_string()),
             Self::Mode(m) => text(char::from(m.code()).to_string()),
             Self::Allo {
@@ -815,6 +815,16 @@ fn single_letter(arg: &[u8]) -> Result<u8, CommandErrorKind> {
     }
 }
 
+/// The TYPE argument as servers accept it everywhere: the default form N is left out (`TYPE A`,
+/// not `TYPE A N`, which pyftpdlib refuses with 504).
+fn type_argument(data_type: DataType) -> String {
+    match data_type {
+        DataType::Ascii(FormatControl::NonPrint) => "A".into(),
+        DataType::Ebcdic(FormatControl::NonPrint) => "E".into(),
+        other => other.to_string(),
+    }
+}
+
 /// TYPE through [`DataType::parse`], with runs of spaces between the words allowed (keyword
 /// arguments accept one or more SPs, rfc-checklist §2.2). Every malformed TYPE is 501 (C06);
 /// well-formed types this library does not transcode are the session's 504.
@@ -1101,6 +1111,18 @@ mod tests {
         assert_eq!(
             Command::Stor(Bytes::new()).to_bytes(),
             Err(EncodeError::EmptyArgument)
+        );
+    }
+
+    #[test]
+    fn type_a_is_written_without_its_default_form() {
+        let ascii = Command::Type(DataType::Ascii(FormatControl::NonPrint));
+        assert_eq!(&ascii.to_bytes().unwrap()[..], b"TYPE A\r\n");
+        let telnet = Command::Type(DataType::Ascii(FormatControl::Telnet));
+        assert_eq!(&telnet.to_bytes().unwrap()[..], b"TYPE A T\r\n");
+        assert_eq!(
+            &Command::Type(DataType::Image).to_bytes().unwrap()[..],
+            b"TYPE I\r\n"
         );
     }
 

@@ -1053,7 +1053,7 @@ fn client_type_mode_stru_negotiated_lazily() {
         });
         let op = c.op(|s| s.retrieve("f", 0).unwrap());
         // TYPE is always sent before the first transfer (servers differ in their default).
-        c.expect_tx(b"TYPE A N\r\n");
+        c.expect_tx(b"TYPE A\r\n");
         c.server(b"200 Switching to ASCII mode.\r\n");
         c.expect_tx(b"MODE B\r\n");
         c.server(b"200 Mode set.\r\n");

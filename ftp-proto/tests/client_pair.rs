@@ -495,7 +495,7 @@ fn client_pair_mode_b_and_type_a_transfers() {
         p.ok(list);
         assert_eq!(p.sink(list), b"t.txt\n");
         p.assert_log_order(&[
-            "C> TYPE A N",
+            "C> TYPE A",
             "S> 200 Switching to ASCII mode.",
             "C> MODE B",
             "S> 200 Mode set.",
