@@ -219,7 +219,13 @@ macro_rules! peer_tests {
         const VSFTPD_IMPLICIT: Server = Server::Vsftpd { ssl_reuse: true, implicit: true };
 
         fn options(peer: &Peer, active: bool, tls: TlsMode) -> ConnectOptions {
-            let ca = TlsConfig::default().add_root_pem(&Peer::ca_pem()).unwrap();
+            let mut ca = TlsConfig::default().add_root_pem(&Peer::ca_pem()).unwrap();
+            if peer.server == (Server::FtpServer { tls_reuse: true }) {
+                // Our server sends no TLS 1.3 ticket on upload data connections and rustls
+                // clients use each ticket once, so under TLS 1.3 the supply runs out after two
+                // uploads (an open interop gap); TLS 1.2 session-ID resumption has no such limit.
+                ca = ca.tls12_only();
+            }
             let options = ConnectOptions::new("127.0.0.1", peer.port)
                 .login(USER, PASS)
                 .tls(tls)
@@ -268,6 +274,26 @@ macro_rules! peer_tests {
         #[test]
         fn vsftpd_implicit_tls_session_reuse() {
             full(VSFTPD_IMPLICIT, false, TlsMode::Implicit);
+        }
+
+        #[test]
+        fn ftp_server_passive() {
+            full(Server::FtpServer { tls_reuse: false }, false, TlsMode::None);
+        }
+
+        #[test]
+        fn ftp_server_active() {
+            full(Server::FtpServer { tls_reuse: false }, true, TlsMode::None);
+        }
+
+        #[test]
+        fn ftp_server_explicit_tls() {
+            full(Server::FtpServer { tls_reuse: false }, false, TlsMode::Explicit);
+        }
+
+        #[test]
+        fn ftp_server_explicit_tls_session_reuse() {
+            full(Server::FtpServer { tls_reuse: true }, false, TlsMode::Explicit);
         }
 
         #[test]

@@ -66,6 +66,10 @@ pub enum Server {
     PureFtpd,
     /// pyftpdlib 2.x.
     Pyftpdlib,
+    /// This workspace's `ftp-server`, in-process on its async-io runtime, on the filesystem,
+    /// with explicit FTPS available; `tls_reuse` requires data connections to resume the
+    /// control connection's TLS session.
+    FtpServer { tls_reuse: bool },
 }
 
 impl Server {
@@ -74,6 +78,7 @@ impl Server {
             Self::Vsftpd { .. } => "run-vsftpd.sh",
             Self::PureFtpd => "run-pure-ftpd.sh",
             Self::Pyftpdlib => "run-pyftpdlib.sh",
+            Self::FtpServer { .. } => unreachable!("ftp-server runs in-process"),
         }
     }
 
@@ -82,6 +87,7 @@ impl Server {
             Self::Vsftpd { .. } => "vsftpd",
             Self::PureFtpd => "pure-ftpd",
             Self::Pyftpdlib => "pyftpdlib",
+            Self::FtpServer { .. } => "ftp-server",
         }
     }
 }
@@ -115,7 +121,32 @@ pub struct Peer {
     /// The directory the login user sees as `/`.
     pub root: PathBuf,
     dir: PathBuf,
-    child: Child,
+    process: Process,
+}
+
+/// How a peer runs: a script's process group, or our server in this process.
+enum Process {
+    Script(Child),
+    InProcess(ftp_server::RunningServer),
+}
+
+/// Starts this workspace's server on `port` serving `root` to the test user.
+fn start_ftp_server(tls_reuse: bool, port: u16, root: &Path, (min, max): (u16, u16)) -> Process {
+    let mut users = ftp_server::auth::UserTable::insecure_fast();
+    users
+        .add(USER, PASS, ftp_server::storage::VirtualPath::root(), false)
+        .unwrap();
+    let certs = cache().join("certs");
+    let tls = ftp_server::TlsConfig::from_pem_files(certs.join("cert.pem"), certs.join("key.pem"))
+        .expect("the test certificate (install.sh makes it)");
+    let storage = ftp_server::storage::FsStorage::new(root).unwrap();
+    let server = ftp_server::Server::new(storage)
+        .listen(([127, 0, 0, 1], port).into())
+        .authenticator(users)
+        .passive_ports(min..=max)
+        .tls(tls)
+        .require_tls_session_reuse(tls_reuse);
+    Process::InProcess(async_io::block_on(server.start_async_io()).expect("start ftp-server"))
 }
 
 impl Peer {
@@ -135,6 +166,18 @@ impl Peer {
         std::fs::create_dir_all(&root).unwrap();
         std::fs::create_dir_all(&tmp).unwrap();
         let log = std::fs::File::create(dir.join("server.log")).unwrap();
+        if let Server::FtpServer { tls_reuse } = server {
+            let process = start_ftp_server(tls_reuse, port, &root, (pasv_min, pasv_max));
+            let mut peer = Self {
+                server,
+                port,
+                root,
+                dir,
+                process,
+            };
+            peer.wait_ready(Duration::from_secs(10));
+            return peer;
+        }
         let mut command = Command::new("bash");
         command
             .arg(scripts().join(server.script()))
@@ -164,7 +207,7 @@ impl Peer {
             port,
             root,
             dir,
-            child,
+            process: Process::Script(child),
         };
         peer.wait_ready(Duration::from_secs(60));
         peer
@@ -174,12 +217,14 @@ impl Peer {
     fn wait_ready(&mut self, limit: Duration) {
         let deadline = Instant::now() + limit;
         loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "{} exited ({status}) before greeting; log:\n{}",
-                    self.server.name(),
-                    self.log()
-                );
+            if let Process::Script(child) = &mut self.process {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!(
+                        "{} exited ({status}) before greeting; log:\n{}",
+                        self.server.name(),
+                        self.log()
+                    );
+                }
             }
             if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) {
                 if let Server::Vsftpd { implicit: true, .. } = self.server {
@@ -226,14 +271,24 @@ impl Peer {
 
 impl Drop for Peer {
     fn drop(&mut self) {
-        let group = format!("-{}", self.child.id());
+        let child = match &mut self.process {
+            Process::Script(child) => child,
+            Process::InProcess(server) => {
+                server.shutdown_handle().shutdown();
+                if !std::thread::panicking() {
+                    let _ = std::fs::remove_dir_all(&self.dir);
+                }
+                return;
+            }
+        };
+        let group = format!("-{}", child.id());
         let _ = Command::new("kill")
             .args(["-TERM", "--", &group])
             .stderr(Stdio::null())
             .status();
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
+            if let Ok(Some(_)) = child.try_wait() {
                 break;
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -242,7 +297,7 @@ impl Drop for Peer {
             .args(["-KILL", "--", &group])
             .stderr(Stdio::null())
             .status();
-        let _ = self.child.wait();
+        let _ = child.wait();
         if !std::thread::panicking() {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
