@@ -1,4 +1,4 @@
-//! The blocking client against real servers over loopback: vsftpd (plain, explicit FTPS with
+//! The blocking client against real servers over loopback: this workspace's ftp-server, vsftpd (plain, explicit FTPS with
 //! `require_ssl_reuse=YES`, implicit FTPS), pure-ftpd and pyftpdlib, passive and active. The
 //! scenarios are shared with the tokio and async-std tests (`scenario/mod.rs`).
 

@@ -220,7 +220,7 @@ macro_rules! peer_tests {
 
         fn options(peer: &Peer, active: bool, tls: TlsMode) -> ConnectOptions {
             let mut ca = TlsConfig::default().add_root_pem(&Peer::ca_pem()).unwrap();
-            if peer.server == (Server::FtpServer { tls_reuse: true }) {
+            if peer.server == (Server::Ours { tls_reuse: true }) {
                 // Our server sends no TLS 1.3 ticket on upload data connections and rustls
                 // clients use each ticket once, so under TLS 1.3 the supply runs out after two
                 // uploads (an open interop gap); TLS 1.2 session-ID resumption has no such limit.
@@ -278,22 +278,22 @@ macro_rules! peer_tests {
 
         #[test]
         fn ftp_server_passive() {
-            full(Server::FtpServer { tls_reuse: false }, false, TlsMode::None);
+            full(Server::Ours { tls_reuse: false }, false, TlsMode::None);
         }
 
         #[test]
         fn ftp_server_active() {
-            full(Server::FtpServer { tls_reuse: false }, true, TlsMode::None);
+            full(Server::Ours { tls_reuse: false }, true, TlsMode::None);
         }
 
         #[test]
         fn ftp_server_explicit_tls() {
-            full(Server::FtpServer { tls_reuse: false }, false, TlsMode::Explicit);
+            full(Server::Ours { tls_reuse: false }, false, TlsMode::Explicit);
         }
 
         #[test]
         fn ftp_server_explicit_tls_session_reuse() {
-            full(Server::FtpServer { tls_reuse: true }, false, TlsMode::Explicit);
+            full(Server::Ours { tls_reuse: true }, false, TlsMode::Explicit);
         }
 
         #[test]

@@ -69,7 +69,7 @@ pub enum Server {
     /// This workspace's `ftp-server`, in-process on its async-io runtime, on the filesystem,
     /// with explicit FTPS available; `tls_reuse` requires data connections to resume the
     /// control connection's TLS session.
-    FtpServer { tls_reuse: bool },
+    Ours { tls_reuse: bool },
 }
 
 impl Server {
@@ -78,7 +78,7 @@ impl Server {
             Self::Vsftpd { .. } => "run-vsftpd.sh",
             Self::PureFtpd => "run-pure-ftpd.sh",
             Self::Pyftpdlib => "run-pyftpdlib.sh",
-            Self::FtpServer { .. } => unreachable!("ftp-server runs in-process"),
+            Self::Ours { .. } => unreachable!("ftp-server runs in-process"),
         }
     }
 
@@ -87,7 +87,7 @@ impl Server {
             Self::Vsftpd { .. } => "vsftpd",
             Self::PureFtpd => "pure-ftpd",
             Self::Pyftpdlib => "pyftpdlib",
-            Self::FtpServer { .. } => "ftp-server",
+            Self::Ours { .. } => "ftp-server",
         }
     }
 }
@@ -166,7 +166,7 @@ impl Peer {
         std::fs::create_dir_all(&root).unwrap();
         std::fs::create_dir_all(&tmp).unwrap();
         let log = std::fs::File::create(dir.join("server.log")).unwrap();
-        if let Server::FtpServer { tls_reuse } = server {
+        if let Server::Ours { tls_reuse } = server {
             let process = start_ftp_server(tls_reuse, port, &root, (pasv_min, pasv_max));
             let mut peer = Self {
                 server,
