@@ -74,10 +74,12 @@ pub enum Direction {
 #[must_use = "every intent must be executed by the driver"]
 #[non_exhaustive]
 pub enum ClientDataIntent {
-    /// Passive mode: connect to `addr` and report [`ClientDataEvent::Connected`]. With `tls`,
-    /// run the TLS handshake (as TLS client, resuming the control connection's session) right
-    /// after connecting and before reporting `Connected`: some servers answer the transfer
-    /// command only after that handshake.
+    /// Passive mode: connect to `addr` and report [`ClientDataEvent::Connected`] once TCP is
+    /// up. With `tls`, the connection is TLS with the client in the TLS client role, resuming
+    /// the control connection's session. Start the handshake no later than the server's 1yz
+    /// reply to the transfer command (vsftpd starts its side only then), and after a short
+    /// grace without that reply start it anyway (ftp-srv answers only after the handshake).
+    /// Finishing the handshake before reporting `Connected` deadlocks with vsftpd.
     Connect {
         /// The connection.
         id: DataConnId,
