@@ -3,7 +3,7 @@
 //! close_notify, then FIN) and reports everything through the session's inbox.
 
 use std::hash::{BuildHasher, Hasher};
-use std::io::{self, Read, Seek, Write};
+use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener as StdListener};
 use std::ops::RangeInclusive;
 use std::pin::Pin;
@@ -27,7 +27,7 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use futures_rustls::server::TlsStream;
 use futures_rustls::LazyConfigAcceptor;
 
-use super::Msg;
+use super::{local, Msg};
 use crate::blocking::Blocking;
 use crate::runtime::{self, Conn, Runtime};
 use crate::storage::{storage_error, FileRead, FileWrite};
@@ -382,14 +382,14 @@ async fn serve(
 }
 
 /// Why a transfer failed.
-enum Failure {
+pub(super) enum Failure {
     /// The data connection broke (426) or could not carry the data.
     Data(DataFailure),
     /// Storage failed (the session picks 451, 452, 552 ...).
     Storage(StorageError),
 }
 
-fn data_failure(e: &io::Error) -> Failure {
+pub(super) fn data_failure(e: &io::Error) -> Failure {
     tracing::debug!(%e, "data connection failed");
     Failure::Data(match e.kind() {
         io::ErrorKind::TimedOut => DataFailure::TimedOut,
@@ -398,25 +398,33 @@ fn data_failure(e: &io::Error) -> Failure {
     })
 }
 
-fn storage_failure(e: &io::Error) -> Failure {
+pub(super) fn storage_failure(e: &io::Error) -> Failure {
     tracing::debug!(%e, "storage failed during a transfer");
     Failure::Storage(storage_error(e))
 }
 
-/// Reports `Progress` (for STAT during a transfer) at most once a second.
-struct Progress<'a> {
-    env: &'a DataEnv,
+/// Reports `Progress` (for STAT during a transfer) at most once a second. Owned, so the
+/// blocking copy loops of [`super::local`] carry it to the pool.
+pub(super) struct Progress {
+    inbox: Sender<Msg>,
     id: DataConnId,
     last: Instant,
 }
 
-impl Progress<'_> {
-    fn tick(&mut self, bytes: u64) {
+impl Progress {
+    fn new(env: &DataEnv, id: DataConnId) -> Self {
+        Self {
+            inbox: env.inbox.clone(),
+            id,
+            last: Instant::now(),
+        }
+    }
+
+    pub(super) fn tick(&mut self, bytes: u64) {
         let now = Instant::now();
         if now.duration_since(self.last) >= Duration::from_secs(1) {
             self.last = now;
             let _ = self
-                .env
                 .inbox
                 .try_send(Msg::Data(self.id, DataEvent::Progress { bytes }));
         }
@@ -438,17 +446,13 @@ async fn run(
     mut stream: Stream,
     job: Job,
 ) -> (Option<Stream>, Result<u64, Failure>) {
-    let mut progress = Progress {
-        env,
-        id,
-        last: Instant::now(),
-    };
+    let mut progress = Progress::new(env, id);
     let plain = is_plain(&job.params);
+    let plain_socket = matches!(stream, Stream::Plain(_));
     match job.kind {
         JobKind::Send { source, skip } if plain && skip == 0 => {
-            let local = matches!(stream, Stream::Plain(_)) && source.std_file().is_some();
-            if env.sendfile && zero_copy::AVAILABLE && local {
-                return send_file(env, stream, source).await;
+            if plain_socket && source.std_file().is_some() {
+                return local::send(env, stream, source, progress).await;
             }
             let result = send_plain(&mut stream, source, &mut progress).await;
             (Some(stream), result)
@@ -476,9 +480,8 @@ async fn run(
             (Some(stream), result)
         }
         JobKind::Receive(writer) => {
-            let local = matches!(stream, Stream::Plain(_)) && writer.std_file().is_some();
-            if plain && local {
-                return receive_file(env, stream, writer).await;
+            if plain && plain_socket && writer.std_file().is_some() {
+                return local::receive(env, stream, writer, progress).await;
             }
             let result = if plain {
                 receive_plain(&mut stream, writer, &mut progress).await
@@ -490,239 +493,11 @@ async fn run(
     }
 }
 
-/// Shuts a socket down when dropped: aborting a task that waits for a blocking `sendfile`
-/// makes the copy fail at once instead of running to its end.
-struct ShutdownOnDrop(Option<std::net::TcpStream>);
-
-impl Drop for ShutdownOnDrop {
-    fn drop(&mut self) {
-        if let Some(socket) = self.0.take() {
-            let _ = socket.shutdown(std::net::Shutdown::Both);
-        }
-    }
-}
-
-/// Plain binary download of a local file with `sendfile(2)`: the socket goes to the blocking
-/// pool in blocking mode and the kernel moves the bytes from the page cache to the socket
-/// without copying them through user space. (`std::io::copy` would not: it refuses sendfile
-/// into sockets, because later changes to the file could still reach the wire; an FTP server
-/// accepts that, as vsftpd does.)
-async fn send_file(
-    env: &DataEnv,
-    stream: Stream,
-    source: Box<dyn FileRead>,
-) -> (Option<Stream>, Result<u64, Failure>) {
-    let Stream::Plain(conn) = stream else {
-        return (Some(stream), Err(Failure::Data(DataFailure::Other)));
-    };
-    let file = source.std_file().map(|file| {
-        let offset = (&*file).stream_position()?;
-        Ok::<_, io::Error>((file.try_clone()?, offset))
-    });
-    let Some(Ok((file, offset))) = file else {
-        let error = Failure::Storage(StorageErrorKind::Other.into());
-        return (Some(Stream::Plain(conn)), Err(error));
-    };
-    let socket = match conn.into_std() {
-        Ok(socket) => socket,
-        Err(e) => return (None, Err(data_failure(&e))),
-    };
-    let mut guard = ShutdownOnDrop(socket.try_clone().ok());
-    let copied = env
-        .blocking
-        .unblock(move || {
-            let result = zero_copy::send_file(&socket, &file, offset);
-            (socket, result)
-        })
-        .await;
-    guard.0 = None;
-    drop(source);
-    match copied {
-        Ok((socket, Ok(bytes))) => match env.rt.conn_from_std(socket) {
-            Ok(conn) => (Some(Stream::Plain(conn)), Ok(bytes)),
-            Err(e) => (None, Err(data_failure(&e))),
-        },
-        // A read error of the file and a write error of the socket look alike here; the
-        // client sees 426 either way.
-        Ok((_, Err(e))) => (None, Err(data_failure(&e))),
-        Err(e) => (None, Err(data_failure(&e))),
-    }
-}
-
-/// Plain binary upload into a local file: the socket goes to the blocking pool (blocking
-/// mode), which copies it into the file through one buffer (or splices it, when enabled),
-/// without a task switch per chunk; then the writer commits (or aborts) as usual. In
-/// `server_loopback` this took uploads from about vsftpd's speed to 1.5 times it.
-async fn receive_file(
-    env: &DataEnv,
-    stream: Stream,
-    writer: Box<dyn FileWrite>,
-) -> (Option<Stream>, Result<u64, Failure>) {
-    let Stream::Plain(conn) = stream else {
-        return (Some(stream), Err(Failure::Data(DataFailure::Other)));
-    };
-    let Some(Ok(mut file)) = writer.std_file().map(std::fs::File::try_clone) else {
-        writer.abort().await;
-        let error = Failure::Storage(StorageErrorKind::Other.into());
-        return (Some(Stream::Plain(conn)), Err(error));
-    };
-    let mut socket = match conn.into_std() {
-        Ok(socket) => socket,
-        Err(e) => {
-            writer.abort().await;
-            return (None, Err(data_failure(&e)));
-        }
-    };
-    let mut guard = ShutdownOnDrop(socket.try_clone().ok());
-    let splice = env.splice;
-    let copied = env
-        .blocking
-        .unblock(move || {
-            let spliced = if splice {
-                zero_copy::receive_file(&socket, &file)
-            } else {
-                Ok(None)
-            };
-            let result = match spliced {
-                Ok(Some(total)) => Ok(total),
-                Ok(None) => copy_to_file(&mut socket, &mut file),
-                Err(ZeroCopyError::Socket(e)) => Err(data_failure(&e)),
-                Err(ZeroCopyError::File(e)) => Err(storage_failure(&e)),
-            };
-            (socket, result)
-        })
-        .await;
-    guard.0 = None;
-    match copied {
-        Ok((socket, result)) => {
-            let result = finish_upload(writer, result).await;
-            match env.rt.conn_from_std(socket) {
-                Ok(conn) => (Some(Stream::Plain(conn)), result),
-                Err(e) => (None, result.and(Err(data_failure(&e)))),
-            }
-        }
-        Err(e) => {
-            writer.abort().await;
-            (None, Err(data_failure(&e)))
-        }
-    }
-}
-
-/// The portable upload loop of [`receive_file`]: socket to file through one buffer.
-fn copy_to_file(
-    socket: &mut std::net::TcpStream,
-    file: &mut std::fs::File,
-) -> Result<u64, Failure> {
-    let mut buf = vec![0u8; CHUNK];
-    let mut total = 0u64;
-    loop {
-        let n = match socket.read(&mut buf) {
-            Ok(0) => return Ok(total),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(data_failure(&e)),
-        };
-        file.write_all(&buf[..n]).map_err(|e| storage_failure(&e))?;
-        total += n as u64;
-    }
-}
-
-/// Which side of a zero-copy transfer failed.
-enum ZeroCopyError {
-    Socket(io::Error),
-    File(io::Error),
-}
-
-/// Zero-copy transfers between a local file and a blocking socket, where the kernel has them:
-/// `sendfile(2)` moves page-cache pages to the socket; `splice(2)` moves socket buffers
-/// through a pipe into the file, so the bytes never pass through user space.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-mod zero_copy {
-    use std::fs::File;
-    use std::io;
-    use std::net::TcpStream;
-
-    use rustix::pipe::{fcntl_setpipe_size, pipe, splice, SpliceFlags};
-
-    use super::ZeroCopyError;
-
-    pub(super) const AVAILABLE: bool = true;
-
-    /// The most one call is asked to move.
-    const SENDFILE_CHUNK: usize = 64 << 20;
-    const SPLICE_CHUNK: usize = 1 << 20;
-
-    /// Sends `file` from `offset` to its end; returns the bytes sent.
-    pub(super) fn send_file(socket: &TcpStream, file: &File, offset: u64) -> io::Result<u64> {
-        let mut position = offset;
-        loop {
-            match rustix::fs::sendfile(socket, file, Some(&mut position), SENDFILE_CHUNK) {
-                Ok(0) => return Ok(position - offset),
-                Ok(_) => {}
-                Err(rustix::io::Errno::INTR) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-    }
-
-    /// Moves everything the socket delivers into `file` (at its position); `None` when no pipe
-    /// can be made (the caller copies instead).
-    pub(super) fn receive_file(
-        socket: &TcpStream,
-        file: &File,
-    ) -> Result<Option<u64>, ZeroCopyError> {
-        let Ok((read_end, write_end)) = pipe() else {
-            return Ok(None);
-        };
-        let _ = fcntl_setpipe_size(&write_end, SPLICE_CHUNK);
-        let mut total = 0u64;
-        loop {
-            let flags = SpliceFlags::MOVE | SpliceFlags::MORE;
-            let n = match splice(socket, None, &write_end, None, SPLICE_CHUNK, flags) {
-                Ok(0) => return Ok(Some(total)),
-                Ok(n) => n,
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(e) => return Err(ZeroCopyError::Socket(e.into())),
-            };
-            let mut left = n;
-            while left > 0 {
-                match splice(&read_end, None, file, None, left, SpliceFlags::MOVE) {
-                    Ok(0) => return Err(ZeroCopyError::File(io::ErrorKind::WriteZero.into())),
-                    Ok(m) => left -= m,
-                    Err(rustix::io::Errno::INTR) => {}
-                    Err(e) => return Err(ZeroCopyError::File(e.into())),
-                }
-            }
-            total += n as u64;
-        }
-    }
-}
-
-/// Elsewhere downloads take the read/write path and uploads the copy loop.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-mod zero_copy {
-    use std::fs::File;
-    use std::io;
-    use std::net::TcpStream;
-
-    use super::ZeroCopyError;
-
-    pub(super) const AVAILABLE: bool = false;
-
-    pub(super) fn send_file(_: &TcpStream, _: &File, _: u64) -> io::Result<u64> {
-        Err(io::ErrorKind::Unsupported.into())
-    }
-
-    pub(super) fn receive_file(_: &TcpStream, _: &File) -> Result<Option<u64>, ZeroCopyError> {
-        Ok(None)
-    }
-}
-
 /// Plain download: read the next chunk from storage while the previous one is written.
 async fn send_plain(
     stream: &mut Stream,
     mut source: Box<dyn FileRead>,
-    progress: &mut Progress<'_>,
+    progress: &mut Progress,
 ) -> Result<u64, Failure> {
     let (mut current, n) = source.read(vec![0; CHUNK]).await;
     // A back end that claims more than the buffer holds is clamped, never trusted.
@@ -758,7 +533,7 @@ async fn fill(stream: &mut Stream, buf: &mut [u8]) -> io::Result<usize> {
 async fn receive_plain(
     stream: &mut Stream,
     mut writer: Box<dyn FileWrite>,
-    progress: &mut Progress<'_>,
+    progress: &mut Progress,
 ) -> Result<u64, Failure> {
     let result = async {
         let mut current = vec![0; CHUNK];
@@ -788,7 +563,7 @@ async fn receive_plain(
     finish_upload(writer, result).await
 }
 
-async fn finish_upload(
+pub(super) async fn finish_upload(
     writer: Box<dyn FileWrite>,
     result: Result<u64, Failure>,
 ) -> Result<u64, Failure> {
@@ -869,7 +644,7 @@ async fn send_encoded(
     source: Source,
     params: TransferParams,
     mut skip: u64,
-    progress: &mut Progress<'_>,
+    progress: &mut Progress,
 ) -> Result<u64, Failure> {
     let (mut file, listing) = match source {
         Source::File(file) => (Some(file), Vec::new()),
@@ -980,7 +755,7 @@ async fn receive_encoded(
     stream: &mut Stream,
     mut writer: Box<dyn FileWrite>,
     params: TransferParams,
-    progress: &mut Progress<'_>,
+    progress: &mut Progress,
 ) -> Result<u64, Failure> {
     let result = async {
         let mut type_decoder = TypeDecoder::new(params.data_type, LineEnding::Lf)

@@ -45,6 +45,7 @@ use crate::storage::{StorageContext, VirtualPath};
 
 pub(crate) mod data;
 mod listing;
+mod local;
 
 use data::{Cmd, DataEnv, Job, JobKind, Stream};
 
