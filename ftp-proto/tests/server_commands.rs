@@ -240,7 +240,7 @@ fn mlst_writes_every_selected_fact_the_back_end_knows() {
         h.storage(id, Ok(StorageResponse::Metadata(m)));
         h.expect(
             b"250- Listing /\r\n Type=file;Size=25730;Modify=19940728095854;Create=19940728095853;\
-Perm=adfrw;Unique=abcd;UNIX.mode=0644; /\r\n250 End\r\n",
+Unique=abcd;Perm=adfrw;UNIX.mode=0644; /\r\n250 End\r\n",
         );
         h.send(b"MLST link\r\n");
         let (id, _) = h.expect_storage();
@@ -250,6 +250,12 @@ Perm=adfrw;Unique=abcd;UNIX.mode=0644; /\r\n250 End\r\n",
         let (id, _) = h.expect_storage();
         h.storage_err(id, StorageErrorKind::NotFound);
         h.expect(b"550 No such file or directory.\r\n");
+        // A CR reaches a path as CR NUL (RFC 2640); it cannot go into the entry line.
+        h.send(b"MLST a\r\0b\r\n");
+        let (id, request) = h.expect_storage();
+        assert_eq!(request, StorageRequest::Metadata { path: vp("/a\rb") });
+        h.storage(id, Ok(meta(FileKind::File)));
+        h.expect(b"550 Name cannot be shown in an MLST reply.\r\n");
     });
 }
 

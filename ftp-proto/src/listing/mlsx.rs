@@ -899,7 +899,8 @@ const fn rchar_table() -> [bool; 256] {
     table
 }
 
-fn is_rchar(byte: u8) -> bool {
+/// True for a byte a fact token may hold (`RCHAR`).
+pub(crate) fn is_rchar(byte: u8) -> bool {
     RCHAR[usize::from(byte)]
 }
 

@@ -52,6 +52,7 @@ mod scan;
 mod unix;
 
 pub use format::{format_nlst, FormatError, LsFormatter};
+pub(crate) use mlsx::is_rchar;
 pub use mlsx::{parse_mlst_reply, FactName, FactType, Facts, MlsxEntry, MlsxError, Perm, PermSet};
 pub use principal::Principal;
 pub use unix::UnixMode;

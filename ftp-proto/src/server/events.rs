@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 
 use crate::addr::canonical_ip;
+use crate::listing::MlsxEntry;
 use crate::reply::{Reply, ReplyCode};
 
 use super::state::{Busy, ControlTls, DataChannel, PendingOp, ServerSession, TransferStage};
@@ -256,12 +257,20 @@ impl ServerSession {
                 ),
             },
             (PendingOp::Mlst { path, label }, StorageResponse::Metadata(meta)) => {
-                let mut entry = vec![b' '];
-                entry.extend_from_slice(&text::mlst_entry(
-                    &meta,
-                    self.settings.facts,
-                    path.as_bytes(),
-                ));
+                let facts = meta.mlsx_facts(self.settings.facts);
+                let name = Bytes::copy_from_slice(path.as_bytes());
+                let mut entry = Vec::new();
+                if MlsxEntry::new(facts, name)
+                    .write_mlst_line(&mut entry)
+                    .is_err()
+                {
+                    // A name with CR or LF (CR NUL on the wire) cannot go into a reply line.
+                    return self.reply(
+                        ReplyCode::FILE_UNAVAILABLE,
+                        "Name cannot be shown in an MLST reply.",
+                    );
+                }
+                entry.truncate(entry.len() - 2);
                 let first = [&b" Listing "[..], &label].concat();
                 let lines = [
                     Bytes::from(first),

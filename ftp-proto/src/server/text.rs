@@ -10,7 +10,7 @@ use crate::reply::{Reply, ReplyCode};
 use crate::transfer::{DataType, FileStructure, TransferMode};
 
 use super::config::{FactSet, HashAlgorithm, ServerConfig};
-use super::types::{DataFailure, FileKind, Metadata, StorageErrorKind, TransferParams};
+use super::types::{DataFailure, StorageErrorKind, TransferParams};
 
 /// The wire form of a reply. A CR inside a text (a pathname with CR NUL) is written as CR NUL
 /// (RFC 2640 §3.1); an LF or NUL, which no reply line can carry, becomes `?`.
@@ -223,51 +223,6 @@ pub(super) fn opening_text(verb: &str, params: TransferParams, size: Option<u64>
     }
     text.push('.');
     text
-}
-
-/// One MLST/MLSD entry: `facts SP pathname` (the caller adds MLST's leading SP).
-pub(super) fn mlst_entry(meta: &Metadata, facts: FactSet, path: &[u8]) -> Vec<u8> {
-    let mut line = Vec::with_capacity(64 + path.len());
-    for (fact, name) in facts.iter() {
-        let value = match fact {
-            f if f == FactSet::TYPE => type_fact(meta.kind).map(str::to_owned),
-            f if f == FactSet::SIZE && meta.kind != FileKind::Dir => {
-                meta.size.map(|s| s.to_string())
-            }
-            f if f == FactSet::MODIFY => meta.modified.map(|t| t.to_string()),
-            f if f == FactSet::CREATE => meta.created.map(|t| t.to_string()),
-            f if f == FactSet::PERM => meta.perm.clone().map(|p| fact_value(&p)),
-            f if f == FactSet::UNIQUE => meta.unique.clone().map(|u| fact_value(&u)),
-            f if f == FactSet::UNIX_MODE => meta.unix_mode.map(|m| format!("{:04o}", m & 0o7777)),
-            _ => None,
-        };
-        if let Some(value) = value {
-            line.extend_from_slice(name.as_bytes());
-            line.push(b'=');
-            line.extend_from_slice(value.as_bytes());
-            line.push(b';');
-        }
-    }
-    line.push(b' ');
-    line.extend_from_slice(path);
-    line
-}
-
-fn type_fact(kind: FileKind) -> Option<&'static str> {
-    match kind {
-        FileKind::File => Some("file"),
-        FileKind::Dir => Some("dir"),
-        FileKind::Symlink => Some("OS.unix=slink"),
-        FileKind::Other => None,
-    }
-}
-
-/// A fact value without the bytes a fact cannot hold (`;`, SP, controls).
-fn fact_value(value: &str) -> String {
-    value
-        .chars()
-        .filter(|c| !c.is_control() && *c != ';' && *c != ' ')
-        .collect()
 }
 
 /// `Type;Size;` for an OPTS MLST reply, or `Type*;Size*;Perm;` for FEAT (`marked` starred).

@@ -9,6 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use bytes::Bytes;
 
+use crate::listing::{is_rchar, FactType, Facts, Perm, PermSet};
 use crate::path::VirtualPath;
 use crate::reply::ReplyCode;
 use crate::timestamp::Timestamp;
@@ -346,6 +347,67 @@ impl Metadata {
             unix_mode: None,
         }
     }
+
+    /// The MLST/MLSD facts (RFC 3659 §7.5) of this metadata, limited to `selected`: the one
+    /// conversion the session's MLST replies and a driver's MLSD listings share, so both say
+    /// the same of a path.
+    ///
+    /// Unknown values are left out; so are those a fact cannot carry: `perm` keeps only the
+    /// letters RFC 3659 defines, `unique` only the bytes a token may hold (RFC 3659 `RCHAR`) (nothing when none
+    /// is left), `size` is never given for a directory. A symbolic link is typed
+    /// `OS.unix=slink`; [`FileKind::Other`] gets no `type`. The result always writes (see
+    /// [`MlsxEntry::write_mlsd_line`](crate::listing::MlsxEntry::write_mlsd_line)).
+    pub fn mlsx_facts(&self, selected: FactSet) -> Facts {
+        let wanted = |fact| selected.contains(fact);
+        let mut facts = Facts::default();
+        if wanted(FactSet::TYPE) {
+            facts.kind = match self.kind {
+                FileKind::File => Some(FactType::File),
+                FileKind::Dir => Some(FactType::Dir),
+                FileKind::Symlink => Some(FactType::Os {
+                    os: Bytes::from_static(b"unix"),
+                    kind: Bytes::from_static(b"slink"),
+                }),
+                FileKind::Other => None,
+            };
+        }
+        if wanted(FactSet::SIZE) && self.kind != FileKind::Dir {
+            facts.size = self.size;
+        }
+        if wanted(FactSet::MODIFY) {
+            facts.modify = self.modified;
+        }
+        if wanted(FactSet::CREATE) {
+            facts.create = self.created;
+        }
+        if wanted(FactSet::PERM) {
+            facts.perm = self.perm.as_deref().map(|letters| {
+                letters
+                    .bytes()
+                    .filter_map(Perm::from_letter)
+                    .fold(PermSet::EMPTY, PermSet::with)
+            });
+        }
+        if wanted(FactSet::UNIQUE) {
+            let token: Vec<u8> = self
+                .unique
+                .as_deref()
+                .unwrap_or_default()
+                .bytes()
+                .filter(|&b| is_rchar(b))
+                .collect();
+            facts.unique = (!token.is_empty()).then(|| Bytes::from(token));
+        }
+        if wanted(FactSet::UNIX_MODE) {
+            if let Some(mode) = self.unix_mode {
+                let value = format!("{:04o}", mode & 0o7777);
+                facts
+                    .other
+                    .push((Bytes::from_static(b"UNIX.mode"), Bytes::from(value)));
+            }
+        }
+        facts
+    }
 }
 
 /// A successful answer to a [`StorageRequest`].
@@ -600,4 +662,61 @@ pub enum ServerEvent {
         /// Why.
         reason: CloseReason,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::listing::MlsxEntry;
+
+    fn mlsd_line(meta: &Metadata, selected: FactSet) -> String {
+        let mut out = Vec::new();
+        MlsxEntry::new(meta.mlsx_facts(selected), Bytes::from_static(b"x"))
+            .write_mlsd_line(&mut out)
+            .expect("the facts of any metadata can be written");
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn mlsx_facts_follow_the_selection_and_the_kind() {
+        let mut meta = Metadata::new(FileKind::File);
+        meta.size = Some(42);
+        meta.modified = Timestamp::new(2024, 2, 29, 23, 59, 58).ok();
+        meta.perm = Some("adfrw".into());
+        meta.unique = Some("801U3".into());
+        meta.unix_mode = Some(0o100644);
+        assert_eq!(
+            mlsd_line(&meta, FactSet::ALL),
+            "Type=file;Size=42;Modify=20240229235958;Unique=801U3;Perm=adfrw;UNIX.mode=0644; x\r\n"
+        );
+        assert_eq!(
+            mlsd_line(&meta, FactSet::SIZE.union(FactSet::TYPE)),
+            "Type=file;Size=42; x\r\n"
+        );
+        assert_eq!(mlsd_line(&meta, FactSet::NONE), " x\r\n");
+
+        meta.kind = FileKind::Dir;
+        assert_eq!(
+            mlsd_line(&meta, FactSet::TYPE.union(FactSet::SIZE)),
+            "Type=dir; x\r\n"
+        );
+        meta.kind = FileKind::Symlink;
+        assert_eq!(mlsd_line(&meta, FactSet::TYPE), "Type=OS.unix=slink; x\r\n");
+        meta.kind = FileKind::Other;
+        assert_eq!(mlsd_line(&meta, FactSet::TYPE), " x\r\n");
+    }
+
+    #[test]
+    fn mlsx_facts_drop_what_a_fact_cannot_carry() {
+        let mut meta = Metadata::new(FileKind::File);
+        // Unknown perm letters go; known ones stay, in either case.
+        meta.perm = Some("r;W x".into());
+        // A unique id keeps only token bytes; nothing left means no fact.
+        meta.unique = Some("a b;c=d\r\n".into());
+        let selected = FactSet::PERM.union(FactSet::UNIQUE);
+        assert_eq!(mlsd_line(&meta, selected), "Unique=abcd;Perm=rw; x\r\n");
+        meta.unique = Some("; =".into());
+        meta.perm = Some(String::new());
+        assert_eq!(mlsd_line(&meta, selected), "Perm=; x\r\n");
+    }
 }

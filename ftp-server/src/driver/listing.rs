@@ -1,11 +1,7 @@
 //! LIST, NLST and MLSD output from storage entries, with ftp-proto's listing writers.
 
-use bytes::Bytes;
-use ftp_proto::listing::{
-    format_nlst, Entry, EntryKind, FactType, Facts, LsFormatter, MlsxEntry, PermSet, Strictness,
-    UnixMode,
-};
-use ftp_proto::server::{FactSet, ListFormat};
+use ftp_proto::listing::{format_nlst, Entry, EntryKind, LsFormatter, MlsxEntry, UnixMode};
+use ftp_proto::server::ListFormat;
 
 use crate::storage::{timestamp, DirEntry, FileKind};
 
@@ -30,7 +26,8 @@ pub(crate) fn format(entries: &[DirEntry], format: ListFormat) -> Vec<u8> {
         }
         ListFormat::Mlsd { facts } => {
             for entry in entries {
-                let _ = mlsd_entry(entry, facts).write_mlsd_line(&mut out);
+                let facts = entry.metadata.mlsx_facts(facts);
+                let _ = MlsxEntry::new(facts, entry.name.clone()).write_mlsd_line(&mut out);
             }
         }
         _ => {
@@ -58,51 +55,11 @@ fn ls_entry(entry: &DirEntry) -> Entry {
     out
 }
 
-/// The MLSD facts the session selected (OPTS MLST), from what storage knows.
-fn mlsd_entry(entry: &DirEntry, selected: FactSet) -> MlsxEntry {
-    let meta = &entry.metadata;
-    let mut facts = Facts::default();
-    if selected.contains(FactSet::TYPE) {
-        facts.kind = match meta.kind {
-            FileKind::File => Some(FactType::File),
-            FileKind::Dir => Some(FactType::Dir),
-            _ => None,
-        };
-    }
-    if selected.contains(FactSet::SIZE) && meta.kind != FileKind::Dir {
-        facts.size = meta.size;
-    }
-    if selected.contains(FactSet::MODIFY) {
-        facts.modify = meta.modified;
-    }
-    if selected.contains(FactSet::CREATE) {
-        facts.create = meta.created;
-    }
-    if selected.contains(FactSet::PERM) {
-        facts.perm = meta
-            .perm
-            .as_deref()
-            .and_then(|p| PermSet::parse(p.as_bytes(), Strictness::Lenient));
-    }
-    if selected.contains(FactSet::UNIQUE) {
-        facts.unique = meta
-            .unique
-            .as_deref()
-            .map(|u| Bytes::copy_from_slice(u.as_bytes()));
-    }
-    if selected.contains(FactSet::UNIX_MODE) {
-        if let Some(mode) = meta.unix_mode {
-            let value = format!("{:04o}", mode & 0o7777);
-            facts
-                .other
-                .push((Bytes::from_static(b"UNIX.mode"), Bytes::from(value)));
-        }
-    }
-    MlsxEntry::new(facts, entry.name.clone())
-}
-
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
+    use ftp_proto::server::FactSet;
+
     use super::*;
     use crate::storage::Metadata;
 
