@@ -17,6 +17,7 @@ use ftp_proto::server::{AnonymousPolicy, ServerConfig, ServerEvent, TlsPolicy};
 use futures_lite::future::poll_fn;
 
 use crate::auth::{Anonymous, Authenticator, NoUsers};
+use crate::driver::local::PoolSlots;
 use crate::driver::run_session;
 use crate::runtime::{self, Listener, Runtime};
 #[cfg(feature = "async-std")]
@@ -77,6 +78,7 @@ pub struct Server {
     max_sessions_per_ip: usize,
     splice: bool,
     sendfile: bool,
+    pool_transfers: usize,
     events: Option<EventHook>,
     shutdown_message: String,
     config: ServerConfig,
@@ -119,6 +121,7 @@ impl Server {
             max_sessions_per_ip: 32,
             splice: false,
             sendfile: false,
+            pool_transfers: 64,
             events: None,
             shutdown_message: "Server shutting down.".into(),
             config,
@@ -286,6 +289,16 @@ impl Server {
         self
     }
 
+    /// How many plain binary transfers of local files (TYPE I, MODE S, no TLS, over
+    /// [`crate::storage::FsStorage`]) may run at once on the blocking pool, the fast path
+    /// (default: 64). Each holds a pool thread for its whole length, and the pool also runs
+    /// every session's storage and authentication calls; transfers beyond the bound run on
+    /// the async path, which takes a pool thread per chunk only. 0 turns the fast path off.
+    pub fn pool_transfers(mut self, limit: usize) -> Self {
+        self.pool_transfers = limit;
+        self
+    }
+
     /// Calls `hook` for every audit event of every session (on the session's task: keep it
     /// quick). The same events go to `tracing` (target `ftp_server`).
     pub fn on_event(mut self, hook: impl Fn(&SessionEvent<'_>) + Send + Sync + 'static) -> Self {
@@ -386,6 +399,7 @@ impl Server {
             passive_ports: self.passive_ports,
             splice: self.splice,
             sendfile: self.sendfile,
+            pool_slots: PoolSlots::new(self.pool_transfers),
             events: self.events,
             shutdown: stop_rx,
             _keep_open: stop_tx.clone(),
@@ -424,6 +438,7 @@ pub(crate) struct Shared {
     pub(crate) passive_ports: Option<RangeInclusive<u16>>,
     pub(crate) splice: bool,
     pub(crate) sendfile: bool,
+    pub(crate) pool_slots: Arc<PoolSlots>,
     pub(crate) events: Option<EventHook>,
     /// Closed (never sent to) on shutdown: every `recv` then returns.
     pub(crate) shutdown: Receiver<()>,

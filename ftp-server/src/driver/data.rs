@@ -27,7 +27,8 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use futures_rustls::server::TlsStream;
 use futures_rustls::LazyConfigAcceptor;
 
-use super::{local, Msg};
+use super::local::{self, PoolSlots};
+use super::Msg;
 use crate::blocking::Blocking;
 use crate::runtime::{self, Conn, Runtime};
 use crate::storage::{storage_error, FileRead, FileWrite};
@@ -58,6 +59,8 @@ pub(crate) struct DataEnv {
     pub(crate) splice: bool,
     /// sendfile(2) for plain downloads of local files.
     pub(crate) sendfile: bool,
+    /// The bound on transfers on the blocking pool, shared by the whole server.
+    pub(crate) pool_slots: Arc<PoolSlots>,
     pub(crate) blocking: Blocking,
 }
 
@@ -448,11 +451,13 @@ async fn run(
 ) -> (Option<Stream>, Result<u64, Failure>) {
     let mut progress = Progress::new(env, id);
     let plain = is_plain(&job.params);
-    let plain_socket = matches!(stream, Stream::Plain(_));
+    // Plain TCP, plain data: a local file may take the blocking pool's fast path.
+    let fast = plain && matches!(stream, Stream::Plain(_));
+    let slot = || fast.then(|| env.pool_slots.try_take()).flatten();
     match job.kind {
         JobKind::Send { source, skip } if plain && skip == 0 => {
-            if plain_socket && source.std_file().is_some() {
-                return local::send(env, stream, source, progress).await;
+            if let Some(slot) = source.std_file().and_then(|_| slot()) {
+                return local::send(env, slot, stream, source, progress).await;
             }
             let result = send_plain(&mut stream, source, &mut progress).await;
             (Some(stream), result)
@@ -480,8 +485,8 @@ async fn run(
             (Some(stream), result)
         }
         JobKind::Receive(writer) => {
-            if plain && plain_socket && writer.std_file().is_some() {
-                return local::receive(env, stream, writer, progress).await;
+            if let Some(slot) = writer.std_file().and_then(|_| slot()) {
+                return local::receive(env, slot, stream, writer, progress).await;
             }
             let result = if plain {
                 receive_plain(&mut stream, writer, &mut progress).await

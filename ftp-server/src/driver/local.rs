@@ -10,6 +10,10 @@
 //! Optional zero-copy variants: `sendfile(2)` for downloads and `splice(2)` for uploads (see
 //! [`crate::Server::sendfile`] and [`crate::Server::splice`]).
 //!
+//! Each such transfer holds a thread of the blocking pool for its whole length, which the
+//! storage and authentication calls of every session share: [`PoolSlots`] bounds how many
+//! may, and the transfers beyond the bound take the async path.
+//!
 //! Cancellation: the data task awaits the pool job with a [`ShutdownOnDrop`] guard on a clone
 //! of the socket, so an aborted transfer (ABOR, session end) shuts the socket down and the copy
 //! on the pool fails at its next read or write instead of running to its end.
@@ -17,6 +21,8 @@
 use std::fs::File;
 use std::io::{self, Read, Seek, Write};
 use std::net::TcpStream;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use ftp_proto::server::{DataFailure, StorageErrorKind};
 
@@ -28,6 +34,41 @@ use crate::storage::{FileRead, FileWrite};
 /// The buffer of the blocking copy loops: one per running local transfer. Loopback moved a
 /// third less with 256 KiB than with 1 MiB (`server_loopback`); vsftpd uses 64 KiB.
 pub(super) const LOCAL_CHUNK: usize = 2 << 20;
+
+/// The server-wide bound on transfers running on the blocking pool.
+#[derive(Debug)]
+pub(crate) struct PoolSlots {
+    in_use: AtomicUsize,
+    limit: usize,
+}
+
+impl PoolSlots {
+    pub(crate) fn new(limit: usize) -> Arc<Self> {
+        Arc::new(Self {
+            in_use: AtomicUsize::new(0),
+            limit,
+        })
+    }
+
+    /// A slot, unless `limit` transfers hold one already.
+    pub(super) fn try_take(self: &Arc<Self>) -> Option<PoolSlot> {
+        self.in_use
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.limit).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| PoolSlot(Arc::clone(self)))
+    }
+}
+
+/// One transfer's right to a pool thread; given back when dropped.
+pub(super) struct PoolSlot(Arc<PoolSlots>);
+
+impl Drop for PoolSlot {
+    fn drop(&mut self) {
+        self.0.in_use.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 /// Shuts a socket down when dropped, unless disarmed: see the module notes on cancellation.
 struct ShutdownOnDrop(Option<TcpStream>);
@@ -51,6 +92,7 @@ impl Drop for ShutdownOnDrop {
 /// it was lost, and the bytes sent.
 pub(super) async fn send(
     env: &DataEnv,
+    _slot: PoolSlot,
     stream: Stream,
     source: Box<dyn FileRead>,
     mut progress: Progress,
@@ -103,6 +145,7 @@ pub(super) async fn send(
 /// any failure. Returns the stream unless it was lost, and the bytes stored.
 pub(super) async fn receive(
     env: &DataEnv,
+    _slot: PoolSlot,
     stream: Stream,
     writer: Box<dyn FileWrite>,
     mut progress: Progress,
@@ -316,5 +359,26 @@ mod zero_copy {
         _: &mut dyn FnMut(u64),
     ) -> Result<Option<u64>, ZeroCopyError> {
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PoolSlots;
+
+    #[test]
+    fn pool_slots_bound_the_transfers_and_come_back_when_dropped() {
+        let slots = PoolSlots::new(2);
+        let first = slots.try_take().expect("one free");
+        let second = slots.try_take().expect("two free");
+        assert!(slots.try_take().is_none(), "the third waits for a slot");
+        drop(first);
+        let third = slots.try_take().expect("a slot came back");
+        drop((second, third));
+        assert_eq!(slots.in_use.load(std::sync::atomic::Ordering::Acquire), 0);
+        assert!(
+            PoolSlots::new(0).try_take().is_none(),
+            "0 turns the fast path off"
+        );
     }
 }

@@ -45,7 +45,7 @@ use crate::storage::{StorageContext, VirtualPath};
 
 pub(crate) mod data;
 mod listing;
-mod local;
+pub(crate) mod local;
 
 use data::{Cmd, DataEnv, Job, JobKind, Stream};
 
@@ -176,6 +176,7 @@ pub(crate) async fn run_session(
         passive_ports: shared.passive_ports.clone(),
         splice: shared.splice,
         sendfile: shared.sendfile,
+        pool_slots: Arc::clone(&shared.pool_slots),
         blocking: shared.rt.blocking(),
     });
     let shutdown = shared.shutdown.clone();
