@@ -96,9 +96,11 @@
 //!   spawn no task. An idle async client therefore sends no keep-alive and notices a closed
 //!   connection only at its next call.
 //! * With TLS 1.3, each data connection uses up one session ticket and receives a fresh one;
-//!   the client keeps that supply from running dry (refused transfers do not start a
-//!   handshake, aborted ones wait briefly for their ticket), which servers requiring session
-//!   reuse (vsftpd's default) depend on.
+//!   the client keeps that supply from running dry (it asks for tickets on every connection
+//!   with the RFC 9149 `ticket_request` extension, so servers that send none on uploads
+//!   unasked, like ftp-server, send them too; refused transfers do not start a handshake;
+//!   aborted ones wait briefly for their ticket), which servers requiring session reuse
+//!   (vsftpd's default) depend on.
 //!
 //! ## How it is built
 //!

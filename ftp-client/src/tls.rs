@@ -4,13 +4,30 @@
 //! and every data connection, so data connections resume the control connection's TLS session
 //! from the config's in-memory session store (TLS 1.3 tickets or TLS 1.2 session ids), as
 //! vsftpd (`require_ssl_reuse=YES`, its default), ProFTPD and FileZilla Server require.
+//!
+//! # TLS 1.3 tickets
+//!
+//! rustls uses each TLS 1.3 ticket once (RFC 8446 C.4) and keeps at most 8 per server, so a
+//! client that resumes on every data connection needs a fresh ticket from every data
+//! connection. Servers built on OpenSSL (vsftpd, Pure-FTPd, pyftpdlib) send one after every
+//! resumption; this workspace's ftp-server sends none on uploads unless asked, because
+//! clients that close an upload without reading (curl, lftp) would lose its tail to a reset.
+//! So every handshake asks for tickets with the RFC 9149 `ticket_request` extension
+//! ([`TICKET_REQUEST`]): a server that honours it (ftp-server, other rustls servers that
+//! enable it) sends them on uploads too, and this client reads every data connection to its
+//! end, uploads included, before closing it, so no ticket is left unread. Servers that do not
+//! know the extension ignore it.
+//!
+//! Presenting one ticket on several connections (what GnuTLS clients such as lftp do) is not
+//! possible from a session store: `take_tls13_ticket` must hand over an owned
+//! `Tls13ClientSessionValue`, which is neither `Clone` nor constructible outside rustls.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::{ClientSessionMemoryCache, ClientSessionStore, Resumption};
+use rustls::client::{ClientSessionMemoryCache, ClientSessionStore, Resumption, TicketRequest};
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -27,7 +44,10 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 /// * [`from_rustls`](Self::from_rustls): a complete rustls configuration of your own.
 ///
 /// Whatever the choice, the handshake uses rustls with the *ring* provider, and data
-/// connections resume the control connection's session.
+/// connections resume the control connection's session. The configurations built here ask
+/// the server for TLS 1.3 tickets on every connection (RFC 9149 `ticket_request`: 4 on the
+/// control connection, 2 on each data connection; see the notes of
+/// [`from_rustls`](Self::from_rustls) for a configuration of your own).
 #[derive(Clone)]
 pub struct TlsConfig {
     verify: Verify,
@@ -114,7 +134,10 @@ impl TlsConfig {
 
     /// Uses `config` as it is, for every connection (control and data). Keep its resumption
     /// store enabled (rustls' default): servers that require session reuse refuse data
-    /// connections otherwise.
+    /// connections otherwise. With TLS 1.3, set `send_ticket_request` too, as the other
+    /// configurations do (`TicketRequest { new_session_count: 4, resumption_count: 2 }`):
+    /// without it, a server that sends no ticket on upload data connections (ftp-server)
+    /// lets a rustls client resume only as many uploads as it holds tickets.
     pub fn from_rustls(config: Arc<ClientConfig>) -> Self {
         Self {
             verify: Verify::Rustls(config),
@@ -128,11 +151,11 @@ impl TlsConfig {
     /// with [`from_rustls`](Self::from_rustls).
     ///
     /// With TLS 1.2 every data connection resumes the same session (its id), which suits
-    /// servers that send TLS 1.3 clients too few tickets (a rustls client never uses a ticket
-    /// twice); but an OpenSSL server (vsftpd) forgets that one session after a data
-    /// connection that ended badly (an aborted transfer), and if it requires reuse it then
-    /// refuses every later data connection. TLS 1.3 keeps one session per data connection and
-    /// has no such cliff, which is why it is the default.
+    /// servers that send TLS 1.3 clients too few tickets and ignore RFC 9149 ticket requests
+    /// (a rustls client never uses a ticket twice); but an OpenSSL server (vsftpd) forgets
+    /// that one session after a data connection that ended badly (an aborted transfer), and
+    /// if it requires reuse it then refuses every later data connection. TLS 1.3 keeps one
+    /// session per data connection and has no such cliff, which is why it is the default.
     #[must_use]
     pub fn tls12_only(mut self) -> Self {
         self.tls12_only = true;
@@ -169,6 +192,7 @@ impl TlsConfig {
                     .with_no_client_auth();
                 config.enable_sni = true;
                 config.resumption = resumption;
+                config.send_ticket_request = Some(TICKET_REQUEST);
                 (Arc::new(config), Some(tickets))
             }
             Verify::Insecure => {
@@ -179,6 +203,7 @@ impl TlsConfig {
                     .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider)))
                     .with_no_client_auth();
                 config.resumption = resumption;
+                config.send_ticket_request = Some(TICKET_REQUEST);
                 (Arc::new(config), Some(tickets))
             }
         };
@@ -200,6 +225,21 @@ impl TlsConfig {
         }
     }
 }
+
+/// The TLS 1.3 tickets every handshake asks for (RFC 9149 `ticket_request`).
+///
+/// * `new_session_count: 4`, for the control connection (a full handshake): enough for
+///   servers that send no ticket on some data connections to start with a few in hand.
+/// * `resumption_count: 2`, for every data connection (a resumption): one replaces the
+///   ticket the connection used up, one more makes up for a ticket lost earlier (a data
+///   connection aborted before its ticket came), so the supply recovers instead of only
+///   shrinking. The store keeps at most 8; older ones make room.
+///
+/// A server is free to send fewer or more; ftp-server honours the request (up to 8 and 2).
+pub(crate) const TICKET_REQUEST: TicketRequest = TicketRequest {
+    new_session_count: 4,
+    resumption_count: 2,
+};
 
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())

@@ -251,6 +251,14 @@ impl Server {
     /// session of its control connection, like vsftpd's `require_ssl_reuse`: proof that the
     /// data connection comes from the client that logged in, not from someone who raced it to
     /// the passive port. curl and lftp resume; Python's ftplib does not.
+    ///
+    /// With TLS 1.3 a data connection resumes by presenting a session ticket, and clients
+    /// spend tickets differently (see [`crate::TlsConfig`] for the ticket policy): lftp,
+    /// Python's `ssl` and ftp-client can do any number of transfers in any order; rustls
+    /// clients that do not ask for tickets (RFC 9149), 8 uploads per session; curl, which
+    /// uses a TLS 1.3 session once and gets no new one on an upload (sending it one would
+    /// risk the upload's tail), nothing after an upload in the same curl run. With TLS 1.2
+    /// (`curl --tls-max 1.2`) there are no such limits.
     pub fn require_tls_session_reuse(mut self, required: bool) -> Self {
         self.require_reuse = required;
         self

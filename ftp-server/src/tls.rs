@@ -15,17 +15,34 @@ pub(crate) struct SessionTls {
 }
 
 /// The TLS configurations of one FTP session's data connections.
+///
+/// Both send the TLS 1.3 tickets a client asks for with the RFC 9149 `ticket_request`
+/// extension (up to [`DATA_TICKETS_MAX`]); they differ for clients that do not ask. See
+/// [`TlsConfig`] for the whole ticket policy.
 #[derive(Clone)]
 pub(crate) struct DataTls {
-    /// For downloads and listings, or when the direction is not known yet: one TLS 1.3 ticket,
-    /// so that clients that resume the latest session (curl) can go on resuming.
+    /// For downloads and listings, or when the direction is not known yet: one TLS 1.3 ticket
+    /// unless asked otherwise, so that clients that resume the latest session (curl) or use
+    /// each ticket once (rustls) can go on resuming.
     pub(crate) download: Arc<rustls::ServerConfig>,
-    /// For uploads: no TLS 1.3 ticket. An uploading client never reads, and a client that
-    /// closes a socket with unread bytes (the ticket) makes its kernel send a reset and drop
-    /// what it had not sent yet: the end of the upload (seen with lftp and curl; vsftpd's
-    /// well-known TLS 1.3 upload failures).
+    /// For uploads: no TLS 1.3 ticket unless asked for. An uploading client may never read,
+    /// and a client that closes a socket with unread bytes (the ticket), or receives them
+    /// after its close, makes its kernel send a reset and drop what it had not sent yet:
+    /// the end of the upload (lftp lost about one upload in two this way; curl, which reads
+    /// once before closing, loses the race now and then). A client that asks for tickets
+    /// says it reads them (ftp-client drains every data connection before closing it).
     pub(crate) upload: Arc<rustls::ServerConfig>,
 }
+
+/// The most TLS 1.3 tickets the control connection sends a client that asks for them (RFC
+/// 9149), and the least it sends one that does not: a rustls client keeps at most 8 tickets
+/// per server (`ClientSessionMemoryCache`), so more would be thrown away.
+pub(crate) const CONTROL_TICKETS: usize = 8;
+
+/// The most TLS 1.3 tickets a data connection sends a client that asks for them (RFC 9149):
+/// one to replace the ticket the connection used up, one more to make up for a ticket lost
+/// on an earlier connection (an aborted transfer closed before its ticket was read).
+pub(crate) const DATA_TICKETS_MAX: usize = 2;
 
 /// A rustls server configuration for explicit (AUTH TLS) and implicit FTPS.
 ///
@@ -34,6 +51,38 @@ pub(crate) struct DataTls {
 /// data connections of one FTP session share a session cache of their own, which is what lets
 /// the server require that data connections resume the control connection's TLS session
 /// ([`crate::Server::require_tls_session_reuse`]).
+///
+/// # TLS 1.3 session tickets
+///
+/// With TLS 1.3 a data connection resumes the control connection's session by presenting a
+/// ticket. Each FTP session has a ticket key of its own and its tickets are stateless: a
+/// ticket resumes any number of data connections of its FTP session, and none of another.
+/// How many tickets each connection sends:
+///
+/// | connection | client that does not ask | client that asks (RFC 9149 `ticket_request`) |
+/// |---|---|---|
+/// | control | 8 (or the configuration's `send_tls13_tickets`, if more) | what it asks, up to 8 |
+/// | download or listing | 1 | what it asks, up to 2 |
+/// | upload | 0 | what it asks, up to 2 |
+///
+/// Uploads send no ticket unasked because clients that only write (curl, lftp) close their
+/// end without reading it, and a socket closed with unread bytes, or receiving bytes after
+/// its close, resets the connection and drops what the client had not sent yet: the upload's
+/// tail (vsftpd's well-known TLS 1.3 upload failures; here the upload would end in `426`). A
+/// client that asks for tickets says it reads them. rustls cannot send a ticket later in a
+/// connection, so there is no sending one once an upload is over.
+///
+/// What that means for clients when reuse is required:
+///
+/// * clients that present the same ticket again (lftp on GnuTLS, Python's `ssl` with the
+///   control connection's session): any number of transfers, in any order;
+/// * clients that use each ticket once and ask for more (ftp-client): the same;
+/// * clients that use each ticket once, keep every ticket and do not ask (rustls' default
+///   store keeps 8): 8 uploads per FTP session, downloads and listings without limit;
+/// * clients that use each ticket once and keep only the latest (curl with OpenSSL): no
+///   data connection after an upload in the same FTP session (`522`).
+///
+/// TLS 1.2 clients resume one session id as often as they like.
 #[derive(Clone, Debug)]
 pub struct TlsConfig {
     config: Arc<rustls::ServerConfig>,
@@ -79,7 +128,10 @@ impl TlsConfig {
     /// Both share a session cache (TLS 1.2 session IDs) and a ticket key (TLS 1.3 tickets,
     /// stateless, so one ticket can resume every data connection) that belong to this FTP
     /// session alone: a resumed data-connection handshake can only have resumed a session of
-    /// this FTP session. See [`DataTls`] for the tickets data connections send.
+    /// this FTP session.
+    ///
+    /// The ticket counts of each connection are those of the table in [`TlsConfig`]'s notes:
+    /// [`CONTROL_TICKETS`], [`DATA_TICKETS_MAX`] and [`DataTls`].
     pub(crate) fn for_session(&self) -> SessionTls {
         let mut control = rustls::ServerConfig::clone(&self.config);
         control.session_storage = ServerSessionMemoryCache::new(32);
@@ -88,8 +140,12 @@ impl TlsConfig {
         }
         let mut download = control.clone();
         download.send_tls13_tickets = 1;
+        download.max_tls13_tickets = DATA_TICKETS_MAX;
         let mut upload = control.clone();
         upload.send_tls13_tickets = 0;
+        upload.max_tls13_tickets = DATA_TICKETS_MAX;
+        control.send_tls13_tickets = control.send_tls13_tickets.max(CONTROL_TICKETS);
+        control.max_tls13_tickets = CONTROL_TICKETS;
         SessionTls {
             control: Arc::new(control),
             data: DataTls {
@@ -102,5 +158,193 @@ impl TlsConfig {
     /// The configuration as given.
     pub fn rustls(&self) -> &Arc<rustls::ServerConfig> {
         &self.config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The ticket policy of [`TlsConfig::for_session`], checked with in-memory handshakes: how
+    //! many TLS 1.3 tickets each connection sends clients that ask for them (RFC 9149) and
+    //! clients that do not.
+
+    use std::process::Command;
+    use std::sync::Arc;
+
+    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+    use rustls::client::TicketRequest;
+    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+    use rustls::{ClientConfig, ClientConnection, ServerConfig, ServerConnection};
+
+    use super::{TlsConfig, CONTROL_TICKETS, DATA_TICKETS_MAX};
+
+    /// A throw-away self-signed certificate made with `openssl` (as the integration tests do).
+    fn test_config() -> TlsConfig {
+        let dir = std::env::temp_dir().join(format!(
+            "ftp-server-tls-unit-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        let status = Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+            .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
+            .args(["-subj", "/CN=localhost", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("openssl runs");
+        assert!(status.success(), "openssl req failed");
+        let config = TlsConfig::from_pem_files(&cert, &key).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        config
+    }
+
+    /// Trusts any certificate; the handshake signatures are still checked.
+    #[derive(Debug)]
+    struct AnyCert(Arc<rustls::crypto::CryptoProvider>);
+
+    impl ServerCertVerifier for AnyCert {
+        fn verify_server_cert(
+            &self,
+            _: &CertificateDer<'_>,
+            _: &[CertificateDer<'_>],
+            _: &ServerName<'_>,
+            _: &[u8],
+            _: UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            Ok(ServerCertVerified::assertion())
+        }
+
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &rustls::DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            let algs = &self.0.signature_verification_algorithms;
+            rustls::crypto::verify_tls12_signature(message, cert, dss, algs)
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &rustls::DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            let algs = &self.0.signature_verification_algorithms;
+            rustls::crypto::verify_tls13_signature(message, cert, dss, algs)
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+            self.0.signature_verification_algorithms.supported_schemes()
+        }
+    }
+
+    /// A rustls client (one session store for all its connections), asking for tickets or
+    /// not.
+    fn client_config(request: Option<TicketRequest>) -> Arc<ClientConfig> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = ClientConfig::builder_with_provider(Arc::clone(&provider))
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
+            .with_no_client_auth();
+        config.send_ticket_request = request;
+        Arc::new(config)
+    }
+
+    /// One handshake in memory, then everything the server sends after it; returns whether
+    /// the handshake resumed and how many tickets the client received.
+    fn connect(client: &Arc<ClientConfig>, server: &Arc<ServerConfig>) -> (bool, usize) {
+        let name = ServerName::try_from("localhost").unwrap();
+        let mut c = ClientConnection::new(Arc::clone(client), name).unwrap();
+        let mut s = ServerConnection::new(Arc::clone(server)).unwrap();
+        for _ in 0..20 {
+            let mut wire = Vec::new();
+            while c.wants_write() {
+                c.write_tls(&mut wire).unwrap();
+            }
+            let mut input = &wire[..];
+            while !input.is_empty() {
+                s.read_tls(&mut input).unwrap();
+                s.process_new_packets().unwrap();
+            }
+            let mut wire = Vec::new();
+            while s.wants_write() {
+                s.write_tls(&mut wire).unwrap();
+            }
+            let mut input = &wire[..];
+            while !input.is_empty() {
+                c.read_tls(&mut input).unwrap();
+                c.process_new_packets().unwrap();
+            }
+            if !c.is_handshaking() && !s.is_handshaking() && !c.wants_write() && !s.wants_write() {
+                break;
+            }
+        }
+        assert!(!c.is_handshaking(), "the handshake did not complete");
+        assert_eq!(c.protocol_version(), Some(rustls::ProtocolVersion::TLSv1_3));
+        let resumed = c.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+        (resumed, c.tls13_tickets_received() as usize)
+    }
+
+    #[test]
+    fn clients_that_do_not_ask_get_no_ticket_on_uploads() {
+        let session = test_config().for_session();
+        let client = client_config(None);
+        let (resumed, tickets) = connect(&client, &session.control);
+        assert!(!resumed);
+        assert_eq!(tickets, CONTROL_TICKETS);
+        // Every upload uses up a ticket and brings none: a ticket its client never reads
+        // would make the client's close a reset that loses the end of the upload.
+        for _ in 0..CONTROL_TICKETS {
+            assert_eq!(connect(&client, &session.data.upload), (true, 0));
+        }
+        // Downloads bring one; with the supply gone, an upload cannot resume.
+        let (resumed, _) = connect(&client, &session.data.upload);
+        assert!(!resumed, "the client should have run out of tickets");
+        let session = test_config().for_session();
+        let client = client_config(None);
+        connect(&client, &session.control);
+        for _ in 0..3 * CONTROL_TICKETS {
+            assert_eq!(connect(&client, &session.data.download), (true, 1));
+        }
+    }
+
+    #[test]
+    fn clients_that_ask_get_tickets_on_every_connection() {
+        let session = test_config().for_session();
+        let asked = TicketRequest {
+            new_session_count: 4,
+            resumption_count: 2,
+        };
+        let client = client_config(Some(asked));
+        assert_eq!(connect(&client, &session.control), (false, 4));
+        // Far more uploads than the control connection's tickets: each replaces its own.
+        for _ in 0..4 * CONTROL_TICKETS {
+            assert_eq!(connect(&client, &session.data.upload), (true, 2));
+            assert_eq!(connect(&client, &session.data.download), (true, 2));
+        }
+        // Requests are capped.
+        let greedy = client_config(Some(TicketRequest {
+            new_session_count: 200,
+            resumption_count: 200,
+        }));
+        assert_eq!(connect(&greedy, &session.control), (false, CONTROL_TICKETS));
+        assert_eq!(
+            connect(&greedy, &session.data.upload),
+            (true, DATA_TICKETS_MAX)
+        );
+        // A client that asks for none gets none, even on downloads.
+        let frugal = client_config(Some(TicketRequest {
+            new_session_count: 1,
+            resumption_count: 0,
+        }));
+        assert_eq!(connect(&frugal, &session.control), (false, 1));
+        assert_eq!(connect(&frugal, &session.data.download), (true, 0));
     }
 }

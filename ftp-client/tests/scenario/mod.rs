@@ -219,13 +219,7 @@ macro_rules! peer_tests {
         const VSFTPD_IMPLICIT: Server = Server::Vsftpd { ssl_reuse: true, implicit: true };
 
         fn options(peer: &Peer, active: bool, tls: TlsMode) -> ConnectOptions {
-            let mut ca = TlsConfig::default().add_root_pem(&Peer::ca_pem()).unwrap();
-            if peer.server == (Server::Ours { tls_reuse: true }) {
-                // Our server sends no TLS 1.3 ticket on upload data connections and rustls
-                // clients use each ticket once, so under TLS 1.3 the supply runs out after two
-                // uploads (an open interop gap); TLS 1.2 session-ID resumption has no such limit.
-                ca = ca.tls12_only();
-            }
+            let ca = TlsConfig::default().add_root_pem(&Peer::ca_pem()).unwrap();
             let options = ConnectOptions::new("127.0.0.1", peer.port)
                 .login(USER, PASS)
                 .tls(tls)
@@ -385,10 +379,70 @@ macro_rules! peer_tests {
         /// requires reuse accepts: many in a row, then a transfer that must still resume.
         #[test]
         fn vsftpd_session_reuse_survives_many_aborts() {
+            session_reuse_survives_many_aborts(VSFTPD_REUSE);
+        }
+
+        /// The same against this workspace's server (TLS 1.3 tickets).
+        #[test]
+        fn ftp_server_session_reuse_survives_many_aborts() {
+            session_reuse_survives_many_aborts(Server::Ours { tls_reuse: true });
+        }
+
+        /// With TLS 1.3 and required session reuse, every data connection resumes a ticket:
+        /// uploads in a row (which, unlike downloads, bring no ticket to clients that do not
+        /// ask for one), then downloads, then uploads and downloads interleaved, all in one
+        /// session, every file compared byte for byte.
+        #[test]
+        fn ftp_server_tls13_session_reuse_many_transfers() {
             if support::skip_peers() {
                 return;
             }
-            let peer = Peer::start(VSFTPD_REUSE);
+            let peer = Peer::start(Server::Ours { tls_reuse: true });
+            $run! {
+                let mut client = Client::connect_with(&options(&peer, false, TlsMode::Explicit)) $($await)* .unwrap();
+                let files: Vec<(String, Vec<u8>)> = (0..6u64)
+                    .map(|i| (format!("f{i}.bin"), support::data(150_000 + 33_333 * i as usize, 40 + i)))
+                    .collect();
+                for (round, (name, data)) in files.iter().enumerate() {
+                    if round % 2 == 0 {
+                        let mut reader = &data[..];
+                        client.store_from(name, &mut reader) $($await)* .unwrap();
+                    } else {
+                        let mut up = client.store(name) $($await)* .unwrap();
+                        io::write_all(&mut up, data) $($await)*;
+                        up.finish() $($await)* .unwrap();
+                    }
+                    support::assert_same(&std::fs::read(peer.path(name)).unwrap(), data, name);
+                }
+                for (name, data) in &files {
+                    let mut down = client.retrieve(name, 0) $($await)* .unwrap();
+                    let got = io::read_all(&mut down) $($await)*;
+                    down.finish() $($await)* .unwrap();
+                    support::assert_same(&got, data, name);
+                }
+                for (i, (name, data)) in files.iter().enumerate() {
+                    let again = format!("again-{name}");
+                    let mut reader = &data[..];
+                    client.store_from(&again, &mut reader) $($await)* .unwrap();
+                    support::assert_same(&std::fs::read(peer.path(&again)).unwrap(), data, &again);
+                    if i % 2 == 1 {
+                        let mut down = client.retrieve(&again, 0) $($await)* .unwrap();
+                        let got = io::read_all(&mut down) $($await)*;
+                        down.finish() $($await)* .unwrap();
+                        support::assert_same(&got, data, &again);
+                    }
+                }
+                let names = client.nlst("") $($await)* .unwrap();
+                assert_eq!(names.len(), 12, "{names:?}");
+                client.quit() $($await)* .unwrap();
+            }
+        }
+
+        fn session_reuse_survives_many_aborts(server: Server) {
+            if support::skip_peers() {
+                return;
+            }
+            let peer = Peer::start(server);
             $run! {
                 let mut client = Client::connect_with(&options(&peer, false, TlsMode::Explicit)) $($await)* .unwrap();
                 let data = support::data(3_000_000, 7);

@@ -13,7 +13,7 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 pub const USER: &str = "ftptest";
@@ -68,7 +68,8 @@ pub enum Server {
     Pyftpdlib,
     /// This workspace's `ftp-server`, in-process on its async-io runtime, on the filesystem,
     /// with explicit FTPS available; `tls_reuse` requires data connections to resume the
-    /// control connection's TLS session.
+    /// control connection's TLS session and offers TLS 1.3 only, so that the reuse tests
+    /// exercise TLS 1.3 tickets (TLS 1.2 session ids are reusable and never run out).
     Ours { tls_reuse: bool },
 }
 
@@ -139,6 +140,7 @@ fn start_ftp_server(tls_reuse: bool, port: u16, root: &Path, (min, max): (u16, u
     let certs = cache().join("certs");
     let tls = ftp_server::TlsConfig::from_pem_files(certs.join("cert.pem"), certs.join("key.pem"))
         .expect("the test certificate (install.sh makes it)");
+    let tls = if tls_reuse { tls13_only(&tls) } else { tls };
     let storage = ftp_server::storage::FsStorage::new(root).unwrap();
     let server = ftp_server::Server::new(storage)
         .listen(([127, 0, 0, 1], port).into())
@@ -147,6 +149,20 @@ fn start_ftp_server(tls_reuse: bool, port: u16, root: &Path, (min, max): (u16, u
         .tls(tls)
         .require_tls_session_reuse(tls_reuse);
     Process::InProcess(async_io::block_on(server.start_async_io()).expect("start ftp-server"))
+}
+
+/// The same certificate and settings, TLS 1.3 only.
+fn tls13_only(tls: &ftp_server::TlsConfig) -> ftp_server::TlsConfig {
+    use ftp_client::rustls;
+    let given = tls.rustls();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::clone(&given.cert_resolver));
+    config.send_tls13_tickets = given.send_tls13_tickets;
+    ftp_server::TlsConfig::from_rustls(Arc::new(config))
 }
 
 impl Peer {
