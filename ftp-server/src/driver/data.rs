@@ -262,9 +262,9 @@ pub(crate) async fn connect(
 /// The configuration is chosen once the ClientHello is in and the transfer is known: clients
 /// that start TLS after the 150 reply (lftp, ftplib) have their transfer known by then;
 /// clients that start it earlier (curl) get the ServerHello once their transfer command
-/// arrives (at most [`DIRECTION_WAIT`] later). Uploads get a configuration without TLS 1.3
-/// tickets ([`DataTls`]). A transfer command taken from `cmds` to decide is returned, to run
-/// first.
+/// arrives (at most [`DIRECTION_WAIT`] later). Uploads get a configuration that sends TLS 1.3
+/// tickets only to clients that ask for them ([`DataTls`]). A transfer command taken from
+/// `cmds` to decide is returned, to run first.
 async fn handshake(
     env: &DataEnv,
     conn: Box<dyn Conn>,
