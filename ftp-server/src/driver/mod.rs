@@ -52,6 +52,9 @@ use data::{Cmd, DataEnv, Job, JobKind, Stream};
 /// Replies waiting beyond this pause reading from the client.
 const WRITE_HIGH_WATER: usize = 64 * 1024;
 
+/// How long a storage request waits for aborted data tasks to be gone.
+const ABORT_SETTLE: Duration = Duration::from_secs(10);
+
 /// How long a closing control connection may take to flush its last replies.
 const CLOSE_FLUSH: Duration = Duration::from_secs(5);
 
@@ -131,6 +134,8 @@ pub(crate) struct Driver {
     slots: HashMap<DataConnId, Slot>,
     transfer_ops: HashMap<StorageOpId, DataConnId>,
     tasks: HashMap<TaskKey, AbortOnDrop>,
+    /// Aborted data tasks not known to be gone yet (see [`Driver::settled`]).
+    aborting: Vec<Receiver<()>>,
     user: Option<User>,
     env: Arc<DataEnv>,
     control_tls: Option<Arc<rustls::ServerConfig>>,
@@ -201,6 +206,7 @@ pub(crate) async fn run_session(
         slots: HashMap::new(),
         transfer_ops: HashMap::new(),
         tasks: HashMap::new(),
+        aborting: Vec::new(),
         user: None,
         env,
         control_tls: tls.map(|tls| tls.control),
@@ -529,7 +535,9 @@ impl Driver {
                 }
             }
             DataIntent::Abort { id } => {
-                self.slots.remove(&id);
+                if let Some(task) = self.slots.remove(&id).and_then(|slot| slot.task) {
+                    self.aborting.push(task.ended());
+                }
                 self.transfer_ops.retain(|_, data| *data != id);
             }
             _ => {}
@@ -563,6 +571,22 @@ impl Driver {
         self.tasks.insert(TaskKey::Auth(id), task);
     }
 
+    /// Resolves once every data task aborted so far is gone (or after [`ABORT_SETTLE`]): a
+    /// storage request waits for it, so that the client's next commands (DELE, RMD, RETR
+    /// ...) see storage as the aborted transfer left it: an upload discarded, or committed if
+    /// every byte had arrived, never committed later.
+    fn settled(&mut self) -> impl Future<Output = ()> + Send + 'static {
+        self.aborting.retain(|ended| !ended.is_closed());
+        let pending = self.aborting.clone();
+        let rt = Arc::clone(&self.shared.rt);
+        async move {
+            let deadline = Instant::now() + ABORT_SETTLE;
+            for ended in pending {
+                runtime::timeout_at(&*rt, deadline, ended.recv()).await;
+            }
+        }
+    }
+
     /// The storage path of a session path: below the user's home.
     fn storage_path(home: &VirtualPath, path: &VirtualPath) -> Result<VirtualPath, StorageError> {
         home.resolve(path.relative())
@@ -586,7 +610,9 @@ impl Driver {
         let storage = Arc::clone(&self.shared.storage);
         let inbox = self.inbox_tx.clone();
         let home = user.home;
+        let settled = self.settled();
         let task = async move {
+            settled.await;
             let msg = match run_storage(&*storage, cx, &home, op, request).await {
                 Ok(Ok(response)) => Msg::Storage(op, Ok(response)),
                 Ok(Err((response, job))) => Msg::Opened { op, response, job },

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
+use async_channel::{Receiver, Sender};
 use futures_io::{AsyncRead, AsyncWrite};
 
 use crate::blocking::Blocking;
@@ -93,10 +94,12 @@ pub(crate) async fn timeout_at<T>(
 }
 
 /// Aborts its task when dropped (or when [`AbortOnDrop::abort`] is called): the task's future
-/// is dropped at its next poll, which the abort triggers.
+/// is dropped at its next poll, which the abort triggers. [`AbortOnDrop::ended`] tells when
+/// that has happened.
 #[derive(Debug)]
 pub(crate) struct AbortOnDrop {
     state: Arc<AbortState>,
+    ended: Receiver<()>,
 }
 
 #[derive(Debug, Default)]
@@ -118,6 +121,12 @@ impl AbortOnDrop {
             waker.wake();
         }
     }
+
+    /// Closes (every `recv` returns) once the task's future has been dropped: it ran to its
+    /// end, or it was aborted and everything it owned is gone.
+    pub(crate) fn ended(&self) -> Receiver<()> {
+        self.ended.clone()
+    }
 }
 
 impl Drop for AbortOnDrop {
@@ -127,8 +136,19 @@ impl Drop for AbortOnDrop {
 }
 
 struct Abortable<F> {
-    future: Pin<Box<F>>,
+    /// `None` once finished or aborted: dropped inside `poll`, before `alive`.
+    future: Option<Pin<Box<F>>>,
     state: Arc<AbortState>,
+    /// Dropped right after `future`: closes the channel [`AbortOnDrop::ended`] watches.
+    alive: Option<Sender<()>>,
+}
+
+impl<F> Abortable<F> {
+    fn end(&mut self) -> Poll<()> {
+        self.future = None;
+        self.alive = None;
+        Poll::Ready(())
+    }
 }
 
 impl<F: Future<Output = ()>> Future for Abortable<F> {
@@ -137,13 +157,16 @@ impl<F: Future<Output = ()>> Future for Abortable<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
         if this.state.aborted.load(Ordering::Acquire) {
-            return Poll::Ready(());
+            return this.end();
         }
         *this.state.waker.lock().unwrap_or_else(|e| e.into_inner()) = Some(cx.waker().clone());
         if this.state.aborted.load(Ordering::Acquire) {
-            return Poll::Ready(());
+            return this.end();
         }
-        this.future.as_mut().poll(cx)
+        match this.future.as_mut().map(|future| future.as_mut().poll(cx)) {
+            Some(Poll::Pending) => Poll::Pending,
+            _ => this.end(),
+        }
     }
 }
 
@@ -153,9 +176,11 @@ pub(crate) fn spawn_abortable(
     future: impl Future<Output = ()> + Send + 'static,
 ) -> AbortOnDrop {
     let state = Arc::new(AbortState::default());
+    let (alive, ended) = async_channel::bounded(1);
     rt.spawn(Box::pin(Abortable {
-        future: Box::pin(future),
+        future: Some(Box::pin(future)),
         state: Arc::clone(&state),
+        alive: Some(alive),
     }));
-    AbortOnDrop { state }
+    AbortOnDrop { state, ended }
 }

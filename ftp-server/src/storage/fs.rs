@@ -630,7 +630,9 @@ impl FsWriter {
         }
     }
 
-    fn finish(mut self) -> Result<(), StorageError> {
+    /// fsync (when enabled), then the rename that makes the upload visible, unless `gate`
+    /// was closed first (the commit was dropped): then the upload is discarded instead.
+    fn finish(mut self, gate: &CommitGate) -> Result<(), StorageError> {
         let result = (|| {
             let file = self
                 .file
@@ -640,7 +642,9 @@ impl FsWriter {
                 file.sync_all()?;
             }
             drop(file);
-            fs::rename(&self.temp, &self.target)?;
+            if !gate.pass(|| fs::rename(&self.temp, &self.target))? {
+                return Err(io::Error::from(io::ErrorKind::Interrupted));
+            }
             if self.sync {
                 if let Some(dir) = self.target.parent() {
                     File::open(dir)?.sync_all()?;
@@ -658,6 +662,70 @@ impl FsWriter {
                 Err(io_err(e))
             }
         }
+    }
+}
+
+/// Orders a commit's rename (on the blocking pool) against the drop of its future: whichever
+/// comes first wins, and the drop returns only once the upload is settled: renamed, if the
+/// rename won (it waits for a running rename), or its temporary file (and STOU placeholder)
+/// removed. So an aborted upload leaves nothing behind by the time the server moves on to the
+/// client's next command (an RMD of its directory, say).
+#[derive(Clone)]
+struct CommitGate {
+    state: Arc<std::sync::Mutex<GateState>>,
+    /// What the upload leaves until it is renamed.
+    leftovers: Arc<[PathBuf]>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum GateState {
+    Open,
+    Passed,
+    Closed,
+}
+
+impl CommitGate {
+    fn for_writer(writer: &FsWriter) -> Self {
+        let leftovers = std::iter::once(writer.temp.clone())
+            .chain(writer.placeholder.clone())
+            .collect();
+        Self {
+            state: Arc::new(std::sync::Mutex::new(GateState::Open)),
+            leftovers,
+        }
+    }
+
+    /// Runs `step` unless the gate was closed; `Ok(false)` when it was.
+    fn pass(&self, step: impl FnOnce() -> io::Result<()>) -> io::Result<bool> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if *state == GateState::Closed {
+            return Ok(false);
+        }
+        step()?;
+        *state = GateState::Passed;
+        Ok(true)
+    }
+
+    /// Closes the gate and removes the leftovers, unless the step already ran (waiting for a
+    /// running step).
+    fn close(&self) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if *state == GateState::Open {
+            *state = GateState::Closed;
+            for path in self.leftovers.iter() {
+                let _ = fs::remove_file(path);
+            }
+        }
+    }
+}
+
+/// Closes its gate when the commit future is dropped. After a completed commit the gate has
+/// passed or the upload was discarded already, and closing it does nothing.
+struct CloseOnDrop(CommitGate);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
     }
 }
 
@@ -702,18 +770,22 @@ impl FileWrite for FsWriter {
 
     fn commit(self: Box<Self>) -> BoxFuture<'static, Result<(), StorageError>> {
         let blocking = blocking_of(&self);
+        let gate = CommitGate::for_writer(&self);
+        let on_drop = CloseOnDrop(gate.clone());
         Box::pin(async move {
-            match blocking.unblock(move || self.finish()).await {
+            let result = match blocking.unblock(move || self.finish(&gate)).await {
                 Ok(result) => result,
                 Err(e) => Err(io_err(e)),
-            }
+            };
+            drop(on_drop);
+            result
         })
     }
 
+    /// Removes the temporary file at once (one unlink), so the upload is settled even if the
+    /// returned future is never awaited.
     fn abort(self: Box<Self>) -> BoxFuture<'static, ()> {
-        let blocking = blocking_of(&self);
-        Box::pin(async move {
-            let _ = blocking.unblock(move || drop(self)).await;
-        })
+        drop(self);
+        Box::pin(async {})
     }
 }

@@ -137,6 +137,13 @@ pub trait FileWrite: Send {
 
     /// Every byte has arrived: store them durably and make the file visible under its name.
     /// On error nothing claims to be complete.
+    ///
+    /// The server drops this future when the transfer is aborted meanwhile (ABOR, the
+    /// session ending) and then goes on with the client's next commands. By the time the
+    /// drop returns, the upload must be settled: either visible (every byte had arrived) or
+    /// discarded, never made visible later, which would undo a DELE or RMD the client sends
+    /// next. A back end that moves the work elsewhere (a thread pool) must make the drop wait
+    /// for, or cancel, its last step.
     fn commit(self: Box<Self>) -> BoxFuture<'static, Result<(), StorageError>>;
 
     /// The upload failed or was aborted: discard what was written. Dropping the writer has the

@@ -389,3 +389,44 @@ fn file_system_refuses_special_files_and_hides_uploads_in_progress() {
         "a dropped upload removes its temporary file"
     );
 }
+
+#[test]
+fn file_system_commit_dropped_mid_way_settles_before_the_drop_returns() {
+    use futures_lite::future::poll_once;
+    use std::time::Duration;
+
+    let dir = TempDir::new("commit-drop");
+    let storage = FsStorage::new(&dir.0).unwrap();
+    // A pool whose jobs start late: the commit is still queued when its future is dropped.
+    let slow = Blocking::new(|job| {
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            job();
+        });
+    });
+    let slow_cx = StorageContext::new("tester", false, slow);
+    let entries = || std::fs::read_dir(&dir.0).unwrap().count();
+    for keep in [false, true] {
+        let name = format!("up-{keep}.bin");
+        let mut upload =
+            block_on(storage.open_write(slow_cx.clone(), vp(&name), StoreMode::Create, 0)).unwrap();
+        let (_, written) = block_on(upload.writer.write(b"every byte".to_vec()));
+        written.unwrap();
+        let mut commit = upload.writer.commit();
+        assert!(
+            block_on(poll_once(&mut commit)).is_none(),
+            "the commit waits for the pool"
+        );
+        if keep {
+            block_on(commit).unwrap();
+            assert_eq!(std::fs::read(dir.0.join(&name)).unwrap(), b"every byte");
+        } else {
+            drop(commit);
+            // Settled when the drop returns: no temporary file, no target.
+            assert_eq!(entries(), 0, "an aborted upload left something behind");
+            // And the queued rename never makes the file appear later.
+            std::thread::sleep(Duration::from_millis(600));
+            assert_eq!(entries(), 0, "the dropped commit renamed the upload later");
+        }
+    }
+}
