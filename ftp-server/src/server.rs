@@ -280,18 +280,20 @@ impl Server {
     /// Moves plain binary uploads (TYPE I, MODE S, no TLS) into local files
     /// ([`crate::storage::FsStorage`]) with `splice(2)` on Linux, so their bytes never pass
     /// through user space (default: no). Without it such uploads are copied on the blocking
-    /// pool through one buffer. In `server_loopback` splicing was up to a quarter faster with
-    /// less CPU, but twice, on a machine busy with other work, it crawled (300 MB/s, 2.6 CPU
-    /// seconds per GiB), so it is not the default.
+    /// pool through one 2 MiB buffer (see [`Server::pool_transfers`]). In `server_loopback`
+    /// splicing used less CPU but was not faster than that copy, and on a machine busy with
+    /// other work it sometimes crawled (300 MB/s, 2.6 CPU seconds per GiB), so it is not the
+    /// default.
     pub fn splice(mut self, enabled: bool) -> Self {
         self.splice = enabled;
         self
     }
 
     /// Sends plain binary downloads of local files with `sendfile(2)` on the blocking pool
-    /// (Linux; default: no). Over loopback it was no faster than the buffered path (the
-    /// receiver copies out of 4 KiB page fragments; `server_loopback` shows both); over a
-    /// network card it can save the server CPU. Such downloads report no progress to STAT.
+    /// (Linux; default: no), instead of copying them through one 2 MiB buffer. Over loopback
+    /// it was a third slower than that copy (the receiver copies out of 4 KiB page
+    /// fragments, and the kernel moves 64 KiB per internal round; `server_loopback` shows
+    /// both); over a network card it can save the server CPU.
     pub fn sendfile(mut self, enabled: bool) -> Self {
         self.sendfile = enabled;
         self
