@@ -8,6 +8,7 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ftp_server::auth::Anonymous;
@@ -274,20 +275,31 @@ fn limits_refuse_with_421() {
 
 #[test]
 fn two_hundred_concurrent_sessions_lose_nothing() {
+    const SESSIONS: usize = 200;
     each_runtime(|rt| {
         let server = TestServer::start(rt, |s| {
-            s.max_sessions_per_ip(300)
+            s.max_sessions_per_ip(SESSIONS + 10)
                 .anonymous(Anonymous::read_write())
         });
         let addr = server.addr;
-        let clients: Vec<_> = (0..200u64)
+        // Every client logs in, then waits until all have (and the count below is taken)
+        // before it transfers anything: all 200 sessions are live at the same time.
+        let limit = Duration::from_secs(60);
+        let logged_in = Arc::new(Gate::new(SESSIONS + 1, limit));
+        let counted = Arc::new(Gate::new(SESSIONS + 1, limit));
+        let clients: Vec<_> = (0..SESSIONS as u64)
             .map(|i| {
+                let (logged_in, counted) = (Arc::clone(&logged_in), Arc::clone(&counted));
                 std::thread::spawn(move || {
                     let content = pattern(10_000 + (i as usize * 131) % 20_000, i + 1000);
                     let mut ctl = Ctl::connect(addr);
                     assert_eq!(ctl.reply().0, 220);
                     ctl.expect("USER anonymous", 331);
                     ctl.expect("PASS client@", 230);
+                    logged_in.wait();
+                    counted.wait();
+                    // Still served after everyone else logged in.
+                    ctl.expect_raw("NOOP", "200 NOOP ok.\r\n");
                     ctl.expect("TYPE I", 200);
                     let name = format!("s{i:03}.bin");
                     ctl.stor(&name, &content);
@@ -298,15 +310,30 @@ fn two_hundred_concurrent_sessions_lose_nothing() {
                 })
             })
             .collect();
-        // Meanwhile, a flood from another client.
+        // A flooding client, connected throughout.
         let mut flood = server.login(ALICE);
+        logged_in.wait();
+        let live = server.active_sessions();
+        counted.wait();
+        assert_eq!(
+            live,
+            SESSIONS + 1,
+            "sessions live at once (the 200 clients and the flooder)"
+        );
+        // Meanwhile, the flood: a line that never ends, past the 64 KiB limit.
         let _ = flood.stream.write_all(&vec![b'Z'; 100_000]);
+        let reply = flood.try_reply();
+        assert!(
+            matches!(reply, Some((421, _))) || reply.is_none(),
+            "flood answered {reply:?}"
+        );
         let mut expected: Vec<(String, Vec<u8>)> = clients
             .into_iter()
             .map(|c| c.join().expect("a client failed"))
             .collect();
         expected.sort();
-        assert_eq!(tree(server.root.path()), expected, "stored files differ");
+        assert_eq!(expected.len(), SESSIONS);
+        assert_same_tree(&tree(server.root.path()), &expected);
     });
 }
 

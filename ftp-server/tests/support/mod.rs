@@ -227,6 +227,23 @@ pub fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
     out
 }
 
+/// Asserts that two file trees (as [`tree`] returns them) are equal, with a readable message:
+/// the names and sizes first, then the first byte that differs.
+#[track_caller]
+pub fn assert_same_tree(got: &[(String, Vec<u8>)], expected: &[(String, Vec<u8>)]) {
+    let sizes = |t: &[(String, Vec<u8>)]| -> Vec<(String, usize)> {
+        t.iter()
+            .map(|(name, data)| (name.clone(), data.len()))
+            .collect()
+    };
+    assert_eq!(sizes(got), sizes(expected), "files (name, size) differ");
+    for ((name, got), (_, expected)) in got.iter().zip(expected) {
+        if let Some(at) = got.iter().zip(expected).position(|(a, b)| a != b) {
+            panic!("{name}: content differs from byte {at} on");
+        }
+    }
+}
+
 /// Writes a tree of files of assorted sizes (empty, small, a few hundred KiB) below `dir`.
 pub fn make_tree(dir: &Path) {
     let files: [(&str, usize); 7] = [
@@ -408,7 +425,29 @@ pub fn each_runtime(test: impl Fn(Rt)) {
 /// A raw control connection, for exact reply codes and hostile input.
 pub struct Ctl {
     pub stream: TcpStream,
-    decoder: ReplyDecoder,
+    /// Bytes read but not yet handed out as a reply.
+    pending: Vec<u8>,
+}
+
+/// The length of the first complete reply at the start of `buf` (CRLF line ends; a
+/// multi-line reply ends with the line that starts with its code and a space), if complete.
+fn reply_len(buf: &[u8]) -> Option<usize> {
+    let mut start = 0;
+    let mut code: Option<&[u8]> = None;
+    while let Some(at) = buf[start..].windows(2).position(|w| w == b"\r\n") {
+        let line = &buf[start..start + at];
+        let end = start + at + 2;
+        match code {
+            None if line.len() >= 4 && line[3] == b'-' => code = Some(&line[..3]),
+            None => return Some(end),
+            Some(code) if line.len() >= 4 && &line[..3] == code && line[3] == b' ' => {
+                return Some(end)
+            }
+            Some(_) => {}
+        }
+        start = end;
+    }
+    None
 }
 
 impl Ctl {
@@ -419,7 +458,7 @@ impl Ctl {
             .unwrap();
         Self {
             stream,
-            decoder: ReplyDecoder::default(),
+            pending: Vec::new(),
         }
     }
 
@@ -438,21 +477,71 @@ impl Ctl {
 
     /// The next reply, or `None` when the connection ends first.
     pub fn try_reply(&mut self) -> Option<(u16, String)> {
+        let raw = self.try_raw_reply()?;
+        let mut decoder = ReplyDecoder::default();
+        decoder.feed(&raw);
+        let reply = decoder
+            .next_reply()
+            .expect("a complete reply")
+            .expect("a well-formed reply");
+        let text: Vec<String> = reply
+            .lines()
+            .iter()
+            .map(|l| String::from_utf8_lossy(l).into_owned())
+            .collect();
+        Some((reply.code().get(), text.join("\n")))
+    }
+
+    /// The next reply exactly as it came over the wire (every line with its CRLF), or `None`
+    /// when the connection ends (or the read times out) first.
+    pub fn try_raw_reply(&mut self) -> Option<Vec<u8>> {
         loop {
-            if let Some(reply) = self.decoder.next_reply() {
-                let reply = reply.expect("a well-formed reply");
-                let text: Vec<String> = reply
-                    .lines()
-                    .iter()
-                    .map(|l| String::from_utf8_lossy(l).into_owned())
-                    .collect();
-                return Some((reply.code().get(), text.join("\n")));
+            if let Some(len) = reply_len(&self.pending) {
+                return Some(self.pending.drain(..len).collect());
             }
             let mut buf = [0u8; 4096];
             match self.stream.read(&mut buf) {
                 Ok(0) | Err(_) => return None,
-                Ok(n) => self.decoder.feed(&buf[..n]),
+                Ok(n) => self.pending.extend_from_slice(&buf[..n]),
             }
+        }
+    }
+
+    /// The next reply's exact bytes, as text (lossy) for readable assertions.
+    #[track_caller]
+    pub fn raw_reply(&mut self) -> String {
+        let raw = self
+            .try_raw_reply()
+            .expect("connection closed before a reply");
+        String::from_utf8_lossy(&raw).into_owned()
+    }
+
+    /// Sends `line` and asserts the exact bytes of the reply (`expected` with its CRLFs).
+    #[track_caller]
+    pub fn expect_raw(&mut self, line: &str, expected: &str) {
+        self.send(line);
+        let got = self.raw_reply();
+        assert_eq!(got, expected, "reply to {line:?}");
+    }
+
+    /// Asserts that the server closes the connection without sending anything more
+    /// (within the read timeout).
+    #[track_caller]
+    pub fn expect_closed(&mut self) {
+        assert!(
+            self.pending.is_empty(),
+            "unread bytes: {:?}",
+            String::from_utf8_lossy(&self.pending)
+        );
+        let mut buf = [0u8; 512];
+        match self.stream.read(&mut buf) {
+            Ok(0) => {}
+            Ok(n) => panic!(
+                "expected the end of the connection, got {:?}",
+                String::from_utf8_lossy(&buf[..n])
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            Err(e) => panic!("expected the end of the connection, got {e}"),
         }
     }
 
@@ -513,6 +602,59 @@ impl Ctl {
         drop(data);
         let (code, text) = self.reply();
         assert_eq!(code, 226, "STOR {path}: {text}");
+    }
+}
+
+/// A rendezvous of `parties` threads with a deadline: like `std::sync::Barrier`, but a party
+/// that never arrives (because its thread failed) makes the others fail after `limit` instead
+/// of hanging the test.
+pub struct Gate {
+    arrived: Mutex<usize>,
+    all_in: std::sync::Condvar,
+    parties: usize,
+    limit: Duration,
+}
+
+impl Gate {
+    pub fn new(parties: usize, limit: Duration) -> Self {
+        Self {
+            arrived: Mutex::new(0),
+            all_in: std::sync::Condvar::new(),
+            parties,
+            limit,
+        }
+    }
+
+    /// Arrives and waits until every party has; panics after the gate's time limit.
+    #[track_caller]
+    pub fn wait(&self) {
+        let deadline = Instant::now() + self.limit;
+        let mut arrived = self.arrived.lock().unwrap_or_else(|e| e.into_inner());
+        *arrived += 1;
+        if *arrived >= self.parties {
+            self.all_in.notify_all();
+            return;
+        }
+        while *arrived < self.parties {
+            let now = Instant::now();
+            assert!(
+                now < deadline,
+                "only {} of {} parties arrived within {:?}",
+                *arrived,
+                self.parties,
+                self.limit
+            );
+            arrived = self
+                .all_in
+                .wait_timeout(arrived, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// How many parties have arrived so far.
+    pub fn arrived(&self) -> usize {
+        *self.arrived.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
