@@ -1,0 +1,259 @@
+//! What the server promises about uploads, over real sockets under both runtimes
+//! (`FsStorage`: uploads go to a hidden temporary file, renamed into place only when every
+//! byte has arrived, and `226` only after that):
+//!
+//! * ABOR during a STOR: `426`, then `226`, and no file (nor a changed one) on disk;
+//! * a PROT P upload whose data connection ends without TLS close_notify (Python's ftplib,
+//!   the socket closed under the TLS layer): `426` and nothing stored, while the same upload
+//!   closed properly is stored;
+//! * REST + STOR (ftplib's `storbinary(..., rest=n)`): the first `n` bytes of the existing file
+//!   are kept and the rest replaced by what arrives: the resumed file is compared byte for byte.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use support::*;
+
+/// Files below the root that an upload left behind: names starting with `.ftpd-upload-`.
+fn temporaries(server: &TestServer) -> Vec<String> {
+    tree(server.root.path())
+        .into_iter()
+        .map(|(name, _)| name)
+        .filter(|name| {
+            name.rsplit('/')
+                .next()
+                .unwrap()
+                .starts_with(".ftpd-upload-")
+        })
+        .collect()
+}
+
+/// The tree once no temporary upload file is left (the storage removes an aborted upload's
+/// temporary file right after the replies; give it two seconds).
+fn settled_tree(server: &TestServer) -> Vec<(String, Vec<u8>)> {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let left = temporaries(server);
+        if left.is_empty() {
+            return tree(server.root.path());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "temporary upload files left behind: {left:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// STOR `path` over EPSV, sends `sent` bytes, then ABOR with the data connection still open.
+fn stor_then_abor(ctl: &mut Ctl, path: &str, sent: &[u8]) {
+    let mut data = ctl.epsv();
+    ctl.send(&format!("STOR {path}"));
+    let opening = ctl.raw_reply();
+    assert!(
+        opening == "125 Data connection already open; transfer starting.\r\n"
+            || opening == "150 Opening BINARY mode data connection for STOR.\r\n",
+        "STOR {path}: {opening:?}"
+    );
+    data.write_all(sent).unwrap();
+    data.flush().unwrap();
+    // Let the server take some of it (the outcome must not depend on it).
+    std::thread::sleep(Duration::from_millis(50));
+    ctl.send("ABOR");
+    assert_eq!(
+        ctl.raw_reply(),
+        "426 Connection closed; transfer aborted.\r\n",
+        "the transfer's reply after ABOR"
+    );
+    assert_eq!(
+        ctl.raw_reply(),
+        "226 Abort successful\r\n",
+        "ABOR's own reply"
+    );
+    // The server has dropped its end of the data connection.
+    data.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut rest = Vec::new();
+    let _ = data.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "data from an upload's data connection");
+}
+
+#[test]
+fn abor_during_stor_stores_nothing() {
+    // The default copy path and the splice(2) path (plain binary uploads into local files).
+    for splice in [false, true] {
+        eprintln!("splice: {splice}");
+        each_runtime(|rt| {
+            let server = TestServer::start(rt, |s| s.splice(splice));
+            let old = pattern(5_000, 1);
+            server.write("old.bin", &old);
+            let mut ctl = server.login(ALICE);
+            ctl.expect("TYPE I", 200);
+
+            // A new file: nothing appears.
+            stor_then_abor(&mut ctl, "new.bin", &pattern(300_000, 2));
+            // An existing file: it keeps its old content.
+            stor_then_abor(&mut ctl, "old.bin", &pattern(300_000, 3));
+            ctl.expect_raw("NOOP", "200 NOOP ok.\r\n");
+            assert_same_tree(
+                &settled_tree(&server),
+                &[("old.bin".to_owned(), old.clone())],
+            );
+            ctl.expect_raw("SIZE new.bin", "550 No such file or directory.\r\n");
+
+            // The session goes on, and a complete upload is stored.
+            let whole = pattern(300_000, 4);
+            ctl.stor("new.bin", &whole);
+            assert_same_tree(
+                &settled_tree(&server),
+                &[
+                    ("new.bin".to_owned(), whole),
+                    ("old.bin".to_owned(), old.clone()),
+                ],
+            );
+            ctl.expect("QUIT", 221);
+        });
+    }
+}
+
+/// `argv`: port, user, password, the file to upload. Uploads it over PROT P twice: once with
+/// the data connection's socket closed under the TLS layer (no close_notify), once closed
+/// properly; prints each final reply.
+const NO_CLOSE_NOTIFY: &str = r#"
+import ftplib, os, ssl, sys
+
+port, user, password = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+data = open(sys.argv[4], "rb").read()
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+f = ftplib.FTP_TLS(context=ctx, timeout=30)
+f.connect("127.0.0.1", port)
+f.login(user, password)
+f.prot_p()
+f.voidcmd("TYPE I")
+
+def final_reply():
+    try:
+        return f.getresp()
+    except ftplib.Error as e:
+        return str(e)
+
+# Every byte sent, then the TCP connection closed without a TLS close_notify: detach the
+# file descriptor from the TLS socket and close it directly.
+conn = f.transfercmd("STOR cut.bin")
+conn.sendall(data)
+os.close(conn.detach())
+print("CUT", final_reply())
+
+# The same upload, ended with close_notify.
+conn = f.transfercmd("STOR whole.bin")
+conn.sendall(data)
+conn.unwrap()
+conn.close()
+print("WHOLE", final_reply())
+print("NOOP", f.voidcmd("NOOP"))
+f.quit()
+"#;
+
+#[test]
+fn tls_upload_without_close_notify_stores_nothing() {
+    each_runtime(|rt| {
+        let server = TestServer::start(rt, |s| s.tls(tls_config()));
+        let client = TempDir::new("client");
+        let content = pattern(400_000, 8);
+        let source = client.path().join("upload.bin");
+        std::fs::write(&source, &content).unwrap();
+        let args = [
+            server.port().to_string(),
+            ALICE.0.into(),
+            ALICE.1.into(),
+            source.display().to_string(),
+        ];
+        let out = ok(python(NO_CLOSE_NOTIFY, &args, Duration::from_secs(60)));
+        assert_eq!(
+            out,
+            "CUT 426 Connection closed; transfer aborted.\n\
+             WHOLE 226 Transfer complete.\n\
+             NOOP 200 NOOP ok.\n"
+        );
+        assert_same_tree(&settled_tree(&server), &[("whole.bin".to_owned(), content)]);
+    });
+}
+
+/// `argv`: port, user, password, the complete file, then `name:offset` pairs: resumes the
+/// upload of each `name` at `offset` with `storbinary(rest=offset)`, sending the complete
+/// file's bytes from `offset` on, and prints the final reply and the SIZE.
+const RESUME: &str = r#"
+import ftplib, sys
+
+port, user, password = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+complete = sys.argv[4]
+f = ftplib.FTP(timeout=30)
+f.connect("127.0.0.1", port)
+f.login(user, password)
+f.voidcmd("TYPE I")
+for spec in sys.argv[5:]:
+    name, offset = spec.rsplit(":", 1)
+    offset = int(offset)
+    with open(complete, "rb") as source:
+        source.seek(offset)
+        try:
+            reply = f.storbinary("STOR " + name, source, blocksize=16384, rest=offset)
+        except ftplib.Error as e:
+            reply = str(e)
+    print(name, reply, f.size(name))
+f.quit()
+"#;
+
+#[test]
+fn rest_stor_resumes_an_upload() {
+    each_runtime(|rt| {
+        let server = TestServer::start(rt, |s| s);
+        let client = TempDir::new("client");
+        let complete = pattern(1_000_003, 21);
+        let source = client.path().join("complete.bin");
+        std::fs::write(&source, &complete).unwrap();
+        let n = 400_001;
+        // What an earlier, interrupted upload had stored completely.
+        server.write("part.bin", &complete[..n]);
+        // A longer file: what lies past the offset is replaced, not kept.
+        let mut longer = complete[..n].to_vec();
+        longer.extend_from_slice(&pattern(900_000, 22));
+        server.write("longer.bin", &longer);
+        // A shorter file: the offset lies past its end.
+        server.write("short.bin", &complete[..1000]);
+        // An offset of 0 is a plain STOR (REST 0 clears the offset).
+        server.write("zero.bin", b"old content");
+        let args = [
+            server.port().to_string(),
+            ALICE.0.into(),
+            ALICE.1.into(),
+            source.display().to_string(),
+            format!("part.bin:{n}"),
+            format!("longer.bin:{n}"),
+            format!("short.bin:{n}"),
+            "zero.bin:0".into(),
+        ];
+        let out = ok(python(RESUME, &args, Duration::from_secs(60)));
+        let size = complete.len();
+        assert_eq!(
+            out,
+            format!(
+                "part.bin 226 Transfer complete. {size}\n\
+                 longer.bin 226 Transfer complete. {size}\n\
+                 short.bin 554 Invalid REST parameter. 1000\n\
+                 zero.bin 226 Transfer complete. {size}\n"
+            )
+        );
+        assert!(server.read("part.bin") == complete, "part.bin differs");
+        assert!(server.read("longer.bin") == complete, "longer.bin differs");
+        assert!(
+            server.read("short.bin") == complete[..1000],
+            "short.bin changed"
+        );
+        assert!(server.read("zero.bin") == complete, "zero.bin differs");
+        assert!(temporaries(&server).is_empty());
+    });
+}
