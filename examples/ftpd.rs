@@ -34,8 +34,9 @@ OPTIONS:
                                 repeat for more addresses, e.g. [::1]:2121
     --root DIR                  the folder to serve [default: the current directory]
     --user NAME:PASSWORD[:ro|rw]
-                                a user (read-write unless :ro); repeatable. Without any
-                                --user, anonymous read-only access is on
+                                a user (read-write unless :ro); repeatable. The password
+                                may contain ':' (only a last :ro or :rw is the access).
+                                Without any --user, anonymous read-only access is on
     --anonymous                 allow read-only anonymous logins (also with --user)
     --anonymous-write           allow read-write anonymous logins (think twice)
     --tls-cert FILE             certificate chain (PEM) for FTPS
@@ -77,6 +78,24 @@ enum Runtime {
     AsyncStd,
 }
 
+/// `NAME:PASSWORD[:ro|rw]`: the name ends at the first `:`; the password is everything after
+/// it, except a last `:ro` or `:rw` (so passwords may contain `:`; one that ends in `:ro` or
+/// `:rw` itself needs the access spelled out after it, as in `alice:pass:ro:rw`).
+fn parse_user(spec: &str) -> Result<(&str, &str, bool), String> {
+    let Some((name, rest)) = spec.split_once(':') else {
+        return Err(format!("--user {spec:?}: expected NAME:PASSWORD[:ro|rw]"));
+    };
+    if name.is_empty() {
+        return Err(format!("--user {spec:?}: empty user name"));
+    }
+    let (password, read_only) = match rest.rsplit_once(':') {
+        Some((password, "ro")) => (password, true),
+        Some((password, "rw")) => (password, false),
+        _ => (rest, false),
+    };
+    Ok((name, password, read_only))
+}
+
 fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, String> {
     let mut options = Options {
         listen: Vec::new(),
@@ -112,24 +131,24 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
             text.parse::<SocketAddr>()
                 .map_err(|_| format!("{name}: {text:?} is not an ADDR:PORT (e.g. 127.0.0.1:2121)"))
         };
+        const SWITCHES: [&str; 6] = [
+            "--anonymous",
+            "--anonymous-write",
+            "--require-tls",
+            "--require-tls-reuse",
+            "--no-active",
+            "--quiet",
+        ];
+        if inline.is_some() && SWITCHES.contains(&flag.as_str()) {
+            return Err(format!("{flag} takes no value"));
+        }
         match flag.as_str() {
             "-h" | "--help" => return Ok(None),
             "--listen" => options.listen.push(addr(value("--listen")?, "--listen")?),
             "--root" => options.root = PathBuf::from(value("--root")?),
             "--user" => {
                 let spec = value("--user")?;
-                let mut parts = spec.splitn(3, ':');
-                let (Some(name), Some(password)) = (parts.next(), parts.next()) else {
-                    return Err(format!("--user {spec:?}: expected NAME:PASSWORD[:ro|rw]"));
-                };
-                let read_only = match parts.next() {
-                    None | Some("rw") => false,
-                    Some("ro") => true,
-                    Some(other) => return Err(format!("--user: {other:?} is neither ro nor rw")),
-                };
-                if name.is_empty() {
-                    return Err("--user: empty user name".into());
-                }
+                let (name, password, read_only) = parse_user(&spec)?;
                 options
                     .users
                     .push((name.into(), password.into(), read_only));
@@ -266,7 +285,11 @@ fn build(options: &Options) -> Result<Server, String> {
     Ok(server)
 }
 
-fn print_banner(options: &Options, running: &RunningServer) {
+/// What ftpd prints once it listens: what it serves and how to connect. A user's password is
+/// never printed (`<password>` stands for it); anonymous logins take any password.
+fn how_to_connect(options: &Options, plain: &[SocketAddr], implicit: &[SocketAddr]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
     let root = options.root.display();
     let who = match (options.users.is_empty(), options.anonymous) {
         (_, Some(false)) => "anonymous READ-WRITE",
@@ -278,12 +301,12 @@ fn print_banner(options: &Options, running: &RunningServer) {
         Runtime::Tokio => "tokio",
         Runtime::AsyncStd => "async-std/smol (async-io)",
     };
-    println!("ftpd: serving {root} ({who}) on {runtime}");
+    let _ = writeln!(out, "ftpd: serving {root} ({who}) on {runtime}");
     let (user, pass) = match options.users.first() {
-        Some((name, password, _)) => (name.as_str(), password.as_str()),
+        Some((name, _, _)) => (name.as_str(), "<password>"),
         None => ("anonymous", "guest"),
     };
-    for addr in running.local_addrs() {
+    for addr in plain {
         let host = match addr {
             SocketAddr::V6(v6) => format!("[{}]", v6.ip()),
             SocketAddr::V4(v4) => v4.ip().to_string(),
@@ -295,22 +318,30 @@ fn print_banner(options: &Options, running: &RunningServer) {
             ""
         };
         let globoff = if addr.is_ipv6() { "-g " } else { "" };
-        println!("  ftp://{host}:{port}/{tls}");
-        println!("    curl {globoff}-u {user}:{pass} ftp://{host}:{port}/");
-        println!("    lftp -u {user},{pass} -p {port} {host}");
-        println!(
+        let _ = writeln!(out, "  ftp://{host}:{port}/{tls}");
+        let _ = writeln!(
+            out,
+            "    curl {globoff}-u {user}:{pass} ftp://{host}:{port}/"
+        );
+        let _ = writeln!(out, "    lftp -u {user},{pass} -p {port} {host}");
+        let _ = writeln!(
+            out,
             "    python3 -c \"import ftplib; f = ftplib.FTP(); f.connect('{}', {port}); f.login('{user}', '{pass}'); f.dir()\"",
             host.trim_matches(['[', ']'])
         );
         if options.tls_cert.is_some() {
-            println!("    curl {globoff}--ssl-reqd -k -u {user}:{pass} ftp://{host}:{port}/");
+            let _ = writeln!(
+                out,
+                "    curl {globoff}--ssl-reqd -k -u {user}:{pass} ftp://{host}:{port}/"
+            );
         }
     }
-    for addr in running.implicit_tls_addrs() {
-        println!("  ftps://{addr}/ (implicit FTPS)");
-        println!("    curl -k -u {user}:{pass} ftps://{addr}/");
+    for addr in implicit {
+        let _ = writeln!(out, "  ftps://{addr}/ (implicit FTPS)");
+        let _ = writeln!(out, "    curl -k -u {user}:{pass} ftps://{addr}/");
     }
-    println!("Press Ctrl-C to stop.");
+    out.push_str("Press Ctrl-C to stop.\n");
+    out
 }
 
 /// Ctrl-C and SIGTERM start the graceful shutdown; a second one quits at once.
@@ -332,8 +363,12 @@ fn handle_signals(handle: ftp_server::ShutdownHandle) -> Result<(), String> {
 }
 
 async fn serve(options: &Options, running: RunningServer) -> Result<(), String> {
-    print_banner(options, &running);
+    // Signal handlers first: whoever reads the text below may stop ftpd at once.
     handle_signals(running.shutdown_handle())?;
+    print!(
+        "{}",
+        how_to_connect(options, running.local_addrs(), running.implicit_tls_addrs())
+    );
     running.wait().await;
     eprintln!("ftpd: stopped");
     Ok(())
@@ -361,7 +396,12 @@ fn run(options: Options) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    match parse_args(std::env::args().skip(1)) {
+    ftpd(std::env::args().skip(1))
+}
+
+/// ftpd with these arguments (without the program name).
+fn ftpd(args: impl IntoIterator<Item = String>) -> ExitCode {
+    match parse_args(args) {
         Ok(None) => {
             print!("{USAGE}");
             ExitCode::SUCCESS
@@ -377,5 +417,505 @@ fn main() -> ExitCode {
             eprintln!("ftpd: {e}\n\n{USAGE}");
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    use std::time::Instant;
+
+    fn parse(args: &[&str]) -> Result<Option<Options>, String> {
+        parse_args(args.iter().map(|a| (*a).to_owned()))
+    }
+
+    fn options(args: &[&str]) -> Options {
+        parse(args)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+            .expect("options, not --help")
+    }
+
+    #[track_caller]
+    fn error(args: &[&str]) -> String {
+        match parse(args) {
+            Err(e) => e,
+            Ok(o) => panic!("{args:?} was accepted: {o:?}"),
+        }
+    }
+
+    fn users(o: &Options) -> Vec<(&str, &str, bool)> {
+        o.users
+            .iter()
+            .map(|(n, p, ro)| (n.as_str(), p.as_str(), *ro))
+            .collect()
+    }
+
+    #[test]
+    fn defaults() {
+        let o = options(&[]);
+        assert_eq!(o.listen, [SocketAddr::from(([127, 0, 0, 1], 2121))]);
+        assert_eq!(o.root, std::env::current_dir().unwrap());
+        assert!(o.users.is_empty());
+        assert_eq!(o.anonymous, None);
+        assert_eq!((o.tls_cert, o.tls_key), (None, None));
+        assert!(o.implicit.is_empty());
+        assert!(!o.require_tls && !o.require_reuse);
+        assert_eq!(o.passive_ports, None);
+        assert_eq!(o.passive_address, None);
+        assert!(o.active);
+        assert_eq!(o.runtime, Runtime::Tokio);
+        assert!(!o.quiet);
+    }
+
+    #[test]
+    fn help() {
+        assert!(matches!(parse(&["-h"]), Ok(None)));
+        assert!(matches!(parse(&["--help"]), Ok(None)));
+        assert!(matches!(parse(&["--quiet", "--help", "--bogus"]), Ok(None)));
+    }
+
+    #[test]
+    fn every_flag() {
+        let o = options(&[
+            "--listen",
+            "127.0.0.1:2121",
+            "--listen=[::1]:2122",
+            "--root",
+            "/srv/ftp",
+            "--anonymous",
+            "--tls-cert",
+            "cert.pem",
+            "--tls-key=key.pem",
+            "--implicit-tls",
+            "127.0.0.1:990",
+            "--implicit-tls",
+            "[::1]:9990",
+            "--require-tls",
+            "--require-tls-reuse",
+            "--passive-ports",
+            "50000-50100",
+            "--passive-address",
+            "203.0.113.9",
+            "--no-active",
+            "--runtime",
+            "async-std",
+            "--quiet",
+        ]);
+        assert_eq!(
+            o.listen,
+            [
+                "127.0.0.1:2121".parse().unwrap(),
+                "[::1]:2122".parse::<SocketAddr>().unwrap()
+            ]
+        );
+        assert_eq!(o.root, PathBuf::from("/srv/ftp"));
+        assert_eq!(o.anonymous, Some(true));
+        assert_eq!(o.tls_cert, Some(PathBuf::from("cert.pem")));
+        assert_eq!(o.tls_key, Some(PathBuf::from("key.pem")));
+        assert_eq!(
+            o.implicit,
+            [
+                "127.0.0.1:990".parse().unwrap(),
+                "[::1]:9990".parse::<SocketAddr>().unwrap()
+            ]
+        );
+        assert!(o.require_tls && o.require_reuse);
+        assert_eq!(o.passive_ports, Some((50000, 50100)));
+        assert_eq!(o.passive_address, Some([203, 0, 113, 9].into()));
+        assert!(!o.active);
+        assert_eq!(o.runtime, Runtime::AsyncStd);
+        assert!(o.quiet);
+
+        assert_eq!(options(&["--anonymous-write"]).anonymous, Some(false));
+        // The last of --anonymous and --anonymous-write wins.
+        assert_eq!(
+            options(&["--anonymous-write", "--anonymous"]).anonymous,
+            Some(true)
+        );
+        assert_eq!(
+            options(&["--passive-ports", "2121-2121"]).passive_ports,
+            Some((2121, 2121))
+        );
+        assert_eq!(
+            options(&["--passive-address", "2001:db8::1"]).passive_address,
+            Some("2001:db8::1".parse().unwrap())
+        );
+        for (name, runtime) in [
+            ("tokio", Runtime::Tokio),
+            ("async-std", Runtime::AsyncStd),
+            ("smol", Runtime::AsyncStd),
+            ("async-io", Runtime::AsyncStd),
+        ] {
+            assert_eq!(options(&["--runtime", name]).runtime, runtime);
+        }
+    }
+
+    #[test]
+    fn users_are_repeatable_and_passwords_may_hold_colons() {
+        let o = options(&[
+            "--user",
+            "alice:secret",
+            "--user",
+            "bob:pw:ro",
+            "--user=carol:pw:rw",
+            "--user",
+            "dave:a:b:c",
+            "--user",
+            "erin:a:b:ro",
+            "--user",
+            "frank:pass:ro:rw",
+            "--user",
+            "grace:x:RO",
+            "--user",
+            "heidi:",
+            "--user",
+            "ivan::ro",
+        ]);
+        assert_eq!(
+            users(&o),
+            [
+                ("alice", "secret", false),
+                ("bob", "pw", true),
+                ("carol", "pw", false),
+                ("dave", "a:b:c", false),
+                ("erin", "a:b", true),
+                ("frank", "pass:ro", false),
+                ("grace", "x:RO", false),
+                ("heidi", "", false),
+                ("ivan", "", true),
+            ]
+        );
+        // Users alone turn anonymous access off (it stays undecided: no --anonymous).
+        assert_eq!(o.anonymous, None);
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        let cases: [(&[&str], &str); 17] = [
+            (
+                &["--user", "alice"],
+                "--user \"alice\": expected NAME:PASSWORD[:ro|rw]",
+            ),
+            (&["--user", ":pw"], "--user \":pw\": empty user name"),
+            (&["--user"], "--user needs a value"),
+            (&["--root"], "--root needs a value"),
+            (
+                &["--listen", "localhost"],
+                "--listen: \"localhost\" is not an ADDR:PORT (e.g. 127.0.0.1:2121)",
+            ),
+            (
+                &["--listen", "127.0.0.1"],
+                "--listen: \"127.0.0.1\" is not an ADDR:PORT (e.g. 127.0.0.1:2121)",
+            ),
+            (
+                &["--implicit-tls", "990"],
+                "--implicit-tls: \"990\" is not an ADDR:PORT (e.g. 127.0.0.1:2121)",
+            ),
+            (
+                &["--passive-ports", "50000"],
+                "--passive-ports \"50000\": expected LOW-HIGH",
+            ),
+            (
+                &["--passive-ports", "50100-50000"],
+                "--passive-ports \"50100-50000\": expected LOW-HIGH",
+            ),
+            (
+                &["--passive-ports", "0-10"],
+                "--passive-ports \"0-10\": expected LOW-HIGH",
+            ),
+            (
+                &["--passive-ports", "1-70000"],
+                "--passive-ports \"1-70000\": expected LOW-HIGH",
+            ),
+            (
+                &["--passive-address", "example.com"],
+                "--passive-address \"example.com\": not an IP",
+            ),
+            (
+                &["--runtime", "threads"],
+                "--runtime \"threads\": expected tokio or async-std",
+            ),
+            (&["--verbose"], "unknown option \"--verbose\" (try --help)"),
+            (&["serve"], "unknown option \"serve\" (try --help)"),
+            (&["--quiet=yes"], "--quiet takes no value"),
+            (&["--no-active=false"], "--no-active takes no value"),
+        ];
+        for (args, expected) in cases {
+            assert_eq!(error(args), expected, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn tls_options_go_together() {
+        let pair = "--tls-cert and --tls-key go together";
+        assert_eq!(error(&["--tls-cert", "c.pem"]), pair);
+        assert_eq!(error(&["--tls-key", "k.pem"]), pair);
+        let needs = "--implicit-tls and --require-tls* need --tls-cert and --tls-key";
+        assert_eq!(error(&["--implicit-tls", "127.0.0.1:990"]), needs);
+        assert_eq!(error(&["--require-tls"]), needs);
+        assert_eq!(error(&["--require-tls-reuse"]), needs);
+        let tls = ["--tls-cert", "c.pem", "--tls-key", "k.pem"];
+        for extra in [
+            &["--implicit-tls", "127.0.0.1:990"][..],
+            &["--require-tls"],
+            &["--require-tls-reuse"],
+            &[],
+        ] {
+            let args: Vec<&str> = tls.iter().chain(extra).copied().collect();
+            options(&args);
+        }
+    }
+
+    #[test]
+    fn connect_text_never_shows_a_password() {
+        let o = options(&["--user", "alice:s3cr:et:rw", "--root", "/srv"]);
+        let plain = ["127.0.0.1:2121".parse().unwrap()];
+        let text = how_to_connect(&o, &plain, &[]);
+        assert!(!text.contains("s3cr"), "{text}");
+        assert!(
+            text.contains("    curl -u alice:<password> ftp://127.0.0.1:2121/\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("    lftp -u alice,<password> -p 2121 127.0.0.1\n"),
+            "{text}"
+        );
+        assert!(text.contains("f.login('alice', '<password>')"), "{text}");
+        assert!(
+            text.starts_with("ftpd: serving /srv (users only) on tokio\n"),
+            "{text}"
+        );
+        // Anonymous logins take any password: the text shows one.
+        let o = options(&["--root", "/srv"]);
+        let text = how_to_connect(&o, &plain, &[]);
+        assert!(
+            text.contains("    curl -u anonymous:guest ftp://127.0.0.1:2121/\n"),
+            "{text}"
+        );
+        // IPv6 and implicit FTPS lines.
+        let o = options(&[
+            "--user",
+            "bob:hunter2:ro",
+            "--tls-cert",
+            "c",
+            "--tls-key",
+            "k",
+        ]);
+        let text = how_to_connect(
+            &o,
+            &["[::1]:2121".parse().unwrap()],
+            &["127.0.0.1:990".parse().unwrap()],
+        );
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(
+            text.contains("    curl -g --ssl-reqd -k -u bob:<password> ftp://[::1]:2121/\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("    curl -k -u bob:<password> ftps://127.0.0.1:990/\n"),
+            "{text}"
+        );
+    }
+
+    /// Every option of the usage text is accepted by the parser and listed in the README.
+    #[test]
+    fn usage_and_readme_list_every_option() {
+        let readme = include_str!("../README.md");
+        // The option lines: four spaces, then the flags (`-h, --help`), then the rest.
+        let flags: Vec<&str> = USAGE
+            .lines()
+            .filter_map(|l| l.strip_prefix("    "))
+            .filter(|l| l.starts_with('-'))
+            .flat_map(|l| {
+                l.split_whitespace()
+                    .take_while(|w| w.starts_with('-'))
+                    .map(|w| w.trim_end_matches(','))
+            })
+            .collect();
+        assert_eq!(flags.len(), 17, "{flags:?}");
+        for flag in flags {
+            assert!(readme.contains(flag), "README.md does not list {flag}");
+            let accepted = match parse(&[flag]) {
+                Ok(_) => true,
+                Err(e) => !e.starts_with("unknown option"),
+            };
+            assert!(accepted, "the parser does not know {flag}");
+        }
+    }
+
+    /// Set by [`ftpd_serves_curl_on_both_runtimes`] for the child process it starts: the
+    /// arguments, one per line.
+    const CHILD_ARGS: &str = "FTPD_TEST_CHILD_ARGS";
+
+    /// In a child process started by the smoke test (and only there), this test binary *is*
+    /// ftpd: `ftpd` runs with the arguments given, until SIGTERM, and the process exits with
+    /// its code. In the normal test run it does nothing.
+    #[test]
+    fn child_process_runs_ftpd() {
+        let Ok(args) = std::env::var(CHILD_ARGS) else {
+            return;
+        };
+        let code = ftpd(args.lines().map(String::from));
+        std::process::exit(if code == ExitCode::SUCCESS { 0 } else { 1 });
+    }
+
+    /// Starts ftpd (the test binary re-run as `child_process_runs_ftpd`) on a free port under
+    /// each runtime, lists its folder with curl, and stops it with SIGTERM by its PID.
+    #[test]
+    fn ftpd_serves_curl_on_both_runtimes() {
+        let curl_found = Command::new("curl")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .status()
+            .is_ok();
+        assert!(
+            curl_found,
+            "curl is not installed (`apt-get install -y curl`, as .ci/run does)"
+        );
+        let root = std::env::temp_dir().join(format!("ftpd-smoke-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("sub dir")).unwrap();
+        std::fs::write(root.join("hello.txt"), b"hello from ftpd\n").unwrap();
+        for runtime in ["tokio", "async-std"] {
+            smoke(&root, runtime);
+        }
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    fn smoke(root: &std::path::Path, runtime: &str) {
+        let args = [
+            "--listen",
+            "127.0.0.1:0",
+            "--root",
+            root.to_str().unwrap(),
+            "--user",
+            "alice:se:cr:et",
+            "--runtime",
+            runtime,
+        ]
+        .join("\n");
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "tests::child_process_runs_ftpd",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD_ARGS, args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        // Read its output on threads; the port comes from the `  ftp://127.0.0.1:PORT/` line.
+        let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let out_thread = std::thread::spawn(move || {
+            let mut all = String::new();
+            for line in stdout.lines().map_while(Result::ok) {
+                let _ = lines_tx.send(line.clone());
+                all.push_str(&line);
+                all.push('\n');
+            }
+            all
+        });
+        let mut stderr = child.stderr.take().unwrap();
+        let err_thread = std::thread::spawn(move || {
+            let mut all = String::new();
+            let _ = std::io::Read::read_to_string(&mut stderr, &mut all);
+            all
+        });
+        let stop = |child: &mut std::process::Child| {
+            let _ = child.kill();
+            let _ = child.wait();
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let port = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lines_rx.recv_timeout(left) {
+                Ok(line) => {
+                    let port = line
+                        .trim_start()
+                        .strip_prefix("ftp://127.0.0.1:")
+                        .and_then(|rest| rest.strip_suffix('/'))
+                        .and_then(|port| port.parse::<u16>().ok());
+                    if let Some(port) = port {
+                        break port;
+                    }
+                }
+                Err(_) => {
+                    stop(&mut child);
+                    panic!(
+                        "ftpd ({runtime}) printed no address: {}",
+                        err_thread.join().unwrap()
+                    );
+                }
+            }
+        };
+        let listing = Command::new("curl")
+            .args(["--silent", "--show-error", "--max-time", "20"])
+            .args(["-u", "alice:se:cr:et"])
+            .arg(format!("ftp://127.0.0.1:{port}/"))
+            .stdin(Stdio::null())
+            .output();
+        let file = Command::new("curl")
+            .args(["--silent", "--show-error", "--max-time", "20"])
+            .args(["-u", "alice:se:cr:et"])
+            .arg(format!("ftp://127.0.0.1:{port}/hello.txt"))
+            .stdin(Stdio::null())
+            .output();
+        // SIGTERM by PID (the shell's built-in kill): a graceful shutdown.
+        let signalled = Command::new("sh")
+            .args(["-c", "kill -TERM \"$0\"", &pid.to_string()])
+            .status()
+            .map(|s| s.success());
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if Instant::now() > deadline {
+                stop(&mut child);
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let stdout = out_thread.join().unwrap();
+        let stderr = err_thread.join().unwrap();
+        let listing = listing.unwrap();
+        let file = file.unwrap();
+        let context = format!("ftpd --runtime {runtime}\nstdout:\n{stdout}\nstderr:\n{stderr}");
+        assert!(
+            listing.status.success(),
+            "curl LIST failed: {}\n{context}",
+            String::from_utf8_lossy(&listing.stderr)
+        );
+        let listing = String::from_utf8(listing.stdout).unwrap();
+        let mut lines: Vec<&str> = listing.lines().collect();
+        lines.sort_unstable();
+        assert_eq!(lines.len(), 2, "{listing:?}\n{context}");
+        assert!(
+            lines[0].starts_with('-') && lines[0].ends_with(" hello.txt"),
+            "{listing:?}"
+        );
+        assert!(
+            lines[1].starts_with('d') && lines[1].ends_with(" sub dir"),
+            "{listing:?}"
+        );
+        assert_eq!(file.stdout, b"hello from ftpd\n", "{context}");
+        assert_eq!(signalled.ok(), Some(true), "kill -TERM {pid}");
+        let status = status.unwrap_or_else(|| panic!("no exit within 15 s of SIGTERM\n{context}"));
+        assert!(status.success(), "{status}\n{context}");
+        assert!(stderr.contains("ftpd: stopped\n"), "{context}");
+        assert!(!stdout.contains("se:cr:et"), "password printed\n{context}");
+        assert!(
+            stdout.contains(&format!(
+                "    curl -u alice:<password> ftp://127.0.0.1:{port}/\n"
+            )),
+            "{context}"
+        );
     }
 }
