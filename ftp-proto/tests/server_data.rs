@@ -256,7 +256,7 @@ fn retr_passive_150_then_226_only_after_the_close() {
             }
         );
         h.storage(id, Ok(StorageResponse::Opened { size: Some(10) }));
-        h.expect(b"150 Opening BINARY mode data connection for RETR (10 bytes).\r\n");
+        h.expect(b"150 Opening BINARY mode data connection for file.bin (10 bytes).\r\n");
         h.expect_idle();
         h.data(
             data,
@@ -537,7 +537,7 @@ fn waiting_for_the_data_connection_times_out() {
         let (id, _) = h.expect_storage();
         h.advance(Duration::from_secs(10));
         h.storage(id, Ok(opened()));
-        h.expect(b"150 Opening ASCII mode data connection for RETR.\r\n");
+        h.expect(b"150 Opening ASCII mode data connection for f.\r\n");
         assert_eq!(h.until_deadline(), Some(Duration::from_secs(60)));
         h.fire();
         h.expect_abort(data);
@@ -1002,4 +1002,31 @@ fn mlsd_uses_the_opts_mlst_selection() {
             }
         );
     });
+}
+
+#[test]
+fn opening_reply_names_the_file_unless_it_holds_control_characters() {
+    // (command, the 150 reply)
+    let cases: [(&[u8], &[u8]); 2] = [
+        (
+            b"STOR up/new.bin\r\n",
+            b"150 Opening BINARY mode data connection for new.bin.\r\n",
+        ),
+        // A CR reaches a name as CR NUL (RFC 2640): the reply names the command instead.
+        (
+            b"RETR a\r\0b\r\n",
+            b"150 Opening BINARY mode data connection for RETR.\r\n",
+        ),
+    ];
+    for (command, opening) in cases {
+        logged_in(ServerConfig::default(), |h| {
+            h.send(b"TYPE I\r\n");
+            h.expect(b"200 Switching to Binary mode.\r\n");
+            h.pasv();
+            h.send(command);
+            let (id, _) = h.expect_storage();
+            h.storage(id, Ok(StorageResponse::Opened { size: None }));
+            h.expect(opening);
+        });
+    }
 }

@@ -144,7 +144,9 @@ fn s04_port_rest_retr_in_active_mode() {
                     size: Some(1024990),
                 }),
             );
-            h.expect(b"150 Opening BINARY mode data connection for RETR (1024990 bytes).\r\n");
+            h.expect(
+                b"150 Opening BINARY mode data connection for cap60.pl198.tar (1024990 bytes).\r\n",
+            );
             h.expect_out(Out::Data(DataIntent::Connect {
                 id: data,
                 addr: "127.0.0.1:3947".parse().unwrap(),
@@ -206,7 +208,7 @@ fn s07_stat_during_retr_reports_progress_and_transfer_continues() {
         h.send(b"RETR big\r\n");
         let (id, _) = h.expect_storage();
         h.storage(id, Ok(opened()));
-        h.expect(b"150 Opening ASCII mode data connection for RETR.\r\n");
+        h.expect(b"150 Opening ASCII mode data connection for big.\r\n");
         h.data(
             data,
             DataEvent::Connected {

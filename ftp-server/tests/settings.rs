@@ -64,7 +64,10 @@ fn retr_over(ctl: &mut Ctl, mut data: TcpStream, path: &str, len: usize) -> Vec<
     assert!(
         opening == "125 Data connection already open; transfer starting.\r\n"
             || opening
-                == format!("150 Opening BINARY mode data connection for RETR ({len} bytes).\r\n"),
+                == format!(
+                    "150 Opening BINARY mode data connection for {} ({len} bytes).\r\n",
+                    path.rsplit('/').next().unwrap_or(path)
+                ),
         "RETR {path}: {opening:?}"
     );
     let mut got = Vec::new();
@@ -332,7 +335,7 @@ fn data_timeout_fails_transfers_with_425() {
         ctl.send("RETR f.bin");
         assert_eq!(
             ctl.raw_reply(),
-            "150 Opening BINARY mode data connection for RETR (1000 bytes).\r\n"
+            "150 Opening BINARY mode data connection for f.bin (1000 bytes).\r\n"
         );
         assert_eq!(ctl.raw_reply(), "425 Can't open data connection.\r\n");
         let waited = started.elapsed();
@@ -357,7 +360,7 @@ fn data_timeout_fails_transfers_with_425() {
         ctl.send("STOR new.bin");
         assert_eq!(
             ctl.raw_reply(),
-            "150 Opening BINARY mode data connection for STOR.\r\n"
+            "150 Opening BINARY mode data connection for new.bin.\r\n"
         );
         assert_eq!(ctl.raw_reply(), "425 Can't open data connection.\r\n");
         ctl.expect("QUIT", 221);

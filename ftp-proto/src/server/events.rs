@@ -188,7 +188,17 @@ impl ServerSession {
             (Some(name), _) => [&b"FILE: "[..], name].concat(),
             (None, true) => b"Data connection already open; transfer starting.".to_vec(),
             (None, false) => {
-                text::opening_text(kind.verb(), self.params_for(kind), size).into_bytes()
+                // A name with control characters (CR NUL on the wire) is not repeated.
+                let file_name = match kind {
+                    TransferKind::Retrieve | TransferKind::Store | TransferKind::Append => {
+                        transfer.path.file_name()
+                    }
+                    _ => None,
+                };
+                let what = file_name
+                    .filter(|name| !name.iter().any(u8::is_ascii_control))
+                    .unwrap_or(kind.verb().as_bytes());
+                text::opening_text(what, self.params_for(kind), size)
             }
         };
         self.verb = Bytes::from_static(kind.verb().as_bytes());

@@ -212,16 +212,19 @@ pub(super) fn type_name(data_type: DataType) -> &'static str {
     }
 }
 
-/// The 150 text for a transfer.
-pub(super) fn opening_text(verb: &str, params: TransferParams, size: Option<u64>) -> String {
+/// The 150 text for a transfer of `what`: the file's name for RETR, STOR and APPE (as
+/// vsftpd and ProFTPD write it), the verb for listings.
+pub(super) fn opening_text(what: &[u8], params: TransferParams, size: Option<u64>) -> Vec<u8> {
     let mut text = format!(
-        "Opening {} mode data connection for {verb}",
+        "Opening {} mode data connection for ",
         type_name(params.data_type)
-    );
+    )
+    .into_bytes();
+    text.extend_from_slice(what);
     if let Some(size) = size {
-        text.push_str(&format!(" ({size} bytes)"));
+        text.extend_from_slice(format!(" ({size} bytes)").as_bytes());
     }
-    text.push('.');
+    text.push(b'.');
     text
 }
 
