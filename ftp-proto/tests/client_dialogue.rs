@@ -597,6 +597,68 @@ fn client_transfer_data_failure_waits_for_the_reply() {
     });
 }
 
+/// An upload the server breaks off: the driver's write fails (a reset, a broken pipe) and the
+/// server says why. Its reply is the operation's error in either order, and the wait for it
+/// after the data failure is the reply timeout; without a reply the session closes.
+#[test]
+fn client_upload_broken_off_reports_the_reply_in_either_order() {
+    logged_in(plain(), |c| {
+        // The reply first, while the driver still writes: the transfer fails at once and the
+        // data connection is torn down; the driver's later failure is ignored.
+        let op = c.op(|s| s.store("f", StoreKind::Replace, 0).unwrap());
+        c.expect_tx(b"TYPE I\r\n");
+        c.server(b"200 ok\r\n");
+        c.expect_tx(b"EPSV\r\n");
+        c.server(b"229 (|||5000|)\r\n");
+        let id = c.connect("127.0.0.1:5000");
+        c.expect_tx(b"STOR f\r\n");
+        c.server(b"150 Ok to send data.\r\n");
+        c.expect_start(id);
+        c.server(b"426 Failure writing network stream.\r\n");
+        c.expect_abort(id);
+        c.expect_refused(op, 426);
+        c.data(id, ClientDataEvent::Failed(DataFailure::Reset));
+        c.expect_idle();
+        // The driver's failure first: the reply is awaited (for the reply timeout), then
+        // reported, with its text.
+        let op = c.op(|s| s.store("g", StoreKind::Append, 0).unwrap());
+        c.expect_tx(b"EPSV\r\n");
+        c.server(b"229 (|||5001|)\r\n");
+        let id = c.connect("127.0.0.1:5001");
+        c.expect_tx(b"APPE g\r\n");
+        c.server(b"150 Ok to send data.\r\n");
+        c.expect_start(id);
+        c.data(id, ClientDataEvent::Failed(DataFailure::Reset));
+        c.expect_idle();
+        assert_eq!(c.until_deadline(), Some(Duration::from_secs(60)));
+        c.server(b"522 SSL connection failed: session reuse required.\r\n");
+        match c.expect_err(op) {
+            OpError::Reply(reply) => {
+                assert_eq!(reply.code().get(), 522);
+                assert_eq!(
+                    reply.first_line(),
+                    b"SSL connection failed: session reuse required."
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        c.expect_idle();
+        // No reply at all: the session closes at the reply timeout.
+        let op = c.op(|s| s.store("h", StoreKind::Replace, 0).unwrap());
+        c.expect_tx(b"EPSV\r\n");
+        c.server(b"229 (|||5002|)\r\n");
+        let id = c.connect("127.0.0.1:5002");
+        c.expect_tx(b"STOR h\r\n");
+        c.server(b"150 Ok to send data.\r\n");
+        c.expect_start(id);
+        c.data(id, ClientDataEvent::Failed(DataFailure::Reset));
+        c.expect_idle();
+        c.fire();
+        assert_eq!(c.expect_err(op), OpError::Timeout);
+        assert_eq!(c.expect_closed(), CloseReason::Timeout);
+    });
+}
+
 #[test]
 fn client_passive_connect_failure_fails_before_the_command() {
     logged_in(plain(), |c| {

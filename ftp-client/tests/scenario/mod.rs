@@ -438,6 +438,56 @@ macro_rules! peer_tests {
             }
         }
 
+        /// A server that requires session reuse refuses (522) every data connection of a
+        /// client that cannot resume (its rustls configuration keeps no sessions): the
+        /// upload and the download fail with that reply, not with the I/O error of the
+        /// refused connection, and the session goes on.
+        #[test]
+        fn ftp_server_refuses_data_that_does_not_resume_with_522() {
+            use ftp_client::rustls;
+            use rustls::pki_types::pem::PemObject;
+            if support::skip_peers() {
+                return;
+            }
+            let peer = Peer::start(Server::Ours { tls_reuse: true });
+            let mut roots = RootCertStore::empty();
+            for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&Peer::ca_pem()) {
+                roots.add(cert.unwrap()).unwrap();
+            }
+            let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+            let mut config = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            config.resumption = rustls::client::Resumption::disabled();
+            let tls = TlsConfig::from_rustls(std::sync::Arc::new(config));
+            let data = support::data(8_000_000, 5);
+            $run! {
+                let options = options(&peer, false, TlsMode::Explicit).tls_config(tls);
+                let mut client = Client::connect_with(&options) $($await)* .unwrap();
+                for _ in 0..2 {
+                    let mut reader = &data[..];
+                    let err = client.store_from("refused", &mut reader) $($await)* .unwrap_err();
+                    assert!(matches!(err, ftp_client::Error::Reply(_)), "{err:?}");
+                    assert_eq!(err.reply().map(|r| r.code().get()), Some(522), "{err:?}");
+                }
+                // The stream API: the refusal may come before the stream is handed out.
+                let err = match client.store("refused") $($await)* {
+                    Ok(mut up) => {
+                        let _ = io::try_write_all(&mut up, &data) $($await)*;
+                        up.finish() $($await)* .unwrap_err()
+                    }
+                    Err(err) => err,
+                };
+                assert_eq!(err.reply().map(|r| r.code().get()), Some(522), "{err:?}");
+                let err = client.nlst("") $($await)* .unwrap_err();
+                assert_eq!(err.reply().map(|r| r.code().get()), Some(522), "{err:?}");
+                assert_eq!(client.pwd() $($await)* .unwrap(), "/");
+                client.quit() $($await)* .unwrap();
+            }
+        }
+
         fn session_reuse_survives_many_aborts(server: Server) {
             if support::skip_peers() {
                 return;

@@ -61,6 +61,11 @@
 //!   connection have arrived, in either order (sans-io-notes §7.5). The transfer command goes
 //!   out only once the data connection is connected (passive) or listening (active); `Start`
 //!   only once the server said 125/150 (or its final reply, when it skipped them).
+//! * When the data connection fails in mid-transfer (a reset, a broken pipe, a refused TLS
+//!   handshake), the final reply is still awaited, within the reply timeout, and decides: a
+//!   4yz or 5yz (426, 425, 522, 552, ...) fails the operation with [`OpError::Reply`], since
+//!   the server's reason says more than the socket's; a 2yz with
+//!   [`OpError::DataConnection`]. Drivers report that result, not their socket error.
 //! * EPSV first, PASV after a 5yz to EPSV, for the rest of the session; a 227's address is
 //!   replaced by the control peer's by default ([`PasvAddressPolicy`]); active listeners carry
 //!   the control peer as `expect_peer`. EPRT first, PORT after EPRT is refused.
