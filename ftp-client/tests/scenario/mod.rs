@@ -488,6 +488,37 @@ macro_rules! peer_tests {
             }
         }
 
+        /// A server that answers the transfer command only after the data connection's TLS
+        /// handshake (ftp-srv): the client, which holds that handshake back until the 1yz
+        /// (vsftpd's order), starts it after the session's grace instead of deadlocking.
+        #[test]
+        fn server_that_answers_only_after_the_data_handshake() {
+            if support::skip_peers() {
+                return;
+            }
+            let payload = support::data(100_000, 3);
+            let (tx, rx) = std::sync::mpsc::channel();
+            let (port, server) = support::start_answers_after_data_handshake(payload.clone(), tx);
+            $run! {
+                let ca = TlsConfig::default().add_root_pem(&Peer::ca_pem()).unwrap();
+                let options = ConnectOptions::new("127.0.0.1", port)
+                    .login(USER, PASS)
+                    .tls(TlsMode::Explicit)
+                    .tls_config(ca)
+                    .reply_timeout(std::time::Duration::from_secs(3));
+                let mut client = Client::connect_with(&options) $($await)* .unwrap();
+                let mut down = client.retrieve("f", 0) $($await)* .unwrap();
+                let got = io::read_all(&mut down) $($await)*;
+                down.finish() $($await)* .unwrap();
+                support::assert_same(&got, &payload, "downloaded after the data handshake");
+                client.quit() $($await)* .unwrap();
+            }
+            server.join().unwrap();
+            // The handshake waited for the grace (500 ms by default), not less.
+            let waited = rx.recv().unwrap();
+            assert!(waited >= std::time::Duration::from_millis(400), "{waited:?}");
+        }
+
         fn session_reuse_survives_many_aborts(server: Server) {
             if support::skip_peers() {
                 return;
