@@ -162,6 +162,11 @@ macro_rules! async_client {
         /// Dropping the upload without either aborts the transfer (the data connection is
         /// reset so the server does not take a partial file for a complete one; under TLS it
         /// ends with close_notify to keep the TLS session, see the crate docs).
+        ///
+        /// When the server breaks the data connection off (it refuses the upload, runs out
+        /// of space, refuses the data connection's TLS), a write fails with an I/O error;
+        /// `finish` then returns the server's reason, its final reply ([`Error::Reply`] with
+        /// `426`, `552`, `522`, ...).
         pub struct Upload<'a>(crate::async_driver::Upload<'a, $rt>);
 
         impl Upload<'_> {
@@ -219,8 +224,7 @@ macro_rules! async_client {
                     }
                 };
                 if let Err(e) = upload.write_all_bytes(&buf[..n]).await {
-                    // The session's verdict explains the failure better than the socket.
-                    return Err(upload.finish().await.err().unwrap_or(e));
+                    return Err(crate::ops::stream_failed(e, upload.finish().await));
                 }
                 total += n as u64;
             }

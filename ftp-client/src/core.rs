@@ -35,6 +35,9 @@ pub(crate) enum Action {
         expect_peer: IpAddr,
         tls: bool,
     },
+    /// PROT P: start the data connection's TLS handshake now (the session chose the moment:
+    /// see [`ClientDataIntent::Handshake`]); it is finished before the bytes move.
+    Handshake { id: DataConnId },
     /// Close the data connection gracefully and report `Closed`.
     Close { id: DataConnId },
     /// Tear the data connection (or listener) down.
@@ -159,6 +162,7 @@ impl Core {
                 expect_peer,
                 tls,
             }),
+            ClientDataIntent::Handshake { id } => Some(Action::Handshake { id }),
             ClientDataIntent::Start {
                 id,
                 op,

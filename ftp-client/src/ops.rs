@@ -86,6 +86,26 @@ pub(crate) fn transfer(output: OpOutput) -> Result<TransferOutcome> {
     }
 }
 
+/// What a transfer whose data stream failed reports, in every style: the session's verdict
+/// when it is an error, else the stream's own error.
+///
+/// A reset, a broken pipe or a refused TLS handshake on the data connection usually means the
+/// server gave up on the transfer, and its final reply says why (`426`, `425`, `522`,
+/// `552`); the session waits for that reply (within the reply timeout) and reports it,
+/// failing the transfer with the data failure only when the server claims success. So
+/// `verdict` is the transfer's result, collected after the failure: its error explains the
+/// failure better than the socket does (curl and lftp report the reply too). Without a reply
+/// within the reply timeout, the verdict is [`Error::Timeout`] and the session is closed.
+pub(crate) fn stream_failed(stream: Error, verdict: Result<TransferOutcome>) -> Error {
+    match verdict {
+        Err(error) => {
+            tracing::debug!(%stream, %error, "data stream failed; the session's verdict is reported");
+            error
+        }
+        Ok(_) => stream,
+    }
+}
+
 /// The entries of a LIST or MLSD listing: lines that do not parse and the directory's own
 /// `.`/`..` (`cdir`/`pdir`) entries are left out.
 pub(crate) fn entries(listing: Vec<u8>) -> Vec<Entry> {

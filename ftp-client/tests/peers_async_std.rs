@@ -27,6 +27,13 @@ mod io {
     pub async fn write_all(up: &mut ftp_client::async_std::Upload<'_>, data: &[u8]) {
         up.write_all(data).await.expect("upload writes");
     }
+
+    pub async fn try_write_all(
+        up: &mut ftp_client::async_std::Upload<'_>,
+        data: &[u8],
+    ) -> std::io::Result<()> {
+        up.write_all(data).await
+    }
 }
 
 macro_rules! run {

@@ -26,6 +26,13 @@ mod io {
     pub fn write_all(up: &mut ftp_client::blocking::Upload<'_>, data: &[u8]) {
         up.write_all(data).expect("upload writes");
     }
+
+    pub fn try_write_all(
+        up: &mut ftp_client::blocking::Upload<'_>,
+        data: &[u8],
+    ) -> std::io::Result<()> {
+        up.write_all(data)
+    }
 }
 
 macro_rules! run {

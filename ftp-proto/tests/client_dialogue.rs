@@ -597,6 +597,68 @@ fn client_transfer_data_failure_waits_for_the_reply() {
     });
 }
 
+/// An upload the server breaks off: the driver's write fails (a reset, a broken pipe) and the
+/// server says why. Its reply is the operation's error in either order, and the wait for it
+/// after the data failure is the reply timeout; without a reply the session closes.
+#[test]
+fn client_upload_broken_off_reports_the_reply_in_either_order() {
+    logged_in(plain(), |c| {
+        // The reply first, while the driver still writes: the transfer fails at once and the
+        // data connection is torn down; the driver's later failure is ignored.
+        let op = c.op(|s| s.store("f", StoreKind::Replace, 0).unwrap());
+        c.expect_tx(b"TYPE I\r\n");
+        c.server(b"200 ok\r\n");
+        c.expect_tx(b"EPSV\r\n");
+        c.server(b"229 (|||5000|)\r\n");
+        let id = c.connect("127.0.0.1:5000");
+        c.expect_tx(b"STOR f\r\n");
+        c.server(b"150 Ok to send data.\r\n");
+        c.expect_start(id);
+        c.server(b"426 Failure writing network stream.\r\n");
+        c.expect_abort(id);
+        c.expect_refused(op, 426);
+        c.data(id, ClientDataEvent::Failed(DataFailure::Reset));
+        c.expect_idle();
+        // The driver's failure first: the reply is awaited (for the reply timeout), then
+        // reported, with its text.
+        let op = c.op(|s| s.store("g", StoreKind::Append, 0).unwrap());
+        c.expect_tx(b"EPSV\r\n");
+        c.server(b"229 (|||5001|)\r\n");
+        let id = c.connect("127.0.0.1:5001");
+        c.expect_tx(b"APPE g\r\n");
+        c.server(b"150 Ok to send data.\r\n");
+        c.expect_start(id);
+        c.data(id, ClientDataEvent::Failed(DataFailure::Reset));
+        c.expect_idle();
+        assert_eq!(c.until_deadline(), Some(Duration::from_secs(60)));
+        c.server(b"522 SSL connection failed: session reuse required.\r\n");
+        match c.expect_err(op) {
+            OpError::Reply(reply) => {
+                assert_eq!(reply.code().get(), 522);
+                assert_eq!(
+                    reply.first_line(),
+                    b"SSL connection failed: session reuse required."
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        c.expect_idle();
+        // No reply at all: the session closes at the reply timeout.
+        let op = c.op(|s| s.store("h", StoreKind::Replace, 0).unwrap());
+        c.expect_tx(b"EPSV\r\n");
+        c.server(b"229 (|||5002|)\r\n");
+        let id = c.connect("127.0.0.1:5002");
+        c.expect_tx(b"STOR h\r\n");
+        c.server(b"150 Ok to send data.\r\n");
+        c.expect_start(id);
+        c.data(id, ClientDataEvent::Failed(DataFailure::Reset));
+        c.expect_idle();
+        c.fire();
+        assert_eq!(c.expect_err(op), OpError::Timeout);
+        assert_eq!(c.expect_closed(), CloseReason::Timeout);
+    });
+}
+
 #[test]
 fn client_passive_connect_failure_fails_before_the_command() {
     logged_in(plain(), |c| {
@@ -1276,6 +1338,7 @@ fn client_explicit_tls_s10() {
         c.expect_tx(b"LIST\r\n");
         // CCC: plaintext control from here, data stays protected.
         c.server(b"150 ok\r\n226 ok\r\n");
+        c.expect_out(Out::Data(ClientDataIntent::Handshake { id }));
         c.expect_start(id);
         c.finish_data(id, 1);
         c.expect_ok(op);
@@ -1286,6 +1349,194 @@ fn client_explicit_tls_s10() {
         c.expect_ok(ccc);
         assert!(!c.session.is_control_protected() && c.session.is_data_protected());
         assert_eq!(c.op(|s| s.ccc()), Err(UsageError::TlsInactive));
+    });
+}
+
+/// Implicit FTPS, logged in: every data connection is protected.
+fn protected(config: ClientConfig, f: impl Fn(&mut C)) {
+    let conn = ControlInfo {
+        implicit_tls: true,
+        ..conn()
+    };
+    script_with(config, conn, |c| {
+        c.server(b"220 ready\r\n");
+        c.expect_greeted();
+        let op = c.op(|s| s.login(Credentials::new("u", "p")).unwrap());
+        c.expect_tx(b"PBSZ 0\r\n");
+        c.server(b"200 ok\r\n");
+        c.expect_tx(b"PROT P\r\n");
+        c.server(b"200 ok\r\n");
+        c.expect_tx(b"USER u\r\n");
+        c.server(b"230 ok\r\n");
+        c.expect_ok(op);
+        f(c)
+    });
+}
+
+/// PROT P, passive: the data connection's TLS handshake starts when the server accepts the
+/// transfer command (vsftpd starts its side only then), not when TCP is up; without an
+/// answer it starts after the grace (ftp-srv answers only after the handshake), once.
+#[test]
+fn client_data_tls_handshake_starts_at_the_1yz_or_after_the_grace() {
+    protected(plain(), |c| {
+        // The 1yz within the grace: Handshake, then Start.
+        let op = c.op(|s| s.list(None, ListKind::List).unwrap());
+        c.expect_tx(b"EPSV\r\n");
+        c.server(b"229 (|||3947|)\r\n");
+        let id = c.expect_connect("127.0.0.1:3947", true);
+        c.expect_idle();
+        c.data(
+            id,
+            ClientDataEvent::Connected {
+                peer: "127.0.0.1:3947".parse().unwrap(),
+            },
+        );
+        c.expect_tx(b"LIST\r\n");
+        c.expect_idle();
+        // The grace is the next deadline (the reply timeout is 60 s).
+        assert_eq!(c.until_deadline(), Some(Duration::from_millis(500)));
+        c.advance(Duration::from_millis(499));
+        c.timeout();
+        c.expect_idle();
+        c.server(b"150 Here comes the directory listing.\r\n");
+        c.expect_out(Out::Data(ClientDataIntent::Handshake { id }));
+        c.expect_start(id);
+        c.finish_data(id, 10);
+        c.server(b"226 Directory send OK.\r\n");
+        c.expect_ok(op);
+
+        // No answer within the grace: Handshake alone; the 1yz then starts the bytes only.
+        let op = c.op(|s| s.retrieve("f", 0).unwrap());
+        c.expect_tx(b"TYPE I\r\n");
+        c.server(b"200 ok\r\n");
+        c.expect_tx(b"EPSV\r\n");
+        c.server(b"229 (|||3948|)\r\n");
+        let id = c.expect_connect("127.0.0.1:3948", true);
+        c.data(
+            id,
+            ClientDataEvent::Connected {
+                peer: "127.0.0.1:3948".parse().unwrap(),
+            },
+        );
+        c.expect_tx(b"RETR f\r\n");
+        c.fire();
+        c.expect_out(Out::Data(ClientDataIntent::Handshake { id }));
+        c.expect_idle();
+        // Now only the reply is awaited (its timeout counts from the command).
+        assert_eq!(c.until_deadline(), Some(Duration::from_millis(59_500)));
+        c.server(b"150 Opening BINARY mode data connection.\r\n");
+        c.expect_start(id);
+        c.finish_data(id, 3);
+        c.server(b"226 Transfer complete.\r\n");
+        c.expect_ok(op);
+
+        // Refused before the grace: no handshake at all (it would use up a TLS 1.3 ticket).
+        let op = c.op(|s| s.retrieve("missing", 0).unwrap());
+        c.expect_tx(b"EPSV\r\n");
+        c.server(b"229 (|||3949|)\r\n");
+        let id = c.expect_connect("127.0.0.1:3949", true);
+        c.data(
+            id,
+            ClientDataEvent::Connected {
+                peer: "127.0.0.1:3949".parse().unwrap(),
+            },
+        );
+        c.expect_tx(b"RETR missing\r\n");
+        c.server(b"550 Failed to open file.\r\n");
+        c.expect_abort(id);
+        c.expect_refused(op, 550);
+        assert_eq!(c.until_deadline(), None);
+
+        // A final reply without a 1yz: Handshake and Start at once.
+        let op = c.op(|s| s.list(None, ListKind::Nlst).unwrap());
+        c.expect_tx(b"EPSV\r\n");
+        c.server(b"229 (|||3950|)\r\n");
+        let id = c.expect_connect("127.0.0.1:3950", true);
+        c.data(
+            id,
+            ClientDataEvent::Connected {
+                peer: "127.0.0.1:3950".parse().unwrap(),
+            },
+        );
+        c.expect_tx(b"NLST\r\n");
+        c.server(b"226 No files.\r\n");
+        c.expect_out(Out::Data(ClientDataIntent::Handshake { id }));
+        c.expect_start(id);
+        c.finish_data(id, 0);
+        c.expect_ok(op);
+    });
+}
+
+/// PROT P, active: the server connects after its 1yz, so the handshake starts as soon as the
+/// connection is accepted; a server that connects first gets the same grace as passive mode.
+#[test]
+fn client_data_tls_handshake_in_active_mode() {
+    let config = ClientConfig {
+        data_mode: DataMode::Active,
+        feat: false,
+        ..ClientConfig::default()
+    };
+    protected(config, |c| {
+        let op = c.op(|s| s.store("f", StoreKind::Replace, 0).unwrap());
+        c.expect_tx(b"TYPE I\r\n");
+        c.server(b"200 ok\r\n");
+        let id = match c.expect_data() {
+            ClientDataIntent::Listen { id, tls: true, .. } => id,
+            other => panic!("{other:?}"),
+        };
+        c.data(
+            id,
+            ClientDataEvent::Listening {
+                local: "127.0.0.1:3947".parse().unwrap(),
+            },
+        );
+        c.expect_tx(b"EPRT |1|127.0.0.1|3947|\r\n");
+        c.server(b"200 EPRT command successful.\r\n");
+        c.expect_tx(b"STOR f\r\n");
+        c.server(b"150 Ok to send data.\r\n");
+        c.expect_idle();
+        c.data(
+            id,
+            ClientDataEvent::Connected {
+                peer: "127.0.0.1:20".parse().unwrap(),
+            },
+        );
+        c.expect_out(Out::Data(ClientDataIntent::Handshake { id }));
+        c.expect_start(id);
+        c.finish_data(id, 3);
+        c.server(b"226 Transfer complete.\r\n");
+        c.expect_ok(op);
+
+        // The server connects before it answers: the grace applies.
+        let op = c.op(|s| s.store("g", StoreKind::Replace, 0).unwrap());
+        let id = match c.expect_data() {
+            ClientDataIntent::Listen { id, tls: true, .. } => id,
+            other => panic!("{other:?}"),
+        };
+        c.data(
+            id,
+            ClientDataEvent::Listening {
+                local: "127.0.0.1:3948".parse().unwrap(),
+            },
+        );
+        c.expect_tx(b"EPRT |1|127.0.0.1|3948|\r\n");
+        c.server(b"200 EPRT command successful.\r\n");
+        c.expect_tx(b"STOR g\r\n");
+        c.data(
+            id,
+            ClientDataEvent::Connected {
+                peer: "127.0.0.1:20".parse().unwrap(),
+            },
+        );
+        c.expect_idle();
+        assert_eq!(c.until_deadline(), Some(Duration::from_millis(500)));
+        c.fire();
+        c.expect_out(Out::Data(ClientDataIntent::Handshake { id }));
+        c.server(b"150 Ok to send data.\r\n");
+        c.expect_start(id);
+        c.finish_data(id, 3);
+        c.server(b"226 Transfer complete.\r\n");
+        c.expect_ok(op);
     });
 }
 

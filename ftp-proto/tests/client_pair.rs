@@ -400,6 +400,9 @@ fn client_pair_implicit_tls_protects_data_at_login() {
                 "C> PROT P",
                 "C> USER alice",
                 "C: Connect 192.0.2.1:30001 tls=true",
+                "C> LIST",
+                "C: Handshake data",
+                "C: Start Download",
             ]);
         },
     );

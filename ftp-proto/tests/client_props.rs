@@ -180,6 +180,9 @@ struct Driver {
     /// Data connections in the order the session asked for them.
     data: Vec<DataConnId>,
     connected: BTreeSet<DataConnId>,
+    /// Data connections asked for with `tls: true`, and those whose handshake was asked for.
+    tls: BTreeSet<DataConnId>,
+    handshaken: BTreeSet<DataConnId>,
     ops: Vec<OpId>,
     completed: BTreeMap<OpId, usize>,
     /// The verb of the last command sent.
@@ -198,6 +201,8 @@ impl Driver {
             now,
             data: vec![],
             connected: BTreeSet::new(),
+            tls: BTreeSet::new(),
+            handshaken: BTreeSet::new(),
             ops: vec![],
             completed: BTreeMap::new(),
             last_verb: vec![],
@@ -222,19 +227,34 @@ impl Driver {
         while let Some(output) = self.session.poll_output() {
             assert!(!self.closed, "output after Close: {output:?}");
             match &output {
-                ClientOutput::Data(ClientDataIntent::Connect { id, addr, .. }) => {
+                ClientOutput::Data(ClientDataIntent::Connect { id, addr, tls }) => {
+                    if *tls {
+                        self.tls.insert(*id);
+                    }
                     self.data.push(*id);
                     let event = ClientDataEvent::Connected { peer: *addr };
                     self.natural.insert(*id, event);
                 }
-                ClientOutput::Data(ClientDataIntent::Listen { id, ip, .. }) => {
+                ClientOutput::Data(ClientDataIntent::Listen { id, ip, tls, .. }) => {
+                    if *tls {
+                        self.tls.insert(*id);
+                    }
                     self.data.push(*id);
                     let local = SocketAddr::new(*ip, 41000);
                     self.natural
                         .insert(*id, ClientDataEvent::Listening { local });
                 }
+                ClientOutput::Data(ClientDataIntent::Handshake { id }) => {
+                    assert!(self.tls.contains(id), "Handshake without tls");
+                    assert!(self.connected.contains(id), "Handshake before Connected");
+                    assert!(self.handshaken.insert(*id), "Handshake twice");
+                }
                 ClientOutput::Data(ClientDataIntent::Start { id, .. }) => {
                     assert!(self.connected.contains(id), "Start before Connected");
+                    assert!(
+                        !self.tls.contains(id) || self.handshaken.contains(id),
+                        "Start before Handshake"
+                    );
                     self.natural
                         .insert(*id, ClientDataEvent::Finished { bytes: 7 });
                 }

@@ -126,6 +126,9 @@ struct Driver {
     now: Instant,
     data: Vec<DataConnId>,
     connected: BTreeSet<DataConnId>,
+    /// Data connections asked for with `tls: true`, and those whose handshake was asked for.
+    tls: BTreeSet<DataConnId>,
+    handshaken: BTreeSet<DataConnId>,
     ops: Vec<OpId>,
     completed: BTreeMap<OpId, u8>,
     closed: bool,
@@ -151,10 +154,24 @@ impl Driver {
                     self.last_verb = line.into_iter().take_while(u8::is_ascii_alphabetic).collect();
                 }
                 ClientOutput::StartTls => self.handshake = true,
-                ClientOutput::Data(ClientDataIntent::Connect { id, .. })
-                | ClientOutput::Data(ClientDataIntent::Listen { id, .. }) => self.data.push(*id),
+                ClientOutput::Data(ClientDataIntent::Connect { id, tls, .. })
+                | ClientOutput::Data(ClientDataIntent::Listen { id, tls, .. }) => {
+                    if *tls {
+                        self.tls.insert(*id);
+                    }
+                    self.data.push(*id);
+                }
+                ClientOutput::Data(ClientDataIntent::Handshake { id }) => {
+                    assert!(self.tls.contains(id), "Handshake without tls");
+                    assert!(self.connected.contains(id), "Handshake before Connected");
+                    assert!(self.handshaken.insert(*id), "Handshake twice");
+                }
                 ClientOutput::Data(ClientDataIntent::Start { id, .. }) => {
                     assert!(self.connected.contains(id), "Start before Connected");
+                    assert!(
+                        !self.tls.contains(id) || self.handshaken.contains(id),
+                        "Start before Handshake"
+                    );
                 }
                 ClientOutput::Event(ClientEvent::Completed { op, .. }) => {
                     let count = self.completed.entry(*op).or_default();
@@ -328,6 +345,8 @@ fuzz_target!(|data: &[u8]| {
         now,
         data: vec![],
         connected: BTreeSet::new(),
+        tls: BTreeSet::new(),
+        handshaken: BTreeSet::new(),
         ops: vec![],
         completed: BTreeMap::new(),
         closed: false,

@@ -47,20 +47,14 @@ const BUDGET: usize = 64;
 const DRAIN_LIMIT: usize = 1024 * 1024;
 /// How long an abort waits for the TLS 1.3 ticket its data connection should bring.
 const TICKET_WAIT: Duration = Duration::from_millis(500);
-/// How long a PROT P data connection waits for the transfer command's 1yz before starting
-/// its TLS handshake anyway.
-const TLS_GRACE: Duration = Duration::from_millis(500);
 
 /// A data connection the driver holds until its transfer starts.
 pub(crate) enum DataConn {
     Ready(Box<dyn Conn>),
-    /// PROT P, connected: the TLS handshake starts when the server accepts the transfer
-    /// command (its 1yz), or [`TLS_GRACE`] after connecting when no reply came (see the
-    /// blocking driver's notes: a refused transfer must not use up a TLS 1.3 ticket).
-    TlsPending(Box<dyn Conn>, Instant),
-    /// PROT P: the TLS handshake goes on while the transfer command is answered (vsftpd
-    /// starts its side only after the command; ftp-srv answers the command only after the
-    /// handshake).
+    /// PROT P, connected: the TLS handshake waits for the session's `Handshake` (at the
+    /// transfer command's 1yz, or after a grace; see `ClientDataIntent::Handshake`).
+    TlsPending(Box<dyn Conn>),
+    /// PROT P: the TLS handshake goes on while the transfer command is answered.
     Handshaking(BoxFuture<'static, io::Result<Box<dyn Conn>>>),
 }
 
@@ -91,9 +85,6 @@ pub(crate) struct Driver<R: Runtime> {
     rbuf: Box<[u8]>,
     timer: Option<Box<dyn Timer>>,
     armed: Option<Instant>,
-    /// Wakes the driver when a pending data TLS handshake's grace runs out.
-    grace_timer: Option<Box<dyn Timer>>,
-    grace_armed: Option<Instant>,
     pub(crate) tls: Option<TlsSetup>,
     pub(crate) net: NetOptions,
     conns: HashMap<DataConnId, DataConn>,
@@ -164,8 +155,6 @@ impl<R: Runtime> Driver<R> {
             rbuf: vec![0; 16 * 1024].into_boxed_slice(),
             timer: None,
             armed: None,
-            grace_timer: None,
-            grace_armed: None,
             tls,
             net,
             conns: HashMap::new(),
@@ -248,14 +237,15 @@ impl<R: Runtime> Driver<R> {
         let driver = &mut *guard.driver;
         match next? {
             Next::Started(started) => match driver.conns.remove(&started.id) {
-                // The server accepted the transfer command: the data TLS handshake starts.
-                Some(DataConn::TlsPending(conn, _)) => match &driver.tls {
-                    Some(setup) => Ok((
-                        started,
-                        DataConn::Handshaking(tls::handshake(setup, conn, true)),
-                    )),
-                    None => Err(Error::DataConnection(DataFailure::Tls)),
-                },
+                // Cannot happen: the session asks for the handshake before `Start`.
+                Some(DataConn::TlsPending(conn)) => {
+                    conn.reset_on_close();
+                    driver
+                        .core
+                        .data_event(started.id, ClientDataEvent::Failed(DataFailure::Tls));
+                    driver.core.discard(op);
+                    Err(Error::DataConnection(DataFailure::Tls))
+                }
                 Some(conn) => Ok((started, conn)),
                 None => {
                     // Cannot happen: `Start` follows `Connected`. Fail the transfer cleanly.
@@ -373,6 +363,7 @@ impl<R: Runtime> Driver<R> {
                         .data_event(id, ClientDataEvent::Failed(DataFailure::Bind));
                 }
             },
+            Action::Handshake { id } => self.start_data_tls(id),
             Action::Close { id } => match self.conns.remove(&id) {
                 Some(DataConn::Ready(conn)) => {
                     let deadline = Instant::now() + self.net.data_timeout;
@@ -423,13 +414,31 @@ impl<R: Runtime> Driver<R> {
         }
     }
 
+    /// `Handshake`: a pending PROT P connection starts its TLS handshake; the ClientHello goes
+    /// out when [`poll_side`](Self::poll_side) first polls it, and the transfer stream
+    /// finishes it.
+    fn start_data_tls(&mut self, id: DataConnId) {
+        if !matches!(self.conns.get(&id), Some(DataConn::TlsPending(_))) {
+            return;
+        }
+        let (Some(DataConn::TlsPending(conn)), Some(setup)) = (self.conns.remove(&id), &self.tls)
+        else {
+            // Cannot happen: a pending connection has a TLS configuration.
+            return self
+                .core
+                .data_event(id, ClientDataEvent::Failed(DataFailure::Tls));
+        };
+        let handshake = tls::handshake(setup, conn, true);
+        self.conns.insert(id, DataConn::Handshaking(handshake));
+    }
+
     /// Tears a data connection down in the background (see [`abort_conn`]). One in
     /// mid-handshake has used up a TLS 1.3 ticket: it is finished first (briefly) so the
     /// fresh ticket the server sends replaces it.
     pub(crate) fn abort_conn(&mut self, conn: DataConn) {
         match conn {
             DataConn::Ready(conn) => self.background.push(Box::pin(abort_conn::<R>(conn))),
-            DataConn::TlsPending(conn, _) => conn.reset_on_close(),
+            DataConn::TlsPending(conn) => conn.reset_on_close(),
             DataConn::Handshaking(handshake) => {
                 let deadline = Instant::now() + TICKET_WAIT;
                 self.background.push(Box::pin(async move {
@@ -617,7 +626,7 @@ impl<R: Runtime> Driver<R> {
                 SideResult::Connected(conn, peer) => {
                     let tls = self.data_tls.remove(&id).unwrap_or(false);
                     let conn = match (&self.tls, tls) {
-                        (Some(_), true) => DataConn::TlsPending(conn, Instant::now()),
+                        (Some(_), true) => DataConn::TlsPending(conn),
                         (None, true) => {
                             self.core
                                 .data_event(id, ClientDataEvent::Failed(DataFailure::Tls));
@@ -636,41 +645,8 @@ impl<R: Runtime> Driver<R> {
                 }
             }
         }
-        // Data TLS handshakes start when their grace runs out, and move on while the
-        // transfer command is answered.
-        let now = Instant::now();
-        let mut next_grace: Option<Instant> = None;
-        let mut due_ids = Vec::new();
-        for (id, conn) in &self.conns {
-            if let DataConn::TlsPending(_, since) = conn {
-                let due = *since + TLS_GRACE;
-                if due <= now {
-                    due_ids.push(*id);
-                } else {
-                    next_grace = Some(next_grace.map_or(due, |n| n.min(due)));
-                }
-            }
-        }
-        for id in due_ids {
-            if let (Some(DataConn::TlsPending(tcp, _)), Some(setup)) =
-                (self.conns.remove(&id), &self.tls)
-            {
-                self.conns
-                    .insert(id, DataConn::Handshaking(tls::handshake(setup, tcp, true)));
-            }
-        }
+        // Data TLS handshakes move on while the transfer command is answered.
         let mut failed = Vec::new();
-        if let Some(due) = next_grace {
-            let timer = self.grace_timer.get_or_insert_with(|| R::timer(due));
-            if self.grace_armed != Some(due) {
-                timer.reset(due);
-                self.grace_armed = Some(due);
-            }
-            if timer.poll_expired(cx).is_ready() {
-                self.grace_armed = None;
-                cx.waker().wake_by_ref();
-            }
-        }
         for (id, conn) in self.conns.iter_mut() {
             if let DataConn::Handshaking(handshake) = conn {
                 match handshake.as_mut().poll(cx) {

@@ -279,7 +279,10 @@ impl<'a, R: Runtime> Download<'a, R> {
                     ))));
                 }
                 Ok(n) => out.extend_from_slice(&buf[..n]),
-                Err(_) => return self.transfer.result().await.map(drop),
+                Err(e) => {
+                    let verdict = self.transfer.result().await;
+                    return Err(crate::ops::stream_failed(Error::Io(e), verdict));
+                }
             }
         }
     }

@@ -22,26 +22,15 @@ use crate::tls::TlsSetup;
 /// How often an active-mode listener (or a data TLS handshake) is polled while the control
 /// connection is quiet.
 const ACCEPT_TICK: Duration = Duration::from_millis(5);
-/// How long a PROT P data connection waits for the server to accept the transfer command
-/// before starting its TLS handshake anyway.
-///
-/// Why wait at all: a TLS 1.3 ClientHello uses up a session ticket, and a transfer the server
-/// refuses (no such file) would waste it; servers that require session reuse (vsftpd) refuse
-/// every data connection once the client has none left. Servers that answer the transfer
-/// command only after the data handshake (ftp-srv) get it after this grace.
-pub(crate) const TLS_GRACE: Duration = Duration::from_millis(500);
 /// How long aborting a data connection in mid-handshake waits to finish it.
 const TICKET_GRACE: Duration = Duration::from_millis(500);
 
 /// A data connection the driver holds until its transfer starts.
 enum DataConn {
     Ready(Stream),
-    /// PROT P, connected: the TLS handshake starts when the server accepts the transfer
-    /// command (its 1yz), or [`TLS_GRACE`] after connecting when no reply came.
-    TlsPending {
-        tcp: TcpStream,
-        since: Instant,
-    },
+    /// PROT P, connected: the TLS handshake waits for the session's `Handshake` (at the
+    /// transfer command's 1yz, or after a grace; see `ClientDataIntent::Handshake`).
+    TlsPending(TcpStream),
     /// PROT P: the handshake goes on while the transfer command is answered.
     Handshaking(Handshake),
 }
@@ -50,7 +39,7 @@ impl DataConn {
     fn abort(self) {
         match self {
             Self::Ready(stream) => stream.abort(),
-            Self::TlsPending { tcp, .. } => crate::net::reset_on_close(&tcp),
+            Self::TlsPending(tcp) => crate::net::reset_on_close(&tcp),
             // The handshake has used up a TLS 1.3 ticket: finish it (briefly) so the fresh
             // ticket the server sends replaces it.
             Self::Handshaking(handshake) => {
@@ -95,7 +84,7 @@ impl Driver {
         let control = match (&tls, options.tls_mode) {
             (Some(setup), TlsMode::Implicit) => {
                 let left = deadline.saturating_duration_since(Instant::now());
-                Stream::handshake(tcp, setup, left, false).map_err(|e| handshake_error(e, &host))?
+                Stream::handshake(tcp, setup, left).map_err(|e| handshake_error(e, &host))?
             }
             _ => Stream::Plain(tcp),
         };
@@ -170,13 +159,12 @@ impl Driver {
                 Some(conn) => {
                     let ready = match conn {
                         DataConn::Ready(stream) => Ok(stream),
-                        DataConn::TlsPending { tcp, .. } => match self.tls.as_ref() {
-                            Some(setup) => {
-                                Stream::handshake(tcp, setup, self.net.data_timeout, true)
-                            }
-                            None => Err(io::Error::other("PROT P without TLS")),
-                        },
                         DataConn::Handshaking(handshake) => handshake.finish(self.net.data_timeout),
+                        // Cannot happen: the session asks for the handshake before `Start`.
+                        DataConn::TlsPending(tcp) => {
+                            crate::net::reset_on_close(&tcp);
+                            Err(io::Error::other("no TLS handshake before the transfer"))
+                        }
                     };
                     match ready.and_then(|s| {
                         s.set_timeouts(Some(self.net.data_idle_timeout))?;
@@ -275,6 +263,7 @@ impl Driver {
                     };
                     self.core.data_event(id, event);
                 }
+                Action::Handshake { id } => self.start_data_tls(id),
                 Action::Close { id } => {
                     match self.conns.remove(&id) {
                         Some(DataConn::Ready(stream)) => {
@@ -343,7 +332,7 @@ impl Driver {
             let error = io::Error::other("TLS is already active");
             return self.core.control_failed(&error);
         };
-        match Stream::handshake(tcp, tls, self.net.reply_timeout, false) {
+        match Stream::handshake(tcp, tls, self.net.reply_timeout) {
             Ok(stream) => {
                 self.control = Some(stream);
                 self.core.session.handle_tls_established(Instant::now());
@@ -465,7 +454,7 @@ impl Driver {
     }
 
     /// Blocking mode; with PROT P, the TLS handshake (which resumes the control connection's
-    /// session) waits for the server's 1yz or [`TLS_GRACE`].
+    /// session) waits for the session's `Handshake`.
     fn prepare_data(&mut self, tcp: TcpStream, tls: bool) -> Result<DataConn, DataFailure> {
         tcp.set_nonblocking(false).map_err(|e| data_failure(&e))?;
         if !tls {
@@ -474,36 +463,35 @@ impl Driver {
         if self.tls.is_none() {
             return Err(DataFailure::Tls);
         }
-        Ok(DataConn::TlsPending {
-            tcp,
-            since: Instant::now(),
-        })
+        Ok(DataConn::TlsPending(tcp))
     }
 
-    /// Starts the TLS handshakes whose grace ran out and moves the running ones on; a
-    /// failure is reported at once.
-    fn poll_handshakes(&mut self) {
-        let due: Vec<DataConnId> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| matches!(c, DataConn::TlsPending { since, .. } if since.elapsed() >= TLS_GRACE))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in due {
-            let (Some(DataConn::TlsPending { tcp, .. }), Some(setup)) =
-                (self.conns.remove(&id), self.tls.as_ref())
-            else {
-                continue;
-            };
-            match Stream::start_handshake(tcp, setup) {
-                Ok(handshake) => {
-                    self.conns.insert(id, DataConn::Handshaking(handshake));
-                }
-                Err(e) => self
-                    .core
-                    .data_event(id, ClientDataEvent::Failed(tls_failure(&e))),
-            }
+    /// `Handshake`: sends the ClientHello of a pending PROT P connection; the handshake goes
+    /// on in [`poll_handshakes`](Self::poll_handshakes) and is finished at `Start`.
+    fn start_data_tls(&mut self, id: DataConnId) {
+        if !matches!(self.conns.get(&id), Some(DataConn::TlsPending(_))) {
+            return;
         }
+        let (Some(DataConn::TlsPending(tcp)), Some(setup)) =
+            (self.conns.remove(&id), self.tls.as_ref())
+        else {
+            // Cannot happen: a pending connection has a TLS configuration.
+            return self
+                .core
+                .data_event(id, ClientDataEvent::Failed(DataFailure::Tls));
+        };
+        match Stream::start_handshake(tcp, setup) {
+            Ok(handshake) => {
+                self.conns.insert(id, DataConn::Handshaking(handshake));
+            }
+            Err(e) => self
+                .core
+                .data_event(id, ClientDataEvent::Failed(tls_failure(&e))),
+        }
+    }
+
+    /// Moves the running data TLS handshakes on; a failure is reported at once.
+    fn poll_handshakes(&mut self) {
         let ids: Vec<DataConnId> = self
             .conns
             .iter()
@@ -542,7 +530,7 @@ impl Driver {
     fn handshaking(&self) -> bool {
         self.conns
             .values()
-            .any(|c| matches!(c, DataConn::Handshaking(_) | DataConn::TlsPending { .. }))
+            .any(|c| matches!(c, DataConn::Handshaking(_)))
     }
 }
 

@@ -112,20 +112,15 @@ impl Client {
         self.upload(path, StoreKind::Append, 0)
     }
 
-    /// Uploads everything `reader` yields to `path` (STOR); returns the bytes sent.
+    /// Uploads everything `reader` yields to `path` (STOR); returns the bytes sent. When the
+    /// server breaks the data connection, the error is its final reply (`426`, `552`, ...).
     pub fn store_from(&mut self, path: impl AsRef<[u8]>, reader: &mut impl Read) -> Result<u64> {
-        let mut upload = self.store(path)?;
-        let n = copy(reader, &mut upload)?;
-        upload.finish()?;
-        Ok(n)
+        upload_from(self.store(path)?, reader)
     }
 
     /// Appends everything `reader` yields to `path` (APPE); returns the bytes sent.
     pub fn append_from(&mut self, path: impl AsRef<[u8]>, reader: &mut impl Read) -> Result<u64> {
-        let mut upload = self.append(path)?;
-        let n = copy(reader, &mut upload)?;
-        upload.finish()?;
-        Ok(n)
+        upload_from(self.append(path)?, reader)
     }
 
     fn upload(
@@ -180,20 +175,30 @@ impl Client {
     }
 }
 
-/// Copies with a buffer the size of the upload's wire buffer.
-fn copy(reader: &mut impl Read, writer: &mut impl Write) -> Result<u64> {
+/// Uploads what `reader` yields, with a buffer the size of the upload's wire buffer, then
+/// waits for the server's verdict. A failed write reports the verdict instead of the
+/// socket's error ([`stream_failed`](crate::ops::stream_failed)); a failed read of `reader`
+/// aborts the upload.
+fn upload_from(mut upload: Upload<'_>, reader: &mut impl Read) -> Result<u64> {
     let mut buf = vec![0u8; WIRE_LEN];
     let mut total = 0u64;
     loop {
         let n = match reader.read(&mut buf) {
-            Ok(0) => return Ok(total),
+            Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::Io(e)),
+            Err(e) => {
+                drop(upload);
+                return Err(Error::Io(e));
+            }
         };
-        writer.write_all(&buf[..n]).map_err(unwrap_io)?;
+        if let Err(e) = upload.write_all(&buf[..n]) {
+            return Err(crate::ops::stream_failed(unwrap_io(e), upload.finish()));
+        }
         total += n as u64;
     }
+    upload.finish()?;
+    Ok(total)
 }
 
 /// An error from a transfer stream: the client's own error when it is one.
@@ -392,9 +397,8 @@ impl Download<'_> {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    drop(unwrap_io(e));
-                    // The session's verdict explains the failure better than the socket.
-                    return self.transfer.result().map(drop);
+                    let verdict = self.transfer.result();
+                    return Err(crate::ops::stream_failed(unwrap_io(e), verdict));
                 }
             };
             if out.len() + n > limit {
@@ -517,6 +521,11 @@ impl Read for Download<'_> {
 /// under TLS, then the end of the connection) and waits for the server's verdict. Dropping the
 /// upload without `finish` aborts the transfer (the data connection is reset so the server
 /// does not take a partial file for a complete one, though it may keep what it received).
+///
+/// When the server breaks the data connection off (it refuses the upload, runs out of space,
+/// refuses the data connection's TLS), a write fails with the socket's error (`BrokenPipe`,
+/// `ConnectionReset`); `finish` then returns the server's reason, its final reply
+/// ([`Error::Reply`] with `426`, `552`, `522`, ...).
 pub struct Upload<'a> {
     transfer: Transfer<'a>,
     encoder: Encoder,

@@ -29,15 +29,9 @@ impl Stream {
         }
     }
 
-    /// Runs a TLS client handshake over `tcp` within `timeout`; `data` for a data
-    /// connection (whose TLS 1.3 ticket is watched for).
-    pub(crate) fn handshake(
-        tcp: TcpStream,
-        tls: &TlsSetup,
-        timeout: Duration,
-        data: bool,
-    ) -> io::Result<Self> {
-        let mark = if data { tls.ticket_mark() } else { None };
+    /// Runs the control connection's TLS client handshake over `tcp` within `timeout` (data
+    /// connections use [`start_handshake`](Self::start_handshake)).
+    pub(crate) fn handshake(tcp: TcpStream, tls: &TlsSetup, timeout: Duration) -> io::Result<Self> {
         let conn = ClientConnection::new(tls.config.clone(), tls.server_name.clone())
             .map_err(io::Error::other)?;
         let mut stream = StreamOwned::new(conn, tcp);
@@ -67,7 +61,7 @@ impl Stream {
         while stream.conn.wants_write() {
             stream.conn.write_tls(&mut stream.sock)?;
         }
-        Ok(Self::Tls(Box::new(stream), mark))
+        Ok(Self::Tls(Box::new(stream), None))
     }
 
     /// Starts a TLS client handshake over `tcp` without waiting for the server: the socket is

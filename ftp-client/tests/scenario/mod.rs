@@ -438,6 +438,87 @@ macro_rules! peer_tests {
             }
         }
 
+        /// A server that requires session reuse refuses (522) every data connection of a
+        /// client that cannot resume (its rustls configuration keeps no sessions): the
+        /// upload and the download fail with that reply, not with the I/O error of the
+        /// refused connection, and the session goes on.
+        #[test]
+        fn ftp_server_refuses_data_that_does_not_resume_with_522() {
+            use ftp_client::rustls;
+            use rustls::pki_types::pem::PemObject;
+            if support::skip_peers() {
+                return;
+            }
+            let peer = Peer::start(Server::Ours { tls_reuse: true });
+            let mut roots = RootCertStore::empty();
+            for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&Peer::ca_pem()) {
+                roots.add(cert.unwrap()).unwrap();
+            }
+            let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+            let mut config = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            config.resumption = rustls::client::Resumption::disabled();
+            let tls = TlsConfig::from_rustls(std::sync::Arc::new(config));
+            let data = support::data(8_000_000, 5);
+            $run! {
+                let options = options(&peer, false, TlsMode::Explicit).tls_config(tls);
+                let mut client = Client::connect_with(&options) $($await)* .unwrap();
+                for _ in 0..2 {
+                    let mut reader = &data[..];
+                    let err = client.store_from("refused", &mut reader) $($await)* .unwrap_err();
+                    assert!(matches!(err, ftp_client::Error::Reply(_)), "{err:?}");
+                    assert_eq!(err.reply().map(|r| r.code().get()), Some(522), "{err:?}");
+                }
+                // The stream API: the refusal may come before the stream is handed out.
+                let err = match client.store("refused") $($await)* {
+                    Ok(mut up) => {
+                        let _ = io::try_write_all(&mut up, &data) $($await)*;
+                        up.finish() $($await)* .unwrap_err()
+                    }
+                    Err(err) => err,
+                };
+                assert_eq!(err.reply().map(|r| r.code().get()), Some(522), "{err:?}");
+                let err = client.nlst("") $($await)* .unwrap_err();
+                assert_eq!(err.reply().map(|r| r.code().get()), Some(522), "{err:?}");
+                assert_eq!(client.pwd() $($await)* .unwrap(), "/");
+                client.quit() $($await)* .unwrap();
+            }
+        }
+
+        /// A server that answers the transfer command only after the data connection's TLS
+        /// handshake (ftp-srv): the client, which holds that handshake back until the 1yz
+        /// (vsftpd's order), starts it after the session's grace instead of deadlocking.
+        #[test]
+        fn server_that_answers_only_after_the_data_handshake() {
+            if support::skip_peers() {
+                return;
+            }
+            let payload = support::data(100_000, 3);
+            let (tx, rx) = std::sync::mpsc::channel();
+            let (port, server) = support::start_answers_after_data_handshake(payload.clone(), tx);
+            $run! {
+                let ca = TlsConfig::default().add_root_pem(&Peer::ca_pem()).unwrap();
+                let options = ConnectOptions::new("127.0.0.1", port)
+                    .login(USER, PASS)
+                    .tls(TlsMode::Explicit)
+                    .tls_config(ca)
+                    .reply_timeout(std::time::Duration::from_secs(3));
+                let mut client = Client::connect_with(&options) $($await)* .unwrap();
+                let mut down = client.retrieve("f", 0) $($await)* .unwrap();
+                let got = io::read_all(&mut down) $($await)*;
+                down.finish() $($await)* .unwrap();
+                support::assert_same(&got, &payload, "downloaded after the data handshake");
+                client.quit() $($await)* .unwrap();
+            }
+            server.join().unwrap();
+            // The handshake waited for the grace (500 ms by default), not less.
+            let waited = rx.recv().unwrap();
+            assert!(waited >= std::time::Duration::from_millis(400), "{waited:?}");
+        }
+
         fn session_reuse_survives_many_aborts(server: Server) {
             if support::skip_peers() {
                 return;

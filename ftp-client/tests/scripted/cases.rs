@@ -218,6 +218,160 @@ macro_rules! misbehave_tests {
             }
         }
 
+        /// A server that refuses an upload in mid-transfer: it answers STOR with 150,
+        /// accepts the data connection and resets it without reading a byte, and sends
+        /// `reply` (before the reset when `reply_first`, else 200 ms after it, when the
+        /// client's writes have already failed). Then it answers NOOP and QUIT.
+        fn refusing_upload_server(reply: &'static str, reply_first: bool) -> Server {
+            Server::start(move |s| {
+                s.login();
+                let listener = s.passive();
+                s.expect("STOR");
+                s.send("150 Go ahead.");
+                let data = accept(&listener);
+                if reply_first {
+                    s.send(reply);
+                    s.sleep(Duration::from_millis(200));
+                }
+                // SO_LINGER 0: the close is a reset, whatever the client sent.
+                socket2::SockRef::from(&data).set_linger(Some(Duration::ZERO)).unwrap();
+                drop(data);
+                if !reply_first {
+                    s.sleep(Duration::from_millis(200));
+                    s.send(reply);
+                }
+                s.expect("NOOP");
+                s.send("200 Still here.");
+                s.expect("QUIT");
+                s.send("221 Bye.");
+            })
+        }
+
+        /// More than the socket buffers hold: the client is still writing when the data
+        /// connection breaks.
+        const BIG_UPLOAD: usize = 32 * 1024 * 1024;
+
+        #[track_caller]
+        fn assert_refused(err: &Error, code: u16) {
+            assert!(matches!(err, Error::Reply(_)), "{err:?}");
+            assert_eq!(err.reply().map(|r| r.code().get()), Some(code), "{err:?}");
+            assert!(!err.is_fatal(), "{err:?}");
+        }
+
+        #[test]
+        fn upload_reset_then_426_gives_the_426() {
+            let server = refusing_upload_server("426 Connection closed; transfer aborted.", false);
+            $run! {
+                let mut client = Client::connect_with(&options(&server)) $($await)* .unwrap();
+                let start = Instant::now();
+                let data = vec![3u8; BIG_UPLOAD];
+                let err = client.store_from("f", &mut &data[..]) $($await)* .unwrap_err();
+                within(start);
+                assert_refused(&err, 426);
+                assert_eq!(err.reply().unwrap().first_line(), b"Connection closed; transfer aborted.");
+                client.noop() $($await)* .unwrap();
+                client.quit() $($await)* .unwrap();
+            }
+        }
+
+        #[test]
+        fn upload_426_then_reset_gives_the_426() {
+            let server = refusing_upload_server("426 Connection closed; transfer aborted.", true);
+            $run! {
+                let mut client = Client::connect_with(&options(&server)) $($await)* .unwrap();
+                let start = Instant::now();
+                let data = vec![3u8; BIG_UPLOAD];
+                let err = client.store_from("f", &mut &data[..]) $($await)* .unwrap_err();
+                within(start);
+                assert_refused(&err, 426);
+                client.noop() $($await)* .unwrap();
+                client.quit() $($await)* .unwrap();
+            }
+        }
+
+        #[test]
+        fn upload_reset_then_425_gives_the_425() {
+            let server = refusing_upload_server("425 Can't open data connection.", false);
+            $run! {
+                let mut client = Client::connect_with(&options(&server)) $($await)* .unwrap();
+                let data = vec![3u8; BIG_UPLOAD];
+                let err = client.store_from("f", &mut &data[..]) $($await)* .unwrap_err();
+                assert_refused(&err, 425);
+                assert_eq!(err.reply().unwrap().first_line(), b"Can't open data connection.");
+                client.noop() $($await)* .unwrap();
+                client.quit() $($await)* .unwrap();
+            }
+        }
+
+        /// What ftp-server with `require_tls_session_reuse` answers to a data connection
+        /// that did not resume the control connection's TLS session.
+        #[test]
+        fn upload_reset_then_522_gives_the_522() {
+            let server = refusing_upload_server(
+                "522 SSL connection failed: session reuse required.",
+                false,
+            );
+            $run! {
+                let mut client = Client::connect_with(&options(&server)) $($await)* .unwrap();
+                let data = vec![3u8; BIG_UPLOAD];
+                let err = client.store_from("f", &mut &data[..]) $($await)* .unwrap_err();
+                assert_refused(&err, 522);
+                assert!(err.is_permanent());
+                client.noop() $($await)* .unwrap();
+                client.quit() $($await)* .unwrap();
+            }
+        }
+
+        /// The stream API: the write fails (an `io::Error`, as `Write` must), and `finish`
+        /// reports the server's reply.
+        #[test]
+        fn upload_stream_reset_then_426_finish_gives_the_426() {
+            let server = refusing_upload_server("426 Connection closed; transfer aborted.", false);
+            $run! {
+                let mut client = Client::connect_with(&options(&server)) $($await)* .unwrap();
+                let mut up = client.store("f") $($await)* .unwrap();
+                let _ = io::write_until_error(&mut up) $($await)*;
+                let err = up.finish() $($await)* .unwrap_err();
+                assert_refused(&err, 426);
+                client.noop() $($await)* .unwrap();
+                client.quit() $($await)* .unwrap();
+            }
+        }
+
+        /// The listing helpers read the data to its end themselves: a reset in mid-listing
+        /// reports the server's reply too.
+        #[test]
+        fn listing_reset_then_451_gives_the_451() {
+            let server = Server::start(|s| {
+                s.login();
+                // A listing sends no TYPE first.
+                s.expect("EPSV");
+                let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                let port = listener.local_addr().unwrap().port();
+                s.send(&format!("229 Entering Extended Passive Mode (|||{port}|)"));
+                s.expect("NLST");
+                s.send("150 Here it comes.");
+                let mut data = accept(&listener);
+                std::io::Write::write_all(&mut data, b"a\r\nb\r\n").unwrap();
+                s.sleep(Duration::from_millis(100));
+                socket2::SockRef::from(&data).set_linger(Some(Duration::ZERO)).unwrap();
+                drop(data);
+                s.sleep(Duration::from_millis(200));
+                s.send("451 Read error on the disk.");
+                s.expect("NOOP");
+                s.send("200 Still here.");
+                s.expect("QUIT");
+                s.send("221 Bye.");
+            });
+            $run! {
+                let mut client = Client::connect_with(&options(&server)) $($await)* .unwrap();
+                let err = client.nlst("") $($await)* .unwrap_err();
+                assert_refused(&err, 451);
+                client.noop() $($await)* .unwrap();
+                client.quit() $($await)* .unwrap();
+            }
+        }
+
         #[test]
         fn stalled_download_times_out() {
             let server = Server::start(|s| {

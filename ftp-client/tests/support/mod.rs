@@ -357,3 +357,96 @@ pub fn assert_same(actual: &[u8], expected: &[u8], what: &str) {
         );
     }
 }
+
+/// A scripted FTPS server that behaves like ftp-srv: it answers the transfer command only
+/// after the data connection's TLS handshake, so a client that waits for the 1yz before
+/// starting that handshake (as vsftpd needs) must start it after a grace instead. Explicit
+/// TLS, passive (EPSV), one `RETR` of `payload`, then `QUIT`. Sends, on `waited`, how long
+/// the client's ClientHello came after the `RETR`.
+pub fn start_answers_after_data_handshake(
+    payload: Vec<u8>,
+    waited: std::sync::mpsc::Sender<Duration>,
+) -> (u16, std::thread::JoinHandle<()>) {
+    use ftp_client::rustls::{ServerConnection, StreamOwned};
+
+    install();
+    let certs = cache().join("certs");
+    let config =
+        ftp_server::TlsConfig::from_pem_files(certs.join("cert.pem"), certs.join("key.pem"))
+            .expect("the test certificate (install.sh makes it)")
+            .rustls()
+            .clone();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accept_tls = move |tcp: TcpStream| {
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let conn = ServerConnection::new(Arc::clone(&config)).unwrap();
+        let mut tls = StreamOwned::new(conn, tcp);
+        while tls.conn.is_handshaking() {
+            tls.conn.complete_io(&mut tls.sock).expect("TLS handshake");
+        }
+        tls
+    };
+    let thread = std::thread::spawn(move || {
+        let (control, _) = listener.accept().unwrap();
+        control
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut plain = BufReader::new(control);
+        plain.get_mut().write_all(b"220 ftp-srv-like\r\n").unwrap();
+        let mut line = String::new();
+        plain.read_line(&mut line).unwrap();
+        assert_eq!(line, "AUTH TLS\r\n");
+        plain.get_mut().write_all(b"234 Go ahead.\r\n").unwrap();
+        let mut control = BufReader::new(accept_tls(plain.into_inner()));
+        let mut data_listener = None;
+        loop {
+            let mut line = String::new();
+            if control.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let verb = line
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .to_ascii_uppercase();
+            let reply: &[u8] = match verb.as_str() {
+                "PBSZ" | "PROT" | "TYPE" | "OPTS" => b"200 OK.\r\n",
+                "USER" => b"331 Password?\r\n",
+                "PASS" => b"230 In.\r\n",
+                "FEAT" => b"211-Features:\r\n EPSV\r\n211 End\r\n",
+                "EPSV" => {
+                    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+                    let port = listener.local_addr().unwrap().port();
+                    data_listener = Some(listener);
+                    let reply = format!("229 Entering Extended Passive Mode (|||{port}|)\r\n");
+                    control.get_mut().write_all(reply.as_bytes()).unwrap();
+                    continue;
+                }
+                "RETR" => {
+                    let asked = Instant::now();
+                    let (data, _) = data_listener.take().unwrap().accept().unwrap();
+                    // The handshake first, then the 150 (ftp-srv's order).
+                    let mut data = accept_tls(data);
+                    waited.send(asked.elapsed()).unwrap();
+                    control
+                        .get_mut()
+                        .write_all(b"150 Here it comes.\r\n")
+                        .unwrap();
+                    data.write_all(&payload).unwrap();
+                    data.conn.send_close_notify();
+                    data.flush().unwrap();
+                    drop(data);
+                    b"226 Done.\r\n"
+                }
+                "QUIT" => {
+                    control.get_mut().write_all(b"221 Bye.\r\n").unwrap();
+                    return;
+                }
+                _ => b"502 Not here.\r\n",
+            };
+            control.get_mut().write_all(reply).unwrap();
+        }
+    });
+    (port, thread)
+}

@@ -117,6 +117,18 @@ pub struct ClientConfig {
     /// After AUTH TLS (or, with implicit TLS, before USER), send `PBSZ 0` and `PROT P` so data
     /// connections use TLS too.
     pub protect_data: bool,
+    /// With PROT P, how long a connected data connection waits for the server's 1yz to the
+    /// transfer command before its TLS handshake starts anyway
+    /// ([`ClientDataIntent::Handshake`](super::ClientDataIntent::Handshake)).
+    ///
+    /// Why wait: a TLS 1.3 handshake uses up one of the client's session tickets, which a
+    /// transfer the server refuses (no such file) would waste, and servers that require
+    /// session reuse (vsftpd's `require_ssl_reuse`) refuse every data connection once the
+    /// client has none left. (vsftpd also starts its side of the handshake only after the
+    /// transfer command, so the handshake can never finish before that command goes out.)
+    /// Why not wait for the 1yz alone: some servers (ftp-srv) answer the transfer command
+    /// only after the data handshake.
+    pub data_tls_grace: Duration,
     /// ABOR is preceded by Telnet IP and Synch (`IAC IP IAC DM`, sent as urgent data), as RFC
     /// 959 §4.1.3 recommends. Some servers handle a plain `ABOR` better.
     pub abort_with_telnet_sync: bool,
@@ -142,6 +154,7 @@ impl Default for ClientConfig {
             feat: true,
             utf8: true,
             protect_data: true,
+            data_tls_grace: Duration::from_millis(500),
             abort_with_telnet_sync: true,
             cr_encoding: CrEncoding::Refuse,
         }

@@ -61,6 +61,11 @@
 //!   connection have arrived, in either order (sans-io-notes §7.5). The transfer command goes
 //!   out only once the data connection is connected (passive) or listening (active); `Start`
 //!   only once the server said 125/150 (or its final reply, when it skipped them).
+//! * When the data connection fails in mid-transfer (a reset, a broken pipe, a refused TLS
+//!   handshake), the final reply is still awaited, within the reply timeout, and decides: a
+//!   4yz or 5yz (426, 425, 522, 552, ...) fails the operation with [`OpError::Reply`], since
+//!   the server's reason says more than the socket's; a 2yz with
+//!   [`OpError::DataConnection`]. Drivers report that result, not their socket error.
 //! * EPSV first, PASV after a 5yz to EPSV, for the rest of the session; a 227's address is
 //!   replaced by the control peer's by default ([`PasvAddressPolicy`]); active listeners carry
 //!   the control peer as `expect_peer`. EPRT first, PORT after EPRT is refused.
@@ -71,7 +76,10 @@
 //! * After `234`, `StartTls` follows, every byte already received is dropped (it came in
 //!   plaintext), and input is ignored until
 //!   [`handle_tls_established`](ClientSession::handle_tls_established). With PROT P in force,
-//!   every data intent says `tls: true`.
+//!   every data intent says `tls: true`, and the session says when each data connection's
+//!   TLS handshake starts ([`ClientDataIntent::Handshake`]): at the transfer command's 1yz,
+//!   or [`ClientConfig::data_tls_grace`] after connecting without one, never before
+//!   `Connected` and never for a transfer refused first.
 //! * A 4yz or 5yz at any step fails that operation with [`OpError::Reply`] carrying the reply;
 //!   the session goes on. A 421 or end of stream at any time closes the session and fails every
 //!   pending operation with [`OpError::ConnectionClosed`] (carrying the 421); a reply that is
@@ -183,7 +191,7 @@
 //!   the TYPE A / MODE B decoding `params` asks for) and [`TransferOutcome::kind`] says whether
 //!   they are MLSD facts, LIST lines or NLST names. Parsing them is the `listing` module's job.
 //! * TLS runs in the driver: the session says when ([`ClientOutput::StartTls`],
-//!   [`ClientOutput::StopTls`], `tls: true` on data intents), the driver does the handshakes
+//!   [`ClientOutput::StopTls`], [`ClientDataIntent::Handshake`]), the driver does the handshakes
 //!   and should resume the control connection's TLS session on data connections (vsftpd and
 //!   ProFTPD require it by default) and send close_notify before every data close.
 //! * STAT during a transfer, RFC 2228 protected replies (631-633), LPRT/LPSV and MODE B/C

@@ -216,9 +216,13 @@ pub(super) struct Link {
     /// Active mode: the only peer allowed to connect.
     pub(super) expect: Option<IpAddr>,
     pub(super) state: LinkState,
-    /// When the current data wait began (bind, connect, close).
+    /// When the current data wait began (bind, connect, close); while `Open`, when the
+    /// connection came up.
     pub(super) since: Instant,
     pub(super) bytes: u64,
+    /// PROT P, and [`ClientDataIntent::Handshake`] not emitted yet: the driver holds the
+    /// connection's TLS back until the session says ([`ClientSession::secure_link`]).
+    pub(super) tls_pending: bool,
 }
 
 impl Link {
@@ -582,6 +586,7 @@ impl ClientSession {
                 state: LinkState::Connecting,
                 since,
                 bytes: 0,
+                tls_pending: tls,
             });
             self.intent(ClientDataIntent::Connect { id, addr, tls });
         }
@@ -599,6 +604,7 @@ impl ClientSession {
                 state: LinkState::Binding,
                 since,
                 bytes: 0,
+                tls_pending: tls,
             });
             self.intent(ClientDataIntent::Listen {
                 id,
@@ -617,7 +623,23 @@ impl ClientSession {
         }
     }
 
-    /// The transfer starts moving bytes: `Start`, then `TransferReady`.
+    /// PROT P: the connection's TLS handshake starts now (`Handshake`), once: the server
+    /// accepted the transfer command, or the grace for its answer ran out (see
+    /// [`ClientConfig::data_tls_grace`]).
+    pub(super) fn secure_link(&mut self) {
+        let Some(link) = self.link_mut() else {
+            return;
+        };
+        if !link.tls_pending || link.ended() {
+            return;
+        }
+        link.tls_pending = false;
+        let id = link.id;
+        self.intent(ClientDataIntent::Handshake { id });
+    }
+
+    /// The transfer starts moving bytes: `Handshake` (PROT P, unless the grace already
+    /// started it), `Start`, then `TransferReady`.
     pub(super) fn start_link(&mut self, size_hint: Option<u64>) {
         let Some(op) = self.current.as_ref().and_then(|op| op.id) else {
             return;
@@ -629,6 +651,7 @@ impl ClientSession {
             return;
         };
         let (id, direction, params) = (link.id, transfer.direction(), transfer.wire);
+        self.secure_link();
         self.link_to(LinkState::Running);
         self.intent(ClientDataIntent::Start {
             id,

@@ -22,6 +22,9 @@ pub(super) enum Timer {
     Reply,
     /// A data connection being bound, connected or closed.
     Data,
+    /// PROT P: the grace a connected data connection gives the transfer command's 1yz before
+    /// its TLS handshake starts anyway.
+    DataTls,
     /// ABOR's own reply after a 2yz that may have been the transfer's.
     AbortGrace,
     /// The keep-alive NOOP while idle.
@@ -29,11 +32,12 @@ pub(super) enum Timer {
 }
 
 impl Timer {
-    const ALL: [Self; 6] = [
+    const ALL: [Self; 7] = [
         Self::Greeting,
         Self::Tls,
         Self::Reply,
         Self::Data,
+        Self::DataTls,
         Self::AbortGrace,
         Self::KeepAlive,
     ];
@@ -69,6 +73,12 @@ impl ClientSession {
 
     fn op_deadline(&self, timer: Timer, op: &Op) -> Option<Instant> {
         let config = &self.config;
+        if timer == Timer::DataTls {
+            // Whatever the step (REST may still be answered): counted from the connection.
+            let link = op.transfer.as_deref()?.link.as_ref()?;
+            return (link.state == LinkState::Open && link.tls_pending)
+                .then(|| after(link.since, config.data_tls_grace));
+        }
         let waits_for = match op.step.as_ref()? {
             Step::Transfer => return self.transfer_deadline(timer, op),
             Step::Handshake => Timer::Tls,
@@ -146,6 +156,7 @@ impl ClientSession {
         match timer {
             Timer::Greeting | Timer::Tls | Timer::Reply => self.close(CloseReason::Timeout),
             Timer::Data => self.data_timeout(),
+            Timer::DataTls => self.secure_link(),
             Timer::AbortGrace => self.finish_abort(),
             Timer::KeepAlive => self.begin_keepalive(),
         }

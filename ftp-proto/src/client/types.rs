@@ -75,11 +75,9 @@ pub enum Direction {
 #[non_exhaustive]
 pub enum ClientDataIntent {
     /// Passive mode: connect to `addr` and report [`ClientDataEvent::Connected`] once TCP is
-    /// up. With `tls`, the connection is TLS with the client in the TLS client role, resuming
-    /// the control connection's session. Start the handshake no later than the server's 1yz
-    /// reply to the transfer command (vsftpd starts its side only then), and after a short
-    /// grace without that reply start it anyway (ftp-srv answers only after the handshake).
-    /// Finishing the handshake before reporting `Connected` deadlocks with vsftpd.
+    /// up. With `tls`, the connection will carry TLS, but its handshake waits for
+    /// [`Handshake`](Self::Handshake): report `Connected` without it (finishing a handshake
+    /// before the transfer command goes out deadlocks with vsftpd).
     Connect {
         /// The connection.
         id: DataConnId,
@@ -91,8 +89,8 @@ pub enum ClientDataIntent {
     /// Active mode: bind a listener on `ip` (port of the driver's choosing) and report
     /// [`ClientDataEvent::Listening`]. Accept one connection, and only from `expect_peer`: a
     /// connection from elsewhere is closed at once and the listener keeps waiting (RFC 2577
-    /// §4). With `tls`, run the TLS handshake (still as TLS client, RFC 4217 §7) on the accepted
-    /// connection before reporting `Connected`.
+    /// §4). With `tls`, the accepted connection will carry TLS (still as TLS client, RFC 4217
+    /// §7), its handshake waiting for [`Handshake`](Self::Handshake) as with `Connect`.
     Listen {
         /// The connection.
         id: DataConnId,
@@ -103,12 +101,29 @@ pub enum ClientDataIntent {
         /// PROT P is in force.
         tls: bool,
     },
+    /// PROT P: start the TLS handshake (as TLS client, resuming the control connection's TLS
+    /// session) on connection `id` now, and let it go on while the control connection is
+    /// served; do not wait for it to finish here. It must be finished before bytes move
+    /// ([`Start`](Self::Start) follows it, at once or later); on failure report
+    /// [`ClientDataEvent::Failed`] with [`DataFailure::Tls`] (or the I/O failure).
+    ///
+    /// The session decides when, once per connection with `tls`, after `Connected`: when the
+    /// server accepts the transfer command (its 1yz, or its final reply when it skipped the
+    /// 1yz; vsftpd starts its side of the handshake only then), or when
+    /// [`ClientConfig::data_tls_grace`](super::ClientConfig::data_tls_grace) has passed
+    /// without that reply (ftp-srv answers only after the handshake). A transfer refused
+    /// before then gets no handshake at all, so it uses up no TLS 1.3 session ticket.
+    Handshake {
+        /// The connection.
+        id: DataConnId,
+    },
     /// Begin moving bytes between the connection and the application's reader or writer for
     /// operation `op`, applying the `transfer` transcoders `params` names (TYPE A, MODE B/C,
-    /// STRU R; plain copies otherwise). When the application's source is exhausted and every
-    /// byte written (upload), or the peer's end of stream has been read and every byte handed
-    /// over (download), report [`ClientDataEvent::Finished`]; on any failure report
-    /// [`ClientDataEvent::Failed`].
+    /// STRU R; plain copies otherwise); with `tls`, the handshake that
+    /// [`Handshake`](Self::Handshake) started is finished first. When the application's source
+    /// is exhausted and every byte written (upload), or the peer's end of stream has been read
+    /// and every byte handed over (download), report [`ClientDataEvent::Finished`]; on any
+    /// failure report [`ClientDataEvent::Failed`].
     Start {
         /// The connection.
         id: DataConnId,
@@ -142,7 +157,8 @@ pub enum ClientDataEvent {
         /// The bound address.
         local: SocketAddr,
     },
-    /// The connection is up (and, with `tls`, its handshake done).
+    /// The connection is up (TCP; with `tls`, the handshake comes after
+    /// [`ClientDataIntent::Handshake`]).
     Connected {
         /// The other end.
         peer: SocketAddr,
