@@ -13,9 +13,13 @@
 //!   timed from the RETR/STOR command to the 226 reply (so STOR includes the server making the
 //!   file durable or visible). Every server and the baseline run once per round, for
 //!   `FTP_BENCH_RUNS` rounds (default 5), so that a noisy machine affects them alike; the
-//!   table shows the best and the median, the median over the baseline's median ("x raw"),
-//!   and the median CPU seconds per GiB this process spent (the client, and our server, which
-//!   runs in process: what zero copy saves).
+//!   table shows the best and the median, the median over each baseline's median ("x raw",
+//!   "x file"), and the median CPU seconds per GiB this process spent (the client, and our
+//!   server, which runs in process: what zero copy saves).
+//! * **Baselines**: raw loopback TCP memory to memory; and raw loopback TCP whose serving
+//!   side reads the file and writes uploads into a new file with the same loop as
+//!   `ftp-server`'s (2 MiB reads, 256 KiB file writes): the floor for any server that stores
+//!   files on this machine.
 //! * **Uploads** each create a new file, deleted (untimed, then `sync`) after the round's
 //!   STOR. Before each timed upload, of every server, the bench touches and frees as much
 //!   memory as the file will need (see `recycle_memory`): on a virtual machine that returns
@@ -194,27 +198,69 @@ fn recycle_memory(len: u64) {
     std::hint::black_box(&memory);
 }
 
-/// Raw loopback TCP, memory to memory, with the client's loops: (receive, send) times.
-fn raw_tcp(len: u64) -> (Duration, Duration) {
+/// The raw baselines' file side: reads of 2 MiB, file writes of 256 KiB, as `ftp-server`'s
+/// local copy loop does.
+const FILE_READ: usize = 2 << 20;
+const FILE_WRITE: usize = 256 << 10;
+
+/// Raw loopback TCP with the client's loops: the times to receive `len` bytes and to send
+/// them. With `files`, the serving side reads what it sends from `files.0` and writes what it
+/// receives into the new file `files.1` (deleted afterwards), and the upload is timed until
+/// that file is written: the floor for any server that stores into files on this machine.
+/// Without, both sides use memory only.
+fn raw_tcp(len: u64, files: Option<(PathBuf, PathBuf)>) -> (Duration, Duration) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
+    let (stored_tx, stored_rx) = std::sync::mpsc::channel();
     let server = std::thread::spawn(move || {
         let (mut down, _) = listener.accept().unwrap();
-        fill(&mut down, len).unwrap();
+        match &files {
+            Some((source, _)) => copy_through(&mut std::fs::File::open(source).unwrap(), |buf| {
+                down.write_all(buf)
+            }),
+            None => fill(&mut down, len).unwrap(),
+        }
         drop(down);
         let (mut up, _) = listener.accept().unwrap();
-        drain(&mut up).unwrap();
+        match &files {
+            Some((_, target)) => {
+                let mut file = std::fs::File::create(target).unwrap();
+                copy_through(&mut up, |buf| {
+                    buf.chunks(FILE_WRITE)
+                        .try_for_each(|piece| file.write_all(piece))
+                });
+            }
+            None => assert_eq!(drain(&mut up).unwrap(), len),
+        }
+        stored_tx.send(()).unwrap();
+        if let Some((_, target)) = files {
+            remove_and_settle(&target).unwrap();
+        }
     });
     let mut down = TcpStream::connect(addr).unwrap();
     let started = Instant::now();
     assert_eq!(drain(&mut down).unwrap(), len);
     let receive = started.elapsed();
+    recycle_memory(len);
     let mut up = TcpStream::connect(addr).unwrap();
     let started = Instant::now();
     fill(&mut up, len).unwrap();
     drop(up);
+    stored_rx.recv().unwrap();
+    let send = started.elapsed();
     server.join().unwrap();
-    (receive, started.elapsed())
+    (receive, send)
+}
+
+/// Reads `from` in `FILE_READ` pieces and hands each to `write`, to the end.
+fn copy_through(from: &mut impl Read, mut write: impl FnMut(&[u8]) -> std::io::Result<()>) {
+    let mut buf = vec![0u8; FILE_READ];
+    loop {
+        match from.read(&mut buf).unwrap() {
+            0 => return,
+            n => write(&buf[..n]).unwrap(),
+        }
+    }
 }
 
 /// CPU time this process has used so far (user + system), from `/proc/self/stat`; `None`
@@ -415,11 +461,19 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let mut rows = vec![Row::new(
-        "raw loopback TCP",
-        "memory to memory, same client loops",
-        None,
-    )];
+    let mut rows = vec![
+        Row::new(
+            "raw loopback TCP",
+            "memory to memory, same client loops",
+            None,
+        ),
+        Row::new(
+            "raw TCP, files",
+            "server side reads the file, writes a new one",
+            None,
+        ),
+    ];
+    const BASELINES: usize = 2;
     let mut running = Vec::new();
     for (name, splice, sendfile, sync, note) in [
         (
@@ -474,13 +528,16 @@ fn main() {
         None
     };
     for _ in 0..runs {
-        let ((down, up), cpu) = with_cpu(|| raw_tcp(len));
-        rows[0].retr.0.push(down);
-        rows[0].stor.0.push(up);
-        // Both directions in one measurement: half each.
-        rows[0].retr_cpu.extend(cpu.map(|c| c / 2.0));
-        rows[0].stor_cpu.extend(cpu.map(|c| c / 2.0));
-        for (tag, row) in rows.iter_mut().enumerate().skip(1) {
+        let raw_files = (file.clone(), root.join("raw-upload.bin"));
+        for (row, files) in rows.iter_mut().zip([None, Some(raw_files)]) {
+            let ((down, up), cpu) = with_cpu(|| raw_tcp(len, files));
+            row.retr.0.push(down);
+            row.stor.0.push(up);
+            // Both directions in one measurement: half each.
+            row.retr_cpu.extend(cpu.map(|c| c / 2.0));
+            row.stor_cpu.extend(cpu.map(|c| c / 2.0));
+        }
+        for (tag, row) in rows.iter_mut().enumerate().skip(BASELINES) {
             if let Err(e) = row.run(&root, len, tag) {
                 row.note = format!("failed: {e}");
                 row.target = None;
@@ -509,27 +566,43 @@ fn main() {
         }
     };
     let (raw_retr, raw_stor) = (rows[0].retr.median(), rows[0].stor.median());
+    let (file_retr, file_stor) = (rows[1].retr.median(), rows[1].stor.median());
     println!(
-        "{:<24} {:>9} {:>7} {:>6} {:>6} {:>9} {:>7} {:>6} {:>6}  note",
-        "", "RETR best", "median", "x raw", "CPU", "STOR best", "median", "x raw", "CPU"
+        "{:<24} {:>9} {:>7} {:>6} {:>6} {:>6} {:>9} {:>7} {:>6} {:>6} {:>6}  note",
+        "",
+        "RETR best",
+        "median",
+        "x raw",
+        "x file",
+        "CPU",
+        "STOR best",
+        "median",
+        "x raw",
+        "x file",
+        "CPU"
     );
     for row in &rows {
         let in_process = !row.name.starts_with("vsftpd");
         println!(
-            "{:<24} {:>9} {:>7} {:>6} {:>6} {:>9} {:>7} {:>6} {:>6}  {}",
+            "{:<24} {:>9} {:>7} {:>6} {:>6} {:>6} {:>9} {:>7} {:>6} {:>6} {:>6}  {}",
             row.name,
             rate(row.retr.best()),
             rate(row.retr.median()),
             ratio(row.retr.median(), raw_retr),
+            ratio(row.retr.median(), file_retr),
             cpu(&row.retr_cpu, in_process),
             rate(row.stor.best()),
             rate(row.stor.median()),
             ratio(row.stor.median(), raw_stor),
+            ratio(row.stor.median(), file_stor),
             cpu(&row.stor_cpu, in_process),
             row.note
         );
     }
-    println!("x raw: the median over the raw baseline's median");
+    println!(
+        "x raw, x file: the median over the median of the raw baseline, memory to memory, and \
+         of the raw baseline with files"
+    );
     println!(
         "CPU: median CPU seconds per GiB of this process (client and in-process server; for \
          vsftpd only the client is in this process)"
