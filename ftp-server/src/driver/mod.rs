@@ -76,7 +76,19 @@ struct Slot {
     cmds: Sender<Cmd>,
     /// The receiving end, until the data task is spawned.
     pending: Option<Receiver<Cmd>>,
+    /// Another receiving end, to empty the queue when the slot goes.
+    queued: Receiver<Cmd>,
     task: Option<AbortOnDrop>,
+}
+
+impl Drop for Slot {
+    /// Drops the commands the data task has not taken (a transfer waiting for its connection)
+    /// here and now, not whenever the aborted task's future goes: an upload's writer among
+    /// them removes its temporary file before the session's next reply (425 after a data
+    /// timeout, say) is written.
+    fn drop(&mut self) {
+        while self.queued.try_recv().is_ok() {}
+    }
 }
 
 type TlsControl = Box<TlsStream<Box<dyn Conn>>>;
@@ -493,6 +505,7 @@ impl Driver {
             let (cmds, pending) = async_channel::bounded(2);
             Slot {
                 cmds,
+                queued: pending.clone(),
                 pending: Some(pending),
                 task: None,
             }
@@ -535,7 +548,7 @@ impl Driver {
                 }
             }
             DataIntent::Abort { id } => {
-                if let Some(task) = self.slots.remove(&id).and_then(|slot| slot.task) {
+                if let Some(task) = self.slots.remove(&id).and_then(|mut slot| slot.task.take()) {
                     self.aborting.push(task.ended());
                 }
                 self.transfer_ops.retain(|_, data| *data != id);
