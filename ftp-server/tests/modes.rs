@@ -265,3 +265,35 @@ fn graceful_shutdown_answers_421_and_bounds_transfers() {
         assert!(std::net::TcpStream::connect(server.addr).is_err());
     });
 }
+
+#[test]
+fn graceful_shutdown_lets_a_transfer_finish_within_the_grace() {
+    each_runtime(|rt| {
+        let mut server = TestServer::start(rt, |s| s.shutdown_grace(Duration::from_secs(5)));
+        let content = pattern(16 << 20, 4);
+        server.write("big.bin", &content);
+        let mut busy = server.login(ALICE);
+        busy.expect("TYPE I", 200);
+        let mut data = busy.epsv();
+        busy.send("RETR big.bin");
+        assert!(matches!(busy.reply().0, 125 | 150));
+        let mut got = vec![0u8; 1 << 20];
+        data.read_exact(&mut got).unwrap();
+        let stopper = std::thread::spawn(move || {
+            server.shutdown();
+            server
+        });
+        // Shutdown has begun; the running transfer goes on.
+        std::thread::sleep(Duration::from_millis(200));
+        data.read_to_end(&mut got).unwrap();
+        assert!(got == content, "the transfer finished whole");
+        assert_eq!(
+            busy.reply().0,
+            226,
+            "the transfer completes within the grace"
+        );
+        assert_eq!(busy.reply().0, 421, "then the session is closed");
+        assert!(busy.try_reply().is_none());
+        stopper.join().unwrap();
+    });
+}
