@@ -19,6 +19,7 @@
 //! | [`client`] | [`client::ClientSession`]: the client's protocol state machine |
 //! | [`server`] | [`server::ServerSession`]: the server's protocol state machine |
 //! | [`session`] | what both roles share: data-connection ids, transfer parameters, secrets |
+//! | [`rfc_coverage`] | which RFC commands and features the server and the client implement, with their tests |
 //!
 //! ## Guarantees
 //!
@@ -46,6 +47,11 @@ pub use timestamp::Timestamp;
 
 pub use command::Command;
 pub use reply::{Reply, ReplyCode};
+
+/// What this workspace implements of each FTP RFC, per role, and where it is tested.
+#[doc = ""]
+#[doc = include_str!("../RFC-COVERAGE.md")]
+pub mod rfc_coverage {}
 
 /// The README's Rust examples, compiled and run as doc tests.
 #[cfg(doctest)]
