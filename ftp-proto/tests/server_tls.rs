@@ -121,7 +121,11 @@ fn ccc_returns_to_plaintext_when_allowed() {
 
 #[test]
 fn rein_clears_the_tls_session_after_its_reply() {
-    greeted(tls(TlsPolicy::default()), |h| {
+    let policy = TlsPolicy {
+        allow_ccc: true,
+        ..TlsPolicy::default()
+    };
+    greeted(tls(policy), |h| {
         auth_tls(h);
         h.send(b"REIN\r\n");
         h.expect(b"220 Service ready for new user.\r\n");
@@ -129,6 +133,23 @@ fn rein_clears_the_tls_session_after_its_reply() {
         assert!(!h.session.is_control_protected());
         h.send(b"AUTH TLS\r\n");
         h.expect(b"234 Proceed with negotiation.\r\n");
+    });
+}
+
+#[test]
+fn rein_is_refused_under_tls_when_the_driver_cannot_end_it() {
+    greeted(tls(TlsPolicy::default()), |h| {
+        auth_tls(h);
+        h.send(b"USER alice\r\n");
+        h.expect(b"331 User name ok, need password\r\n");
+        h.send(b"REIN\r\n");
+        h.expect(b"502 REIN is not available on a TLS-protected control connection.\r\n");
+        h.expect_idle();
+        assert!(h.session.is_control_protected());
+        // Nothing was reset: the login goes on.
+        h.send(b"PASS secret\r\n");
+        let (_, user, ..) = h.expect_auth();
+        assert_eq!(&user[..], b"alice");
     });
 }
 

@@ -317,7 +317,9 @@ impl Server {
     }
 
     /// Adjusts anything else of the protocol core's [`ServerConfig`] (SYST text, MLST facts,
-    /// HOST names, ...), after the builder's own settings.
+    /// HOST names, ...), after the builder's own settings. What this driver cannot do stays
+    /// off whatever is set here: CCC (and so REIN under explicit TLS, which gets 502), HASH,
+    /// STRU R and application SITE commands.
     pub fn configure(mut self, f: impl FnOnce(&mut ServerConfig) + Send + 'static) -> Self {
         self.configure.push(Box::new(f));
         self
@@ -377,6 +379,8 @@ impl Server {
         };
         config.hash_algorithms.clear();
         config.record_structure = false;
+        // The storage trait has no SITE hook: listed in SITE HELP, they could only fail.
+        config.site_commands.clear();
 
         let mut listeners = Vec::new();
         let (mut plain_addrs, mut implicit_addrs) = (Vec::new(), Vec::new());

@@ -97,8 +97,8 @@ pub struct ClientConfig {
     pub data_mode: DataMode,
     /// Send EPSV before PASV. A 5yz to EPSV switches to PASV for the rest of the session.
     pub epsv: bool,
-    /// Send EPRT before PORT (IPv4). A 500 or 502 to EPRT switches to PORT for the rest of the
-    /// session.
+    /// Send EPRT before PORT (IPv4). A 500, 501 or 502 to EPRT switches to PORT for the rest
+    /// of the session.
     pub eprt: bool,
     /// Where a 227 reply's connection goes.
     pub pasv_address: PasvAddressPolicy,

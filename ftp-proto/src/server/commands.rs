@@ -245,10 +245,21 @@ impl ServerSession {
         self.wait_auth(id, user, password, account);
     }
 
+    /// REIN. Under explicit TLS it also ends TLS (RFC 4217: REIN clears the TLS session, the
+    /// 220 still protected), which needs a driver that can return to plaintext: the one that
+    /// offers CCC. Without `allow_ccc`, REIN on a protected control connection is refused
+    /// (502) and nothing is reset.
     fn rein(&mut self) {
+        let ends_tls = self.tls == ControlTls::Protected && !self.conn.implicit_tls;
+        if ends_tls && !self.config.tls.allow_ccc {
+            return self.reply(
+                ReplyCode::NOT_IMPLEMENTED,
+                "REIN is not available on a TLS-protected control connection.",
+            );
+        }
         self.reset_session(false);
         self.reply(ReplyCode::SERVICE_READY, "Service ready for new user.");
-        if self.tls == ControlTls::Protected && !self.conn.implicit_tls {
+        if ends_tls {
             self.stop_tls(false);
         }
     }
@@ -260,10 +271,11 @@ impl ServerSession {
 
     fn help(&mut self, arg: Option<Bytes>) {
         let Some(arg) = arg.filter(|a| !a.trim_ascii().is_empty()) else {
-            return self.send(text::help());
+            return self.send(text::help(&self.config));
         };
         let verb = arg.trim_ascii().to_ascii_uppercase();
-        if text::IMPLEMENTED.iter().any(|v| v.as_bytes() == verb) {
+        let known = text::IMPLEMENTED.iter().find(|v| v.as_bytes() == verb);
+        if known.is_some_and(|v| text::offered(v, &self.config)) {
             let mut message = b"Command ".to_vec();
             message.extend_from_slice(&verb);
             message.extend_from_slice(b" is recognized.");

@@ -27,13 +27,16 @@ pub enum AnonymousPolicy {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct TlsPolicy {
     /// The driver can run TLS: AUTH TLS is accepted and FEAT lists `AUTH TLS`, `PBSZ`, `PROT`.
-    /// Otherwise AUTH gets 502 and PBSZ/PROT/CCC get 503.
+    /// Otherwise AUTH gets 502, PBSZ and PROT get 503, and CCC gets 533.
     pub enabled: bool,
     /// USER (other than anonymous) before AUTH TLS gets 534.
     pub require_for_login: bool,
     /// Transfers with PROT C get 521 (RFC 4217 §10.2).
     pub require_for_data: bool,
-    /// CCC is allowed (200, then [`StopTls`](super::ServerOutput::StopTls)); otherwise 534.
+    /// The driver can return a control connection to plaintext: CCC is allowed (200, then
+    /// [`StopTls`](super::ServerOutput::StopTls)), and REIN under explicit TLS resets the
+    /// session and ends TLS the same way (RFC 4217). Otherwise CCC gets 534 and REIN on a
+    /// protected control connection 502.
     pub allow_ccc: bool,
 }
 

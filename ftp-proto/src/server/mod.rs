@@ -177,7 +177,8 @@
 //! * LIST/NLST ignore leading `-options` words (`LIST -la`).
 //! * OPTS MLST echoes the selected facts with their canonical names, in canonical order
 //!   (`200 MLST OPTS Type;Size;`): fact names are case-insensitive (RFC 3659 §7.9).
-//! * RANG sets the range of the next HASH only, and FEAT does not list `RANG STREAM`.
+//! * RANG sets the range for the HASH commands that follow, until `RANG 1 0`, a refused RANG
+//!   or REIN clears it; FEAT does not list `RANG STREAM`.
 //!
 //! # DoS notes
 //!

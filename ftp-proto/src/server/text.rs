@@ -320,12 +320,30 @@ pub(super) const IMPLEMENTED: &[&str] = &[
     "STRU", "SYST", "TYPE", "USER", "XCUP", "XCWD", "XMKD", "XPWD", "XRMD",
 ];
 
-/// The 214 reply to HELP without an argument.
-pub(super) fn help() -> Reply {
+/// True when `verb` (one of [`IMPLEMENTED`]) is answered under `config`, rather than refused
+/// as disabled (502): what HELP lists.
+pub(super) fn offered(verb: &str, config: &ServerConfig) -> bool {
+    match verb {
+        "AUTH" | "PBSZ" | "PROT" => config.tls.enabled,
+        "CCC" => config.tls.enabled && config.tls.allow_ccc,
+        "HASH" | "RANG" => !config.hash_algorithms.is_empty(),
+        "MFMT" => config.mfmt,
+        "EPRT" | "LPRT" | "PORT" => config.active_mode,
+        _ => true,
+    }
+}
+
+/// The 214 reply to HELP without an argument: the commands `config` offers.
+pub(super) fn help(config: &ServerConfig) -> Reply {
     let mut lines = vec![Bytes::from_static(
         b"The following commands are recognized.",
     )];
-    for chunk in IMPLEMENTED.chunks(12) {
+    let verbs: Vec<&str> = IMPLEMENTED
+        .iter()
+        .copied()
+        .filter(|verb| offered(verb, config))
+        .collect();
+    for chunk in verbs.chunks(12) {
         let mut line = String::new();
         for verb in chunk {
             line.push(' ');

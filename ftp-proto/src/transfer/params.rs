@@ -101,7 +101,8 @@ impl DataType {
     }
 
     /// True when this module can transcode the type: `A N`, `A T` (identical to N, as RFC 1123
-    /// §4.1.2.2 allows), `I` and `L 8`. For the others a session answers 504.
+    /// §4.1.2.2 allows), `I` and `L 8`. The client session refuses to request the others;
+    /// the server session accepts only `A N`, `I` and `L 8` and answers 504 to the rest.
     pub fn is_supported(self) -> bool {
         matches!(
             self,
