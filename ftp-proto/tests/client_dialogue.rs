@@ -1328,13 +1328,7 @@ fn client_explicit_tls_s10() {
         let op = c.op(|s| s.list(None, ListKind::List).unwrap());
         c.expect_tx(b"EPSV\r\n");
         c.server(b"229 (|||3947|)\r\n");
-        let id = c.expect_connect("127.0.0.1:3947", true);
-        c.data(
-            id,
-            ClientDataEvent::Connected {
-                peer: "127.0.0.1:3947".parse().unwrap(),
-            },
-        );
+        let id = c.connect_with("127.0.0.1:3947", true);
         c.expect_tx(b"LIST\r\n");
         // CCC: plaintext control from here, data stays protected.
         c.server(b"150 ok\r\n226 ok\r\n");
@@ -1383,14 +1377,7 @@ fn client_data_tls_handshake_starts_at_the_1yz_or_after_the_grace() {
         let op = c.op(|s| s.list(None, ListKind::List).unwrap());
         c.expect_tx(b"EPSV\r\n");
         c.server(b"229 (|||3947|)\r\n");
-        let id = c.expect_connect("127.0.0.1:3947", true);
-        c.expect_idle();
-        c.data(
-            id,
-            ClientDataEvent::Connected {
-                peer: "127.0.0.1:3947".parse().unwrap(),
-            },
-        );
+        let id = c.connect_with("127.0.0.1:3947", true);
         c.expect_tx(b"LIST\r\n");
         c.expect_idle();
         // The grace is the next deadline (the reply timeout is 60 s).
@@ -1411,13 +1398,7 @@ fn client_data_tls_handshake_starts_at_the_1yz_or_after_the_grace() {
         c.server(b"200 ok\r\n");
         c.expect_tx(b"EPSV\r\n");
         c.server(b"229 (|||3948|)\r\n");
-        let id = c.expect_connect("127.0.0.1:3948", true);
-        c.data(
-            id,
-            ClientDataEvent::Connected {
-                peer: "127.0.0.1:3948".parse().unwrap(),
-            },
-        );
+        let id = c.connect_with("127.0.0.1:3948", true);
         c.expect_tx(b"RETR f\r\n");
         c.fire();
         c.expect_out(Out::Data(ClientDataIntent::Handshake { id }));
@@ -1434,13 +1415,7 @@ fn client_data_tls_handshake_starts_at_the_1yz_or_after_the_grace() {
         let op = c.op(|s| s.retrieve("missing", 0).unwrap());
         c.expect_tx(b"EPSV\r\n");
         c.server(b"229 (|||3949|)\r\n");
-        let id = c.expect_connect("127.0.0.1:3949", true);
-        c.data(
-            id,
-            ClientDataEvent::Connected {
-                peer: "127.0.0.1:3949".parse().unwrap(),
-            },
-        );
+        let id = c.connect_with("127.0.0.1:3949", true);
         c.expect_tx(b"RETR missing\r\n");
         c.server(b"550 Failed to open file.\r\n");
         c.expect_abort(id);
@@ -1451,13 +1426,7 @@ fn client_data_tls_handshake_starts_at_the_1yz_or_after_the_grace() {
         let op = c.op(|s| s.list(None, ListKind::Nlst).unwrap());
         c.expect_tx(b"EPSV\r\n");
         c.server(b"229 (|||3950|)\r\n");
-        let id = c.expect_connect("127.0.0.1:3950", true);
-        c.data(
-            id,
-            ClientDataEvent::Connected {
-                peer: "127.0.0.1:3950".parse().unwrap(),
-            },
-        );
+        let id = c.connect_with("127.0.0.1:3950", true);
         c.expect_tx(b"NLST\r\n");
         c.server(b"226 No files.\r\n");
         c.expect_out(Out::Data(ClientDataIntent::Handshake { id }));

@@ -292,7 +292,13 @@ impl C {
     /// `Connect` answered by `Connected`.
     #[track_caller]
     pub fn connect(&mut self, addr: &str) -> DataConnId {
-        let id = self.expect_connect(addr, false);
+        self.connect_with(addr, false)
+    }
+
+    /// `Connect` (with `tls` as given) answered by `Connected`.
+    #[track_caller]
+    pub fn connect_with(&mut self, addr: &str, tls: bool) -> DataConnId {
+        let id = self.expect_connect(addr, tls);
         self.expect_idle();
         self.data(
             id,
