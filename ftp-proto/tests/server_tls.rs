@@ -233,3 +233,56 @@ fn anonymous_may_log_in_without_tls_under_the_login_policy() {
     h.expect(b"331 Anonymous login ok, send your email address as password.\r\n");
     h.expect(b"230 User logged in\r\n");
 }
+
+/// AUTH TLS with `sni` as the handshake's server name.
+fn auth_tls_with_sni(h: &mut H, sni: &'static [u8]) {
+    h.send(b"AUTH TLS\r\n");
+    h.expect(b"234 Proceed with negotiation.\r\n");
+    h.expect_out(Out::StartTls);
+    h.session
+        .set_tls_server_name(Some(bytes::Bytes::from_static(sni)));
+    h.tls();
+}
+
+#[test]
+fn host_must_name_the_tls_server_name() {
+    // RFC 7151 §3: under TLS with SNI, HOST must match it (DNS names without case).
+    greeted(tls(TlsPolicy::default()), |h| {
+        auth_tls_with_sni(h, b"ftp.example.com");
+        h.send(b"HOST other.example.org\r\nHOST FTP.example.com\r\nUSER a\r\nPASS b\r\n");
+        h.expect(b"504 Host does not match the TLS server name.\r\n220 Host accepted\r\n");
+        h.expect(b"331 User name ok, need password\r\n");
+        match h.take_all().as_slice() {
+            [Out::Auth {
+                host: Some(host), ..
+            }] => assert_eq!(host, b"FTP.example.com"),
+            other => panic!("the matching HOST reaches authentication: {other:?}"),
+        }
+    });
+    // A HOST accepted before AUTH TLS that names another server is forgotten.
+    greeted(tls(TlsPolicy::default()), |h| {
+        h.send(b"HOST other.example.org\r\n");
+        h.expect(b"220 Host accepted\r\n");
+        auth_tls_with_sni(h, b"ftp.example.com");
+        h.send(b"USER a\r\nPASS b\r\n");
+        h.expect(b"331 User name ok, need password\r\n");
+        match h.take_all().as_slice() {
+            [Out::Auth { host: None, .. }] => {}
+            other => panic!("the mismatched HOST is forgotten: {other:?}"),
+        }
+    });
+    // One that names it is kept.
+    greeted(tls(TlsPolicy::default()), |h| {
+        h.send(b"HOST ftp.example.com\r\n");
+        h.expect(b"220 Host accepted\r\n");
+        auth_tls_with_sni(h, b"ftp.example.com");
+        h.send(b"USER a\r\nPASS b\r\n");
+        h.expect(b"331 User name ok, need password\r\n");
+        match h.take_all().as_slice() {
+            [Out::Auth {
+                host: Some(host), ..
+            }] => assert_eq!(host, b"ftp.example.com"),
+            other => panic!("the matching HOST is kept: {other:?}"),
+        }
+    });
+}

@@ -365,6 +365,14 @@ impl ServerSession {
         if !accepted {
             return self.reply(ReplyCode::NOT_IMPLEMENTED_FOR_PARAMETER, "Unknown host.");
         }
+        if let HostName::Domain(domain) = &name {
+            if !self.matches_tls_server_name(domain) {
+                return self.reply(
+                    ReplyCode::NOT_IMPLEMENTED_FOR_PARAMETER,
+                    "Host does not match the TLS server name.",
+                );
+            }
+        }
         self.settings.host = Some(match name {
             HostName::Domain(domain) => domain,
             HostName::Ipv4(ip) => ip.to_string().into(),

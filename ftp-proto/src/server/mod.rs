@@ -319,6 +319,16 @@ impl ServerSession {
         self.pump();
     }
 
+    /// The server name the client sent in the control connection's TLS handshake (SNI), for
+    /// the driver to give before [`handle_tls_established`](Self::handle_tls_established) (or
+    /// right after creating the session, under implicit TLS). RFC 7151 §3: HOST must then name
+    /// the same server, so another name gets 504, and a HOST accepted before AUTH TLS that
+    /// names another server is forgotten when the handshake ends. IP literals in HOST are
+    /// checked against the local address as before.
+    pub fn set_tls_server_name(&mut self, name: Option<bytes::Bytes>) {
+        self.tls_server_name = name;
+    }
+
     /// Acts on every deadline due at `now`. Calling it early is harmless. Afterwards
     /// [`poll_timeout`](Self::poll_timeout) is `None` or later than `now`.
     pub fn handle_timeout(&mut self, now: Instant) {

@@ -278,6 +278,8 @@ pub struct ServerSession {
     pub(super) last_activity: Instant,
     pub(super) shutdown: Option<Shutdown>,
     pub(super) tls: ControlTls,
+    /// The name the client asked for in the control connection's TLS handshake (SNI).
+    pub(super) tls_server_name: Option<Bytes>,
     pub(super) login: Login,
     pub(super) failed_logins: u32,
     pub(super) settings: Settings,
@@ -315,6 +317,7 @@ impl ServerSession {
             failed_logins: 0,
             data: DataChannel::None,
             busy: Busy::Idle,
+            tls_server_name: None,
             verb: Bytes::new(),
         }
     }
@@ -548,7 +551,28 @@ impl ServerSession {
     pub(super) fn tls_established(&mut self) {
         self.tls = ControlTls::Protected;
         self.event(ServerEvent::TlsEstablished);
+        // A HOST accepted before AUTH TLS must name the server the handshake asked for
+        // (RFC 7151 §3); one that does not no longer holds.
+        let is_literal = |host: &[u8]| {
+            host.starts_with(b"[")
+                || std::str::from_utf8(host).is_ok_and(|h| h.parse::<std::net::IpAddr>().is_ok())
+        };
+        let stale = self
+            .settings
+            .host
+            .as_ref()
+            .is_some_and(|host| !is_literal(host) && !self.matches_tls_server_name(host));
+        if stale {
+            self.settings.host = None;
+        }
         self.become_idle();
+    }
+
+    /// True when there is no SNI name, or `host` is it (DNS names compare without case).
+    pub(super) fn matches_tls_server_name(&self, host: &[u8]) -> bool {
+        self.tls_server_name
+            .as_ref()
+            .is_none_or(|name| name.eq_ignore_ascii_case(host))
     }
 
     /// The login succeeded.

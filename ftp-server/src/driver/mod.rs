@@ -261,6 +261,10 @@ impl Driver {
                     self.session.shutdown(now, &message);
                 }
                 Wake::Handshake(Ok(tls)) => {
+                    // HOST must name the server the handshake asked for (RFC 7151).
+                    let sni = tls.get_ref().1.server_name();
+                    let sni = sni.map(|name| Bytes::copy_from_slice(name.as_bytes()));
+                    self.session.set_tls_server_name(sni);
                     self.control = Control::Open(Stream::Tls(tls));
                     if !self.implicit_tls {
                         self.session.handle_tls_established(now);
