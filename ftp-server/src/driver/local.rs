@@ -30,6 +30,7 @@ use ftp_proto::server::{DataFailure, StorageErrorKind};
 use super::data::{
     data_failure, finish_upload, storage_failure, DataEnv, Failure, Progress, Stream,
 };
+use crate::runtime::Conn;
 use crate::storage::{FileRead, FileWrite};
 
 /// The buffer of the blocking copy loops: one per running local transfer. Socket reads and
@@ -100,7 +101,7 @@ impl Drop for ShutdownOnDrop {
 /// it was lost, and the bytes sent.
 pub(super) async fn send(
     env: &DataEnv,
-    _slot: PoolSlot,
+    slot: PoolSlot,
     stream: Stream,
     source: Box<dyn FileRead>,
     mut progress: Progress,
@@ -116,35 +117,22 @@ pub(super) async fn send(
         let error = Failure::Storage(StorageErrorKind::Other.into());
         return (Some(Stream::Plain(conn)), Err(error));
     };
-    let mut socket = match conn.into_std() {
-        Ok(socket) => socket,
-        Err(e) => return (None, Err(data_failure(&e))),
-    };
-    let mut guard = ShutdownOnDrop(socket.try_clone().ok());
     let sendfile = env.sendfile && zero_copy::AVAILABLE;
-    let copied = env
-        .blocking
-        .unblock(move || {
-            let result = if sendfile {
-                zero_copy::send_file(&socket, &file, offset, &mut |n| progress.tick(n))
-                    // A read error of the file and a write error of the socket look alike
-                    // here; the client sees 426 either way.
-                    .map_err(|e| data_failure(&e))
-            } else {
-                copy_to_socket(&mut file, &mut socket, &mut progress)
-            };
-            (socket, result)
-        })
-        .await;
-    guard.disarm();
+    let (socket, result) = copy_on_pool(env, slot, conn, move |socket| {
+        if sendfile {
+            zero_copy::send_file(socket, &file, offset, &mut |n| progress.tick(n))
+                // A read error of the file and a write error of the socket look alike here;
+                // the client sees 426 either way.
+                .map_err(|e| data_failure(&e))
+        } else {
+            copy_to_socket(&mut file, socket, &mut progress)
+        }
+    })
+    .await;
     drop(source);
-    match copied {
-        Ok((socket, Ok(bytes))) => match env.rt.conn_from_std(socket) {
-            Ok(conn) => (Some(Stream::Plain(conn)), Ok(bytes)),
-            Err(e) => (None, Err(data_failure(&e))),
-        },
-        Ok((_, Err(failure))) => (None, Err(failure)),
-        Err(e) => (None, Err(data_failure(&e))),
+    match (socket, result) {
+        (Some(socket), Ok(bytes)) => back_to_stream(env, socket, Ok(bytes)),
+        (_, result) => (None, result),
     }
 }
 
@@ -153,7 +141,7 @@ pub(super) async fn send(
 /// any failure. Returns the stream unless it was lost, and the bytes stored.
 pub(super) async fn receive(
     env: &DataEnv,
-    _slot: PoolSlot,
+    slot: PoolSlot,
     stream: Stream,
     writer: Box<dyn FileWrite>,
     mut progress: Progress,
@@ -166,45 +154,67 @@ pub(super) async fn receive(
         let error = Failure::Storage(StorageErrorKind::Other.into());
         return (Some(Stream::Plain(conn)), Err(error));
     };
+    let splice = env.splice && zero_copy::AVAILABLE;
+    let (socket, result) = copy_on_pool(env, slot, conn, move |socket| {
+        let spliced = if splice {
+            zero_copy::receive_file(socket, &file, &mut |n| progress.tick(n))
+        } else {
+            Ok(None)
+        };
+        match spliced {
+            Ok(Some(total)) => Ok(total),
+            Ok(None) => copy_to_file(socket, &mut file, &mut progress),
+            Err(ZeroCopyError::Socket(e)) => Err(data_failure(&e)),
+            Err(ZeroCopyError::File(e)) => Err(storage_failure(&e)),
+        }
+    })
+    .await;
+    let result = finish_upload(writer, result).await;
+    match socket {
+        Some(socket) => back_to_stream(env, socket, result),
+        None => (None, result),
+    }
+}
+
+/// Runs `copy` on the blocking pool with the data socket in blocking mode, holding `slot`
+/// until the pool thread is free again; see the module notes on cancellation. Returns the
+/// socket (`None` when it was lost) and what `copy` returned.
+async fn copy_on_pool(
+    env: &DataEnv,
+    slot: PoolSlot,
+    conn: Box<dyn Conn>,
+    copy: impl FnOnce(&mut TcpStream) -> Result<u64, Failure> + Send + 'static,
+) -> (Option<TcpStream>, Result<u64, Failure>) {
     let mut socket = match conn.into_std() {
         Ok(socket) => socket,
-        Err(e) => {
-            writer.abort().await;
-            return (None, Err(data_failure(&e)));
-        }
+        Err(e) => return (None, Err(data_failure(&e))),
     };
     let mut guard = ShutdownOnDrop(socket.try_clone().ok());
-    let splice = env.splice && zero_copy::AVAILABLE;
     let copied = env
         .blocking
         .unblock(move || {
-            let spliced = if splice {
-                zero_copy::receive_file(&socket, &file, &mut |n| progress.tick(n))
-            } else {
-                Ok(None)
-            };
-            let result = match spliced {
-                Ok(Some(total)) => Ok(total),
-                Ok(None) => copy_to_file(&mut socket, &mut file, &mut progress),
-                Err(ZeroCopyError::Socket(e)) => Err(data_failure(&e)),
-                Err(ZeroCopyError::File(e)) => Err(storage_failure(&e)),
-            };
+            let _slot = slot;
+            let result = copy(&mut socket);
             (socket, result)
         })
         .await;
     guard.disarm();
     match copied {
-        Ok((socket, result)) => {
-            let result = finish_upload(writer, result).await;
-            match env.rt.conn_from_std(socket) {
-                Ok(conn) => (Some(Stream::Plain(conn)), result),
-                Err(e) => (None, result.and(Err(data_failure(&e)))),
-            }
-        }
-        Err(e) => {
-            writer.abort().await;
-            (None, Err(data_failure(&e)))
-        }
+        Ok((socket, result)) => (Some(socket), result),
+        Err(e) => (None, Err(data_failure(&e))),
+    }
+}
+
+/// The socket back in the runtime's hands as the data stream, with `result`; the stream is
+/// lost (and a successful result becomes a data failure) if the runtime cannot take it.
+fn back_to_stream(
+    env: &DataEnv,
+    socket: TcpStream,
+    result: Result<u64, Failure>,
+) -> (Option<Stream>, Result<u64, Failure>) {
+    match env.rt.conn_from_std(socket) {
+        Ok(conn) => (Some(Stream::Plain(conn)), result),
+        Err(e) => (None, result.and(Err(data_failure(&e)))),
     }
 }
 
