@@ -717,6 +717,26 @@ fn quit_during_a_transfer_waits_for_its_end() {
     });
 }
 
+/// QUIT then ABOR during a transfer: the abort's two replies come first, then 221 and the
+/// close; nothing follows the close (the fuzz target `server_session` found "226 Abort
+/// successful" emitted after `Close`).
+#[test]
+fn abor_after_quit_during_a_transfer_answers_before_the_goodbye() {
+    logged_in(ServerConfig::default(), |h| {
+        let data = h.pasv_connected();
+        h.send(b"RETR f\r\n");
+        let (id, _) = h.expect_storage();
+        h.storage(id, Ok(opened()));
+        h.expect_code(125);
+        h.send(b"QUIT\r\n\xff\xf4\xff\xf2ABOR\r\n");
+        h.expect_abort(data);
+        h.expect(b"426 Connection closed; transfer aborted.\r\n226 Abort successful\r\n");
+        h.expect(b"221 Goodbye.\r\n");
+        h.expect_closed();
+        h.expect_idle();
+    });
+}
+
 #[test]
 fn stat_with_a_pathname_waits_during_a_transfer() {
     logged_in(ServerConfig::default(), |h| {

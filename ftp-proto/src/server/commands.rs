@@ -879,9 +879,13 @@ impl ServerSession {
         match command {
             Command::Abor => {
                 let code = ReplyCode::TRANSFER_ABORTED;
-                self.fail_transfer(code, "Connection closed; transfer aborted.");
+                let quit_after =
+                    self.abandon_transfer(code, "Connection closed; transfer aborted.");
                 self.verb = Bytes::from_static(b"ABOR");
                 self.reply(ReplyCode::CLOSING_DATA, "Abort successful");
+                if let Some(quit_after) = quit_after {
+                    self.after_transfer(quit_after);
+                }
             }
             Command::Stat(None) => {
                 let Some(transfer) = self.transfer_mut() else {

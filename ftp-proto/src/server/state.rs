@@ -678,10 +678,24 @@ impl ServerSession {
         self.after_transfer(transfer.quit_after);
     }
 
-    /// The transfer failed with `code`: the data connection is torn down.
+    /// The transfer failed with `code`: the data connection is torn down, and a QUIT that
+    /// waited for the transfer is answered.
     pub(super) fn fail_transfer(&mut self, code: ReplyCode, text: impl Into<Bytes>) {
+        if let Some(quit_after) = self.abandon_transfer(code, text) {
+            self.after_transfer(quit_after);
+        }
+    }
+
+    /// Like [`Self::fail_transfer`], but leaves what follows the transfer to the caller, so
+    /// that replies owed for the interrupting command come before a waiting QUIT's 221 and
+    /// the close. Returns whether a QUIT waits (`None`: no transfer was running).
+    pub(super) fn abandon_transfer(
+        &mut self,
+        code: ReplyCode,
+        text: impl Into<Bytes>,
+    ) -> Option<bool> {
         let Busy::Transfer(transfer) = core::mem::replace(&mut self.busy, Busy::Idle) else {
-            return;
+            return None;
         };
         self.intent(DataIntent::Abort { id: transfer.data });
         self.verb = Bytes::from_static(transfer.kind.verb().as_bytes());
@@ -691,7 +705,7 @@ impl ServerSession {
             path: transfer.path,
             code,
         });
-        self.after_transfer(transfer.quit_after);
+        Some(transfer.quit_after)
     }
 
     /// Storage refused the transfer before any 1yz: the prepared channel stays for a retry.
@@ -714,7 +728,7 @@ impl ServerSession {
         self.after_transfer(transfer.quit_after);
     }
 
-    fn after_transfer(&mut self, quit_after: bool) {
+    pub(super) fn after_transfer(&mut self, quit_after: bool) {
         if quit_after {
             self.verb = Bytes::from_static(b"QUIT");
             self.reply(ReplyCode::CLOSING_CONTROL, "Goodbye.");
