@@ -31,6 +31,13 @@ fn cwd_checks_the_directory_and_pwd_reports_it() {
         let (id, _) = h.expect_storage();
         h.storage_err(id, StorageErrorKind::NotFound);
         h.expect(b"550 No such file or directory.\r\n");
+        // A folder whose `perm` fact lacks `e` can't be entered (a mode-000 folder on disk).
+        h.send(b"CWD locked\r\n");
+        let (id, _) = h.expect_storage();
+        let mut locked = Metadata::new(FileKind::Dir);
+        locked.perm = Some("cdflmp".into());
+        h.storage(id, Ok(StorageResponse::Metadata(locked)));
+        h.expect(b"550 Permission denied.\r\n");
         assert_eq!(h.session.cwd(), &vp("/pub"));
     });
 }
@@ -476,11 +483,37 @@ fn mode_and_stru() {
 }
 
 #[test]
-fn rest_is_cleared_by_any_other_command_and_by_rest_0() {
+fn rest_is_kept_until_the_next_transfer_command_and_cleared_by_rest_0() {
     logged_in(ServerConfig::default(), |h| {
+        // REST before PASV: the STOR after them resumes (vsftpd and ProFTPD do the same).
+        h.send(b"REST 100\r\n");
+        h.expect(b"350 Restarting at 100. Send STORE or RETRIEVE\r\n");
         let data = h.pasv();
-        h.send(b"REST 100\r\nNOOP\r\nRETR f\r\n");
-        h.expect(b"350 Restarting at 100. Send STORE or RETRIEVE\r\n200 NOOP ok.\r\n");
+        h.send(b"NOOP\r\nSTOR f\r\n");
+        h.expect(b"200 NOOP ok.\r\n");
+        let (id, request) = h.expect_storage();
+        assert!(
+            matches!(request, StorageRequest::Store { offset: 100, data: d, .. } if d == data),
+            "{request:?}"
+        );
+        h.storage_err(id, StorageErrorKind::NotFound);
+        h.expect(b"553 No such directory.\r\n");
+        // The transfer command took it, even though it failed.
+        h.send(b"RETR f\r\n");
+        let (id, request) = h.expect_storage();
+        assert!(
+            matches!(request, StorageRequest::Retrieve { offset: 0, .. }),
+            "{request:?}"
+        );
+        h.storage_err(id, StorageErrorKind::NotFound);
+        h.expect(b"550 No such file or directory.\r\n");
+        // A listing takes it too, and drops it.
+        h.send(b"REST 100\r\nLIST\r\n");
+        h.expect(b"350 Restarting at 100. Send STORE or RETRIEVE\r\n");
+        let (id, _) = h.expect_storage();
+        h.storage_err(id, StorageErrorKind::NotFound);
+        h.expect(b"550 No such file or directory.\r\n");
+        h.send(b"RETR f\r\n");
         let (id, request) = h.expect_storage();
         assert!(
             matches!(request, StorageRequest::Retrieve { offset: 0, .. }),

@@ -338,7 +338,7 @@ fn appe_stou_list_nlst_requests() {
             }
         );
         h.storage_err(id, StorageErrorKind::PermissionDenied);
-        h.expect(b"553 File name not allowed.\r\n");
+        h.expect(b"550 Permission denied.\r\n");
         h.send(b"STOU ..\r\n");
         let (id, request) = h.expect_storage();
         assert!(matches!(
@@ -401,6 +401,13 @@ fn storage_errors_before_and_during_a_transfer() {
             b"452 Insufficient storage space.\r\n",
         ),
         (b"STOR f", K::IsADirectory, b"553 Is a directory.\r\n"),
+        (b"STOR f", K::NotFound, b"553 No such directory.\r\n"),
+        (b"STOR f", K::InvalidName, b"553 File name not allowed.\r\n"),
+        (
+            b"STOR f",
+            K::PermissionDenied,
+            b"550 Permission denied.\r\n",
+        ),
         (b"RETR f", K::IsADirectory, b"550 Is a directory.\r\n"),
         (
             b"RETR f",

@@ -45,7 +45,6 @@ impl ServerSession {
                 self.event(ServerEvent::Command {
                     verb: self.verb.clone(),
                 });
-                self.settings.rest = None;
                 self.settings.rename_from = None;
                 self.send(text::command_error(&error));
             }
@@ -56,8 +55,14 @@ impl ServerSession {
         if matches!(self.busy, Busy::Transfer(_)) {
             return self.during_transfer(command);
         }
-        // REST and RNFR apply to the very next command only (rfc-checklist §6.3, §6.4).
-        let rest = self.settings.rest.take();
+        // RNFR applies to the very next command only (RFC 959 §4.1.3). A restart marker is
+        // kept until the next transfer command takes it, as vsftpd and ProFTPD keep it, so
+        // `REST n`, `PASV`, `STOR f` resumes at n instead of overwriting from 0.
+        let rest = if takes_restart_marker(&command) {
+            self.settings.rest.take()
+        } else {
+            None
+        };
         let rename_from = self.settings.rename_from.take();
         if let Some(reply) = unimplemented(&command) {
             return self.send(reply);
@@ -578,6 +583,10 @@ impl ServerSession {
                 ReplyCode::NOT_IMPLEMENTED_FOR_PARAMETER,
                 "Mode not supported.",
             );
+        }
+        if self.settings.params.mode != mode {
+            // A byte offset and a block restart marker mean different things.
+            self.settings.rest = None;
         }
         self.settings.params.mode = mode;
         self.reply(ReplyCode::COMMAND_OK, "Mode set.");
@@ -1143,6 +1152,21 @@ fn unimplemented(command: &Command) -> Option<Reply> {
 }
 
 /// True for commands that get 530 before login.
+/// The transfer commands, which take (and, but for RETR, STOR and APPE, discard) a pending
+/// restart marker.
+fn takes_restart_marker(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Retr(_)
+            | Command::Stor(_)
+            | Command::Appe(_)
+            | Command::Stou(_)
+            | Command::List(_)
+            | Command::Nlst(_)
+            | Command::Mlsd(_)
+    )
+}
+
 fn needs_login(command: &Command) -> bool {
     use Command as C;
     !matches!(

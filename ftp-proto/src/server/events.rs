@@ -242,11 +242,15 @@ impl ServerSession {
         };
         match (op, response) {
             (PendingOp::Cwd(path), StorageResponse::Metadata(meta)) => {
-                if meta.kind == FileKind::Dir {
-                    self.settings.cwd = path;
-                    self.reply(ReplyCode::FILE_ACTION_OK, "Directory successfully changed.");
-                } else {
-                    self.reply(ReplyCode::FILE_UNAVAILABLE, "Not a directory.");
+                // A `perm` fact without `e` (RFC 3659 §7.5.5) says the folder can't be entered.
+                let enterable = meta.perm.as_deref().is_none_or(|perm| perm.contains('e'));
+                match meta.kind {
+                    FileKind::Dir if enterable => {
+                        self.settings.cwd = path;
+                        self.reply(ReplyCode::FILE_ACTION_OK, "Directory successfully changed.");
+                    }
+                    FileKind::Dir => self.reply(ReplyCode::FILE_UNAVAILABLE, "Permission denied."),
+                    _ => self.reply(ReplyCode::FILE_UNAVAILABLE, "Not a directory."),
                 }
             }
             (PendingOp::Rnfr(path), StorageResponse::Metadata(_)) => {

@@ -140,6 +140,9 @@ pub(super) fn storage_code(class: OpClass, kind: StorageErrorKind) -> ReplyCode 
         K::NotADirectory if class == OpClass::Mlsd => ReplyCode::SYNTAX_ERROR_ARGUMENTS,
         K::IsADirectory if class == OpClass::Hash => ReplyCode::FILE_NAME_NOT_ALLOWED,
         K::AlreadyExists if class == OpClass::Rename => ReplyCode::FILE_NAME_NOT_ALLOWED,
+        // Refused by the file system or the back end, whatever the command: 550 with its own
+        // text, so a client can tell it from a bad name (vsftpd and ProFTPD do the same).
+        K::PermissionDenied => ReplyCode::FILE_UNAVAILABLE,
         _ if creating => ReplyCode::FILE_NAME_NOT_ALLOWED,
         _ => ReplyCode::FILE_UNAVAILABLE,
     }
@@ -159,6 +162,8 @@ pub(super) fn storage_text(code: ReplyCode, kind: StorageErrorKind) -> &'static 
     match (code.get(), kind) {
         (501, _) => "Not a directory.",
         (553, StorageErrorKind::IsADirectory) => "Is a directory.",
+        (553, StorageErrorKind::NotFound) => "No such directory.",
+        (553, StorageErrorKind::NotADirectory) => "Not a directory.",
         (553, _) => "File name not allowed.",
         (550, StorageErrorKind::NotFound) => "No such file or directory.",
         (550, StorageErrorKind::PermissionDenied) => "Permission denied.",

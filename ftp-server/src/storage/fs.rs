@@ -120,6 +120,20 @@ impl FsStorage {
     }
 }
 
+/// A directory's `perm` letters for `read_only` access, less `e` when this process may not
+/// search it and `l` when it may not read it (access(2) with the process's own rights).
+fn dir_perm_letters(path: &Path, read_only: bool) -> String {
+    use rustix::fs::{access, Access};
+    let mut letters = perm_letters(FileKind::Dir, read_only).to_owned();
+    if access(path, Access::EXEC_OK).is_err() {
+        letters.retain(|c| c != 'e');
+    }
+    if access(path, Access::READ_OK).is_err() {
+        letters.retain(|c| c != 'l');
+    }
+    letters
+}
+
 fn io_err(e: io::Error) -> StorageError {
     storage_error(&e)
 }
@@ -177,7 +191,10 @@ impl Inner {
         Ok((dir, full))
     }
 
-    fn metadata_of(&self, meta: &fs::Metadata, read_only: bool) -> Metadata {
+    /// The facts of the file at `path`. A directory's `perm` fact has `e` (CWD) and `l`
+    /// (listing) only when this process may search and read it, so CWD into a folder it
+    /// cannot enter is refused with 550, not accepted and failed later.
+    fn metadata_of(&self, path: &Path, meta: &fs::Metadata, read_only: bool) -> Metadata {
         let kind = if meta.is_file() {
             FileKind::File
         } else if meta.is_dir() {
@@ -190,6 +207,7 @@ impl Inner {
         out.modified = meta.modified().ok().and_then(timestamp);
         out.perm = match kind {
             FileKind::Other => None,
+            FileKind::Dir => Some(dir_perm_letters(path, read_only)),
             kind => Some(perm_letters(kind, read_only).to_owned()),
         };
         out.unique = Some(format!("{:x}U{:x}", meta.dev(), meta.ino()));
@@ -229,7 +247,7 @@ impl Inner {
             };
             entries.push(DirEntry {
                 name: Bytes::copy_from_slice(name),
-                metadata: self.metadata_of(&meta, read_only),
+                metadata: self.metadata_of(&full, &meta, read_only),
             });
         }
         entries.sort_by(|a, b| a.name.cmp(&b.name));
@@ -449,8 +467,8 @@ impl Storage for FsStorage {
         let read_only = cx.read_only();
         self.run(&cx, move |inner| {
             let real = inner.existing(&path)?;
-            let meta = fs::metadata(real).map_err(io_err)?;
-            Ok(inner.metadata_of(&meta, read_only))
+            let meta = fs::metadata(&real).map_err(io_err)?;
+            Ok(inner.metadata_of(&real, &meta, read_only))
         })
     }
 
