@@ -761,10 +761,147 @@ mod tests {
         std::process::exit(if code == ExitCode::SUCCESS { 0 } else { 1 });
     }
 
-    /// Starts ftpd (the test binary re-run as `child_process_runs_ftpd`) on a free port under
-    /// each runtime, lists its folder with curl, and stops it with SIGTERM by its PID.
-    #[test]
-    fn ftpd_serves_curl_on_both_runtimes() {
+    /// ftpd in a child process: this test binary re-run as `child_process_runs_ftpd`,
+    /// listening on a free port of 127.0.0.1, and stopped by its PID.
+    struct ChildFtpd {
+        child: std::process::Child,
+        port: u16,
+        stdout: std::thread::JoinHandle<String>,
+        stderr: std::thread::JoinHandle<String>,
+    }
+
+    /// What a stopped ftpd left behind.
+    struct Stopped {
+        /// `None` when it had to be killed: no exit within 15 s of SIGTERM.
+        status: Option<std::process::ExitStatus>,
+        /// Whether `kill -TERM PID` succeeded.
+        signalled: bool,
+        stdout: String,
+        stderr: String,
+    }
+
+    impl ChildFtpd {
+        /// Starts ftpd with `args` and waits (30 s at most) for the address it prints. With
+        /// `unprivileged`, a test run as root starts ftpd as `nobody` (by setpriv), so that
+        /// file permissions apply to the server as they do in production.
+        fn start(args: &[&str], unprivileged: bool) -> Self {
+            let args = ["--listen", "127.0.0.1:0"].iter().chain(args).copied();
+            let args = args.collect::<Vec<_>>().join("\n");
+            let test_args = [
+                "tests::child_process_runs_ftpd",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ];
+            let exe = std::env::current_exe().unwrap();
+            let mut command = if unprivileged && running_as_root() {
+                let mut c = Command::new("setpriv");
+                c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
+                c.arg(exe);
+                c
+            } else {
+                Command::new(exe)
+            };
+            let mut child = command
+                .args(test_args)
+                .env(CHILD_ARGS, args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            // Read its output on threads; the port comes from the `  ftp://127.0.0.1:PORT/` line.
+            let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+            let stdout = BufReader::new(child.stdout.take().unwrap());
+            let stdout = std::thread::spawn(move || {
+                let mut all = String::new();
+                for line in stdout.lines().map_while(Result::ok) {
+                    let _ = lines_tx.send(line.clone());
+                    all.push_str(&line);
+                    all.push('\n');
+                }
+                all
+            });
+            let mut err = child.stderr.take().unwrap();
+            let stderr = std::thread::spawn(move || {
+                let mut all = String::new();
+                let _ = std::io::Read::read_to_string(&mut err, &mut all);
+                all
+            });
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                let Ok(line) = lines_rx.recv_timeout(left) else {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("ftpd printed no address: {}", stderr.join().unwrap());
+                };
+                let port = line
+                    .trim_start()
+                    .strip_prefix("ftp://127.0.0.1:")
+                    .and_then(|rest| rest.strip_suffix('/'))
+                    .and_then(|port| port.parse::<u16>().ok());
+                if let Some(port) = port {
+                    return Self {
+                        child,
+                        port,
+                        stdout,
+                        stderr,
+                    };
+                }
+            }
+        }
+
+        fn url(&self, path: &str) -> String {
+            format!("ftp://127.0.0.1:{}/{path}", self.port)
+        }
+
+        /// SIGTERM by PID (the shell's built-in kill): a graceful shutdown, awaited for 15 s,
+        /// then a kill.
+        fn stop(mut self) -> Stopped {
+            let pid = self.child.id();
+            let signalled = Command::new("sh")
+                .args(["-c", "kill -TERM \"$0\"", &pid.to_string()])
+                .status()
+                .is_ok_and(|s| s.success());
+            let deadline = Instant::now() + Duration::from_secs(15);
+            let status = loop {
+                if let Some(status) = self.child.try_wait().unwrap() {
+                    break Some(status);
+                }
+                if Instant::now() > deadline {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    break None;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            };
+            Stopped {
+                status,
+                signalled,
+                stdout: self.stdout.join().unwrap(),
+                stderr: self.stderr.join().unwrap(),
+            }
+        }
+    }
+
+    /// Whether this process runs as root (`/proc/self` belongs to the effective user).
+    fn running_as_root() -> bool {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+    }
+
+    /// Runs curl with a 20 s limit.
+    fn curl(args: &[&str]) -> std::process::Output {
+        Command::new("curl")
+            .args(["--silent", "--show-error", "--max-time", "20"])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("curl runs")
+    }
+
+    fn require_curl() {
         let curl_found = Command::new("curl")
             .arg("--version")
             .stdout(Stdio::null())
@@ -774,6 +911,13 @@ mod tests {
             curl_found,
             "curl is not installed (`apt-get install -y curl`, as .ci/run does)"
         );
+    }
+
+    /// Starts ftpd on a free port under each runtime, lists its folder with curl, and stops it
+    /// with SIGTERM by its PID.
+    #[test]
+    fn ftpd_serves_curl_on_both_runtimes() {
+        require_curl();
         let root = std::env::temp_dir().join(format!("ftpd-smoke-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(root.join("sub dir")).unwrap();
@@ -785,108 +929,21 @@ mod tests {
     }
 
     fn smoke(root: &std::path::Path, runtime: &str) {
+        let root = root.to_str().unwrap();
         let args = [
-            "--listen",
-            "127.0.0.1:0",
             "--root",
-            root.to_str().unwrap(),
+            root,
             "--user",
             "alice:se:cr:et",
             "--runtime",
             runtime,
-        ]
-        .join("\n");
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "tests::child_process_runs_ftpd",
-                "--exact",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD_ARGS, args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let pid = child.id();
-        // Read its output on threads; the port comes from the `  ftp://127.0.0.1:PORT/` line.
-        let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        let out_thread = std::thread::spawn(move || {
-            let mut all = String::new();
-            for line in stdout.lines().map_while(Result::ok) {
-                let _ = lines_tx.send(line.clone());
-                all.push_str(&line);
-                all.push('\n');
-            }
-            all
-        });
-        let mut stderr = child.stderr.take().unwrap();
-        let err_thread = std::thread::spawn(move || {
-            let mut all = String::new();
-            let _ = std::io::Read::read_to_string(&mut stderr, &mut all);
-            all
-        });
-        let stop = |child: &mut std::process::Child| {
-            let _ = child.kill();
-            let _ = child.wait();
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let port = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match lines_rx.recv_timeout(left) {
-                Ok(line) => {
-                    let port = line
-                        .trim_start()
-                        .strip_prefix("ftp://127.0.0.1:")
-                        .and_then(|rest| rest.strip_suffix('/'))
-                        .and_then(|port| port.parse::<u16>().ok());
-                    if let Some(port) = port {
-                        break port;
-                    }
-                }
-                Err(_) => {
-                    stop(&mut child);
-                    panic!(
-                        "ftpd ({runtime}) printed no address: {}",
-                        err_thread.join().unwrap()
-                    );
-                }
-            }
-        };
-        let listing = Command::new("curl")
-            .args(["--silent", "--show-error", "--max-time", "20"])
-            .args(["-u", "alice:se:cr:et"])
-            .arg(format!("ftp://127.0.0.1:{port}/"))
-            .stdin(Stdio::null())
-            .output();
-        let file = Command::new("curl")
-            .args(["--silent", "--show-error", "--max-time", "20"])
-            .args(["-u", "alice:se:cr:et"])
-            .arg(format!("ftp://127.0.0.1:{port}/hello.txt"))
-            .stdin(Stdio::null())
-            .output();
-        // SIGTERM by PID (the shell's built-in kill): a graceful shutdown.
-        let signalled = Command::new("sh")
-            .args(["-c", "kill -TERM \"$0\"", &pid.to_string()])
-            .status()
-            .map(|s| s.success());
-        let deadline = Instant::now() + Duration::from_secs(15);
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break Some(status);
-            }
-            if Instant::now() > deadline {
-                stop(&mut child);
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let stdout = out_thread.join().unwrap();
-        let stderr = err_thread.join().unwrap();
-        let listing = listing.unwrap();
-        let file = file.unwrap();
+        ];
+        let ftpd = ChildFtpd::start(&args, false);
+        let port = ftpd.port;
+        let listing = curl(&["-u", "alice:se:cr:et", &ftpd.url("")]);
+        let file = curl(&["-u", "alice:se:cr:et", &ftpd.url("hello.txt")]);
+        let stopped = ftpd.stop();
+        let (stdout, stderr) = (&stopped.stdout, &stopped.stderr);
         let context = format!("ftpd --runtime {runtime}\nstdout:\n{stdout}\nstderr:\n{stderr}");
         assert!(
             listing.status.success(),
@@ -906,8 +963,10 @@ mod tests {
             "{listing:?}"
         );
         assert_eq!(file.stdout, b"hello from ftpd\n", "{context}");
-        assert_eq!(signalled.ok(), Some(true), "kill -TERM {pid}");
-        let status = status.unwrap_or_else(|| panic!("no exit within 15 s of SIGTERM\n{context}"));
+        assert!(stopped.signalled, "kill -TERM failed");
+        let status = stopped
+            .status
+            .unwrap_or_else(|| panic!("no exit within 15 s of SIGTERM\n{context}"));
         assert!(status.success(), "{status}\n{context}");
         assert!(stderr.contains("ftpd: stopped\n"), "{context}");
         assert!(!stdout.contains("se:cr:et"), "password printed\n{context}");
@@ -917,5 +976,62 @@ mod tests {
             )),
             "{context}"
         );
+    }
+
+    /// ftpd running as a user the file system refuses (nobody, when the tests run as root):
+    /// STOR into a folder it may not write and CWD into a folder it may not enter both get
+    /// `550 Permission denied.` (they used to get 553 File name not allowed, and 250), and
+    /// nothing is stored.
+    #[test]
+    fn permission_errors_are_550_on_both_runtimes() {
+        use std::os::unix::fs::PermissionsExt;
+        require_curl();
+        let root = std::env::temp_dir().join(format!("ftpd-perm-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("readonly")).unwrap();
+        std::fs::create_dir_all(root.join("locked")).unwrap();
+        let mode = |dir: &str, mode: u32| {
+            let perms = std::fs::Permissions::from_mode(mode);
+            std::fs::set_permissions(root.join(dir), perms).unwrap();
+        };
+        mode("readonly", 0o555);
+        mode("locked", 0o000);
+        let upload = root.join("upload.txt");
+        std::fs::write(&upload, b"twelve bytes").unwrap();
+        mode("upload.txt", 0o644);
+        for runtime in ["tokio", "async-std"] {
+            let root_arg = root.to_str().unwrap();
+            let args = [
+                "--root",
+                root_arg,
+                "--anonymous-write",
+                "--runtime",
+                runtime,
+            ];
+            let ftpd = ChildFtpd::start(&args, true);
+            let stor = curl(&[
+                "-v",
+                "-T",
+                upload.to_str().unwrap(),
+                &ftpd.url("readonly/new.txt"),
+            ]);
+            let cwd = curl(&["-v", &ftpd.url("locked/")]);
+            let stopped = ftpd.stop();
+            let context = format!("--runtime {runtime}, ftpd stderr:\n{}", stopped.stderr);
+            for (what, output) in [("STOR", &stor), ("CWD", &cwd)] {
+                let verbose = String::from_utf8_lossy(&output.stderr);
+                assert!(!output.status.success(), "{what}: {verbose}\n{context}");
+                assert!(
+                    verbose.contains("< 550 Permission denied.\r\n")
+                        || verbose.contains("< 550 Permission denied.\n"),
+                    "{what}: {verbose}\n{context}"
+                );
+            }
+            assert!(!root.join("readonly/new.txt").exists());
+            assert_eq!(stopped.status.map(|s| s.success()), Some(true), "{context}");
+        }
+        mode("readonly", 0o755);
+        mode("locked", 0o755);
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }
