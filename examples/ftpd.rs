@@ -49,6 +49,16 @@ OPTIONS:
     --passive-ports LOW-HIGH    passive data ports, e.g. 50000-50100 [default: any]
     --passive-address IP        the address announced in PASV replies (behind NAT)
     --no-active                 refuse PORT/EPRT (active mode)
+    --max-sessions N            sessions at once; more get 421 [default: 512]
+    --max-sessions-per-ip N     sessions at once from one client address [default: 32]
+    --idle-timeout SECONDS      close sessions with no command for this long; 0: never
+                                [default: 300]
+    --data-timeout SECONDS      wait this long for a data connection to open or close
+                                [default: 60]
+    --stall-timeout SECONDS     abort a transfer (426) that moves no byte for this long;
+                                0: never [default: 300]
+    --tls-handshake-timeout SECONDS
+                                give up TLS handshakes that take longer [default: 30]
     --runtime tokio|async-std   the async runtime [default: tokio]
     --quiet                     do not log sessions
     -h, --help                  this text
@@ -68,8 +78,44 @@ struct Options {
     passive_ports: Option<(u16, u16)>,
     passive_address: Option<std::net::IpAddr>,
     active: bool,
+    limits: Limits,
     runtime: Runtime,
     quiet: bool,
+}
+
+/// The limits given on the command line; `None` keeps the library's default.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Limits {
+    max_sessions: Option<usize>,
+    max_sessions_per_ip: Option<usize>,
+    /// `Some(None)`: never.
+    idle_timeout: Option<Option<Duration>>,
+    data_timeout: Option<Duration>,
+    /// `Some(None)`: never.
+    stall_timeout: Option<Option<Duration>>,
+    tls_handshake_timeout: Option<Duration>,
+}
+
+/// A count of at least 1.
+fn parse_count(text: &str, flag: &str) -> Result<usize, String> {
+    text.parse::<usize>()
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("{flag} {text:?}: expected a number of at least 1"))
+}
+
+/// Whole seconds; 0 only where `zero_is_never` (then `None`).
+fn parse_seconds(text: &str, flag: &str, zero_is_never: bool) -> Result<Option<Duration>, String> {
+    match text.parse::<u64>() {
+        Ok(0) if zero_is_never => Ok(None),
+        Ok(secs) if secs > 0 => Ok(Some(Duration::from_secs(secs))),
+        _ if zero_is_never => Err(format!(
+            "{flag} {text:?}: expected whole seconds (0: never)"
+        )),
+        _ => Err(format!(
+            "{flag} {text:?}: expected whole seconds of at least 1"
+        )),
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,6 +156,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
         passive_ports: None,
         passive_address: None,
         active: true,
+        limits: Limits::default(),
         runtime: Runtime::Tokio,
         quiet: false,
     };
@@ -180,6 +227,29 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
                 );
             }
             "--no-active" => options.active = false,
+            "--max-sessions" | "--max-sessions-per-ip" => {
+                let n = parse_count(&value(&flag)?, &flag)?;
+                if flag == "--max-sessions" {
+                    options.limits.max_sessions = Some(n);
+                } else {
+                    options.limits.max_sessions_per_ip = Some(n);
+                }
+            }
+            "--idle-timeout" => {
+                let secs = parse_seconds(&value(&flag)?, &flag, true)?;
+                options.limits.idle_timeout = Some(secs);
+            }
+            "--stall-timeout" => {
+                let secs = parse_seconds(&value(&flag)?, &flag, true)?;
+                options.limits.stall_timeout = Some(secs);
+            }
+            "--data-timeout" => {
+                options.limits.data_timeout = parse_seconds(&value(&flag)?, &flag, false)?;
+            }
+            "--tls-handshake-timeout" => {
+                let secs = parse_seconds(&value(&flag)?, &flag, false)?;
+                options.limits.tls_handshake_timeout = secs;
+            }
             "--runtime" => {
                 options.runtime = match value("--runtime")?.as_str() {
                     "tokio" => Runtime::Tokio,
@@ -231,6 +301,15 @@ fn log_event(event: &SessionEvent<'_>) {
         ServerEvent::TransferFailed { kind, path, code } => {
             format!("{} {path} failed ({})", kind.verb(), code.get())
         }
+        ServerEvent::TransferInterrupted {
+            kind,
+            path,
+            bytes,
+            reason,
+        } => format!(
+            "{} {path} interrupted after {bytes} bytes ({reason:?})",
+            kind.verb()
+        ),
         ServerEvent::Closed { reason } => format!("closed ({reason:?})"),
         _ => return,
     };
@@ -282,7 +361,29 @@ fn build(options: &Options) -> Result<Server, String> {
     if !options.quiet {
         server = server.on_event(log_event);
     }
-    Ok(server)
+    Ok(apply_limits(server, &options.limits))
+}
+
+fn apply_limits(mut server: Server, limits: &Limits) -> Server {
+    if let Some(n) = limits.max_sessions {
+        server = server.max_sessions(n);
+    }
+    if let Some(n) = limits.max_sessions_per_ip {
+        server = server.max_sessions_per_ip(n);
+    }
+    if let Some(timeout) = limits.idle_timeout {
+        server = server.idle_timeout(timeout);
+    }
+    if let Some(timeout) = limits.data_timeout {
+        server = server.data_timeout(timeout);
+    }
+    if let Some(timeout) = limits.stall_timeout {
+        server = server.stall_timeout(timeout);
+    }
+    if let Some(timeout) = limits.tls_handshake_timeout {
+        server = server.tls_handshake_timeout(timeout);
+    }
+    server
 }
 
 /// What ftpd prints once it listens: what it serves and how to connect. A user's password is
@@ -465,8 +566,66 @@ mod tests {
         assert_eq!(o.passive_ports, None);
         assert_eq!(o.passive_address, None);
         assert!(o.active);
+        assert_eq!(o.limits, Limits::default());
         assert_eq!(o.runtime, Runtime::Tokio);
         assert!(!o.quiet);
+    }
+
+    #[test]
+    fn limits() {
+        let o = options(&[
+            "--max-sessions",
+            "10000",
+            "--max-sessions-per-ip=50",
+            "--idle-timeout",
+            "0",
+            "--data-timeout",
+            "20",
+            "--stall-timeout",
+            "90",
+            "--tls-handshake-timeout=5",
+        ]);
+        let secs = Duration::from_secs;
+        assert_eq!(
+            o.limits,
+            Limits {
+                max_sessions: Some(10_000),
+                max_sessions_per_ip: Some(50),
+                idle_timeout: Some(None),
+                data_timeout: Some(secs(20)),
+                stall_timeout: Some(Some(secs(90))),
+                tls_handshake_timeout: Some(secs(5)),
+            }
+        );
+        let o = options(&["--stall-timeout", "0", "--idle-timeout", "600"]);
+        assert_eq!(o.limits.stall_timeout, Some(None));
+        assert_eq!(o.limits.idle_timeout, Some(Some(secs(600))));
+        let refused = [
+            (
+                &["--max-sessions", "0"][..],
+                "--max-sessions \"0\": expected a number of at least 1",
+            ),
+            (
+                &["--max-sessions-per-ip", "-1"],
+                "--max-sessions-per-ip \"-1\": expected a number of at least 1",
+            ),
+            (
+                &["--data-timeout", "0"],
+                "--data-timeout \"0\": expected whole seconds of at least 1",
+            ),
+            (
+                &["--tls-handshake-timeout", "1.5"],
+                "--tls-handshake-timeout \"1.5\": expected whole seconds of at least 1",
+            ),
+            (
+                &["--stall-timeout", "soon"],
+                "--stall-timeout \"soon\": expected whole seconds (0: never)",
+            ),
+            (&["--idle-timeout"], "--idle-timeout needs a value"),
+        ];
+        for (args, expected) in refused {
+            assert_eq!(error(args), expected, "{args:?}");
+        }
     }
 
     #[test]
@@ -734,7 +893,7 @@ mod tests {
                     .map(|w| w.trim_end_matches(','))
             })
             .collect();
-        assert_eq!(flags.len(), 17, "{flags:?}");
+        assert_eq!(flags.len(), 23, "{flags:?}");
         for flag in flags {
             assert!(readme.contains(flag), "README.md does not list {flag}");
             let accepted = match parse(&[flag]) {

@@ -568,6 +568,56 @@ fn a_data_close_that_never_comes_times_out_with_426() {
     });
 }
 
+/// A client that stops reading a download (or sending an upload) is cut off after the stall
+/// timeout: every byte moved pushes the deadline back, and the idle timeout (off during a
+/// transfer) no longer holds the session for ever.
+#[test]
+fn a_transfer_that_moves_no_byte_for_the_stall_timeout_is_426() {
+    let config = ServerConfig {
+        stall_timeout: Some(Duration::from_secs(30)),
+        ..ServerConfig::default()
+    };
+    for verb in ["RETR", "STOR"] {
+        logged_in(config.clone(), |h| {
+            let data = h.pasv_connected();
+            h.send(format!("{verb} f\r\n").as_bytes());
+            let (id, _) = h.expect_storage();
+            h.storage(id, Ok(opened()));
+            h.expect_code(125);
+            assert_eq!(h.until_deadline(), Some(Duration::from_secs(30)));
+            h.advance(Duration::from_secs(20));
+            h.data(data, DataEvent::Progress { bytes: 65536 });
+            assert_eq!(h.until_deadline(), Some(Duration::from_secs(30)));
+            // A report of the same count is no progress.
+            h.advance(Duration::from_secs(20));
+            h.data(data, DataEvent::Progress { bytes: 65536 });
+            assert_eq!(h.until_deadline(), Some(Duration::from_secs(10)));
+            h.advance(Duration::from_secs(9));
+            h.timeout();
+            h.expect_idle();
+            h.fire();
+            h.expect_abort(data);
+            h.expect(b"426 Data connection stalled; transfer aborted.\r\n");
+            h.expect_idle();
+            h.send(b"NOOP\r\n");
+            h.expect(b"200 NOOP ok.\r\n");
+        });
+    }
+    // `None` waits for ever (the idle timeout stays off during a transfer).
+    let config = ServerConfig {
+        stall_timeout: None,
+        ..ServerConfig::default()
+    };
+    logged_in(config, |h| {
+        h.pasv_connected();
+        h.send(b"RETR f\r\n");
+        let (id, _) = h.expect_storage();
+        h.storage(id, Ok(opened()));
+        h.expect_code(125);
+        assert_eq!(h.until_deadline(), None);
+    });
+}
+
 #[test]
 fn an_unused_passive_listener_is_dropped_after_the_data_timeout() {
     logged_in(ServerConfig::default(), |h| {
@@ -766,10 +816,14 @@ fn idle_timeout_never_fires_during_a_transfer() {
         let (id, _) = h.expect_storage();
         h.storage(id, Ok(opened()));
         h.expect_code(125);
-        assert_eq!(h.session.poll_timeout(), None);
-        h.advance(Duration::from_secs(3600));
-        h.timeout();
-        h.expect_idle();
+        // Only the stall timer runs, and bytes that keep moving keep pushing it back.
+        for hour in 1..=12u64 {
+            assert_eq!(h.until_deadline(), Some(Duration::from_secs(300)));
+            h.advance(Duration::from_secs(299));
+            h.data(data, DataEvent::Progress { bytes: hour << 30 });
+            h.timeout();
+            h.expect_idle();
+        }
         h.finish_transfer(id, data, 1 << 40);
         assert_eq!(h.until_deadline(), Some(Duration::from_secs(300)));
     });
@@ -915,9 +969,27 @@ fn eof_during_a_transfer_aborts_it() {
         let (id, _) = h.expect_storage();
         h.storage(id, Ok(opened()));
         h.expect_code(125);
+        h.data(data, DataEvent::Progress { bytes: 4096 });
         h.eof();
         h.expect_abort(data);
         h.expect_closed();
+        // The end of the transfer is reported, for logs and metrics, before the end of the
+        // session.
+        let tail = &h.events[h.events.len() - 2..];
+        assert_eq!(
+            tail,
+            [
+                ServerEvent::TransferInterrupted {
+                    kind: TransferKind::Retrieve,
+                    path: vp("/f"),
+                    bytes: 4096,
+                    reason: CloseReason::Eof,
+                },
+                ServerEvent::Closed {
+                    reason: CloseReason::Eof
+                },
+            ]
+        );
         h.storage(id, Ok(StorageResponse::Transferred { bytes: 1 }));
         h.expect_idle();
     });

@@ -79,6 +79,7 @@ pub struct Server {
     splice: bool,
     sendfile: bool,
     pool_transfers: usize,
+    tls_handshake_timeout: Duration,
     events: Option<EventHook>,
     shutdown_message: String,
     config: ServerConfig,
@@ -122,6 +123,7 @@ impl Server {
             splice: false,
             sendfile: false,
             pool_transfers: 64,
+            tls_handshake_timeout: Duration::from_secs(30),
             events: None,
             shutdown_message: "Server shutting down.".into(),
             config,
@@ -219,6 +221,23 @@ impl Server {
     /// How long data connections may take to be established or closed (default 60 s).
     pub fn data_timeout(mut self, timeout: Duration) -> Self {
         self.config.data_timeout = timeout;
+        self
+    }
+
+    /// How long a running transfer may move no byte before it gets `426` and its data
+    /// connection is closed (default 5 minutes; `None`: never). This frees the session, the
+    /// buffers and the descriptors of a client that stops reading a download or sending an
+    /// upload; an upload cut off this way is discarded.
+    pub fn stall_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.config.stall_timeout = timeout;
+        self
+    }
+
+    /// How long a TLS handshake may take, on control connections (implicit FTPS and AUTH TLS)
+    /// and on data connections (default 30 s). A control connection whose handshake times out
+    /// is closed; a data connection's gets `522` or `425` for its transfer.
+    pub fn tls_handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.tls_handshake_timeout = timeout;
         self
     }
 
@@ -414,6 +433,7 @@ impl Server {
             splice: self.splice,
             sendfile: self.sendfile,
             pool_slots: PoolSlots::new(self.pool_transfers),
+            tls_handshake_timeout: self.tls_handshake_timeout,
             events: self.events,
             shutdown: stop_rx,
             _keep_open: stop_tx.clone(),
@@ -453,6 +473,7 @@ pub(crate) struct Shared {
     pub(crate) splice: bool,
     pub(crate) sendfile: bool,
     pub(crate) pool_slots: Arc<PoolSlots>,
+    pub(crate) tls_handshake_timeout: Duration,
     pub(crate) events: Option<EventHook>,
     /// Closed (never sent to) on shutdown: every `recv` then returns.
     pub(crate) shutdown: Receiver<()>,

@@ -782,6 +782,7 @@ impl ServerSession {
             connected,
             data_closed: false,
             bytes: 0,
+            moved_at: self.now,
             quit_after: false,
         });
     }

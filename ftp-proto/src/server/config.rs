@@ -193,6 +193,10 @@ pub struct ServerConfig {
     /// How long a storage or authentication request (other than a transfer) may take: then
     /// 451 (storage) or 421 and Close (authentication). `None`: wait for ever.
     pub request_timeout: Option<Duration>,
+    /// How long a running transfer's data connection may move no byte (a client that stops
+    /// reading a download or sending an upload): then 426, the data connection is aborted and
+    /// an upload is discarded. `None`: wait for ever.
+    pub stall_timeout: Option<Duration>,
     /// How long [`shutdown`](super::ServerSession::shutdown) lets a running transfer finish.
     pub shutdown_grace: Duration,
     /// PORT, EPRT and LPRT are accepted; otherwise they get 502.
@@ -248,6 +252,7 @@ impl Default for ServerConfig {
             idle_timeout: Some(Duration::from_secs(300)),
             data_timeout: Duration::from_secs(60),
             request_timeout: Some(Duration::from_secs(120)),
+            stall_timeout: Some(Duration::from_secs(300)),
             shutdown_grace: Duration::from_secs(30),
             active_mode: true,
             allow_foreign_active: false,

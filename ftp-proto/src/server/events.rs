@@ -479,6 +479,10 @@ impl ServerSession {
             }
             Timer::Request => self.request_timeout(),
             Timer::Data => self.data_timeout(),
+            Timer::Stall => self.fail_transfer(
+                ReplyCode::TRANSFER_ABORTED,
+                "Data connection stalled; transfer aborted.",
+            ),
             Timer::Shutdown => self.shutdown_expired(),
         }
     }

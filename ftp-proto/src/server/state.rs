@@ -151,6 +151,9 @@ pub(super) struct Transfer {
     pub(super) connected: bool,
     pub(super) data_closed: bool,
     pub(super) bytes: u64,
+    /// When the data connection last moved bytes, connected, or the transfer began running:
+    /// the stall timer counts from here.
+    pub(super) moved_at: Instant,
     pub(super) quit_after: bool,
 }
 
@@ -841,13 +844,19 @@ impl ServerSession {
     // -- the running transfer --------------------------------------------------------------
 
     pub(super) fn transfer_connected(&mut self) {
+        let now = self.now;
         if let Some(transfer) = self.transfer_mut() {
             transfer.connected = true;
+            transfer.moved_at = now;
         }
     }
 
     pub(super) fn transfer_progress(&mut self, bytes: u64) {
+        let now = self.now;
         if let Some(transfer) = self.transfer_mut() {
+            if bytes != transfer.bytes {
+                transfer.moved_at = now;
+            }
             transfer.bytes = bytes;
         }
     }
@@ -875,6 +884,7 @@ impl ServerSession {
         }
         transfer.stage = TransferStage::Running;
         transfer.since = now;
+        transfer.moved_at = now;
         Some(transfer.clone())
     }
 
@@ -902,8 +912,15 @@ impl ServerSession {
             return;
         }
         if let Busy::Transfer(transfer) = &self.busy {
+            let interrupted = ServerEvent::TransferInterrupted {
+                kind: transfer.kind,
+                path: transfer.path.clone(),
+                bytes: transfer.bytes,
+                reason,
+            };
             let id = transfer.data;
             self.intent(DataIntent::Abort { id });
+            self.event(interrupted);
         }
         if let Busy::Bind { id, .. } = &self.busy {
             let id = *id;

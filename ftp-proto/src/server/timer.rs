@@ -21,6 +21,8 @@ pub(super) enum Timer {
     Request,
     /// Waiting for a listener, a data connection or a data close; an unused listener.
     Data,
+    /// A running transfer whose data connection moves no byte.
+    Stall,
     /// The end of the shutdown grace period.
     Shutdown,
     /// No command for `idle_timeout`.
@@ -28,11 +30,12 @@ pub(super) enum Timer {
 }
 
 impl Timer {
-    const ALL: [Self; 6] = [
+    const ALL: [Self; 7] = [
         Self::Greeting,
         Self::LoginDelay,
         Self::Request,
         Self::Data,
+        Self::Stall,
         Self::Shutdown,
         Self::Idle,
     ];
@@ -72,6 +75,15 @@ impl ServerSession {
                 }
             }
             (Timer::Data, _) => self.data_deadline(),
+            (Timer::Stall, _) => {
+                let limit = config.stall_timeout?;
+                match &self.busy {
+                    Busy::Transfer(t) if t.stage == TransferStage::Running && t.connected => {
+                        Some(after(t.moved_at, limit))
+                    }
+                    _ => None,
+                }
+            }
             (Timer::Shutdown, _) => self.shutdown.as_ref().map(|s| s.deadline),
             (Timer::Idle, _) => {
                 let limit = config.idle_timeout?;

@@ -657,6 +657,19 @@ pub enum ServerEvent {
         /// The reply sent.
         code: ReplyCode,
     },
+    /// The session ended while a transfer ran (the client went away, a limit or shutdown
+    /// closed it): no reply could be sent, the data connection is aborted and an upload is
+    /// discarded. `Closed` follows.
+    TransferInterrupted {
+        /// RETR, STOR, LIST, ...
+        kind: TransferKind,
+        /// The file or directory.
+        path: VirtualPath,
+        /// Bytes moved before the end, as far as reported.
+        bytes: u64,
+        /// Why the session ended.
+        reason: CloseReason,
+    },
     /// The session ended (`Close` follows).
     Closed {
         /// Why.

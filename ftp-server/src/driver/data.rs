@@ -61,6 +61,8 @@ pub(crate) struct DataEnv {
     pub(crate) sendfile: bool,
     /// The bound on transfers on the blocking pool, shared by the whole server.
     pub(crate) pool_slots: Arc<PoolSlots>,
+    /// How long a data connection's TLS handshake may take.
+    pub(crate) tls_handshake_timeout: Duration,
     pub(crate) blocking: Blocking,
 }
 
@@ -274,7 +276,9 @@ async fn handshake(
         return (Err(()), None);
     };
     let failed = |e: io::Error| tracing::warn!(%e, "TLS handshake on a data connection failed");
-    let start = match LazyConfigAcceptor::new(rustls::server::Acceptor::default(), conn).await {
+    let until = Instant::now() + env.tls_handshake_timeout;
+    let hello = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), conn);
+    let start = match runtime::io_deadline(&*env.rt, until, hello).await {
         Ok(start) => start,
         Err(e) => {
             failed(e);
@@ -304,7 +308,7 @@ async fn handshake(
     } else {
         configs.download
     };
-    let tls = match start.into_stream(config).await {
+    let tls = match runtime::io_deadline(&*env.rt, until, start.into_stream(config)).await {
         Ok(tls) => tls,
         Err(e) => {
             failed(e);
@@ -406,8 +410,9 @@ pub(super) fn storage_failure(e: &io::Error) -> Failure {
     Failure::Storage(storage_error(e))
 }
 
-/// Reports `Progress` (for STAT during a transfer) at most once a second. Owned, so the
-/// blocking copy loops of [`super::local`] carry it to the pool.
+/// Reports `Progress` at most once a second: for STAT during a transfer, and for the
+/// session's stall timer, which therefore sees moving bytes to within a second. Owned, so
+/// the blocking copy loops of [`super::local`] carry it to the pool.
 pub(super) struct Progress {
     inbox: Sender<Msg>,
     id: DataConnId,

@@ -100,10 +100,21 @@ enum Control {
     Gone,
 }
 
-/// The server side of a TLS handshake on the control connection.
-fn accept_tls(config: Arc<rustls::ServerConfig>, conn: Box<dyn Conn>) -> Handshake {
+/// The server side of a TLS handshake on the control connection, given up after the
+/// server's `tls_handshake_timeout`.
+fn accept_tls(
+    shared: &Shared,
+    config: Arc<rustls::ServerConfig>,
+    conn: Box<dyn Conn>,
+) -> Handshake {
     let accept = TlsAcceptor::from(config).accept(conn);
-    Box::pin(async move { accept.await.map(Box::new) })
+    let rt = Arc::clone(&shared.rt);
+    let until = Instant::now() + shared.tls_handshake_timeout;
+    Box::pin(async move {
+        runtime::io_deadline(&*rt, until, accept)
+            .await
+            .map(Box::new)
+    })
 }
 
 enum Wake {
@@ -180,7 +191,9 @@ pub(crate) async fn run_session(
     };
     let tls = shared.tls.as_ref().map(|tls| tls.for_session());
     let control = match (&tls, implicit_tls) {
-        (Some(tls), true) => Control::Handshake(accept_tls(Arc::clone(&tls.control), conn)),
+        (Some(tls), true) => {
+            Control::Handshake(accept_tls(&shared, Arc::clone(&tls.control), conn))
+        }
         _ => Control::Open(Stream::Plain(conn)),
     };
     let (inbox_tx, inbox_rx) = async_channel::bounded(64);
@@ -194,6 +207,7 @@ pub(crate) async fn run_session(
         splice: shared.splice,
         sendfile: shared.sendfile,
         pool_slots: Arc::clone(&shared.pool_slots),
+        tls_handshake_timeout: shared.tls_handshake_timeout,
         blocking: shared.rt.blocking(),
     });
     let shutdown = shared.shutdown.clone();
@@ -387,7 +401,7 @@ impl Driver {
         let config = self.control_tls.clone();
         match (std::mem::replace(&mut self.control, Control::Gone), config) {
             (Control::Open(Stream::Plain(conn)), Some(config)) if flushed => {
-                self.control = Control::Handshake(accept_tls(config, conn));
+                self.control = Control::Handshake(accept_tls(&self.shared, config, conn));
             }
             _ => self.session.handle_eof(Instant::now()),
         }
@@ -440,6 +454,14 @@ impl Driver {
             }
             ServerEvent::TransferFailed { kind, path, code } => tracing::warn!(
                 verb = kind.verb(), %path, code = code.get(), "transfer failed"
+            ),
+            ServerEvent::TransferInterrupted {
+                kind,
+                path,
+                bytes,
+                reason,
+            } => tracing::warn!(
+                verb = kind.verb(), %path, bytes, ?reason, "transfer interrupted"
             ),
             ServerEvent::Closed { reason } => tracing::info!(?reason, "closed"),
             _ => tracing::debug!(?event),

@@ -80,6 +80,17 @@ pub(crate) async fn sleep_until(rt: &dyn Runtime, at: Instant) {
     futures_lite::future::poll_fn(|cx| timer.poll_expired(cx)).await;
 }
 
+/// Runs an I/O `future` but gives up at `at` with a [`io::ErrorKind::TimedOut`] error.
+pub(crate) async fn io_deadline<T>(
+    rt: &dyn Runtime,
+    at: Instant,
+    future: impl Future<Output = io::Result<T>>,
+) -> io::Result<T> {
+    timeout_at(rt, at, future)
+        .await
+        .unwrap_or_else(|| Err(io::Error::new(io::ErrorKind::TimedOut, "deadline passed")))
+}
+
 /// Runs `future` but gives up at `at`: `None` on timeout.
 pub(crate) async fn timeout_at<T>(
     rt: &dyn Runtime,

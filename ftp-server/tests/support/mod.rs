@@ -574,7 +574,7 @@ impl Ctl {
         self.retr_from(path, None)
     }
 
-    /// RETR over EPSV after `REST offset` (sent after EPSV: any other command clears REST).
+    /// RETR over EPSV after `REST offset`.
     pub fn retr_from(&mut self, path: &str, rest: Option<u64>) -> Vec<u8> {
         let mut data = self.epsv();
         if let Some(offset) = rest {
