@@ -353,24 +353,32 @@ impl Row {
     }
 }
 
+/// What a row of ours changes from the defaults.
+struct Variant {
+    splice: bool,
+    sendfile: bool,
+    sync: bool,
+    /// `Server::transfer_buffer`.
+    buffer: usize,
+}
+
 /// Our server on `runtime`, over `root`.
 fn ours(
     runtime: &tokio::runtime::Runtime,
     root: &Path,
-    splice: bool,
-    sendfile: bool,
-    sync: bool,
+    variant: &Variant,
 ) -> std::io::Result<ftp_server::RunningServer> {
     let mut users = UserTable::new();
     users
         .add("bench", "bench", VirtualPath::root(), false)
         .map_err(std::io::Error::other)?;
-    let server = Server::new(FsStorage::new(root)?.sync_uploads(sync))
+    let server = Server::new(FsStorage::new(root)?.sync_uploads(variant.sync))
         .listen("127.0.0.1:0".parse().unwrap())
         .authenticator(users)
         .anonymous(Anonymous::read_only())
-        .splice(splice)
-        .sendfile(sendfile);
+        .splice(variant.splice)
+        .sendfile(variant.sendfile)
+        .transfer_buffer(variant.buffer);
     runtime.block_on(server.start_tokio())
 }
 
@@ -475,30 +483,36 @@ fn main() {
     ];
     const BASELINES: usize = 2;
     let mut running = Vec::new();
-    for (name, splice, sendfile, sync, note) in [
+    let variant = |splice, sendfile, sync, buffer| Variant {
+        splice,
+        sendfile,
+        sync,
+        buffer,
+    };
+    const DEFAULT_BUFFER: usize = 256 << 10;
+    for (name, variant, note) in [
         (
             "ftp-server",
-            false,
-            false,
-            false,
-            "defaults, but no fsync, like vsftpd",
+            variant(false, false, false, DEFAULT_BUFFER),
+            "defaults (256 KiB buffer), but no fsync, like vsftpd",
+        ),
+        (
+            "ftp-server, 2 MiB buffer",
+            variant(false, false, false, 2 << 20),
+            "transfer_buffer(2 MiB); no fsync",
         ),
         (
             "ftp-server, zero copy",
-            true,
-            true,
-            false,
+            variant(true, true, false, DEFAULT_BUFFER),
             "sendfile down, splice up; no fsync",
         ),
         (
             "ftp-server, fsync",
-            false,
-            false,
-            true,
+            variant(false, false, true, DEFAULT_BUFFER),
             "defaults: fsync before 226",
         ),
     ] {
-        match ours(&runtime, &root, splice, sendfile, sync) {
+        match ours(&runtime, &root, &variant) {
             Ok(server) => {
                 let target = (server.local_addrs()[0], "bench", "bench");
                 rows.push(Row::new(name, note, Some(target)));

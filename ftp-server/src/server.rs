@@ -17,6 +17,7 @@ use ftp_proto::server::{AnonymousPolicy, ServerConfig, ServerEvent, TlsPolicy};
 use futures_lite::future::poll_fn;
 
 use crate::auth::{Anonymous, Authenticator, NoUsers};
+use crate::driver::data::BufferBudget;
 use crate::driver::local::PoolSlots;
 use crate::driver::run_session;
 use crate::runtime::{self, Listener, Runtime};
@@ -80,6 +81,7 @@ pub struct Server {
     sendfile: bool,
     pool_transfers: usize,
     tls_handshake_timeout: Duration,
+    buffers: BufferBudget,
     events: Option<EventHook>,
     shutdown_message: String,
     config: ServerConfig,
@@ -124,6 +126,7 @@ impl Server {
             sendfile: false,
             pool_transfers: 64,
             tls_handshake_timeout: Duration::from_secs(30),
+            buffers: BufferBudget::DEFAULT,
             events: None,
             shutdown_message: "Server shutting down.".into(),
             config,
@@ -299,7 +302,7 @@ impl Server {
     /// Moves plain binary uploads (TYPE I, MODE S, no TLS) into local files
     /// ([`crate::storage::FsStorage`]) with `splice(2)` on Linux, so their bytes never pass
     /// through user space (default: no). Without it such uploads are copied on the blocking
-    /// pool through one 2 MiB buffer (see [`Server::pool_transfers`]). In `server_loopback`
+    /// pool through the transfer buffer (see [`Server::pool_transfers`]). In `server_loopback`
     /// splicing used less CPU but was not faster than that copy, and on a machine busy with
     /// other work it sometimes crawled (300 MB/s, 2.6 CPU seconds per GiB), so it is not the
     /// default.
@@ -309,7 +312,7 @@ impl Server {
     }
 
     /// Sends plain binary downloads of local files with `sendfile(2)` on the blocking pool
-    /// (Linux; default: no), instead of copying them through one 2 MiB buffer. Over loopback
+    /// (Linux; default: no), instead of copying them through the transfer buffer. Over loopback
     /// it was a third slower than that copy (the receiver copies out of 4 KiB page
     /// fragments, and the kernel moves 64 KiB per internal round; `server_loopback` shows
     /// both); over a network card it can save the server CPU.
@@ -325,6 +328,17 @@ impl Server {
     /// the async path, which takes a pool thread per chunk only. 0 turns the fast path off.
     pub fn pool_transfers(mut self, limit: usize) -> Self {
         self.pool_transfers = limit;
+        self
+    }
+
+    /// The memory each running transfer may take for its buffers (default 256 KiB, at least
+    /// 16 KiB), whatever path it takes; so the server's transfer memory is at most this times
+    /// the number of transfers running at once (bounded by [`Server::max_sessions`]). TLS
+    /// record buffers come on top (about 34 KiB a data connection). More than 256 KiB buys
+    /// speed on fast links: 2 MiB moved loopback downloads a third faster in
+    /// `benches/benches/server_loopback.rs`.
+    pub fn transfer_buffer(mut self, bytes: usize) -> Self {
+        self.buffers = BufferBudget::new(bytes);
         self
     }
 
@@ -434,6 +448,7 @@ impl Server {
             sendfile: self.sendfile,
             pool_slots: PoolSlots::new(self.pool_transfers),
             tls_handshake_timeout: self.tls_handshake_timeout,
+            buffers: self.buffers,
             events: self.events,
             shutdown: stop_rx,
             _keep_open: stop_tx.clone(),
@@ -474,6 +489,7 @@ pub(crate) struct Shared {
     pub(crate) sendfile: bool,
     pub(crate) pool_slots: Arc<PoolSlots>,
     pub(crate) tls_handshake_timeout: Duration,
+    pub(crate) buffers: BufferBudget,
     pub(crate) events: Option<EventHook>,
     /// Closed (never sent to) on shutdown: every `recv` then returns.
     pub(crate) shutdown: Receiver<()>,

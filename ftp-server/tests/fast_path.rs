@@ -14,9 +14,15 @@ use support::*;
 #[test]
 fn plain_transfers_are_byte_exact_on_either_path() {
     each_runtime(|rt| {
-        // 64: the fast path (the default); 0: every transfer on the async path.
-        for limit in [64, 0] {
-            let server = TestServer::start(rt, |s| s.pool_transfers(limit));
+        // 64: the fast path (the default); 0: every transfer on the async path. Each with
+        // the default transfer buffer and the smallest.
+        for (limit, budget) in [
+            (64, 256 << 10),
+            (0, 256 << 10),
+            (64, 16 << 10),
+            (0, 16 << 10),
+        ] {
+            let server = TestServer::start(rt, |s| s.pool_transfers(limit).transfer_buffer(budget));
             let content = pattern((5 << 20) + 12_345, 3);
             server.write("big.bin", &content);
             let mut ctl = server.login(ALICE);

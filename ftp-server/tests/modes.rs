@@ -65,10 +65,22 @@ fn encode(mode: u8, data: &[u8]) -> Vec<u8> {
     }
 }
 
+/// The default transfer buffer, and the smallest (16 KiB: many more chunk boundaries for the
+/// transcoders to carry state across).
+const BUDGETS: [usize; 2] = [256 << 10, 16 << 10];
+
 #[test]
 fn block_and_compressed_modes_both_ways() {
     each_runtime(|rt| {
-        let server = TestServer::start(rt, |s| s);
+        for budget in BUDGETS {
+            block_and_compressed(rt, budget);
+        }
+    });
+}
+
+fn block_and_compressed(rt: Rt, budget: usize) {
+    {
+        let server = TestServer::start(rt, |s| s.transfer_buffer(budget));
         // Runs of zeros give MODE C something to compress.
         let mut content = pattern(200_000, 11);
         content.extend(std::iter::repeat_n(0u8, 50_000));
@@ -110,13 +122,21 @@ fn block_and_compressed_modes_both_ways() {
         }
         ctl.expect("MODE S", 200);
         ctl.expect("QUIT", 221);
-    });
+    }
 }
 
 #[test]
 fn type_a_is_crlf_on_the_wire() {
     each_runtime(|rt| {
-        let server = TestServer::start(rt, |s| s);
+        for budget in BUDGETS {
+            type_a(rt, budget);
+        }
+    });
+}
+
+fn type_a(rt: Rt, budget: usize) {
+    {
+        let server = TestServer::start(rt, |s| s.transfer_buffer(budget));
         let lf = text(5000);
         server.write("t.txt", &lf);
         let crlf: Vec<u8> = String::from_utf8(lf.clone())
@@ -135,7 +155,7 @@ fn type_a_is_crlf_on_the_wire() {
         let (data, eof) = decode(b'B', &ctl.retr("t.txt"));
         assert!(eof && data == crlf);
         ctl.expect("QUIT", 221);
-    });
+    }
 }
 
 #[test]

@@ -34,8 +34,38 @@ use crate::runtime::{self, Conn, Runtime};
 use crate::storage::{storage_error, FileRead, FileWrite};
 use crate::tls::DataTls;
 
-/// The size of the buffers bulk data moves through (two per transfer).
-pub(crate) const CHUNK: usize = 256 * 1024;
+/// The memory a running transfer's buffers may take ([`crate::Server::transfer_buffer`]),
+/// and how each copy path splits it. TLS record buffers (about 34 KiB a connection, in
+/// rustls) come on top.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct BufferBudget(usize);
+
+impl BufferBudget {
+    /// The default: 256 KiB a transfer.
+    pub(crate) const DEFAULT: Self = Self(256 << 10);
+    /// The least a transfer gets, whatever is asked.
+    const MIN: usize = 16 << 10;
+
+    pub(crate) fn new(bytes: usize) -> Self {
+        Self(bytes.max(Self::MIN))
+    }
+
+    /// The plain async paths: two buffers, one filling while the other drains.
+    pub(crate) fn plain_chunk(self) -> usize {
+        self.0 / 2
+    }
+
+    /// The transcoding paths: an input buffer of this size, and four more of it for the
+    /// TYPE and MODE steps (whose output may be twice the input).
+    pub(crate) fn encoded_chunk(self) -> usize {
+        (self.0 - 2048) / 5
+    }
+
+    /// The blocking-pool copy: one buffer.
+    pub(crate) fn local_chunk(self) -> usize {
+        self.0
+    }
+}
 
 /// How long a data connection's TLS handshake waits for the transfer command, to pick the
 /// configuration for its direction (see [`DataTls`]). curl starts TLS before it sends the
@@ -61,6 +91,8 @@ pub(crate) struct DataEnv {
     pub(crate) sendfile: bool,
     /// The bound on transfers on the blocking pool, shared by the whole server.
     pub(crate) pool_slots: Arc<PoolSlots>,
+    /// The memory each transfer's buffers may take.
+    pub(crate) buffers: BufferBudget,
     /// How long a data connection's TLS handshake may take.
     pub(crate) tls_handshake_timeout: Duration,
     pub(crate) blocking: Blocking,
@@ -464,7 +496,8 @@ async fn run(
             if let Some(slot) = source.std_file().and_then(|_| slot()) {
                 return local::send(env, slot, stream, source, progress).await;
             }
-            let result = send_plain(&mut stream, source, &mut progress).await;
+            let chunk = env.buffers.plain_chunk();
+            let result = send_plain(&mut stream, source, chunk, &mut progress).await;
             (Some(stream), result)
         }
         JobKind::Send { source, skip } => {
@@ -473,6 +506,7 @@ async fn run(
                 Source::File(source),
                 job.params,
                 skip,
+                env.buffers.encoded_chunk(),
                 &mut progress,
             )
             .await;
@@ -484,6 +518,7 @@ async fn run(
                 Source::Listing(bytes),
                 job.params,
                 0,
+                env.buffers.encoded_chunk(),
                 &mut progress,
             )
             .await;
@@ -494,9 +529,11 @@ async fn run(
                 return local::receive(env, slot, stream, writer, progress).await;
             }
             let result = if plain {
-                receive_plain(&mut stream, writer, &mut progress).await
+                let chunk = env.buffers.plain_chunk();
+                receive_plain(&mut stream, writer, chunk, &mut progress).await
             } else {
-                receive_encoded(&mut stream, writer, job.params, &mut progress).await
+                let chunk = env.buffers.encoded_chunk();
+                receive_encoded(&mut stream, writer, job.params, chunk, &mut progress).await
             };
             (Some(stream), result)
         }
@@ -507,12 +544,13 @@ async fn run(
 async fn send_plain(
     stream: &mut Stream,
     mut source: Box<dyn FileRead>,
+    chunk: usize,
     progress: &mut Progress,
 ) -> Result<u64, Failure> {
-    let (mut current, n) = source.read(vec![0; CHUNK]).await;
+    let (mut current, n) = source.read(vec![0; chunk]).await;
     // A back end that claims more than the buffer holds is clamped, never trusted.
     let mut n = n.map_err(|e| storage_failure(&e))?.min(current.len());
-    let mut next = vec![0; CHUNK];
+    let mut next = vec![0; chunk];
     let mut total = 0u64;
     while n > 0 {
         let (written, (buf, read)) = zip(stream.write_all(&current[..n]), source.read(next)).await;
@@ -543,11 +581,12 @@ async fn fill(stream: &mut Stream, buf: &mut [u8]) -> io::Result<usize> {
 async fn receive_plain(
     stream: &mut Stream,
     mut writer: Box<dyn FileWrite>,
+    chunk: usize,
     progress: &mut Progress,
 ) -> Result<u64, Failure> {
     let result = async {
-        let mut current = vec![0; CHUNK];
-        let mut next = vec![0; CHUNK];
+        let mut current = vec![0; chunk];
+        let mut next = vec![0; chunk];
         let mut n = fill(stream, &mut current)
             .await
             .map_err(|e| data_failure(&e))?;
@@ -555,7 +594,7 @@ async fn receive_plain(
         while n > 0 {
             total += n as u64;
             progress.tick(total);
-            if n < CHUNK {
+            if n < chunk {
                 // The last chunk: the stream ended.
                 current.truncate(n);
                 let (_, written) = writer.write(current).await;
@@ -654,6 +693,7 @@ async fn send_encoded(
     source: Source,
     params: TransferParams,
     mut skip: u64,
+    chunk: usize,
     progress: &mut Progress,
 ) -> Result<u64, Failure> {
     let (mut file, listing) = match source {
@@ -675,9 +715,9 @@ async fn send_encoded(
         }
         _ => ModeEncoder::Stream,
     };
-    let mut input = vec![0u8; CHUNK];
-    let mut mid = vec![0u8; 2 * CHUNK + 16];
-    let mut out = vec![0u8; 2 * CHUNK + 1024];
+    let mut input = vec![0u8; chunk];
+    let mut mid = vec![0u8; 2 * chunk + 16];
+    let mut out = vec![0u8; 2 * chunk + 1024];
     let mut listing_pos = 0;
     let mut total = 0u64;
     loop {
@@ -688,7 +728,7 @@ async fn send_encoded(
                 n.map_err(|e| storage_failure(&e))?.min(input.len())
             }
             None => {
-                let n = (listing.len() - listing_pos).min(CHUNK);
+                let n = (listing.len() - listing_pos).min(chunk);
                 input[..n].copy_from_slice(&listing[listing_pos..listing_pos + n]);
                 listing_pos += n;
                 n
@@ -765,6 +805,7 @@ async fn receive_encoded(
     stream: &mut Stream,
     mut writer: Box<dyn FileWrite>,
     params: TransferParams,
+    chunk: usize,
     progress: &mut Progress,
 ) -> Result<u64, Failure> {
     let result = async {
@@ -778,10 +819,10 @@ async fn receive_encoded(
             _ => ModeDecoder::Stream,
         };
         let bad = |_| Failure::Data(DataFailure::Other);
-        let mut input = vec![0u8; CHUNK];
-        let mut mid = vec![0u8; CHUNK];
-        let mut decoded = vec![0u8; CHUNK];
-        let mut pending: Vec<u8> = Vec::with_capacity(2 * CHUNK);
+        let mut input = vec![0u8; chunk];
+        let mut mid = vec![0u8; chunk];
+        let mut decoded = vec![0u8; chunk];
+        let mut pending: Vec<u8> = Vec::with_capacity(2 * chunk);
         let mut total = 0u64;
         let mut ended = false;
         while !ended {
@@ -839,7 +880,7 @@ async fn receive_encoded(
                     p += step.consumed;
                     pending.extend_from_slice(&decoded[..step.written]);
                 }
-                if pending.len() >= CHUNK {
+                if pending.len() >= chunk {
                     let (mut buf, written) = writer.write(std::mem::take(&mut pending)).await;
                     written.map_err(|e| storage_failure(&e))?;
                     buf.clear();
@@ -862,4 +903,28 @@ async fn receive_encoded(
     }
     .await;
     finish_upload(writer, result).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BufferBudget;
+
+    /// What each copy path allocates from the budget never exceeds it.
+    #[test]
+    fn every_path_stays_within_the_budget() {
+        for bytes in [0, 1, 16 << 10, 100_000, 256 << 10, 2 << 20] {
+            let budget = BufferBudget::new(bytes);
+            let total = budget.0;
+            assert!(total >= 16 << 10);
+            assert!(2 * budget.plain_chunk() <= total, "{bytes}");
+            let c = budget.encoded_chunk();
+            assert!(c > 0);
+            // send_encoded: input, TYPE output (2c + 16), MODE output (2c + 1024).
+            assert!(c + (2 * c + 16) + (2 * c + 1024) <= total, "{bytes}");
+            // receive_encoded: input, MODE output, TYPE output, pending (2c).
+            assert!(3 * c + 2 * c <= total, "{bytes}");
+            assert_eq!(budget.local_chunk(), total);
+        }
+        assert_eq!(BufferBudget::DEFAULT.0, 256 << 10);
+    }
 }

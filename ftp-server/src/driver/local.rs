@@ -2,7 +2,7 @@
 //! socket: the fast path.
 //!
 //! The whole copy runs on the blocking pool with the socket in blocking mode: one thread
-//! reads and writes in [`LOCAL_CHUNK`] pieces, with no task switch, no wake-up and no
+//! reads and writes through one buffer of the transfer's budget ([`crate::Server::transfer_buffer`]), with no task switch, no wake-up and no
 //! `EAGAIN` round trip per chunk. In `server_loopback` this is what brings downloads and
 //! uploads to the speed of raw loopback TCP moving the same file (and downloads to 0.94x of
 //! memory-to-memory TCP); the async paths in [`super::data`] serve everything else (TLS,
@@ -32,11 +32,6 @@ use super::data::{
 };
 use crate::runtime::Conn;
 use crate::storage::{FileRead, FileWrite};
-
-/// The buffer of the blocking copy loops: one per running local transfer. Socket reads and
-/// writes of 2 MiB moved loopback downloads a third faster than 256 KiB did
-/// (`server_loopback`); vsftpd uses 64 KiB.
-pub(super) const LOCAL_CHUNK: usize = 2 << 20;
 
 /// The most one file write of an upload carries. Larger writes make the kernel give the
 /// page cache larger folios, which on the virtual machines measured here were often backed
@@ -118,6 +113,7 @@ pub(super) async fn send(
         return (Some(Stream::Plain(conn)), Err(error));
     };
     let sendfile = env.sendfile && zero_copy::AVAILABLE;
+    let chunk = env.buffers.local_chunk();
     let (socket, result) = copy_on_pool(env, slot, conn, move |socket| {
         if sendfile {
             zero_copy::send_file(socket, &file, offset, &mut |n| progress.tick(n))
@@ -125,7 +121,7 @@ pub(super) async fn send(
                 // the client sees 426 either way.
                 .map_err(|e| data_failure(&e))
         } else {
-            copy_to_socket(&mut file, socket, &mut progress)
+            copy_to_socket(&mut file, socket, chunk, &mut progress)
         }
     })
     .await;
@@ -155,6 +151,7 @@ pub(super) async fn receive(
         return (Some(Stream::Plain(conn)), Err(error));
     };
     let splice = env.splice && zero_copy::AVAILABLE;
+    let chunk = env.buffers.local_chunk();
     let (socket, result) = copy_on_pool(env, slot, conn, move |socket| {
         let spliced = if splice {
             zero_copy::receive_file(socket, &file, &mut |n| progress.tick(n))
@@ -163,7 +160,7 @@ pub(super) async fn receive(
         };
         match spliced {
             Ok(Some(total)) => Ok(total),
-            Ok(None) => copy_to_file(socket, &mut file, &mut progress),
+            Ok(None) => copy_to_file(socket, &mut file, chunk, &mut progress),
             Err(ZeroCopyError::Socket(e)) => Err(data_failure(&e)),
             Err(ZeroCopyError::File(e)) => Err(storage_failure(&e)),
         }
@@ -218,16 +215,20 @@ fn back_to_stream(
     }
 }
 
-/// Reads `from` into one buffer and hands each piece to `to`, until `from` ends; returns the
-/// bytes moved. `read_failure` and `write_failure` say which side a failure counts against.
+/// What a failure of the reading and of the writing side of a copy counts as.
+type FailureSides = (fn(&io::Error) -> Failure, fn(&io::Error) -> Failure);
+
+/// Reads `from` into one buffer of `chunk` bytes and hands each piece to `to`, until `from`
+/// ends; returns the bytes moved. `read_failure` and `write_failure` say which side a failure
+/// counts against.
 fn copy_loop(
     mut read: impl FnMut(&mut [u8]) -> io::Result<usize>,
     mut write: impl FnMut(&[u8]) -> io::Result<()>,
-    read_failure: fn(&io::Error) -> Failure,
-    write_failure: fn(&io::Error) -> Failure,
+    (read_failure, write_failure): FailureSides,
+    chunk: usize,
     progress: &mut Progress,
 ) -> Result<u64, Failure> {
-    let mut buf = vec![0u8; LOCAL_CHUNK];
+    let mut buf = vec![0u8; chunk];
     let mut total = 0u64;
     loop {
         let n = match read(&mut buf) {
@@ -246,13 +247,14 @@ fn copy_loop(
 fn copy_to_socket(
     file: &mut File,
     socket: &mut TcpStream,
+    chunk: usize,
     progress: &mut Progress,
 ) -> Result<u64, Failure> {
     copy_loop(
         |buf| file.read(buf),
         |buf| socket.write_all(buf),
-        storage_failure,
-        data_failure,
+        (storage_failure, data_failure),
+        chunk,
         progress,
     )
 }
@@ -261,6 +263,7 @@ fn copy_to_socket(
 fn copy_to_file(
     socket: &mut TcpStream,
     file: &mut File,
+    chunk: usize,
     progress: &mut Progress,
 ) -> Result<u64, Failure> {
     copy_loop(
@@ -269,8 +272,8 @@ fn copy_to_file(
             buf.chunks(FILE_WRITE)
                 .try_for_each(|piece| file.write_all(piece))
         },
-        data_failure,
-        storage_failure,
+        (data_failure, storage_failure),
+        chunk,
         progress,
     )
 }

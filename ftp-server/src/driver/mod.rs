@@ -208,6 +208,7 @@ pub(crate) async fn run_session(
         sendfile: shared.sendfile,
         pool_slots: Arc::clone(&shared.pool_slots),
         tls_handshake_timeout: shared.tls_handshake_timeout,
+        buffers: shared.buffers,
         blocking: shared.rt.blocking(),
     });
     let shutdown = shared.shutdown.clone();
