@@ -40,6 +40,11 @@ impl Blocking {
         })
     }
 
+    /// Runs `f` on the pool without waiting for it.
+    pub(crate) fn detach(&self, f: impl FnOnce() + Send + 'static) {
+        (self.spawn)(Box::new(f));
+    }
+
     /// Runs `f` on the pool and returns its result. The error case only happens when the job
     /// panicked or the pool dropped it (runtime shutting down).
     pub async fn unblock<T, F>(&self, f: F) -> io::Result<T>

@@ -112,14 +112,21 @@
 //!
 //! Unix (the file-system back end uses Unix file APIs); zero-copy transfers on Linux and
 //! Android, plain copies elsewhere.
+//!
+//! # Unsafe code
+//!
+//! One call: glibc's `malloc_trim(0)`, which gives freed memory back to the system when load
+//! falls ([`Server::release_memory`]; the module `memory` says why). Everything else is safe
+//! code (`unsafe_code` is denied crate-wide; ftp-proto and ftp-client forbid it).
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub use ftp_proto as proto;
 
 pub mod auth;
 pub mod blocking;
 mod driver;
+mod memory;
 mod runtime;
 mod server;
 pub mod storage;

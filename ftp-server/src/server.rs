@@ -20,6 +20,7 @@ use crate::auth::{Anonymous, Authenticator, NoUsers};
 use crate::driver::data::BufferBudget;
 use crate::driver::local::PoolSlots;
 use crate::driver::run_session;
+use crate::memory::{Load, LoadGuard, MemoryRelease};
 use crate::runtime::{self, Listener, Runtime};
 #[cfg(feature = "async-std")]
 use crate::storage::BoxFuture;
@@ -82,6 +83,7 @@ pub struct Server {
     pool_transfers: usize,
     tls_handshake_timeout: Duration,
     buffers: BufferBudget,
+    release_memory: bool,
     events: Option<EventHook>,
     shutdown_message: String,
     config: ServerConfig,
@@ -127,6 +129,7 @@ impl Server {
             pool_transfers: 64,
             tls_handshake_timeout: Duration::from_secs(30),
             buffers: BufferBudget::DEFAULT,
+            release_memory: true,
             events: None,
             shutdown_message: "Server shutting down.".into(),
             config,
@@ -342,6 +345,16 @@ impl Server {
         self
     }
 
+    /// Gives freed memory back to the operating system when load falls (default: yes): each
+    /// time the running sessions, or the running transfers, fall to half their highest count
+    /// since the last time, the server calls glibc's `malloc_trim(0)` on the blocking pool.
+    /// glibc otherwise keeps a process resident at its peak after a burst (2,000 sessions come
+    /// and gone left 20 MB where 5 MB were in use). Elsewhere than glibc it does nothing.
+    pub fn release_memory(mut self, enabled: bool) -> Self {
+        self.release_memory = enabled;
+        self
+    }
+
     /// Calls `hook` for every audit event of every session (on the session's task: keep it
     /// quick). The same events go to `tracing` (target `ftp_server`).
     pub fn on_event(mut self, hook: impl Fn(&SessionEvent<'_>) + Send + Sync + 'static) -> Self {
@@ -449,6 +462,7 @@ impl Server {
             pool_slots: PoolSlots::new(self.pool_transfers),
             tls_handshake_timeout: self.tls_handshake_timeout,
             buffers: self.buffers,
+            memory: MemoryRelease::new(self.release_memory, rt.blocking()),
             events: self.events,
             shutdown: stop_rx,
             _keep_open: stop_tx.clone(),
@@ -490,6 +504,7 @@ pub(crate) struct Shared {
     pub(crate) pool_slots: Arc<PoolSlots>,
     pub(crate) tls_handshake_timeout: Duration,
     pub(crate) buffers: BufferBudget,
+    pub(crate) memory: Arc<MemoryRelease>,
     pub(crate) events: Option<EventHook>,
     /// Closed (never sent to) on shutdown: every `recv` then returns.
     pub(crate) shutdown: Receiver<()>,
@@ -522,6 +537,7 @@ struct LimitState {
 struct Permit {
     shared: Arc<Shared>,
     ip: IpAddr,
+    _load: LoadGuard,
 }
 
 impl Limits {
@@ -543,6 +559,7 @@ fn admit(shared: &Arc<Shared>, ip: IpAddr) -> Option<Permit> {
     Some(Permit {
         shared: Arc::clone(shared),
         ip,
+        _load: shared.memory.track(Load::Sessions),
     })
 }
 

@@ -30,6 +30,7 @@ use futures_rustls::LazyConfigAcceptor;
 use super::local::{self, PoolSlots};
 use super::Msg;
 use crate::blocking::Blocking;
+use crate::memory::{Load, MemoryRelease};
 use crate::runtime::{self, Conn, Runtime};
 use crate::storage::{storage_error, FileRead, FileWrite};
 use crate::tls::DataTls;
@@ -93,6 +94,8 @@ pub(crate) struct DataEnv {
     pub(crate) pool_slots: Arc<PoolSlots>,
     /// The memory each transfer's buffers may take.
     pub(crate) buffers: BufferBudget,
+    /// Counts running transfers, to give memory back when they fall.
+    pub(crate) memory: Arc<MemoryRelease>,
     /// How long a data connection's TLS handshake may take.
     pub(crate) tls_handshake_timeout: Duration,
     pub(crate) blocking: Blocking,
@@ -486,6 +489,7 @@ async fn run(
     mut stream: Stream,
     job: Job,
 ) -> (Option<Stream>, Result<u64, Failure>) {
+    let _running = env.memory.track(Load::Transfers);
     let mut progress = Progress::new(env, id);
     let plain = is_plain(&job.params);
     // Plain TCP, plain data: a local file may take the blocking pool's fast path.
