@@ -75,7 +75,11 @@ impl<'a, R: Runtime> Transfer<'a, R> {
                     self.conn = Some(DataConn::Ready(conn));
                     self.last_progress = Instant::now();
                 }
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(self.fail(&e))),
+                Poll::Ready(Err(e)) => {
+                    // The finished handshake is gone: nothing is left to tear down.
+                    self.conn = None;
+                    return Poll::Ready(Err(self.fail(&e)));
+                }
                 Poll::Pending => return self.pending(cx).map(Err),
             }
         }

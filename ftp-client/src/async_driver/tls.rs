@@ -27,10 +27,28 @@ pub(crate) fn handshake(
     let connector = TlsConnector::from(tls.config.clone());
     let mark = if data { tls.ticket_mark() } else { None };
     let connect = connector.connect(tls.server_name.clone(), conn);
-    Box::pin(async move {
+    Box::pin(Once(Some(Box::pin(async move {
         let inner = connect.await?;
         Ok(Box::new(TlsConn { inner, mark }) as Box<dyn Conn>)
-    })
+    }))))
+}
+
+/// A handshake future that may be polled again after it finished: it then reports an error
+/// instead of panicking, so no path through the driver that polls a finished handshake (an
+/// abort racing the handshake's end) can bring the process down.
+struct Once(Option<BoxFuture<'static, io::Result<Box<dyn Conn>>>>);
+
+impl std::future::Future for Once {
+    type Output = io::Result<Box<dyn Conn>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let Some(handshake) = self.0.as_mut() else {
+            return Poll::Ready(Err(io::Error::other("the TLS handshake already ended")));
+        };
+        let result = std::task::ready!(handshake.as_mut().poll(cx));
+        self.0 = None;
+        Poll::Ready(result)
+    }
 }
 
 impl AsyncRead for TlsConn {

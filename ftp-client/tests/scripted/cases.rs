@@ -709,6 +709,85 @@ macro_rules! misbehave_tests {
             }
         }
 
+        // -- data-connection events: TLS -----------------------------------------------
+
+        /// What an FTPS server in active mode does with the data connection of a 0-byte
+        /// RETR: it connects, then either completes its TLS handshake and closes at once
+        /// (`handshake`, without close_notify), or resets the connection in mid-handshake.
+        fn tls_active_empty_retr(handshake: bool) -> Server {
+            let config = scripted::tls_config(2, false);
+            Server::start(move |s| {
+                s.tls_login(&config);
+                s.expect("TYPE");
+                s.send("200 OK.");
+                let eprt = s.expect("EPRT");
+                s.send("200 OK.");
+                s.expect("RETR");
+                s.send("150 Opening BINARY mode data connection for empty (0 bytes).");
+                let tcp = scripted::connect_eprt(&eprt);
+                if handshake {
+                    drop(scripted::tls_accept(tcp, &config));
+                } else {
+                    let mut hello = [0u8; 64];
+                    let _ = std::io::Read::read(&mut &tcp, &mut hello);
+                    socket2::SockRef::from(&tcp).set_linger(Some(Duration::ZERO)).unwrap();
+                    drop(tcp);
+                }
+                s.send("226 Transfer complete.");
+                s.expect("QUIT");
+                s.send("221 Bye.");
+            })
+        }
+
+        fn tls_options(server: &Server) -> ConnectOptions {
+            options(server)
+                .tls(ftp_client::TlsMode::Explicit)
+                .tls_config(ftp_client::TlsConfig::danger_accept_invalid_certs())
+        }
+
+        /// A data connection closed right after its TLS handshake: an empty file, on every
+        /// runtime (async-std and tokio used to panic here: `async fn resumed after
+        /// completion`).
+        #[test]
+        fn tls_data_closed_right_after_handshake_is_an_empty_file() {
+            for _ in 0..3 {
+                let server = tls_active_empty_retr(true);
+                $run! {
+                    let options = tls_options(&server).active();
+                    let mut client = Client::connect_with(&options) $($await)* .unwrap();
+                    let mut down = client.retrieve("empty", 0) $($await)* .unwrap();
+                    let got = io::read_all_result(&mut down) $($await)* .unwrap();
+                    assert!(got.is_empty());
+                    down.finish() $($await)* .unwrap();
+                    client.quit() $($await)* .unwrap();
+                }
+            }
+        }
+
+        /// A data connection reset in mid-handshake: a typed, non-fatal error, never a panic.
+        #[test]
+        fn tls_data_reset_in_mid_handshake_is_typed() {
+            for _ in 0..3 {
+                let server = tls_active_empty_retr(false);
+                $run! {
+                    let options = tls_options(&server).active();
+                    let mut client = Client::connect_with(&options) $($await)* .unwrap();
+                    let start = Instant::now();
+                    let err = match client.retrieve("empty", 0) $($await)* {
+                        Ok(mut down) => {
+                            let _ = io::read_all_result(&mut down) $($await)*;
+                            down.finish() $($await)* .unwrap_err()
+                        }
+                        Err(err) => err,
+                    };
+                    within(start);
+                    assert!(matches!(err, Error::DataConnection(_)), "{err:?}");
+                    assert!(!err.is_fatal(), "{err:?}");
+                    client.quit() $($await)* .unwrap();
+                }
+            }
+        }
+
         #[test]
         fn connect_to_a_closed_port_is_typed() {
             let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -6,22 +6,158 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::{ServerConfig, ServerConnection, StreamOwned};
 
 /// The most any script waits for the client.
 const SCRIPT_WAIT: Duration = Duration::from_secs(10);
 
+/// A connection of the script: plain TCP, or TLS over it.
+pub enum Stream {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ServerConnection, TcpStream>>),
+    /// Only while switching from one to the other.
+    Gone,
+}
+
+impl Stream {
+    /// The TCP socket underneath.
+    pub fn tcp(&self) -> Option<&TcpStream> {
+        match self {
+            Self::Plain(tcp) => Some(tcp),
+            Self::Tls(tls) => Some(tls.get_ref()),
+            Self::Gone => None,
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Self::Plain(tcp) => tcp.read(buf),
+            Self::Tls(tls) => tls.read(buf),
+            Self::Gone => Ok(0),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Self::Plain(tcp) => tcp.write(buf),
+            Self::Tls(tls) => tls.write(buf),
+            Self::Gone => Err(std::io::ErrorKind::NotConnected.into()),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Self::Plain(tcp) => tcp.flush(),
+            Self::Tls(tls) => tls.flush(),
+            Self::Gone => Ok(()),
+        }
+    }
+}
+
+/// The test certificate (self-signed, for 127.0.0.1; a CA certificate, as `openssl req
+/// -x509` makes them) and a server configuration that sends `tickets` TLS 1.3 tickets per
+/// handshake and resumes from `resumption`'s ticketer (share one between the control and
+/// data configurations so data connections can resume the control connection's session).
+pub fn tls_config(tickets: usize, tls13_only: bool) -> Arc<ServerConfig> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scripted");
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(dir.join("cert.pem"))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(dir.join("key.pem")).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ServerConfig::builder_with_provider(provider);
+    let builder = if tls13_only {
+        builder
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+    } else {
+        builder.with_safe_default_protocol_versions().unwrap()
+    };
+    let mut config = builder
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    config.send_tls13_tickets = tickets;
+    config.ticketer = rustls::crypto::ring::Ticketer::new().unwrap();
+    Arc::new(config)
+}
+
+/// `config` sending `tickets` tickets per handshake, everything else (the ticketer among it)
+/// shared.
+pub fn with_tickets(config: &Arc<ServerConfig>, tickets: usize) -> Arc<ServerConfig> {
+    let mut config = (**config).clone();
+    config.send_tls13_tickets = tickets;
+    config.max_tls13_tickets = tickets;
+    Arc::new(config)
+}
+
+/// Runs a server TLS handshake over `tcp` to its end (bounded by the socket's timeouts).
+pub fn tls_accept(
+    tcp: TcpStream,
+    config: &Arc<ServerConfig>,
+) -> std::io::Result<StreamOwned<ServerConnection, TcpStream>> {
+    let conn = ServerConnection::new(Arc::clone(config)).map_err(std::io::Error::other)?;
+    let mut tls = StreamOwned::new(conn, tcp);
+    while tls.conn.is_handshaking() {
+        tls.conn.complete_io(&mut tls.sock)?;
+    }
+    // The tickets (TLS 1.3) go out after the handshake.
+    while tls.conn.wants_write() {
+        tls.conn.write_tls(&mut tls.sock)?;
+    }
+    Ok(tls)
+}
+
 /// One control connection, as the script sees it.
 pub struct Script {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
+    io: BufReader<Stream>,
 }
 
 impl Script {
     /// Sends raw bytes.
     pub fn raw(&mut self, bytes: &[u8]) {
-        let _ = self.writer.write_all(bytes);
+        let stream = self.io.get_mut();
+        let _ = stream.write_all(bytes);
+        let _ = stream.flush();
+    }
+
+    /// After `234`: the control connection's TLS handshake.
+    pub fn start_tls(&mut self, config: &Arc<ServerConfig>) {
+        let stream = std::mem::replace(self.io.get_mut(), Stream::Gone);
+        let Stream::Plain(tcp) = stream else {
+            panic!("TLS is already on");
+        };
+        let tls = tls_accept(tcp, config).expect("control TLS handshake");
+        *self.io.get_mut() = Stream::Tls(Box::new(tls));
+    }
+
+    /// Greeting, AUTH TLS, PBSZ, PROT P and a login (USER, PASS, FEAT listing EPSV).
+    pub fn tls_login(&mut self, config: &Arc<ServerConfig>) {
+        self.send("220 scripted server");
+        self.expect("AUTH");
+        self.send("234 Go ahead.");
+        self.start_tls(config);
+        self.expect("PBSZ");
+        self.send("200 PBSZ=0");
+        self.expect("PROT");
+        self.send("200 Protection level set to P");
+        self.expect("USER");
+        self.send("331 Password?");
+        self.expect("PASS");
+        self.send("230 In.");
+        self.expect("FEAT");
+        self.raw(b"211-Features:\r\n EPSV\r\n211 End\r\n");
     }
 
     /// Sends one reply line (CRLF added).
@@ -32,7 +168,7 @@ impl Script {
     /// Reads one command line (without CRLF); empty at end of stream or after the wait.
     pub fn read(&mut self) -> String {
         let mut line = String::new();
-        let _ = self.reader.read_line(&mut line);
+        let _ = self.io.read_line(&mut line);
         line.trim_end().to_string()
     }
 
@@ -86,13 +222,12 @@ impl Script {
     /// dropping whatever it sends.
     pub fn stall(&mut self, max: Duration) {
         let deadline = std::time::Instant::now() + max;
-        let _ = self
-            .reader
-            .get_ref()
-            .set_read_timeout(Some(Duration::from_millis(20)));
+        if let Some(tcp) = self.io.get_ref().tcp() {
+            let _ = tcp.set_read_timeout(Some(Duration::from_millis(20)));
+        }
         let mut buf = [0u8; 1024];
         while std::time::Instant::now() < deadline {
-            match self.reader.read(&mut buf) {
+            match self.io.read(&mut buf) {
                 Ok(0) => return,
                 Ok(_) => {}
                 Err(e)
@@ -107,13 +242,15 @@ impl Script {
 
     /// Closes the control connection (both ways) but keeps the script running.
     pub fn close(&mut self) {
-        let _ = self.writer.shutdown(std::net::Shutdown::Both);
+        if let Some(tcp) = self.io.get_ref().tcp() {
+            let _ = tcp.shutdown(std::net::Shutdown::Both);
+        }
     }
 
     /// Reads and drops until the client closes (bounded).
     pub fn drain(&mut self) {
         let mut buf = [0u8; 1024];
-        while matches!(self.reader.read(&mut buf), Ok(n) if n > 0) {}
+        while matches!(self.io.read(&mut buf), Ok(n) if n > 0) {}
     }
 }
 
@@ -136,6 +273,17 @@ pub fn accept(listener: &TcpListener) -> TcpStream {
     }
 }
 
+/// Connects to the address an `EPRT |1|ip|port|` command names (active mode; bounded).
+pub fn connect_eprt(eprt: &str) -> TcpStream {
+    let mut parts = eprt.trim_end_matches('|').rsplit('|');
+    let port: u16 = parts.next().unwrap().parse().unwrap();
+    let ip: std::net::IpAddr = parts.next().unwrap().parse().unwrap();
+    let stream = TcpStream::connect_timeout(&SocketAddr::new(ip, port), SCRIPT_WAIT).unwrap();
+    stream.set_read_timeout(Some(SCRIPT_WAIT)).unwrap();
+    stream.set_write_timeout(Some(SCRIPT_WAIT)).unwrap();
+    stream
+}
+
 /// A running script; [`Server::addr`] is where the client connects.
 pub struct Server {
     pub addr: SocketAddr,
@@ -151,8 +299,7 @@ impl Server {
             let (stream, _) = listener.accept().unwrap();
             stream.set_read_timeout(Some(SCRIPT_WAIT)).unwrap();
             let mut script = Script {
-                reader: BufReader::new(stream.try_clone().unwrap()),
-                writer: stream,
+                io: BufReader::new(Stream::Plain(stream)),
             };
             run(&mut script);
         });
