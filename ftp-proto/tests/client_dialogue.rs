@@ -1356,12 +1356,12 @@ fn protected(config: ClientConfig, f: impl Fn(&mut C)) {
         c.server(b"220 ready\r\n");
         c.expect_greeted();
         let op = c.op(|s| s.login(Credentials::new("u", "p")).unwrap());
+        c.expect_tx(b"USER u\r\n");
+        c.server(b"230 ok\r\n");
         c.expect_tx(b"PBSZ 0\r\n");
         c.server(b"200 ok\r\n");
         c.expect_tx(b"PROT P\r\n");
         c.server(b"200 ok\r\n");
-        c.expect_tx(b"USER u\r\n");
-        c.server(b"230 ok\r\n");
         c.expect_ok(op);
         f(c)
     });
@@ -1526,6 +1526,60 @@ fn client_auth_tls_refused_and_handshake_timeout() {
     });
 }
 
+/// Implicit FTPS: PBSZ and PROT go after USER and PASS (as curl sends them), since servers
+/// that want the user first answer 503 before it.
+#[test]
+fn client_implicit_tls_protects_data_after_user_and_pass() {
+    let conn = ControlInfo {
+        implicit_tls: true,
+        ..conn()
+    };
+    script_with(plain(), conn, |c| {
+        c.server(b"220 ready\r\n");
+        c.expect_greeted();
+        let op = c.op(|s| s.login(Credentials::new("u", "p")).unwrap());
+        c.expect_tx(b"USER u\r\n");
+        c.server(b"331 password\r\n");
+        c.expect_tx(b"PASS p\r\n");
+        c.server(b"230 in\r\n");
+        c.expect_tx(b"PBSZ 0\r\n");
+        c.server(b"200 ok\r\n");
+        c.expect_tx(b"PROT P\r\n");
+        c.server(b"200 ok\r\n");
+        match c.expect_ok(op) {
+            OpOutput::Done(reply) => assert_eq!(reply.code().get(), 230),
+            other => panic!("{other:?}"),
+        }
+        assert!(c.session.is_data_protected());
+    });
+}
+
+/// AUTH TLS, then PBSZ answered 503 (log in first): PROT is not sent then; the login sends
+/// PBSZ and PROT once the user is in.
+#[test]
+fn client_explicit_tls_pbsz_503_protects_data_after_login() {
+    greeted(plain(), |c| {
+        let auth = c.op(|s| s.auth_tls().unwrap());
+        c.expect_tx(b"AUTH TLS\r\n");
+        c.server(b"234 go\r\n");
+        c.expect_out(Out::StartTls);
+        c.tls();
+        c.expect_tx(b"PBSZ 0\r\n");
+        c.server(b"503 Login with USER first.\r\n");
+        c.expect_ok(auth);
+        assert!(!c.session.is_data_protected());
+        let login = c.op(|s| s.login(Credentials::new("u", "p")).unwrap());
+        c.expect_tx(b"USER u\r\n");
+        c.server(b"230 in\r\n");
+        c.expect_tx(b"PBSZ 0\r\n");
+        c.server(b"200 ok\r\n");
+        c.expect_tx(b"PROT P\r\n");
+        c.server(b"200 ok\r\n");
+        c.expect_ok(login);
+        assert!(c.session.is_data_protected());
+    });
+}
+
 #[test]
 fn client_implicit_tls_protects_data_at_login() {
     let conn = ControlInfo {
@@ -1538,12 +1592,12 @@ fn client_implicit_tls_protects_data_at_login() {
         c.server(b"220 ready\r\n");
         c.expect_greeted();
         let op = c.op(|s| s.login(Credentials::new("u", "p")).unwrap());
+        c.expect_tx(b"USER u\r\n");
+        c.server(b"230 ok\r\n");
         c.expect_tx(b"PBSZ 0\r\n");
         c.server(b"200 ok\r\n");
         c.expect_tx(b"PROT P\r\n");
         c.server(b"200 ok\r\n");
-        c.expect_tx(b"USER u\r\n");
-        c.server(b"230 ok\r\n");
         c.expect_ok(op);
         assert!(c.session.is_data_protected());
     });

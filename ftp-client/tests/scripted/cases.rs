@@ -788,6 +788,43 @@ macro_rules! misbehave_tests {
             }
         }
 
+        /// Implicit FTPS against a server that answers PBSZ and PROT with 503 until the user
+        /// is logged in: the client sends them after the login, and data is protected.
+        #[test]
+        fn implicit_tls_server_that_wants_the_login_before_pbsz() {
+            let config = scripted::tls_config(2, false);
+            let server = Server::start(move |s| {
+                s.start_tls(&config);
+                s.send("220 implicit FTPS");
+                let mut logged_in = false;
+                for _ in 0..10 {
+                    let line = s.read();
+                    let verb = line.split(' ').next().unwrap_or_default().to_ascii_uppercase();
+                    match verb.as_str() {
+                        "USER" => s.send("331 Password?"),
+                        "PASS" => {
+                            logged_in = true;
+                            s.send("230 In.");
+                        }
+                        "PBSZ" | "PROT" if !logged_in => s.send("503 Login with USER first."),
+                        "PBSZ" | "PROT" => s.send("200 OK."),
+                        "FEAT" => s.raw(b"211-Features:\r\n EPSV\r\n211 End\r\n"),
+                        "QUIT" => return s.send("221 Bye."),
+                        "" => return,
+                        _ => s.send("502 Not in this script."),
+                    }
+                }
+            });
+            $run! {
+                let options = options(&server)
+                    .tls(ftp_client::TlsMode::Implicit)
+                    .tls_config(ftp_client::TlsConfig::danger_accept_invalid_certs());
+                let client = Client::connect_with(&options) $($await)* .unwrap();
+                assert!(client.is_logged_in() && client.is_data_protected());
+                client.quit() $($await)* .unwrap();
+            }
+        }
+
         #[test]
         fn connect_to_a_closed_port_is_typed() {
             let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

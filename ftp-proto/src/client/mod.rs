@@ -235,10 +235,13 @@ impl ClientSession {
 
     // -- commands --------------------------------------------------------------------------
 
-    /// Logs in: [`HOST`](ClientConfig::host) first if configured and not yet sent (and, with
-    /// implicit TLS, `PBSZ 0` and `PROT P`), then USER, PASS when asked (331), ACCT when asked
-    /// (332); then FEAT and `OPTS UTF8 ON` as configured. Completes with
-    /// [`OpOutput::Done`] carrying the 230 once all of that is done.
+    /// Logs in: [`HOST`](ClientConfig::host) first if configured and not yet sent, then USER,
+    /// PASS when asked (331), ACCT when asked (332); then, when TLS protects the control
+    /// connection and data protection is not in force yet (implicit FTPS, or a server that
+    /// answered `PBSZ` before login with 503), `PBSZ 0` and `PROT P` (after the login, as
+    /// curl does: some servers refuse them before); then FEAT and `OPTS UTF8 ON` as
+    /// configured. Completes with [`OpOutput::Done`] carrying the 230 once all of that is
+    /// done.
     pub fn login(&mut self, credentials: Credentials) -> Result<OpId, UsageError> {
         self.check_host()?;
         self.check(&Command::User(credentials.user.clone()))?;
@@ -250,8 +253,9 @@ impl ClientSession {
     }
 
     /// Explicit FTPS (RFC 4217): `AUTH TLS`, [`ClientOutput::StartTls`] after the 234, then
-    /// `PBSZ 0` and `PROT P` (unless [`ClientConfig::protect_data`] is off). Call it before
-    /// [`login`](Self::login): the server forgets the user at AUTH.
+    /// `PBSZ 0` and `PROT P` (unless [`ClientConfig::protect_data`] is off; a 503 to PBSZ
+    /// leaves both to the login). Call it before [`login`](Self::login): the server forgets
+    /// the user at AUTH.
     pub fn auth_tls(&mut self) -> Result<OpId, UsageError> {
         self.auth_request()
     }

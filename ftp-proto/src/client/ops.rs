@@ -213,13 +213,15 @@ impl ClientSession {
         match request {
             Request::Login(_) => {
                 self.host_step(&mut plan);
+                plan.push_back(Step::User);
+                // After the login, as curl does: implicit FTPS, or AUTH TLS whose PBSZ got
+                // 503 (servers that want the user first). PASS and ACCT go before these.
                 if self.tls == ControlTls::Protected
                     && self.config.protect_data
                     && !self.known.data_protected
                 {
                     plan.extend([Step::Pbsz, Step::Prot]);
                 }
-                plan.push_back(Step::User);
                 if self.config.feat {
                     plan.push_back(Step::Feat);
                 }

@@ -135,6 +135,9 @@ impl ClientSession {
         }
         match step {
             Step::Host if matches!(code.get(), 500 | 502) => next(), // HOST unknown: go on
+            Step::Pbsz if code == ReplyCode::BAD_SEQUENCE && !self.known.logged_in => {
+                self.defer_protection()
+            }
             Step::Host | Step::Pbsz => on_completion(reply, next),
             Step::Rnfr if code.is_intermediate() => next(),
             Step::Rnfr => refused(reply),
@@ -181,6 +184,15 @@ impl ClientSession {
             Step::Noop => Flow::Done(OpOutput::Reply(reply.clone())),
             Step::Handshake | Step::Listen | Step::Connect(_) | Step::Transfer => Flow::Stay,
         }
+    }
+
+    /// PBSZ before login answered 503 ("log in first"): PROT is left out here, and the
+    /// login sends both once the user is in (see [`ClientSession::login`]).
+    fn defer_protection(&mut self) -> Flow {
+        if let Some(op) = self.current.as_mut() {
+            op.plan.retain(|step| *step != Step::Prot);
+        }
+        next()
     }
 
     /// USER → 230 | 331 → PASS → 230 | 332 → ACCT → 230 (rfc-checklist §6.5). 202 to PASS or
