@@ -283,6 +283,10 @@ macro_rules! client_methods {
         /// the server lists MLST in FEAT, LIST otherwise, parsed into typed entries (Unix
         /// `ls -l`, DOS/IIS, EPLF and MLSx formats). Lines that do not parse and the `.`/`..`
         /// entries are left out; every [`Entry`](ftp_proto::listing::Entry) keeps its raw line.
+        ///
+        /// A directory that does not exist is an error (the server's 550), never an empty
+        /// list: LIST is sent from inside the directory after a CWD into it (and a CWD back),
+        /// as curl does ([`ClientSession::list`](ftp_proto::client::ClientSession::list)).
         pub $($async)? fn list(
             &mut self,
             path: impl AsRef<[u8]>,

@@ -1776,3 +1776,119 @@ fn client_usage_errors() {
         c.expect_ok(cwd);
     });
 }
+
+// ---------------------------------------------------------------------------------------------
+// Listing a folder: CWD into it, LIST, CWD back (as curl does)
+
+/// `LIST dir with space`: PWD, CWD into the folder, LIST without an argument (servers that
+/// hand the argument to /bin/ls split it at spaces), then CWD back; the listing's result.
+#[test]
+fn client_list_of_a_folder_goes_into_it_and_back() {
+    logged_in(plain(), |c| {
+        let op = c.op(|s| {
+            s.list(Some("dir with space".into()), ListKind::List)
+                .unwrap()
+        });
+        c.expect_tx(b"PWD\r\n");
+        c.server(b"257 \"/home/u\" is the current directory\r\n");
+        c.expect_tx(b"CWD dir with space\r\n");
+        c.server(b"250 OK\r\n");
+        c.expect_tx(b"EPSV\r\n");
+        c.server(b"229 (|||5000|)\r\n");
+        let id = c.connect("127.0.0.1:5000");
+        c.expect_tx(b"LIST\r\n");
+        c.server(b"150 Here comes the listing\r\n");
+        c.expect_start(id);
+        c.finish_data(id, 42);
+        c.server(b"226 Done\r\n");
+        c.expect_tx(b"CWD /home/u\r\n");
+        c.expect_idle();
+        c.server(b"250 OK\r\n");
+        match c.expect_ok(op) {
+            OpOutput::Transfer(t) => assert_eq!((t.kind, t.bytes), (TransferKind::List, 42)),
+            other => panic!("{other:?}"),
+        }
+        c.expect_idle();
+    });
+}
+
+/// A missing folder is decided by CWD's 550, not by a LIST that some servers (vsftpd, GNU
+/// inetutils) answer with an empty listing: no data connection, no CWD back.
+#[test]
+fn client_list_of_a_missing_folder_fails_with_the_cwd_reply() {
+    logged_in(plain(), |c| {
+        let op = c.op(|s| s.list(Some("missing/".into()), ListKind::Auto).unwrap());
+        c.expect_tx(b"PWD\r\n");
+        c.server(b"257 \"/\"\r\n");
+        c.expect_tx(b"CWD missing/\r\n");
+        c.server(b"550 Failed to change directory.\r\n");
+        c.expect_refused(op, 550);
+        c.expect_idle();
+    });
+}
+
+/// LIST refused inside the folder: CWD back still goes out; the LIST's reply is reported.
+#[test]
+fn client_list_refused_inside_a_folder_still_goes_back() {
+    logged_in(plain(), |c| {
+        let op = c.op(|s| s.list(Some("d".into()), ListKind::List).unwrap());
+        c.expect_tx(b"PWD\r\n");
+        c.server(b"257 \"/top\"\r\n");
+        c.expect_tx(b"CWD d\r\n");
+        c.server(b"250 OK\r\n");
+        c.expect_tx(b"EPSV\r\n");
+        c.server(b"229 (|||5000|)\r\n");
+        let id = c.connect("127.0.0.1:5000");
+        c.expect_tx(b"LIST\r\n");
+        c.server(b"450 No files found\r\n");
+        c.expect_abort(id);
+        c.expect_tx(b"CWD /top\r\n");
+        c.server(b"250 OK\r\n");
+        c.expect_refused(op, 450);
+    });
+}
+
+/// Without a PWD path to come back to, LIST takes the folder as its argument.
+#[test]
+fn client_list_without_pwd_sends_the_path() {
+    logged_in(plain(), |c| {
+        let op = c.op(|s| s.list(Some("d".into()), ListKind::List).unwrap());
+        c.expect_tx(b"PWD\r\n");
+        c.server(b"550 PWD not allowed\r\n");
+        c.expect_tx(b"EPSV\r\n");
+        c.server(b"229 (|||5000|)\r\n");
+        let id = c.connect("127.0.0.1:5000");
+        c.expect_tx(b"LIST d\r\n");
+        c.server(b"150 ok\r\n226 ok\r\n");
+        c.expect_start(id);
+        c.finish_data(id, 0);
+        assert!(matches!(c.expect_ok(op), OpOutput::Transfer(_)));
+        c.expect_idle();
+    });
+}
+
+/// MLSD takes the folder as its argument (RFC 3659 §7.1), and so does NLST; only LIST goes
+/// into the folder.
+#[test]
+fn client_mlsd_and_nlst_take_the_path() {
+    logged_in(plain(), |c| {
+        let op = c.op(|s| s.list(Some("d e".into()), ListKind::Mlsd).unwrap());
+        c.expect_tx(b"EPSV\r\n");
+        c.server(b"229 (|||5000|)\r\n");
+        let id = c.connect("127.0.0.1:5000");
+        c.expect_tx(b"MLSD d e\r\n");
+        c.server(b"150 ok\r\n226 ok\r\n");
+        c.expect_start(id);
+        c.finish_data(id, 0);
+        assert!(matches!(c.expect_ok(op), OpOutput::Transfer(_)));
+        let op = c.op(|s| s.list(Some("d e".into()), ListKind::Nlst).unwrap());
+        c.expect_tx(b"EPSV\r\n");
+        c.server(b"229 (|||5001|)\r\n");
+        let id = c.connect("127.0.0.1:5001");
+        c.expect_tx(b"NLST d e\r\n");
+        c.server(b"150 ok\r\n226 ok\r\n");
+        c.expect_start(id);
+        c.finish_data(id, 0);
+        assert!(matches!(c.expect_ok(op), OpOutput::Transfer(_)));
+    });
+}

@@ -825,6 +825,101 @@ macro_rules! misbehave_tests {
             }
         }
 
+        // -- listings of servers that run /bin/ls -------------------------------------
+
+        /// `Mon dd HH:MM` of a time `days_ago` days before now, as Twisted shows every date
+        /// of its current year, and the year it denotes.
+        fn shown_without_year(days_ago: i64) -> (String, u16) {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs() as i64;
+            let t = ftp_client::Timestamp::from_unix_seconds(now - days_ago * 86_400).unwrap();
+            const MONTHS: [&str; 12] = [
+                "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+            ];
+            let shown = format!("{} {:2} 08:00", MONTHS[usize::from(t.month()) - 1], t.day());
+            (shown, t.year())
+        }
+
+        /// A server like GNU inetutils ftpd: LIST's argument goes to /bin/ls, split at spaces
+        /// (so `LIST dir with space` lists nothing), a missing folder lists as empty with 226,
+        /// no MLSD; dates shown with a time instead of the year. CWD knows the folders.
+        fn bin_ls_server(dated: String) -> Server {
+            Server::start(move |s| {
+                s.login();
+                let mut cwd = "/".to_string();
+                let mut listener = None;
+                for _ in 0..40 {
+                    let line = s.read();
+                    let (verb, arg) = line.split_once(' ').unwrap_or((line.as_str(), ""));
+                    match verb.to_ascii_uppercase().as_str() {
+                        "PWD" => s.send(&format!("257 \"{cwd}\" is the current directory")),
+                        "CWD" if arg == "/" || arg == "dir with space" => {
+                            cwd = if arg == "/" { "/".into() } else { "/dir with space".into() };
+                            s.send("250 OK.");
+                        }
+                        "CWD" => s.send("550 No such file or directory."),
+                        "TYPE" | "MODE" => s.send("200 OK."),
+                        "EPSV" => {
+                            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                            let port = l.local_addr().unwrap().port();
+                            listener = Some(l);
+                            s.send(&format!("229 Entering Extended Passive Mode (|||{port}|)"));
+                        }
+                        "LIST" => {
+                            s.send("150 Here comes the directory listing.");
+                            let mut data = accept(listener.as_ref().unwrap());
+                            // Only `LIST` inside the folder lists it; `ls dir with space`
+                            // finds none of its three words, `ls missing/` nothing.
+                            if arg.is_empty() && cwd == "/dir with space" {
+                                let listing = format!(
+                                    "-rw-r--r-- 1 u g 5 {dated} a file.txt\r\n\
+                                     drwxr-xr-x 2 u g 4096 Jan  5  2020 sub dir\r\n"
+                                );
+                                std::io::Write::write_all(&mut data, listing.as_bytes()).unwrap();
+                            }
+                            drop(data);
+                            s.send("226 Directory send OK.");
+                        }
+                        "QUIT" => return s.send("221 Bye."),
+                        "" => return,
+                        _ => s.send("502 Not in this script."),
+                    }
+                }
+            })
+        }
+
+        /// The folder is listed from inside (CWD, LIST, CWD back): names with spaces come
+        /// whole, a time-for-year date is this year's, and the working folder is unchanged.
+        #[test]
+        fn bin_ls_server_lists_a_folder_with_spaces_from_inside() {
+            let (dated, year) = shown_without_year(200);
+            let server = bin_ls_server(dated);
+            $run! {
+                let mut client = Client::connect_with(&options(&server)) $($await)* .unwrap();
+                let entries = client.list("dir with space") $($await)* .unwrap();
+                let names: Vec<_> = entries.iter().map(|e| e.name.to_vec()).collect();
+                assert_eq!(names, vec![b"a file.txt".to_vec(), b"sub dir".to_vec()]);
+                assert_eq!(entries[0].modified.unwrap().year(), year);
+                assert_eq!(client.pwd() $($await)* .unwrap(), "/");
+                client.quit() $($await)* .unwrap();
+            }
+        }
+
+        /// A missing folder is an error (CWD's 550), not an empty listing.
+        #[test]
+        fn bin_ls_server_missing_folder_is_550() {
+            let server = bin_ls_server(String::new());
+            $run! {
+                let mut client = Client::connect_with(&options(&server)) $($await)* .unwrap();
+                let err = client.list("missing/") $($await)* .unwrap_err();
+                assert_refused(&err, 550);
+                assert_eq!(client.pwd() $($await)* .unwrap(), "/");
+                client.quit() $($await)* .unwrap();
+            }
+        }
+
         #[test]
         fn connect_to_a_closed_port_is_typed() {
             let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -368,6 +368,13 @@ impl ClientSession {
 
     /// Downloads a listing of `path` (the working directory for `None`) into the operation's
     /// writer: [`OpOutput::Transfer`], whose `kind` says which command `kind` resolved to.
+    ///
+    /// MLSD and NLST take `path` as their argument (RFC 3659 §7.1). LIST lists a folder the
+    /// way curl does: PWD, `CWD path`, `LIST` without an argument, then CWD back to where PWD
+    /// said, whatever the LIST's outcome (the result waits for that reply). So a missing
+    /// folder fails with CWD's reply (550) instead of the empty listing that servers which
+    /// run `/bin/ls` send, and a path with spaces is not split into several. A file is not a
+    /// folder: its LIST fails at CWD. Without a path from PWD, `LIST path` is sent instead.
     pub fn list(&mut self, path: Option<Bytes>, kind: ListKind) -> Result<OpId, UsageError> {
         self.transfer_request(TransferWhat::List(kind), path, 0)
     }

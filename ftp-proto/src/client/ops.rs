@@ -244,8 +244,16 @@ impl ClientSession {
                 }
                 plan.push_back(Step::Main);
             }
-            Request::Transfer { what, offset, .. } => {
-                let t = self.transfer_plan(what, *offset, &mut plan);
+            Request::Transfer { what, path, offset } => {
+                let mut t = self.transfer_plan(what, *offset, &mut plan);
+                if t.kind == TransferKind::List && path.as_ref().is_some_and(|p| !p.is_empty()) {
+                    // As curl lists a folder: CWD into it, LIST without an argument, CWD
+                    // back. Servers that hand LIST's argument to /bin/ls split it at spaces,
+                    // and list a missing folder as empty; CWD answers 550 for it instead.
+                    plan.push_front(Step::EnterDir(path.clone().unwrap_or_default()));
+                    plan.push_front(Step::SaveDir);
+                    t.list_here = true;
+                }
                 transfer = Some(t);
             }
             Request::Quit => plan.push_back(Step::Quit),
@@ -303,6 +311,7 @@ impl ClientSession {
             final_reply: None,
             stored_as: None,
             abort: None,
+            list_here: false,
         }
     }
 
@@ -328,8 +337,16 @@ impl ClientSession {
             (Step::Port(addr), _) => Command::Port(*addr),
             (Step::Rest(offset), _) => Command::Rest(crate::command::RestMarker::Offset(*offset)),
             (Step::Transfer, Request::Transfer { path, .. }) => {
-                transfer_command(op.transfer.as_ref()?.kind, path.clone())
+                let transfer = op.transfer.as_ref()?;
+                let path = if transfer.list_here {
+                    None
+                } else {
+                    path.clone()
+                };
+                transfer_command(transfer.kind, path)
             }
+            (Step::SaveDir, _) => Command::Pwd,
+            (Step::EnterDir(path) | Step::LeaveDir(path), _) => Command::Cwd(path.clone()),
             (Step::Rnfr, Request::Rename { from, .. }) => Command::Rnfr(from.clone()),
             (Step::Rnto, Request::Rename { to, .. }) => Command::Rnto(to.clone()),
             (Step::Main, Request::Simple(command, _)) => command.clone(),

@@ -180,9 +180,48 @@ impl ClientSession {
                 self.stop_tls();
                 Flow::Done(OpOutput::Done(reply.clone()))
             }),
+            Step::SaveDir => self.judge_save_dir(reply),
+            Step::EnterDir(_) => on_completion(reply, || {
+                if let Some(op) = self.current.as_mut() {
+                    op.return_dir = op.saved_dir.take();
+                }
+                next()
+            }),
+            Step::LeaveDir(_) => self.release_result(),
             Step::Quit => Flow::Done(OpOutput::Quit(Some(reply.clone()))),
             Step::Noop => Flow::Done(OpOutput::Reply(reply.clone())),
             Step::Handshake | Step::Listen | Step::Connect(_) | Step::Transfer => Flow::Stay,
+        }
+    }
+
+    /// PWD before listing a folder from inside: the folder to come back to. Without one (PWD
+    /// refused, or no quoted path), LIST takes the folder as its argument instead.
+    fn judge_save_dir(&mut self, reply: &Reply) -> Flow {
+        let saved = reply
+            .code()
+            .is_completion()
+            .then(|| reply.quoted_path())
+            .flatten();
+        let Some(op) = self.current.as_mut() else {
+            return next();
+        };
+        if saved.is_none() {
+            op.plan.retain(|step| !matches!(step, Step::EnterDir(_)));
+            if let Some(transfer) = op.transfer.as_deref_mut() {
+                transfer.list_here = false;
+            }
+        }
+        op.saved_dir = saved;
+        next()
+    }
+
+    /// CWD back after a listing was answered (whatever it says): the listing's own result.
+    fn release_result(&mut self) -> Flow {
+        let held = self.current.as_mut().and_then(|op| op.held.take());
+        match held {
+            Some(Ok(output)) => Flow::Done(output),
+            Some(Err(error)) => Flow::Fail(error),
+            None => next(),
         }
     }
 
