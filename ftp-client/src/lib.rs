@@ -123,6 +123,7 @@ pub mod async_std;
 pub mod blocking;
 mod core;
 mod error;
+mod local;
 mod net;
 mod ops;
 mod options;
@@ -142,9 +143,12 @@ pub use crate::options::{ConnectOptions, TlsMode};
 pub use crate::tls::TlsConfig;
 pub use crate::url::{FtpUrl, UrlError};
 
-pub use ftp_proto::client::{DataFailure, DataMode, ListKind, PasvAddressPolicy, TransferOutcome};
+pub use ftp_proto::client::{
+    Credentials, DataFailure, DataMode, ListKind, PasvAddressPolicy, TransferKind, TransferOutcome,
+};
+pub use ftp_proto::feat::Features;
 pub use ftp_proto::listing::{Entry, EntryKind};
-pub use ftp_proto::transfer::{DataType, TransferMode};
+pub use ftp_proto::transfer::{DataType, FormatControl, TransferMode};
 pub use ftp_proto::{Reply, ReplyCode, Timestamp};
 pub use rustls;
 

@@ -279,7 +279,7 @@ impl<'a, R: Runtime> Download<'a, R> {
                     self.transfer.abort();
                     let _ = self.transfer.result().await;
                     return Err(Error::Io(io::Error::other(format!(
-                        "listing larger than {limit} bytes"
+                        "more than {limit} bytes"
                     ))));
                 }
                 Ok(n) => out.extend_from_slice(&buf[..n]),

@@ -382,9 +382,15 @@ impl Download<'_> {
         }
     }
 
-    /// Bytes handed to the application so far.
-    pub fn bytes(&self) -> u64 {
+    /// Bytes handed to the application so far. (Not `bytes()`: that name is taken by
+    /// [`Read::bytes`].)
+    pub fn byte_count(&self) -> u64 {
         self.transfer.bytes
+    }
+
+    /// Reads the next bytes into `buf` (`Ok(0)` at the end).
+    pub(crate) fn read_chunk(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read(buf)
     }
 
     /// Reads everything into `out`, failing past `limit` bytes (the transfer is then
@@ -405,7 +411,7 @@ impl Download<'_> {
                 self.transfer.abort();
                 let _ = self.transfer.result();
                 return Err(Error::Io(io::Error::other(format!(
-                    "listing larger than {limit} bytes"
+                    "more than {limit} bytes"
                 ))));
             }
             out.extend_from_slice(&buf[..n]);
@@ -557,7 +563,7 @@ impl Upload<'_> {
     }
 
     /// Bytes taken from the application so far.
-    pub fn bytes(&self) -> u64 {
+    pub fn byte_count(&self) -> u64 {
         self.transfer.bytes
     }
 

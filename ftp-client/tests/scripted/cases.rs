@@ -920,6 +920,137 @@ macro_rules! misbehave_tests {
             }
         }
 
+        // -- API helpers ----------------------------------------------------------------
+
+        /// A local folder of its own for one test.
+        fn local_dir(name: &str) -> std::path::PathBuf {
+            let dir = std::env::temp_dir().join(format!(
+                "ftp-client-scripted-{}-{name}-{}",
+                std::process::id(),
+                stringify!($run)
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            dir
+        }
+
+        /// `SITE args`, byte for byte; STOU with the name the server chose.
+        #[test]
+        fn site_and_store_unique() {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let server = Server::start(move |s| {
+                s.login();
+                tx.send(s.expect("SITE")).unwrap();
+                s.send("200 SITE CHMOD command ok.");
+                let listener = s.passive();
+                tx.send(s.expect("STOU")).unwrap();
+                s.send("150 FILE: upload.1");
+                let mut data = accept(&listener);
+                let mut got = Vec::new();
+                std::io::Read::read_to_end(&mut data, &mut got).unwrap();
+                tx.send(String::from_utf8(got).unwrap()).unwrap();
+                drop(data);
+                s.send("226 Transfer complete (unique file name: upload.1).");
+                s.expect("QUIT");
+                s.send("221 Bye.");
+            });
+            $run! {
+                let mut client = Client::connect_with(&options(&server)) $($await)* .unwrap();
+                let reply = client.site("CHMOD 644 f") $($await)* .unwrap();
+                assert_eq!(reply.to_string(), "200 SITE CHMOD command ok.");
+                let mut up = client.store_unique("") $($await)* .unwrap();
+                io::write_all_result(&mut up, b"unique") $($await)* .unwrap();
+                assert_eq!(up.byte_count(), 6);
+                let outcome = up.finish() $($await)* .unwrap();
+                assert_eq!(outcome.stored_as.as_deref(), Some(&b"upload.1"[..]));
+                client.quit() $($await)* .unwrap();
+            }
+            assert_eq!(rx.recv().unwrap(), "SITE CHMOD 644 f");
+            assert_eq!(rx.recv().unwrap(), "STOU");
+            assert_eq!(rx.recv().unwrap(), "unique");
+        }
+
+        /// `retrieve_to` never truncates the local file before the server confirmed: a 550
+        /// and a transfer cut short leave it as it was (and no temporary file); a complete
+        /// download replaces it. `retrieve_to_vec` keeps to its limit.
+        #[test]
+        fn retrieve_to_replaces_the_local_file_only_on_success() {
+            let server = Server::start(|s| {
+                s.login();
+                let first = s.passive();
+                s.expect("RETR");
+                s.send("550 missing.txt: No such file or directory.");
+                drop(first);
+                let listener = s.epsv();
+                s.expect("RETR");
+                s.send("150 Here it comes.");
+                let mut data = accept(&listener);
+                std::io::Write::write_all(&mut data, b"half of it").unwrap();
+                drop(data);
+                s.send("426 Connection closed; transfer aborted.");
+                for body in [&b"fresh contents"[..], b"0123456789"] {
+                    let listener = s.epsv();
+                    s.expect("RETR");
+                    s.send("150 Here it comes.");
+                    let mut data = accept(&listener);
+                    let _ = std::io::Write::write_all(&mut data, body);
+                    drop(data);
+                    s.send("226 Done.");
+                }
+                s.expect("QUIT");
+                s.send("221 Bye.");
+            });
+            let dir = local_dir("retrieve-to");
+            let local = dir.join("existing.txt");
+            std::fs::write(&local, b"precious").unwrap();
+            $run! {
+                let mut client = Client::connect_with(&options(&server)) $($await)* .unwrap();
+                let err = client.retrieve_to("missing.txt", &local) $($await)* .unwrap_err();
+                assert_refused(&err, 550);
+                let err = client.retrieve_to("cut.txt", &local) $($await)* .unwrap_err();
+                assert_refused(&err, 426);
+                assert_eq!(std::fs::read(&local).unwrap(), b"precious");
+                assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "no temporary file left");
+                let outcome = client.retrieve_to("fresh.txt", &local) $($await)* .unwrap();
+                assert_eq!(outcome.bytes, 14);
+                assert_eq!(std::fs::read(&local).unwrap(), b"fresh contents");
+                assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+                let err = client.retrieve_to_vec("ten.txt", 4) $($await)* .unwrap_err();
+                assert!(err.to_string().contains("more than 4 bytes"), "{err}");
+                client.quit() $($await)* .unwrap();
+            }
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+
+        /// A self-signed certificate trusted as a root (what `--cacert cert.pem` does with
+        /// a certificate `openssl req -x509` made) is refused; the message says what that
+        /// means and what to do, not only rustls' `CaUsedAsEndEntity`.
+        #[test]
+        fn self_signed_certificate_error_says_what_it_means() {
+            let config = scripted::tls_config(2, false);
+            let server = Server::start(move |s| {
+                s.send("220 scripted server");
+                s.expect("AUTH");
+                s.send("234 Go ahead.");
+                let _ = s.try_start_tls(&config);
+            });
+            let pem = std::fs::read(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scripted/cert.pem"),
+            )
+            .unwrap();
+            $run! {
+                let tls = ftp_client::TlsConfig::with_root_store(ftp_client::rustls::RootCertStore::empty())
+                    .add_root_pem(&pem)
+                    .unwrap();
+                let options = options(&server).tls(ftp_client::TlsMode::Explicit).tls_config(tls);
+                let err = Client::connect_with(&options) $($await)* .unwrap_err();
+                assert!(err.is_certificate_refused(), "{err:?}");
+                let text = err.to_string();
+                assert!(text.contains("self-signed"), "{text}");
+                assert!(text.contains("danger_accept_invalid_certs"), "{text}");
+            }
+        }
+
         #[test]
         fn connect_to_a_closed_port_is_typed() {
             let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

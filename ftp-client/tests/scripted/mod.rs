@@ -134,12 +134,18 @@ impl Script {
 
     /// After `234`: the control connection's TLS handshake.
     pub fn start_tls(&mut self, config: &Arc<ServerConfig>) {
+        self.try_start_tls(config).expect("control TLS handshake");
+    }
+
+    /// The control connection's TLS handshake, which the client may refuse.
+    pub fn try_start_tls(&mut self, config: &Arc<ServerConfig>) -> std::io::Result<()> {
         let stream = std::mem::replace(self.io.get_mut(), Stream::Gone);
         let Stream::Plain(tcp) = stream else {
             panic!("TLS is already on");
         };
-        let tls = tls_accept(tcp, config).expect("control TLS handshake");
+        let tls = tls_accept(tcp, config)?;
         *self.io.get_mut() = Stream::Tls(Box::new(tls));
+        Ok(())
     }
 
     /// Greeting, AUTH TLS, PBSZ, PROT P and a login (USER, PASS, FEAT listing EPSV).
@@ -206,6 +212,15 @@ impl Script {
     pub fn passive(&mut self) -> TcpListener {
         self.expect("TYPE");
         self.send("200 OK.");
+        self.expect("EPSV");
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        self.send(&format!("229 Entering Extended Passive Mode (|||{port}|)"));
+        listener
+    }
+
+    /// Answers the next `EPSV` (after any others, refused) with a new data listener.
+    pub fn epsv(&mut self) -> TcpListener {
         self.expect("EPSV");
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
