@@ -138,6 +138,7 @@ mod url;
 pub use ftp_proto as proto;
 
 pub use crate::error::{Error, Result};
+pub use crate::local::PartFile;
 pub use crate::ops::LISTING_LIMIT;
 pub use crate::options::{ConnectOptions, TlsMode};
 pub use crate::tls::TlsConfig;

@@ -11,9 +11,10 @@ use crate::error::Error;
 
 /// A download's temporary file, `.NAME.part-PID-N` in the target's folder (the same file
 /// system, so the final rename is atomic). Removed when dropped without
-/// [`commit`](Self::commit).
+/// [`commit`](Self::commit). What `retrieve_to` writes through; public for programs that
+/// move the bytes themselves (with a progress bar, say).
 #[derive(Debug)]
-pub(crate) struct PartFile {
+pub struct PartFile {
     file: Option<File>,
     temp: PathBuf,
     target: PathBuf,
@@ -21,7 +22,7 @@ pub(crate) struct PartFile {
 
 impl PartFile {
     /// Creates the temporary file for `target` (which is neither opened nor touched).
-    pub(crate) fn beside(target: &Path) -> Result<Self, Error> {
+    pub fn beside(target: &Path) -> Result<Self, Error> {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let name = target
             .file_name()
@@ -44,7 +45,7 @@ impl PartFile {
     }
 
     /// Appends `data` to the temporary file.
-    pub(crate) fn write(&mut self, data: &[u8]) -> Result<(), Error> {
+    pub fn write(&mut self, data: &[u8]) -> Result<(), Error> {
         match self.file.as_mut() {
             Some(file) => file.write_all(data).map_err(|e| local_error(&self.temp, e)),
             None => Err(self.gone()),
@@ -52,7 +53,7 @@ impl PartFile {
     }
 
     /// Flushes the temporary file to disk and renames it over the target.
-    pub(crate) fn commit(mut self) -> Result<(), Error> {
+    pub fn commit(mut self) -> Result<(), Error> {
         let file = self.file.take().ok_or_else(|| self.gone())?;
         file.sync_all().map_err(|e| local_error(&self.temp, e))?;
         drop(file);
