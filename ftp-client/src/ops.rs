@@ -244,6 +244,14 @@ macro_rules! client_methods {
             $crate::ops::entry(self.driver.wait(op) $($await)* ?)
         }
 
+        /// CCC (RFC 4217 §6): the control connection goes back to plaintext after the
+        /// server's 200 (close_notify both ways), so firewalls can read it; data connections
+        /// stay protected.
+        pub $($async)? fn ccc(&mut self) -> $crate::Result<()> {
+            let op = self.driver.queue(|s| s.ccc())?;
+            self.driver.wait(op) $($await)* .map(drop)
+        }
+
         /// The features the server lists (FEAT). Login asks for them already; see
         /// [`features`](Self::features).
         pub $($async)? fn feat(&mut self) -> $crate::Result<ftp_proto::feat::Features> {

@@ -71,6 +71,11 @@ enum ControlState {
     /// `StartTls`: waiting for the queued bytes to be written, then the handshake.
     TlsRequested(Box<dyn Conn>),
     Handshaking(BoxFuture<'static, io::Result<Box<dyn Conn>>>),
+    /// `StopTls` (CCC): waiting for the first `usize` bytes of `wbuf` (those queued before
+    /// the CCC took effect) to be written, then the TLS shutdown.
+    ClearRequested(Box<dyn Conn>, usize),
+    /// CCC: close_notify both ways; then plaintext.
+    Clearing(BoxFuture<'static, io::Result<Box<dyn Conn>>>),
     /// `Close`: waiting for the queued bytes to be written, then the close.
     Closing(Box<dyn Conn>),
     Closed,
@@ -393,9 +398,11 @@ impl<R: Runtime> Driver<R> {
                 };
             }
             Action::StopTls => {
-                // CCC has no method in this crate's API; a session that asks for it is ended.
-                let error = io::Error::new(io::ErrorKind::Unsupported, "CCC is not supported");
-                self.core.control_failed(&error);
+                let queued = self.core.wbuf.len();
+                self.control = match std::mem::replace(&mut self.control, ControlState::Closed) {
+                    ControlState::Open(conn) => ControlState::ClearRequested(conn, queued),
+                    other => other,
+                };
             }
             Action::CloseControl => {
                 self.control = match std::mem::replace(&mut self.control, ControlState::Closed) {
@@ -491,13 +498,18 @@ impl<R: Runtime> Driver<R> {
             self.core.wbuf.clear();
             self.written = 0;
         }
+        let limit = match &self.control {
+            ControlState::ClearRequested(_, queued) => *queued,
+            _ => self.core.wbuf.len(),
+        };
         let (ControlState::Open(conn)
         | ControlState::TlsRequested(conn)
+        | ControlState::ClearRequested(conn, _)
         | ControlState::Closing(conn)) = &mut self.control
         else {
             return false;
         };
-        while self.written < self.core.wbuf.len() {
+        while self.written < limit {
             match Pin::new(&mut **conn).poll_write(cx, &self.core.wbuf[self.written..]) {
                 Poll::Ready(Ok(0)) => {
                     let error =
@@ -517,7 +529,7 @@ impl<R: Runtime> Driver<R> {
                 Poll::Pending => return progress,
             }
         }
-        self.core.wbuf.clear();
+        self.core.wbuf.drain(..limit);
         self.written = 0;
         if self.flush_due {
             match Pin::new(&mut **conn).poll_flush(cx) {
@@ -543,6 +555,13 @@ impl<R: Runtime> Driver<R> {
                 }
                 true
             }
+            ControlState::ClearRequested(conn, _) => {
+                self.control = match conn.clear_tls() {
+                    Ok(clearing) => ControlState::Clearing(clearing),
+                    Err(conn) => ControlState::Open(conn),
+                };
+                true
+            }
             ControlState::Closing(mut conn) => {
                 match Pin::new(&mut *conn).poll_close(cx) {
                     Poll::Pending => self.control = ControlState::Closing(conn),
@@ -558,14 +577,18 @@ impl<R: Runtime> Driver<R> {
     }
 
     fn poll_control_tls(&mut self, cx: &mut Context<'_>) -> bool {
-        let ControlState::Handshaking(fut) = &mut self.control else {
+        let clearing = matches!(self.control, ControlState::Clearing(_));
+        let (ControlState::Handshaking(fut) | ControlState::Clearing(fut)) = &mut self.control
+        else {
             return false;
         };
         match fut.as_mut().poll(cx) {
             Poll::Pending => false,
             Poll::Ready(Ok(conn)) => {
                 self.control = ControlState::Open(conn);
-                self.core.session.handle_tls_established(Instant::now());
+                if !clearing {
+                    self.core.session.handle_tls_established(Instant::now());
+                }
                 true
             }
             Poll::Ready(Err(error)) => {

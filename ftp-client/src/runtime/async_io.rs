@@ -61,6 +61,12 @@ impl Conn for IoConn {
         ))
     }
 
+    fn clear_tls(
+        self: Box<Self>,
+    ) -> Result<BoxFuture<'static, io::Result<Box<dyn Conn>>>, Box<dyn Conn>> {
+        Err(self)
+    }
+
     fn reset_on_close(&self) {
         crate::net::reset_on_close(self.0.get_ref());
     }

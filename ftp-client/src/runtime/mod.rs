@@ -33,6 +33,12 @@ pub(crate) trait Conn: AsyncRead + AsyncWrite + Send + Unpin + 'static {
     fn ticket_due(&self) -> bool {
         false
     }
+    /// CCC: ends TLS (close_notify both ways) and gives back the plain stream underneath;
+    /// `Err(self)` for a stream without TLS.
+    #[allow(clippy::type_complexity)]
+    fn clear_tls(
+        self: Box<Self>,
+    ) -> Result<BoxFuture<'static, io::Result<Box<dyn Conn>>>, Box<dyn Conn>>;
 }
 
 /// A listening socket of the runtime.

@@ -55,6 +55,12 @@ impl Conn for TokioConn {
         Ok((self.0.local_addr()?, self.0.peer_addr()?))
     }
 
+    fn clear_tls(
+        self: Box<Self>,
+    ) -> Result<BoxFuture<'static, io::Result<Box<dyn Conn>>>, Box<dyn Conn>> {
+        Err(self)
+    }
+
     fn reset_on_close(&self) {
         crate::net::reset_on_close(&self.0);
     }

@@ -1051,6 +1051,30 @@ macro_rules! misbehave_tests {
             }
         }
 
+        /// CCC: after the 200, close_notify both ways; the next command goes in plaintext
+        /// on the same TCP connection (byte-exact on the server's side).
+        #[test]
+        fn ccc_returns_the_control_connection_to_plaintext() {
+            let config = scripted::tls_config(2, false);
+            let server = Server::start(move |s| {
+                s.tls_login(&config);
+                s.expect("CCC");
+                s.send("200 CCC OK, control connection in plaintext.");
+                s.stop_tls();
+                assert_eq!(s.read(), "PWD");
+                s.send("257 \"/\" is the current directory");
+                s.expect("QUIT");
+                s.send("221 Bye.");
+            });
+            $run! {
+                let mut client = Client::connect_with(&tls_options(&server)) $($await)* .unwrap();
+                client.ccc() $($await)* .unwrap();
+                assert!(!client.is_secure() && client.is_data_protected());
+                assert_eq!(client.pwd() $($await)* .unwrap(), "/");
+                client.quit() $($await)* .unwrap();
+            }
+        }
+
         #[test]
         fn connect_to_a_closed_port_is_typed() {
             let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

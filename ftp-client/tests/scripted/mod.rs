@@ -148,6 +148,34 @@ impl Script {
         Ok(())
     }
 
+    /// After the `200` to CCC: close_notify both ways (the client's read one TLS record at a
+    /// time, so no plaintext after it is taken for TLS), then plaintext.
+    pub fn stop_tls(&mut self) {
+        let stream = std::mem::replace(self.io.get_mut(), Stream::Gone);
+        let Stream::Tls(tls) = stream else {
+            panic!("TLS is not on");
+        };
+        let StreamOwned { mut conn, mut sock } = *tls;
+        conn.send_close_notify();
+        while conn.wants_write() {
+            conn.write_tls(&mut sock).unwrap();
+        }
+        for _ in 0..64 {
+            let mut header = [0u8; 5];
+            sock.read_exact(&mut header).unwrap();
+            let len = usize::from(u16::from_be_bytes([header[3], header[4]]));
+            let mut record = header.to_vec();
+            record.resize(5 + len, 0);
+            sock.read_exact(&mut record[5..]).unwrap();
+            conn.read_tls(&mut &record[..]).unwrap();
+            if conn.process_new_packets().unwrap().peer_has_closed() {
+                *self.io.get_mut() = Stream::Plain(sock);
+                return;
+            }
+        }
+        panic!("no close_notify from the client");
+    }
+
     /// Greeting, AUTH TLS, PBSZ, PROT P and a login (USER, PASS, FEAT listing EPSV).
     pub fn tls_login(&mut self, config: &Arc<ServerConfig>) {
         self.send("220 scripted server");
