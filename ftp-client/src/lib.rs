@@ -121,6 +121,7 @@ mod async_driver;
 #[cfg(feature = "async-std")]
 pub mod async_std;
 pub mod blocking;
+mod connector;
 mod core;
 mod error;
 mod local;
@@ -137,6 +138,7 @@ mod url;
 
 pub use ftp_proto as proto;
 
+pub use crate::connector::Connector;
 pub use crate::error::{Error, Result};
 pub use crate::local::PartFile;
 pub use crate::ops::LISTING_LIMIT;

@@ -38,7 +38,7 @@ use crate::core::{Action, Core, Started};
 use crate::error::{data_failure, Error, Result};
 use crate::net::{bind_active, peer_allowed, NetOptions};
 use crate::options::{ConnectOptions, TlsMode};
-use crate::runtime::{timeout_at, BoxFuture, Conn, Listener, Runtime, Timer};
+use crate::runtime::{connect_with, timeout_at, BoxFuture, Conn, Listener, Runtime, Timer};
 use crate::tls::TlsSetup;
 
 /// Work done per [`Driver::poll_drive`] before yielding to other tasks.
@@ -115,6 +115,15 @@ impl<R: Runtime> Driver<R> {
         };
         let deadline = Instant::now() + options.connect_timeout;
         let connecting = async {
+            if let Some(connector) = &options.connector {
+                let timeout = deadline.saturating_duration_since(Instant::now());
+                let connect =
+                    connect_with::<R>(connector, options.host.clone(), options.port, timeout);
+                return connect.await.map_err(|source| Error::Connect {
+                    host: host.clone(),
+                    source,
+                });
+            }
             let addrs = R::resolve(options.host.clone(), options.port)
                 .await
                 .map_err(|source| Error::Connect {
@@ -337,7 +346,13 @@ impl<R: Runtime> Driver<R> {
     fn execute(&mut self, action: Action) {
         match action {
             Action::Connect { id, addr, tls } => {
-                let connect = R::connect(addr);
+                let connect = match &self.net.connector {
+                    Some(connector) => {
+                        let timeout = self.net.data_timeout;
+                        connect_with::<R>(connector, addr.ip().to_string(), addr.port(), timeout)
+                    }
+                    None => R::connect(addr),
+                };
                 let fut: BoxFuture<'static, SideResult> = Box::pin(async move {
                     match connect.await {
                         Ok(conn) => SideResult::Connected(conn, addr),

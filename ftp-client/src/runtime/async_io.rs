@@ -120,6 +120,10 @@ impl Runtime for AsyncIoRuntime {
         })
     }
 
+    fn adopt(stream: StdStream) -> io::Result<Box<dyn Conn>> {
+        Ok(Box::new(IoConn(Async::new(stream)?)))
+    }
+
     fn listener(listener: StdListener) -> io::Result<Box<dyn Listener>> {
         Ok(Box::new(IoListener(Async::new(listener)?)))
     }

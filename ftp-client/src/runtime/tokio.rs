@@ -106,6 +106,11 @@ impl Runtime for TokioRuntime {
         })
     }
 
+    fn adopt(stream: std::net::TcpStream) -> io::Result<Box<dyn Conn>> {
+        stream.set_nonblocking(true)?;
+        Ok(Box::new(TokioConn(TcpStream::from_std(stream)?)))
+    }
+
     fn listener(listener: StdListener) -> io::Result<Box<dyn Listener>> {
         listener.set_nonblocking(true)?;
         Ok(Box::new(TokioListener(TcpListener::from_std(listener)?)))

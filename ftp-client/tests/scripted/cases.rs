@@ -1075,6 +1075,55 @@ macro_rules! misbehave_tests {
             }
         }
 
+        /// Records every connection it opens, then connects directly.
+        struct RecordingConnector(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+        impl ftp_client::Connector for RecordingConnector {
+            fn connect(
+                &self,
+                host: &str,
+                port: u16,
+                timeout: Duration,
+            ) -> std::io::Result<std::net::TcpStream> {
+                self.0.lock().unwrap().push(format!("{host}:{port}"));
+                let addr = std::net::SocketAddr::new(host.parse().unwrap(), port);
+                std::net::TcpStream::connect_timeout(&addr, timeout)
+            }
+        }
+
+        /// A connector of the application opens the control connection and the passive data
+        /// connection (what a SOCKS5 or HTTP CONNECT connector does through its proxy).
+        #[test]
+        fn connector_opens_control_and_data_connections() {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let server = Server::start(move |s| {
+                s.login();
+                let listener = s.passive();
+                tx.send(listener.local_addr().unwrap().port()).unwrap();
+                s.expect("RETR");
+                s.send("150 Here it comes.");
+                let mut data = accept(&listener);
+                std::io::Write::write_all(&mut data, b"via the connector").unwrap();
+                drop(data);
+                s.send("226 Done.");
+                s.expect("QUIT");
+                s.send("221 Bye.");
+            });
+            let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+            $run! {
+                let options = options(&server).connector(RecordingConnector(seen.clone()));
+                let mut client = Client::connect_with(&options) $($await)* .unwrap();
+                let got = client.retrieve_to_vec("f", 1000) $($await)* .unwrap();
+                assert_eq!(got, b"via the connector");
+                client.quit() $($await)* .unwrap();
+            }
+            let data_port = rx.recv().unwrap();
+            assert_eq!(
+                *seen.lock().unwrap(),
+                vec![server.target(), format!("127.0.0.1:{data_port}")]
+            );
+        }
+
         #[test]
         fn connect_to_a_closed_port_is_typed() {
             let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
