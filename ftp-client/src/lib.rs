@@ -158,3 +158,9 @@ pub use rustls;
 /// The async-std client serves smol unchanged: both run on the async-io reactor.
 #[cfg(feature = "async-std")]
 pub use crate::async_std as smol;
+
+/// The README's Rust examples (the core's and the client's), compiled and run as doc tests:
+/// here, where ftp-proto, ftp-client and, as a dev-dependency, ftp-server are all at hand.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeExamples;
