@@ -14,6 +14,10 @@ use std::time::{Duration, Instant};
 
 use super::peers::{self, Peer, Server, PASS, USER};
 
+/// ftp-client's scripted servers (misbehaving and unusual ones), in-process.
+#[path = "../../ftp-client/tests/scripted/mod.rs"]
+mod scripted;
+
 /// Set for the child processes: the program's arguments, one per line.
 const CHILD_ARGS: &str = "FTP_TEST_CHILD_ARGS";
 /// The longest one command may take.
@@ -344,4 +348,48 @@ fn pyftpdlib_plain() {
 #[test]
 fn pyftpdlib_explicit_tls() {
     matrix(Server::Pyftpdlib, &[EXPLICIT, EXPLICIT_ACTIVE]);
+}
+
+/// `mirror --upload` of 50 files into a new folder of a server that requires TLS session
+/// reuse and sends no TLS 1.3 ticket after uploads (as ProFTPD does): the client runs out of
+/// TLS 1.3 sessions after the first uploads, starts over with TLS 1.2, and every file
+/// arrives, byte for byte.
+#[test]
+fn mirror_upload_to_a_server_without_tickets_after_uploads() {
+    let (server, files) = scripted::reuse_requiring_server(2);
+    let local = std::env::temp_dir().join(format!("ftp-cli-no-tickets-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&local);
+    let src = local.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    for i in 0..50 {
+        std::fs::write(src.join(format!("f{i:02}.txt")), format!("file {i}\n")).unwrap();
+    }
+    let url = format!("ftp://{USER}:{PASS}@{}/new/", server.target());
+    let args = [
+        "-q",
+        "--timeout",
+        "20",
+        "--tls",
+        "explicit",
+        "--insecure",
+        "mirror",
+        "--upload",
+        src.to_str().unwrap(),
+        &url,
+    ];
+    let run = run_child(&args, &local);
+    assert_eq!(
+        run.code, 0,
+        "stdout:\n{}\nstderr:\n{}",
+        run.stdout, run.stderr
+    );
+    assert!(run.stderr.contains("TLS 1.2"), "{}", run.stderr);
+    drop(server);
+    let files = files.lock().unwrap();
+    assert!(files.refused > 0, "the TLS 1.3 sessions ran out");
+    for i in 0..50 {
+        let body = &files.files[&format!("/new/f{i:02}.txt")];
+        assert_eq!(body, format!("file {i}\n").as_bytes());
+    }
+    std::fs::remove_dir_all(&local).unwrap();
 }

@@ -92,6 +92,17 @@ pub enum Error {
     /// A configured value cannot be written on the control connection.
     #[error("command cannot be sent: {0}")]
     Encode(EncodeError),
+    /// A data connection was refused because it could not resume the control connection's
+    /// TLS session: the server requires reuse, and sent no fresh TLS 1.3 session ticket to
+    /// resume with (ProFTPD sends none after uploads; this client presents each ticket once,
+    /// as RFC 8446 asks and rustls enforces). Connect again with
+    /// [`TlsConfig::tls12_only`](crate::TlsConfig::tls12_only): TLS 1.2 session ids do not
+    /// run out. `reply` is the server's refusal. The session goes on.
+    #[error("the server requires TLS session reuse and gave no new TLS 1.3 session ticket to resume with; connect again with TLS 1.2 (TlsConfig::tls12_only){}", .reply.as_ref().map(|r| format!(" (server replied {})", reply_text(r))).unwrap_or_default())]
+    TlsSessionsExhausted {
+        /// The server's refusal, if it sent one.
+        reply: Option<Reply>,
+    },
     /// A local file could not be written (by [`retrieve_to`](crate::blocking::Client::retrieve_to)
     /// and friends); the session goes on.
     #[error("local file {}: {source}", .path.display())]
@@ -114,7 +125,9 @@ impl Error {
             Self::Reply(reply) | Self::UnexpectedReply(reply) | Self::AccountRequired(reply) => {
                 Some(reply)
             }
-            Self::Aborted { reply } | Self::ConnectionClosed { reply } => reply.as_ref(),
+            Self::Aborted { reply }
+            | Self::ConnectionClosed { reply }
+            | Self::TlsSessionsExhausted { reply } => reply.as_ref(),
             Self::Protocol(ProtocolError::UnexpectedGreeting(reply)) => Some(reply),
             _ => None,
         }

@@ -52,4 +52,3 @@ pub use reply::{Reply, ReplyCode};
 #[doc = ""]
 #[doc = include_str!("../RFC-COVERAGE.md")]
 pub mod rfc_coverage {}
-

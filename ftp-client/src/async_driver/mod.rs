@@ -162,7 +162,7 @@ impl<R: Runtime> Driver<R> {
         };
         let session = ClientSession::new(options.session.clone(), info, Instant::now());
         let mut driver = Self {
-            core: Core::new(session),
+            core: Core::with_tickets(session, tls.as_ref()),
             control: ControlState::Open(control),
             written: 0,
             flush_due: false,

@@ -108,7 +108,7 @@ impl Driver {
         let config: ClientConfig = options.session.clone();
         let session = ClientSession::new(config, conn, Instant::now());
         let mut driver = Self {
-            core: Core::new(session),
+            core: Core::with_tickets(session, tls.as_ref()),
             control: Some(control),
             tls,
             net,

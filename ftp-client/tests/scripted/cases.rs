@@ -1124,6 +1124,49 @@ macro_rules! misbehave_tests {
             );
         }
 
+        /// A server that requires TLS session reuse and sends no TLS 1.3 ticket after
+        /// uploads (ProFTPD): once the tickets from the control connection are used up, the
+        /// refusal says why and what to do (TLS 1.2); with TLS 1.2, 50 uploads all work.
+        #[test]
+        fn no_tickets_after_uploads_then_tls12_uploads_all() {
+            let (server, files) = scripted::reuse_requiring_server(2);
+            $run! {
+                let tls = ftp_client::TlsConfig::danger_accept_invalid_certs();
+                let tls13 = options(&server)
+                    .tls(ftp_client::TlsMode::Explicit)
+                    .tls_config(tls.clone());
+                let mut client = Client::connect_with(&tls13) $($await)* .unwrap();
+                let mut refused = None;
+                for i in 0..5 {
+                    match client.store_from(format!("t13-{i}"), &mut &b"data"[..]) $($await)* {
+                        Ok(_) => {}
+                        Err(err) => {
+                            refused = Some((i, err));
+                            break;
+                        }
+                    }
+                }
+                let (i, err) = refused.expect("TLS 1.3 tickets run out");
+                assert!(i >= 2, "upload {i} refused: {err:?}");
+                assert!(matches!(err, Error::TlsSessionsExhausted { .. }), "{err:?}");
+                assert!(!err.is_fatal());
+                assert!(err.to_string().contains("TLS 1.2"), "{err}");
+                client.quit() $($await)* .unwrap();
+
+                let tls12 = options(&server)
+                    .tls(ftp_client::TlsMode::Explicit)
+                    .tls_config(tls.tls12_only());
+                let mut client = Client::connect_with(&tls12) $($await)* .unwrap();
+                for i in 0..50 {
+                    client.store_from(format!("t12-{i}"), &mut &b"data"[..]) $($await)* .unwrap();
+                }
+                client.quit() $($await)* .unwrap();
+            }
+            drop(server);
+            let files = files.lock().unwrap();
+            assert_eq!((0..50).filter(|i| files.files[&format!("/t12-{i}")] == b"data").count(), 50);
+        }
+
         #[test]
         fn connect_to_a_closed_port_is_typed() {
             let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use ftp_client::rustls;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
@@ -69,7 +70,12 @@ impl Write for Stream {
 /// handshake and resumes from `resumption`'s ticketer (share one between the control and
 /// data configurations so data connections can resume the control connection's session).
 pub fn tls_config(tickets: usize, tls13_only: bool) -> Arc<ServerConfig> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scripted");
+    // Also compiled into examples/ftp's tests, whose manifest lives beside ftp-client.
+    let crate_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = match crate_dir.join("tests/scripted") {
+        own if own.is_dir() => own,
+        _ => crate_dir.join("../ftp-client/tests/scripted"),
+    };
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(dir.join("cert.pem"))
         .unwrap()
         .map(Result::unwrap)
@@ -299,19 +305,24 @@ impl Script {
 
 /// Accepts the data connection on `listener` (bounded).
 pub fn accept(listener: &TcpListener) -> TcpStream {
+    accept_within(listener, SCRIPT_WAIT).expect("no data connection")
+}
+
+/// Accepts a connection on `listener` within `wait`.
+pub fn accept_within(listener: &TcpListener, wait: Duration) -> Option<TcpStream> {
     listener.set_nonblocking(true).unwrap();
-    let deadline = std::time::Instant::now() + SCRIPT_WAIT;
+    let deadline = std::time::Instant::now() + wait;
     loop {
         match listener.accept() {
             Ok((stream, _)) => {
                 stream.set_nonblocking(false).unwrap();
                 stream.set_read_timeout(Some(SCRIPT_WAIT)).unwrap();
-                return stream;
+                return Some(stream);
             }
             Err(_) if std::time::Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(2));
             }
-            Err(e) => panic!("no data connection: {e}"),
+            Err(_) => return None,
         }
     }
 }
@@ -325,6 +336,130 @@ pub fn connect_eprt(eprt: &str) -> TcpStream {
     stream.set_read_timeout(Some(SCRIPT_WAIT)).unwrap();
     stream.set_write_timeout(Some(SCRIPT_WAIT)).unwrap();
     stream
+}
+
+/// Files and folders of [`reuse_requiring_server`], by absolute path.
+#[derive(Debug, Default)]
+pub struct Files {
+    pub files: std::collections::BTreeMap<String, Vec<u8>>,
+    pub dirs: std::collections::BTreeSet<String>,
+    /// Data connections refused because they did not resume the TLS session.
+    pub refused: usize,
+}
+
+/// `arg` against the folder `cwd`, as an absolute path without a trailing slash.
+fn absolute(cwd: &str, arg: &str) -> String {
+    let joined = if arg.starts_with('/') {
+        arg.to_string()
+    } else {
+        format!("{}/{arg}", cwd.trim_end_matches('/'))
+    };
+    let trimmed = joined.trim_end_matches('/');
+    if trimmed.is_empty() {
+        "/".to_string()
+    } else {
+        trimmed.to_string()
+    }
+}
+
+/// A server that treats TLS sessions as ProFTPD does when it requires session reuse
+/// (`TLSOptions` without `NoSessionReuseRequired`): explicit FTPS only; a data connection
+/// that does not resume the control connection's TLS session gets `425 ... Operation not
+/// permitted` after its handshake (an upload then leaves a 0-byte file); TLS 1.3 tickets: two
+/// on the control connection, one on a listing's data connection, none on an upload's. TLS
+/// 1.2 session ids are resumable. Files live in `files`; up to `connections` control
+/// connections are served, one after the other.
+pub fn reuse_requiring_server(connections: usize) -> (Server, Arc<std::sync::Mutex<Files>>) {
+    let files = Arc::new(std::sync::Mutex::new(Files::default()));
+    files.lock().unwrap().dirs.insert("/".into());
+    let control = tls_config(2, false);
+    let listing_tls = with_tickets(&control, 1);
+    let upload = with_tickets(&control, 0);
+    let theirs = Arc::clone(&files);
+    let server = Server::start_many(connections, move |s| {
+        s.tls_login(&control);
+        let mut cwd = "/".to_string();
+        let mut data: Option<TcpListener> = None;
+        for _ in 0..10_000 {
+            let line = s.read();
+            let (verb, arg) = line.split_once(' ').unwrap_or((line.as_str(), ""));
+            let path = absolute(&cwd, arg);
+            let mut files = theirs.lock().unwrap();
+            match verb.to_ascii_uppercase().as_str() {
+                "TYPE" | "MODE" | "OPTS" => s.send("200 OK."),
+                "PWD" => s.send(&format!("257 \"{cwd}\" is the current directory")),
+                "CWD" if files.dirs.contains(&path) => {
+                    cwd = path;
+                    s.send("250 CWD command successful");
+                }
+                "CWD" => s.send(&format!("550 {arg}: No such file or directory")),
+                "MKD" if files.dirs.insert(path.clone()) => {
+                    s.send(&format!("257 \"{path}\" - Directory successfully created"))
+                }
+                "MKD" => s.send(&format!("550 {arg}: File exists")),
+                "SIZE" => match files.files.get(&path) {
+                    Some(f) => s.send(&format!("213 {}", f.len())),
+                    None => s.send(&format!("550 {arg}: No such file or directory")),
+                },
+                "EPSV" => {
+                    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+                    let port = l.local_addr().unwrap().port();
+                    data = Some(l);
+                    s.send(&format!("229 Entering Extended Passive Mode (|||{port}|)"));
+                }
+                "LIST" => {
+                    let dir = if arg.is_empty() { cwd.clone() } else { path };
+                    let mut listing = String::new();
+                    let prefix = format!("{}/", dir.trim_end_matches('/'));
+                    for d in files.dirs.iter().filter_map(|d| d.strip_prefix(&prefix)) {
+                        if !d.is_empty() && !d.contains('/') {
+                            listing += &format!("drwxr-xr-x 2 u g 4096 Jan  1  2020 {d}\r\n");
+                        }
+                    }
+                    for (f, body) in &files.files {
+                        if let Some(name) = f.strip_prefix(&prefix).filter(|n| !n.contains('/')) {
+                            let len = body.len();
+                            listing += &format!("-rw-r--r-- 1 u g {len} Jan  1  2020 {name}\r\n");
+                        }
+                    }
+                    s.send("150 Opening ASCII mode data connection for file list");
+                    let tcp = accept(data.as_ref().unwrap());
+                    let mut tls = tls_accept(tcp, &listing_tls).unwrap();
+                    let _ = tls.write_all(listing.as_bytes());
+                    tls.conn.send_close_notify();
+                    let _ = tls.flush();
+                    s.send("226 Transfer complete");
+                }
+                "STOR" => {
+                    s.send(&format!(
+                        "150 Opening BINARY mode data connection for {arg}"
+                    ));
+                    let tcp = accept(data.as_ref().unwrap());
+                    let Ok(mut tls) = tls_accept(tcp, &upload) else {
+                        s.send("425 Unable to build data connection");
+                        continue;
+                    };
+                    if tls.conn.handshake_kind() != Some(rustls::HandshakeKind::Resumed) {
+                        files.files.insert(path, Vec::new());
+                        files.refused += 1;
+                        drop(tls);
+                        s.send("425 Unable to build data connection: Operation not permitted");
+                        continue;
+                    }
+                    let mut body = Vec::new();
+                    let _ = tls.read_to_end(&mut body);
+                    tls.conn.send_close_notify();
+                    let _ = tls.flush();
+                    files.files.insert(path, body);
+                    s.send("226 Transfer complete");
+                }
+                "QUIT" => return s.send("221 Goodbye."),
+                "" => return,
+                _ => s.send("502 Not in this script."),
+            }
+        }
+    });
+    (server, files)
 }
 
 /// A running script; [`Server::addr`] is where the client connects.
@@ -345,6 +480,36 @@ impl Server {
                 io: BufReader::new(Stream::Plain(stream)),
             };
             run(&mut script);
+        });
+        Self {
+            addr,
+            thread: Some(thread),
+        }
+    }
+
+    /// Serves up to `connections` control connections, one after the other, each with
+    /// `run`; after the first, one that does not come within a few seconds ends the server.
+    pub fn start_many(
+        connections: usize,
+        run: impl Fn(&mut Script) + Send + Sync + 'static,
+    ) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let thread = std::thread::spawn(move || {
+            for i in 0..connections {
+                let wait = if i == 0 {
+                    SCRIPT_WAIT
+                } else {
+                    Duration::from_secs(3)
+                };
+                let Some(stream) = accept_within(&listener, wait) else {
+                    return;
+                };
+                let mut script = Script {
+                    io: BufReader::new(Stream::Plain(stream)),
+                };
+                run(&mut script);
+            }
         });
         Self {
             addr,
