@@ -393,3 +393,51 @@ fn mirror_upload_to_a_server_without_tickets_after_uploads() {
     }
     std::fs::remove_dir_all(&local).unwrap();
 }
+
+/// A server that sends the first 4 bytes of `f` on each RETR and then breaks the transfer
+/// off (426), for `rounds` control connections.
+fn cut_short_server(rounds: usize) -> scripted::Server {
+    scripted::Server::start_many(rounds, |s| {
+        s.login();
+        let listener = s.passive();
+        s.expect("RETR");
+        s.send("150 Opening BINARY mode data connection for f (10 bytes).");
+        let mut data = scripted::accept(&listener);
+        std::io::Write::write_all(&mut data, b"half").unwrap();
+        drop(data);
+        s.send("426 Connection closed; transfer aborted.");
+        s.expect("QUIT");
+        s.send("221 Bye.");
+    })
+}
+
+/// A download cut short: a new local file keeps what came and the message says it is
+/// partial and how to resume; an existing local file is left as it was, and the message
+/// says so.
+#[test]
+fn get_cut_short_says_what_became_of_the_local_file() {
+    let server = cut_short_server(2);
+    let local = std::env::temp_dir().join(format!("ftp-cli-cut-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&local);
+    std::fs::create_dir_all(&local).unwrap();
+    let url = format!("ftp://u:p@{}/f", server.target());
+    let fresh = local.join("fresh.bin");
+    let run = run_child(&["-q", "get", &url, fresh.to_str().unwrap()], &local);
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    assert!(run.stderr.contains("426"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("is partial (4 bytes)"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("--resume"), "{}", run.stderr);
+    assert_eq!(std::fs::read(&fresh).unwrap(), b"half");
+    let kept = local.join("kept.bin");
+    std::fs::write(&kept, b"precious").unwrap();
+    let run = run_child(&["-q", "get", &url, kept.to_str().unwrap()], &local);
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    assert!(run.stderr.contains("was left unchanged"), "{}", run.stderr);
+    assert_eq!(std::fs::read(&kept).unwrap(), b"precious");
+    drop(server);
+    std::fs::remove_dir_all(&local).unwrap();
+}
