@@ -136,13 +136,7 @@ impl Failure {
     /// An I/O error of a transfer stream: the client's own error inside it when there is
     /// one.
     fn stream(error: io::Error) -> Self {
-        if error.get_ref().is_some_and(|e| e.is::<Error>()) {
-            if let Some(Ok(inner)) = error.into_inner().map(|e| e.downcast::<Error>()) {
-                return Self::of(*inner);
-            }
-            return Self::Transfer(Error::Io(io::Error::other("transfer failed")));
-        }
-        Self::Transfer(Error::Io(error))
+        Self::of(stream_error(error))
     }
 }
 
