@@ -266,6 +266,11 @@ impl Core {
         Some(result.map_err(|e| self.explain(e)))
     }
 
+    /// Whether `op`'s result, once in (and not yet taken), is a success.
+    pub(crate) fn peek_ok(&self, op: OpId) -> Option<bool> {
+        self.completions.get(&op).map(Result::is_ok)
+    }
+
     /// True once `op`'s result is in (and not yet taken).
     #[cfg(any(feature = "tokio", feature = "async-std"))]
     pub(crate) fn is_complete(&self, op: OpId) -> bool {

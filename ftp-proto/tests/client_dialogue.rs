@@ -1892,3 +1892,64 @@ fn client_mlsd_and_nlst_take_the_path() {
         assert!(matches!(c.expect_ok(op), OpOutput::Transfer(_)));
     });
 }
+
+// ---------------------------------------------------------------------------------------------
+// An empty file whose data connection broke
+
+/// The 150 announces 0 bytes, the data connection fails (a server that closes right after
+/// its TLS handshake, whose reset overtakes the end of the stream), the server says 226: an
+/// empty file, complete. With bytes announced, the same failure is an error.
+#[test]
+fn client_empty_file_whose_data_connection_broke_is_complete() {
+    logged_in(plain(), |c| {
+        for (announced, complete) in [("0", true), ("10", false)] {
+            let op = c.op(|s| s.retrieve("f", 0).unwrap());
+            while c.peek_tx(b"TYPE I\r\n") {
+                c.expect_tx(b"TYPE I\r\n");
+                c.server(b"200 ok\r\n");
+            }
+            c.expect_tx(b"EPSV\r\n");
+            c.server(b"229 (|||5000|)\r\n");
+            let id = c.connect("127.0.0.1:5000");
+            c.expect_tx(b"RETR f\r\n");
+            let prelim =
+                format!("150 Opening BINARY mode data connection for f ({announced} bytes).\r\n");
+            c.server(prelim.as_bytes());
+            c.expect_start(id);
+            c.data(id, ClientDataEvent::Failed(DataFailure::Reset));
+            c.server(b"226 Transfer complete.\r\n");
+            let result = c.expect_completed(op);
+            if complete {
+                assert!(
+                    matches!(&result, Ok(OpOutput::Transfer(t)) if t.bytes == 0),
+                    "{result:?}"
+                );
+            } else {
+                assert_eq!(result, Err(OpError::DataConnection(DataFailure::Reset)));
+            }
+        }
+    });
+}
+
+/// SIZE said 0 just before, the 150 says nothing of the size: the same.
+#[test]
+fn client_empty_file_known_from_size_is_complete_despite_a_reset() {
+    logged_in(plain(), |c| {
+        let size = c.op(|s| s.size("empty").unwrap());
+        c.expect_tx(b"TYPE I\r\n");
+        c.server(b"200 ok\r\n");
+        c.expect_tx(b"SIZE empty\r\n");
+        c.server(b"213 0\r\n");
+        assert_eq!(c.expect_ok(size), OpOutput::Size(0));
+        let op = c.op(|s| s.retrieve("empty", 0).unwrap());
+        c.expect_tx(b"EPSV\r\n");
+        c.server(b"229 (|||5000|)\r\n");
+        let id = c.connect("127.0.0.1:5000");
+        c.expect_tx(b"RETR empty\r\n");
+        c.server(b"150 Opening data connection.\r\n");
+        c.expect_start(id);
+        c.data(id, ClientDataEvent::Failed(DataFailure::Tls));
+        c.server(b"226 Transfer complete.\r\n");
+        assert!(matches!(c.expect_ok(op), OpOutput::Transfer(t) if t.bytes == 0));
+    });
+}

@@ -56,6 +56,9 @@ pub(crate) enum DataConn {
     TlsPending(Box<dyn Conn>),
     /// PROT P: the TLS handshake goes on while the transfer command is answered.
     Handshaking(BoxFuture<'static, io::Result<Box<dyn Conn>>>),
+    /// Failed (and reported) before its transfer stream took it: the transfer's result
+    /// decides what the stream gives.
+    Gone,
 }
 
 /// What a side future reports.
@@ -262,12 +265,13 @@ impl<R: Runtime> Driver<R> {
                 }
                 Some(conn) => Ok((started, conn)),
                 None => {
-                    // Cannot happen: `Start` follows `Connected`. Fail the transfer cleanly.
+                    // The connection failed after `Start` (its TLS handshake, say) and the
+                    // session knows: the transfer's result says whether anything was lost
+                    // (an empty file was not). Reporting it again is harmless.
                     driver
                         .core
                         .data_event(started.id, ClientDataEvent::Failed(DataFailure::Other));
-                    driver.core.discard(op);
-                    Err(Error::DataConnection(DataFailure::Other))
+                    Ok((started, DataConn::Gone))
                 }
             },
             Next::Done(Ok(output)) => Err(crate::ops::transfer(output)
@@ -461,6 +465,7 @@ impl<R: Runtime> Driver<R> {
         match conn {
             DataConn::Ready(conn) => self.background.push(Box::pin(abort_conn::<R>(conn))),
             DataConn::TlsPending(conn) => conn.reset_on_close(),
+            DataConn::Gone => {}
             DataConn::Handshaking(handshake) => {
                 let deadline = Instant::now() + TICKET_WAIT;
                 self.background.push(Box::pin(async move {

@@ -433,7 +433,31 @@ impl Download<'_> {
                 Ok(n)
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(e),
-            Err(e) => Err(self.transfer.fail(&e)),
+            Err(e) => self.failed_read(&e),
+        }
+    }
+
+    /// A read failed. When not a byte came yet and the connection broke (a reset, a TLS
+    /// failure), the transfer's result decides: an empty file the server confirmed (the
+    /// session accepts a transfer only when no byte can be missing) ends the data; anything
+    /// else is the error.
+    fn failed_read(&mut self, error: &io::Error) -> io::Result<usize> {
+        use io::ErrorKind::*;
+        let error = self.transfer.fail(error);
+        let broke = matches!(
+            error.kind(),
+            ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof | InvalidData
+        );
+        if !broke || self.transfer.bytes > 0 {
+            return Err(error);
+        }
+        let op = self.transfer.op;
+        match self.transfer.driver.run(|core| core.peek_ok(op)) {
+            Ok(true) => {
+                self.phase = Phase::Done;
+                Ok(0)
+            }
+            _ => Err(error),
         }
     }
 
@@ -490,7 +514,7 @@ impl Download<'_> {
                             self.wire_end = n;
                         }
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => return Err(self.transfer.fail(&e)),
+                        Err(e) => return self.failed_read(&e),
                     }
                 }
             }

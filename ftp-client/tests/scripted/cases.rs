@@ -715,6 +715,21 @@ macro_rules! misbehave_tests {
         /// RETR: it connects, then either completes its TLS handshake and closes at once
         /// (`handshake`, without close_notify), or resets the connection in mid-handshake.
         fn tls_active_empty_retr(handshake: bool) -> Server {
+            tls_active_empty_retr_with(if handshake { DataEnd::Handshake } else { DataEnd::Reset })
+        }
+
+        /// How the scripted server ends an empty file's TLS data connection.
+        #[derive(Clone, Copy)]
+        enum DataEnd {
+            /// Completes its TLS handshake, then closes without close_notify.
+            Handshake,
+            /// Sends its handshake flight and closes without reading the client's Finished.
+            Flight,
+            /// Resets the connection in mid-handshake.
+            Reset,
+        }
+
+        fn tls_active_empty_retr_with(end: DataEnd) -> Server {
             let config = scripted::tls_config(2, false);
             Server::start(move |s| {
                 s.tls_login(&config);
@@ -723,15 +738,19 @@ macro_rules! misbehave_tests {
                 let eprt = s.expect("EPRT");
                 s.send("200 OK.");
                 s.expect("RETR");
-                s.send("150 Opening BINARY mode data connection for empty (0 bytes).");
+                // A reset loses the file's bytes: this one has some.
+                let size = if matches!(end, DataEnd::Reset) { 5 } else { 0 };
+                s.send(&format!("150 Opening BINARY mode data connection for f ({size} bytes)."));
                 let tcp = scripted::connect_eprt(&eprt);
-                if handshake {
-                    drop(scripted::tls_accept(tcp, &config));
-                } else {
-                    let mut hello = [0u8; 64];
-                    let _ = std::io::Read::read(&mut &tcp, &mut hello);
-                    socket2::SockRef::from(&tcp).set_linger(Some(Duration::ZERO)).unwrap();
-                    drop(tcp);
+                match end {
+                    DataEnd::Handshake => drop(scripted::tls_accept(tcp, &config)),
+                    DataEnd::Flight => scripted::tls_flight_then_close(tcp, &config),
+                    DataEnd::Reset => {
+                        let mut hello = [0u8; 64];
+                        let _ = std::io::Read::read(&mut &tcp, &mut hello);
+                        socket2::SockRef::from(&tcp).set_linger(Some(Duration::ZERO)).unwrap();
+                        drop(tcp);
+                    }
                 }
                 s.send("226 Transfer complete.");
                 s.expect("QUIT");
@@ -764,7 +783,28 @@ macro_rules! misbehave_tests {
             }
         }
 
-        /// A data connection reset in mid-handshake: a typed, non-fatal error, never a panic.
+        /// A data connection closed right after the server's handshake flight, before the
+        /// client's Finished arrived (which then meets a closed socket): still an empty
+        /// file, however the race between the end of the stream and the reset goes.
+        #[test]
+        fn tls_data_closed_before_the_clients_finished_is_an_empty_file() {
+            for _ in 0..10 {
+                let server = tls_active_empty_retr_with(DataEnd::Flight);
+                $run! {
+                    let options = tls_options(&server).active();
+                    let mut client = Client::connect_with(&options) $($await)* .unwrap();
+                    let mut down = client.retrieve("empty", 0) $($await)* .unwrap();
+                    let got = io::read_all_result(&mut down) $($await)*;
+                    let outcome = down.finish() $($await)*;
+                    assert!(matches!(&got, Ok(v) if v.is_empty()), "{got:?} {outcome:?}");
+                    outcome.unwrap();
+                    client.quit() $($await)* .unwrap();
+                }
+            }
+        }
+
+        /// A data connection reset in mid-handshake (a file of 5 bytes): a typed, non-fatal
+        /// error, never a panic.
         #[test]
         fn tls_data_reset_in_mid_handshake_is_typed() {
             for _ in 0..3 {

@@ -125,6 +125,30 @@ pub fn tls_accept(
     Ok(tls)
 }
 
+/// The server's half of a TLS handshake over `tcp`, then the end of the connection at once:
+/// what a server does that closes the data connection of an empty file right after sending
+/// its handshake flight, without reading the client's Finished (which then meets a closed
+/// socket: the client may see a reset instead of the end of the stream).
+pub fn tls_flight_then_close(mut tcp: TcpStream, config: &Arc<ServerConfig>) {
+    let Ok(mut conn) = ServerConnection::new(Arc::clone(config)) else {
+        return;
+    };
+    for _ in 0..16 {
+        if conn.wants_write() {
+            break;
+        }
+        if conn.read_tls(&mut tcp).is_err() || conn.process_new_packets().is_err() {
+            return;
+        }
+    }
+    while conn.wants_write() {
+        if conn.write_tls(&mut tcp).is_err() {
+            return;
+        }
+    }
+    drop(tcp);
+}
+
 /// One control connection, as the script sees it.
 pub struct Script {
     io: BufReader<Stream>,

@@ -246,6 +246,9 @@ impl ClientSession {
             }
             Request::Transfer { what, path, offset } => {
                 let mut t = self.transfer_plan(what, *offset, &mut plan);
+                if t.kind == TransferKind::Retrieve {
+                    t.expected = self.known_size(path.as_ref(), *offset);
+                }
                 if t.kind == TransferKind::List && path.as_ref().is_some_and(|p| !p.is_empty()) {
                     // As curl lists a folder: CWD into it, LIST without an argument, CWD
                     // back. Servers that hand LIST's argument to /bin/ls split it at spaces,
@@ -312,7 +315,14 @@ impl ClientSession {
             stored_as: None,
             abort: None,
             list_here: false,
+            expected: None,
         }
+    }
+
+    /// What SIZE said of `path` just before, less `offset`.
+    fn known_size(&self, path: Option<&Bytes>, offset: u64) -> Option<u64> {
+        let (sized, size) = self.known.last_size.as_ref()?;
+        (Some(sized) == path).then(|| size.saturating_sub(offset))
     }
 
     /// The command `step` sends, `None` for steps that wait for the driver.

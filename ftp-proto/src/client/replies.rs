@@ -225,6 +225,13 @@ impl ClientSession {
         }
     }
 
+    /// SIZE's answer, for a RETR of the same path that follows (see `try_complete`).
+    fn remember_size(&mut self, size: u64) {
+        if let Some(Request::Size(path)) = self.current.as_ref().map(|op| &op.request) {
+            self.known.last_size = Some((path.clone(), size));
+        }
+    }
+
     /// PBSZ before login answered 503 ("log in first"): PROT is left out here, and the
     /// login sends both once the user is in (see [`ClientSession::login`]).
     fn defer_protection(&mut self) -> Flow {
@@ -349,7 +356,10 @@ impl ClientSession {
             let output = match finish {
                 Finish::Done => Some(OpOutput::Done(reply.clone())),
                 Finish::Path(fallback) => reply.quoted_path().or(fallback).map(OpOutput::Path),
-                Finish::Size => reply.size().map(OpOutput::Size),
+                Finish::Size => reply.size().map(|size| {
+                    self.remember_size(size);
+                    OpOutput::Size(size)
+                }),
                 Finish::Modified => reply.modification_time().map(OpOutput::Modified),
                 Finish::Entry => entry_line(reply).map(|line| OpOutput::Entry {
                     line,

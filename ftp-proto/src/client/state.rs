@@ -67,6 +67,8 @@ pub(super) struct Known {
     /// A REST was accepted and may not have been consumed: the next transfer sends REST 0
     /// (rfc-checklist §3.6).
     pub(super) rest_pending: bool,
+    /// The last SIZE answered: the path and its size in bytes (TYPE I).
+    pub(super) last_size: Option<(Bytes, u64)>,
     /// PROT P is in force.
     pub(super) data_protected: bool,
     pub(super) host_sent: bool,
@@ -86,6 +88,7 @@ impl Known {
             epsv_refused: false,
             eprt_refused: false,
             rest_pending: false,
+            last_size: None,
             data_protected: false,
             host_sent: false,
         }
@@ -263,6 +266,9 @@ pub(super) struct Transfer {
     pub(super) abort: Option<Abort>,
     /// LIST without an argument: the working directory is the folder to list.
     pub(super) list_here: bool,
+    /// RETR: the bytes the server said it will send (the 1yz's `(N bytes)`, or SIZE of the
+    /// same path just before, less the offset).
+    pub(super) expected: Option<u64>,
 }
 
 impl Transfer {
@@ -735,9 +741,12 @@ impl ClientSession {
     }
 
     /// A 1yz arrived for the transfer command.
-    pub(super) fn transfer_prelim(&mut self, stored_as: Option<Bytes>) {
+    pub(super) fn transfer_prelim(&mut self, stored_as: Option<Bytes>, size: Option<u64>) {
         if let Some(transfer) = self.transfer_mut() {
             transfer.prelim = true;
+            if transfer.kind == TransferKind::Retrieve && size.is_some() {
+                transfer.expected = size;
+            }
             if transfer.stored_as.is_none() {
                 transfer.stored_as = stored_as;
             }
