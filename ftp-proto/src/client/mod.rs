@@ -65,7 +65,13 @@
 //!   handshake), the final reply is still awaited, within the reply timeout, and decides: a
 //!   4yz or 5yz (426, 425, 522, 552, ...) fails the operation with [`OpError::Reply`], since
 //!   the server's reason says more than the socket's; a 2yz with
-//!   [`OpError::DataConnection`]. Drivers report that result, not their socket error.
+//!   [`OpError::DataConnection`] — except for a RETR the server announced as empty (its
+//!   1yz's `(0 bytes)`, or SIZE 0 of the same path just before), which then completes with
+//!   0 bytes: no byte can be missing. Drivers report that result, not their socket error.
+//! * LIST of a folder goes into it and back (PWD, CWD, `LIST`, CWD), so a missing folder is
+//!   CWD's 550 and never an empty listing; MLSD and NLST take the path as their argument.
+//! * With TLS on the control connection, PBSZ and PROT are sent after AUTH's 234, or after
+//!   the login with implicit FTPS (or when PBSZ before the login got 503).
 //! * EPSV first, PASV after a 5yz to EPSV, for the rest of the session; a 227's address is
 //!   replaced by the control peer's by default ([`PasvAddressPolicy`]); active listeners carry
 //!   the control peer as `expect_peer`. EPRT first, PORT after EPRT is refused.
