@@ -174,6 +174,20 @@ fn raw_forbidden(command: &Command) -> bool {
     )
 }
 
+/// LIST of a folder as curl does it: PWD, CWD into it, LIST without an argument (and CWD
+/// back when the transfer ended). Servers that hand LIST's argument to /bin/ls split it at
+/// spaces, and list a missing folder as empty; CWD answers 550 for it instead.
+fn list_from_inside(path: Option<&Bytes>, transfer: &mut Transfer, plan: &mut VecDeque<Step>) {
+    let Some(path) = path.filter(|p| !p.is_empty()) else {
+        return;
+    };
+    if transfer.kind == TransferKind::List {
+        plan.push_front(Step::EnterDir(path.clone()));
+        plan.push_front(Step::SaveDir);
+        transfer.list_here = true;
+    }
+}
+
 /// The transfer kind a request sends; `mlsd` says whether `ListKind::Auto` picks MLSD.
 fn transfer_kind(what: &TransferWhat, mlsd: bool) -> TransferKind {
     match what {
@@ -249,14 +263,7 @@ impl ClientSession {
                 if t.kind == TransferKind::Retrieve {
                     t.expected = self.known_size(path.as_ref(), *offset);
                 }
-                if t.kind == TransferKind::List && path.as_ref().is_some_and(|p| !p.is_empty()) {
-                    // As curl lists a folder: CWD into it, LIST without an argument, CWD
-                    // back. Servers that hand LIST's argument to /bin/ls split it at spaces,
-                    // and list a missing folder as empty; CWD answers 550 for it instead.
-                    plan.push_front(Step::EnterDir(path.clone().unwrap_or_default()));
-                    plan.push_front(Step::SaveDir);
-                    t.list_here = true;
-                }
+                list_from_inside(path.as_ref(), &mut t, &mut plan);
                 transfer = Some(t);
             }
             Request::Quit => plan.push_back(Step::Quit),
