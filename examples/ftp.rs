@@ -50,6 +50,8 @@ OPTIONS:
     --tls explicit|implicit       FTPS whatever the URL scheme says
     --insecure                    accept any server certificate (test servers only!)
     --cacert FILE                 trust the CA certificates in this PEM file
+    --tls12                       TLS 1.2 only (used by itself when a server that requires
+                                  TLS session reuse runs TLS 1.3 sessions dry)
     --runtime tokio|async-std|blocking
                                   which client style runs [default: blocking]
     --timeout SECS                connect and reply timeout [default: 30 / 60]
@@ -73,6 +75,17 @@ enum Failure {
     Local(PathBuf, io::Error),
     /// 5: a transfer failed.
     Transfer(Error),
+    /// 3: the server refused an operation on this remote path.
+    RemoteAt(String, Error),
+    /// 5: a download stopped short; the local file holds the first `bytes`.
+    Partial {
+        error: Error,
+        local: PathBuf,
+        bytes: u64,
+        total: Option<u64>,
+    },
+    /// 5: a download stopped short; the local file it would have replaced is unchanged.
+    Unchanged { error: Error, local: PathBuf },
 }
 
 impl Failure {
@@ -82,7 +95,27 @@ impl Failure {
             Self::Connect(_) => 2,
             Self::Remote(_) => 3,
             Self::Local(..) => 4,
-            Self::Transfer(_) => 5,
+            Self::Transfer(_) | Self::Partial { .. } | Self::Unchanged { .. } => 5,
+            Self::RemoteAt(..) => 3,
+        }
+    }
+
+    /// The client's error behind this failure, if there is one.
+    fn error(&self) -> Option<&Error> {
+        match self {
+            Self::Connect(e) | Self::Remote(e) | Self::Transfer(e) | Self::RemoteAt(_, e) => {
+                Some(e)
+            }
+            Self::Partial { error, .. } | Self::Unchanged { error, .. } => Some(error),
+            Self::Usage(_) | Self::Local(..) => None,
+        }
+    }
+
+    /// An error of an operation on the remote `path`: a refusal names the path.
+    fn at(path: &str, error: Error) -> Self {
+        match Self::of(error) {
+            Self::Remote(error) => Self::RemoteAt(path.to_string(), error),
+            other => other,
         }
     }
 
@@ -103,13 +136,7 @@ impl Failure {
     /// An I/O error of a transfer stream: the client's own error inside it when there is
     /// one.
     fn stream(error: io::Error) -> Self {
-        if error.get_ref().is_some_and(|e| e.is::<Error>()) {
-            if let Some(Ok(inner)) = error.into_inner().map(|e| e.downcast::<Error>()) {
-                return Self::of(*inner);
-            }
-            return Self::Transfer(Error::Io(io::Error::other("transfer failed")));
-        }
-        Self::Transfer(Error::Io(error))
+        Self::of(stream_error(error))
     }
 }
 
@@ -117,10 +144,36 @@ impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Usage(message) => write!(f, "{message}\n\nRun `ftp --help` for usage."),
+            Self::Connect(error) if error.is_certificate_refused() => write!(
+                f,
+                "cannot connect: {error}\n\nTo trust the server's certificate, pass its CA \
+                 certificate (PEM) with --cacert FILE; for a test server, --insecure skips \
+                 the check."
+            ),
             Self::Connect(error) => write!(f, "cannot connect or log in: {error}"),
             Self::Remote(error) => write!(f, "{error}"),
+            Self::RemoteAt(path, error) => write!(f, "{path}: {error}"),
             Self::Local(path, error) => write!(f, "{}: {error}", path.display()),
             Self::Transfer(error) => write!(f, "transfer failed: {error}"),
+            Self::Partial {
+                error,
+                local,
+                bytes,
+                total,
+            } => {
+                let of = total.map(|t| format!(" of {t}")).unwrap_or_default();
+                write!(
+                    f,
+                    "transfer failed: {error}\n{} is partial ({bytes}{of} bytes); run the same \
+                     command with --resume to continue it.",
+                    local.display()
+                )
+            }
+            Self::Unchanged { error, local } => write!(
+                f,
+                "transfer failed: {error}\n{} was left unchanged.",
+                local.display()
+            ),
         }
     }
 }
@@ -198,6 +251,8 @@ struct Args {
     runtime: Runtime,
     timeout: Option<Duration>,
     quiet: bool,
+    /// TLS 1.2 only (`--tls12`).
+    tls12: bool,
 }
 
 /// Parses the command line by hand (no argument-parsing crate: the build stays lean).
@@ -207,6 +262,7 @@ fn parse(raw: Vec<String>) -> Result<Option<Args>, Failure> {
     let mut words = Vec::new();
     let (mut active, mut insecure, mut quiet, mut resume, mut upload) =
         (false, false, false, false, false);
+    let mut tls12 = false;
     let (mut tls, mut cacert, mut timeout) = (None, None, None);
     let mut runtime = Runtime::Blocking;
     let mut it = raw.into_iter();
@@ -229,6 +285,7 @@ fn parse(raw: Vec<String>) -> Result<Option<Args>, Failure> {
             "-q" | "--quiet" => quiet = true,
             "--resume" | "-c" => resume = true,
             "--upload" => upload = true,
+            "--tls12" => tls12 = true,
             "--tls" => {
                 tls = Some(match value("--tls")?.as_str() {
                     "explicit" => TlsMode::Explicit,
@@ -346,12 +403,13 @@ fn parse(raw: Vec<String>) -> Result<Option<Args>, Failure> {
         runtime,
         timeout,
         quiet,
+        tls12,
     }))
 }
 
 impl Args {
-    /// The connection options for the command's URL.
-    fn options(&self) -> Result<ConnectOptions, Failure> {
+    /// The connection options for the command's URL (TLS 1.2 only with `tls12`).
+    fn options(&self, tls12: bool) -> Result<ConnectOptions, Failure> {
         let url = self.command.url();
         let mut options = ConnectOptions::from_url(url);
         if let Some(mode) = self.tls {
@@ -367,6 +425,9 @@ impl Args {
             tls = tls
                 .add_root_pem(&pem)
                 .map_err(|e| Failure::Usage(format!("--cacert {}: {e}", path.display())))?;
+        }
+        if tls12 {
+            tls = tls.tls12_only();
         }
         options = options.tls_config(tls);
         if self.active {
@@ -471,14 +532,133 @@ fn local_target(url: &FtpUrl, local: Option<&Path>) -> Result<Option<PathBuf>, F
     }
 }
 
+/// Where `get` writes.
+enum Sink {
+    Stdout(io::StdoutLock<'static>),
+    /// Appending to the local file (`--resume`).
+    Append(File, PathBuf),
+    /// A temporary file beside the target (created with the first bytes), the target, and
+    /// whether the target existed before.
+    Part(Option<ftp_client::PartFile>, PathBuf, bool),
+}
+
+impl Sink {
+    /// The local file opened for appending (created if missing), and its size.
+    fn append(path: &Path) -> Result<(Self, u64), Failure> {
+        let local_err = |e| Failure::Local(path.to_path_buf(), e);
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(local_err)?;
+        let offset = file.seek(SeekFrom::End(0)).map_err(local_err)?;
+        Ok((Self::Append(file, path.to_path_buf()), offset))
+    }
+
+    fn write(&mut self, data: &[u8]) -> Outcome {
+        match self {
+            Self::Stdout(out) => out
+                .write_all(data)
+                .map_err(|e| Failure::Local("stdout".into(), e)),
+            Self::Append(file, path) => file
+                .write_all(data)
+                .map_err(|e| Failure::Local(path.clone(), e)),
+            Self::Part(part, path, _) => {
+                if part.is_none() {
+                    *part = Some(ftp_client::PartFile::beside(path).map_err(local_failure)?);
+                }
+                match part {
+                    Some(part) => part.write(data).map_err(local_failure),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+
+    /// The transfer succeeded: the bytes reach their place.
+    fn done(self) -> Outcome {
+        match self {
+            Self::Stdout(mut out) => out.flush().map_err(|e| Failure::Local("stdout".into(), e)),
+            Self::Append(mut file, path) => file.flush().map_err(|e| Failure::Local(path, e)),
+            Self::Part(Some(part), ..) => part.commit().map_err(local_failure),
+            // An empty file: nothing was written yet.
+            Self::Part(None, path, _) => File::create(&path)
+                .map(drop)
+                .map_err(|e| Failure::Local(path, e)),
+        }
+    }
+
+    /// The transfer stopped after `got` bytes (of `total`): what the user is told, and what
+    /// becomes of the bytes.
+    fn cut_short(self, error: Error, got: u64, total: Option<u64>) -> Failure {
+        match self {
+            Self::Stdout(_) => Failure::of(error),
+            Self::Append(_, local) => Failure::Partial {
+                error,
+                local,
+                bytes: got,
+                total,
+            },
+            Self::Part(Some(part), local, false) if got > 0 => match part.commit() {
+                Ok(()) => Failure::Partial {
+                    error,
+                    local,
+                    bytes: got,
+                    total,
+                },
+                Err(_) => Failure::of(error),
+            },
+            Self::Part(_, local, true) if got > 0 => Failure::Unchanged { error, local },
+            Self::Part(..) => Failure::of(error),
+        }
+    }
+}
+
+/// A local-file error of the client library as a failure (exit 4).
+fn local_failure(error: Error) -> Failure {
+    match error {
+        Error::Local { path, source } => Failure::Local(path, source),
+        other => Failure::of(other),
+    }
+}
+
+/// The client's own error inside a stream's I/O error, or the I/O error itself.
+fn stream_error(error: io::Error) -> Error {
+    if error.get_ref().is_some_and(|e| e.is::<Error>()) {
+        if let Some(Ok(inner)) = error.into_inner().map(|e| e.downcast::<Error>()) {
+            return *inner;
+        }
+        return Error::Io(io::Error::other("transfer failed"));
+    }
+    Error::Io(error)
+}
+
 /// The command logic, written once and expanded per client style: `$($await)*` is `.await`
 /// for the async styles; module `$io` reads and writes the transfer streams.
 macro_rules! commands {
     ($Client:ty, $($async:ident)?, [$($await:tt)*], $io:ident) => {
         type Client = $Client;
 
+        /// Connects, runs the command, quits. A server that requires TLS session reuse and
+        /// ran this client out of TLS 1.3 sessions to resume (ProFTPD after uploads) gets the
+        /// command once more over TLS 1.2, whose session ids do not run out; `mirror` then
+        /// skips what already arrived.
         pub(crate) $($async)? fn run(args: &Args) -> Outcome {
-            let options = args.options()?;
+            let result = run_with(args, args.tls12) $($await)*;
+            let starved = result
+                .as_ref()
+                .err()
+                .and_then(Failure::error)
+                .is_some_and(|e| matches!(e, Error::TlsSessionsExhausted { .. }));
+            if starved && !args.tls12 {
+                eprintln!("ftp: the server allows no more TLS 1.3 session reuse; again with TLS 1.2");
+                return run_with(args, true) $($await)*;
+            }
+            result
+        }
+
+        $($async)? fn run_with(args: &Args, tls12: bool) -> Outcome {
+            let options = args.options(tls12)?;
             let mut client = Client::connect_with(&options) $($await)* .map_err(Failure::Connect)?;
             let result = command(&mut client, args) $($await)*;
             let _ = client.quit() $($await)*;
@@ -488,7 +668,7 @@ macro_rules! commands {
         $($async)? fn command(client: &mut Client, args: &Args) -> Outcome {
             match &args.command {
                 Command::Ls { url } => {
-                    let entries = client.list(&url.path) $($await)* .map_err(Failure::of)?;
+                    let entries = client.list(&url.path) $($await)* .map_err(|e| Failure::at(&url.path, e))?;
                     let stdout = io::stdout();
                     let mut out = stdout.lock();
                     for entry in &entries {
@@ -517,12 +697,12 @@ macro_rules! commands {
                     // Not a file? Perhaps an empty directory.
                     Err(error) if !error.is_fatal() => match client.rmdir(&url.path) $($await)* {
                         Ok(()) => Ok(()),
-                        Err(_) => Err(Failure::of(error)),
+                        Err(_) => Err(Failure::at(&url.path, error)),
                     },
                     Err(error) => Err(Failure::of(error)),
                 },
                 Command::Mkdir { url } => {
-                    client.mkdir(&url.path) $($await)* .map(drop).map_err(Failure::of)
+                    client.mkdir(&url.path) $($await)* .map(drop).map_err(|e| Failure::at(&url.path, e))
                 }
                 Command::Mv { url, to } => {
                     let to = if to.contains('/') {
@@ -531,7 +711,7 @@ macro_rules! commands {
                         let dir = url.path.rsplit_once('/').map_or("", |(d, _)| d);
                         join_remote(dir, to)
                     };
-                    client.rename(&url.path, &to) $($await)* .map_err(Failure::of)
+                    client.rename(&url.path, &to) $($await)* .map_err(|e| Failure::at(&url.path, e))
                 }
                 Command::Quote { url, words } => {
                     if !url.path.is_empty() {
@@ -546,8 +726,11 @@ macro_rules! commands {
             }
         }
 
-        /// Downloads `remote` into `local` (stdout for `None`), from the local file's size
-        /// with `resume`.
+        /// Downloads `remote` into `local` (stdout for `None`). Without `resume` the bytes go
+        /// to a temporary file beside `local` that replaces it only when the server confirmed
+        /// the transfer (a refusal never touches `local`); a transfer cut short keeps what
+        /// came as `local` only when there was no such file before. With `resume` the bytes
+        /// are appended to `local` from its size on.
         $($async)? fn get(
             client: &mut Client,
             args: &Args,
@@ -556,31 +739,19 @@ macro_rules! commands {
             resume: bool,
         ) -> Outcome {
             let size = client.size(remote) $($await)* .ok();
-            let (mut out, offset): (Box<dyn Write>, u64) = match local {
-                None => (Box::new(io::stdout().lock()), 0),
-                Some(path) => {
-                    let local_err = |e| Failure::Local(path.to_path_buf(), e);
-                    let mut file = OpenOptions::new()
-                        .create(true)
-                        .write(true)
-                        .truncate(!resume)
-                        .open(path)
-                        .map_err(local_err)?;
-                    let offset = if resume {
-                        file.seek(SeekFrom::End(0)).map_err(local_err)?
-                    } else {
-                        0
-                    };
-                    (Box::new(file), offset)
-                }
+            let (mut sink, offset) = match local {
+                None => (Sink::Stdout(io::stdout().lock()), 0),
+                Some(path) if resume => Sink::append(path)?,
+                Some(path) => (Sink::Part(None, path.to_path_buf(), path.exists()), 0),
             };
             if resume && size == Some(offset) {
                 return Ok(());
             }
             let bar = if local.is_some() { args.progress(size, remote) } else { ProgressBar::hidden() };
             bar.set_position(offset);
-            let mut down = client.retrieve(remote, offset) $($await)* .map_err(Failure::of)?;
+            let mut down = client.retrieve(remote, offset) $($await)* .map_err(|e| Failure::at(remote, e))?;
             let mut buf = vec![0u8; 256 * 1024];
+            let mut got = offset;
             loop {
                 let n = match $io::read(&mut down, &mut buf) $($await)* {
                     Ok(0) => break,
@@ -589,19 +760,23 @@ macro_rules! commands {
                     Err(e) => {
                         bar.abandon();
                         // The session's verdict explains the failure better than the socket.
-                        return Err(down.finish() $($await)* .err().map_or_else(|| Failure::stream(e), Failure::of));
+                        let error = down.finish() $($await)* .err().map_or_else(|| stream_error(e), |e| e);
+                        return Err(sink.cut_short(error, got, size));
                     }
                 };
-                if let Err(e) = out.write_all(&buf[..n]) {
+                if let Err(failure) = sink.write(&buf[..n]) {
                     bar.abandon();
-                    return Err(Failure::Local(local.map_or_else(|| "stdout".into(), Path::to_path_buf), e));
+                    return Err(failure);
                 }
+                got += n as u64;
                 bar.inc(n as u64);
             }
             let result = down.finish() $($await)*;
             bar.finish();
-            result.map_err(Failure::of)?;
-            out.flush().map_err(|e| Failure::Local(local.map_or_else(|| "stdout".into(), Path::to_path_buf), e))
+            match result {
+                Ok(_) => sink.done(),
+                Err(error) => Err(sink.cut_short(error, got, size)),
+            }
         }
 
         /// Uploads `local` to `remote`.
@@ -610,7 +785,7 @@ macro_rules! commands {
             let mut file = File::open(local).map_err(local_err)?;
             let size = file.metadata().map_err(local_err)?.len();
             let bar = args.progress(Some(size), remote);
-            let mut up = client.store(remote) $($await)* .map_err(Failure::of)?;
+            let mut up = client.store(remote) $($await)* .map_err(|e| Failure::at(remote, e))?;
             let mut buf = vec![0u8; 256 * 1024];
             loop {
                 let n = match file.read(&mut buf) {
@@ -631,7 +806,7 @@ macro_rules! commands {
             }
             let result = up.finish() $($await)*;
             bar.finish();
-            result.map(drop).map_err(Failure::of)
+            result.map(drop).map_err(|e| Failure::at(remote, e))
         }
 
         /// Downloads the tree under `remote` into `dir`: files that are missing locally or
@@ -640,7 +815,7 @@ macro_rules! commands {
             let mut stack = vec![(remote.trim_end_matches('/').to_string(), dir.to_path_buf())];
             while let Some((remote_dir, local_dir)) = stack.pop() {
                 std::fs::create_dir_all(&local_dir).map_err(|e| Failure::Local(local_dir.clone(), e))?;
-                let entries = client.list(&remote_dir) $($await)* .map_err(Failure::of)?;
+                let entries = client.list(&remote_dir) $($await)* .map_err(|e| Failure::at(&remote_dir, e))?;
                 for entry in entries {
                     let name = entry_name(&entry);
                     if name.is_empty() || name == "." || name == ".." {
@@ -664,18 +839,38 @@ macro_rules! commands {
             Ok(())
         }
 
+        /// Creates `path` and every missing folder above it (MKD each, from the top; a
+        /// refusal counts only for `path` itself, the others may exist).
+        $($async)? fn mkdir_all(client: &mut Client, path: &str) -> Outcome {
+            let mut prefix = if path.starts_with('/') { "/".to_string() } else { String::new() };
+            let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+            for (i, part) in parts.iter().enumerate() {
+                prefix = join_remote(&prefix, part);
+                match client.mkdir(&prefix) $($await)* {
+                    Ok(_) => {}
+                    Err(error) if error.is_fatal() || i + 1 == parts.len() => {
+                        return Err(Failure::at(&prefix, error));
+                    }
+                    Err(_) => {}
+                }
+            }
+            Ok(())
+        }
+
         /// Uploads the tree under `dir` to `remote`: files that are missing remotely or
         /// differ in size; directories are created as needed.
         $($async)? fn mirror_up(client: &mut Client, args: &Args, dir: &Path, remote: &str) -> Outcome {
             let mut stack = vec![(dir.to_path_buf(), remote.trim_end_matches('/').to_string())];
             while let Some((local_dir, remote_dir)) = stack.pop() {
+                // A folder that cannot be listed is missing (the client decides by CWD or
+                // MLSD's 550, never by an empty listing): create it and its missing parents.
                 let existing: Vec<Entry> = match client.list(&remote_dir) $($await)* {
                     Ok(entries) => entries,
                     Err(error) if !error.is_fatal() && !remote_dir.is_empty() => {
-                        client.mkdir(&remote_dir) $($await)* .map_err(Failure::of)?;
+                        mkdir_all(client, &remote_dir) $($await)*?;
                         Vec::new()
                     }
-                    Err(error) => return Err(Failure::of(error)),
+                    Err(error) => return Err(Failure::at(&remote_dir, error)),
                 };
                 let read = std::fs::read_dir(&local_dir).map_err(|e| Failure::Local(local_dir.clone(), e))?;
                 let mut children: Vec<_> = read
@@ -820,26 +1015,41 @@ fn run(args: &Args) -> Outcome {
     }
 }
 
-fn main() -> ExitCode {
-    let args = match parse(std::env::args().skip(1).collect()) {
+/// The whole program for `raw` (the arguments after the program name): its exit code.
+fn cli(raw: Vec<String>) -> u8 {
+    let args = match parse(raw) {
         Ok(Some(args)) => args,
         Ok(None) => {
             print!("{USAGE}");
-            return ExitCode::SUCCESS;
+            return 0;
         }
         Err(failure) => {
             eprintln!("ftp: {failure}");
-            return ExitCode::from(failure.code());
+            return failure.code();
         }
     };
     match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => 0,
         Err(failure) => {
             eprintln!("ftp: {failure}");
-            ExitCode::from(failure.code())
+            failure.code()
         }
     }
 }
+
+fn main() -> ExitCode {
+    ExitCode::from(cli(std::env::args().skip(1).collect()))
+}
+
+/// The real-server harness of ftp-client's tests (vsftpd, pure-ftpd, pyftpdlib started on
+/// free 127.0.0.1 ports, stopped by PID), for the CLI's own peer tests.
+#[cfg(test)]
+#[path = "../ftp-client/tests/support/mod.rs"]
+mod peers;
+
+#[cfg(test)]
+#[path = "ftp/peer_tests.rs"]
+mod peer_tests;
 
 #[cfg(test)]
 mod tests {

@@ -144,12 +144,17 @@ macro_rules! async_client {
             }
 
             /// Bytes handed to the application so far.
-            pub fn bytes(&self) -> u64 {
+            pub fn byte_count(&self) -> u64 {
                 self.0.bytes()
             }
 
             pub(crate) async fn read_all(&mut self, out: &mut Vec<u8>, limit: usize) -> Result<()> {
                 self.0.read_all(out, limit).await
+            }
+
+            /// Reads the next bytes into `buf` (`Ok(0)` at the end).
+            pub(crate) async fn read_chunk(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                poll_fn(|cx| self.0.poll_read(cx, buf)).await
             }
         }
 
@@ -183,7 +188,7 @@ macro_rules! async_client {
             }
 
             /// Bytes taken from the application so far.
-            pub fn bytes(&self) -> u64 {
+            pub fn byte_count(&self) -> u64 {
                 self.0.bytes()
             }
 

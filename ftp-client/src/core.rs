@@ -79,6 +79,9 @@ pub(crate) struct Core {
     /// The I/O error that ended the control connection, reported instead of a bare
     /// "connection closed".
     fatal: Option<Fatal>,
+    /// The TLS session store's ticket count, to tell a data connection refused for want of
+    /// a TLS 1.3 ticket ([`Error::TlsSessionsExhausted`]).
+    tickets: Option<std::sync::Arc<crate::tls::TicketCounter>>,
 }
 
 /// The control connection's I/O error, kept in a form that can be reported more than once.
@@ -103,7 +106,15 @@ impl Core {
             greeting: None,
             close_reason: None,
             fatal: None,
+            tickets: None,
         }
+    }
+
+    /// A core whose errors can tell when the TLS 1.3 tickets of `tls` ran out.
+    pub(crate) fn with_tickets(session: ClientSession, tls: Option<&crate::tls::TlsSetup>) -> Self {
+        let mut core = Self::new(session);
+        core.tickets = tls.and_then(|tls| tls.tickets.clone());
+        core
     }
 
     /// Drains the session's outputs: control bytes into `wbuf`, results and events recorded,
@@ -255,6 +266,11 @@ impl Core {
         Some(result.map_err(|e| self.explain(e)))
     }
 
+    /// Whether `op`'s result, once in (and not yet taken), is a success.
+    pub(crate) fn peek_ok(&self, op: OpId) -> Option<bool> {
+        self.completions.get(&op).map(Result::is_ok)
+    }
+
     /// True once `op`'s result is in (and not yet taken).
     #[cfg(any(feature = "tokio", feature = "async-std"))]
     pub(crate) fn is_complete(&self, op: OpId) -> bool {
@@ -277,6 +293,13 @@ impl Core {
     /// An operation error, with the control connection's I/O error in place of a bare
     /// "closed" when there was one.
     pub(crate) fn explain(&self, error: OpError) -> Error {
+        if self.tickets.as_ref().is_some_and(|t| t.ran_out()) && refused_data(&error) {
+            let reply = match error {
+                OpError::Reply(reply) => Some(reply),
+                _ => None,
+            };
+            return Error::TlsSessionsExhausted { reply };
+        }
         match (&error, &self.fatal) {
             (OpError::ConnectionClosed { reply: None }, Some(fatal)) => match &fatal.tls {
                 Some(tls) => Error::Tls(tls.clone()),
@@ -293,6 +316,19 @@ impl Core {
             .as_ref()
             .map_or(OpError::ConnectionClosed { reply: None }, |r| r.op_error());
         self.explain(error)
+    }
+}
+
+/// A failure a server that requires TLS session reuse gives a data connection that did not
+/// resume: 425, 426, 450 or 522, or the connection's TLS or a reset.
+fn refused_data(error: &OpError) -> bool {
+    match error {
+        OpError::Reply(reply) => matches!(reply.code().get(), 425 | 426 | 450 | 522),
+        OpError::DataConnection(failure) => matches!(
+            failure,
+            ftp_proto::client::DataFailure::Tls | ftp_proto::client::DataFailure::Reset
+        ),
+        _ => false,
     }
 }
 

@@ -44,7 +44,7 @@ pub enum Error {
     Io(#[from] io::Error),
     /// The TLS configuration was refused, or a TLS handshake on the control connection
     /// failed (a certificate that does not verify, say).
-    #[error("TLS: {0}")]
+    #[error("TLS: {}", tls_text(.0))]
     Tls(#[from] rustls::Error),
     /// The server refused a command with a 4yz or 5yz reply.
     #[error("server replied {}", reply_text(.0))]
@@ -92,6 +92,27 @@ pub enum Error {
     /// A configured value cannot be written on the control connection.
     #[error("command cannot be sent: {0}")]
     Encode(EncodeError),
+    /// A data connection was refused because it could not resume the control connection's
+    /// TLS session: the server requires reuse, and sent no fresh TLS 1.3 session ticket to
+    /// resume with (ProFTPD sends none after uploads; this client presents each ticket once,
+    /// as RFC 8446 asks and rustls enforces). Connect again with
+    /// [`TlsConfig::tls12_only`](crate::TlsConfig::tls12_only): TLS 1.2 session ids do not
+    /// run out. `reply` is the server's refusal. The session goes on.
+    #[error("the server requires TLS session reuse and gave no new TLS 1.3 session ticket to resume with; connect again with TLS 1.2 (TlsConfig::tls12_only){}", .reply.as_ref().map(|r| format!(" (server replied {})", reply_text(r))).unwrap_or_default())]
+    TlsSessionsExhausted {
+        /// The server's refusal, if it sent one.
+        reply: Option<Reply>,
+    },
+    /// A local file could not be written (by [`retrieve_to`](crate::blocking::Client::retrieve_to)
+    /// and friends); the session goes on.
+    #[error("local file {}: {source}", .path.display())]
+    Local {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What the file system said.
+        #[source]
+        source: io::Error,
+    },
 }
 
 /// The client's result type.
@@ -104,7 +125,9 @@ impl Error {
             Self::Reply(reply) | Self::UnexpectedReply(reply) | Self::AccountRequired(reply) => {
                 Some(reply)
             }
-            Self::Aborted { reply } | Self::ConnectionClosed { reply } => reply.as_ref(),
+            Self::Aborted { reply }
+            | Self::ConnectionClosed { reply }
+            | Self::TlsSessionsExhausted { reply } => reply.as_ref(),
             Self::Protocol(ProtocolError::UnexpectedGreeting(reply)) => Some(reply),
             _ => None,
         }
@@ -188,14 +211,46 @@ impl From<Error> for io::Error {
     }
 }
 
+/// A TLS error as a person can act on it: what a refused certificate means and how to get
+/// past it, rustls' own words in parentheses.
+fn tls_text(error: &rustls::Error) -> String {
+    use rustls::CertificateError as C;
+    let rustls::Error::InvalidCertificate(cert) = error else {
+        return error.to_string();
+    };
+    let meaning = match cert {
+        C::UnknownIssuer | C::BadSignature => UNTRUSTED,
+        C::Other(other) if format!("{other:?}").contains("CaUsedAsEndEntity") => UNTRUSTED,
+        C::NotValidForName | C::NotValidForNameContext { .. } => {
+            "the server's certificate was issued for another name (connect by the name it \
+             names, or set TlsConfig::server_name)"
+        }
+        C::Expired | C::ExpiredContext { .. } => "the server's certificate has expired",
+        C::NotValidYet | C::NotValidYetContext { .. } => {
+            "the server's certificate is not valid yet (check the clocks)"
+        }
+        _ => "the server's certificate was refused",
+    };
+    format!("{meaning} ({error})")
+}
+
+/// What a certificate that no trusted authority signed means.
+const UNTRUSTED: &str = "the server's certificate is self-signed or issued by an authority \
+    this client does not trust: add that authority's certificate \
+    (TlsConfig::add_root_pem), or for a test server skip verification \
+    (TlsConfig::danger_accept_invalid_certs)";
+
+impl Error {
+    /// True when the server's TLS certificate did not verify (self-signed, an unknown
+    /// authority, another name, expired).
+    pub fn is_certificate_refused(&self) -> bool {
+        matches!(self, Self::Tls(rustls::Error::InvalidCertificate(_)))
+    }
+}
+
 /// `550 No such file` (every line joined by a space, non-UTF-8 bytes replaced).
 pub(crate) fn reply_text(reply: &Reply) -> String {
-    let mut text = reply.code().to_string();
-    for line in reply.lines() {
-        text.push(' ');
-        text.push_str(String::from_utf8_lossy(line).trim_end());
-    }
-    text
+    reply.to_string()
 }
 
 /// The error for a failed data connection: an I/O error of the application's stream becomes

@@ -10,8 +10,8 @@
 //! | async-std and smol (feature `async-std`) | `async_std` (alias `smol`) | `futures_io::AsyncRead` / `AsyncWrite` |
 //!
 //! Each style has a `Client` with the same methods (connect, login, cwd, pwd, list, nlst,
-//! mlst, size, mdtm, set_mtime, mkdir, rmdir, delete, rename, retrieve, store, append, raw,
-//! noop, quit, ...) and the same [`Error`]. Transfers are streams: `retrieve` returns a
+//! mlst, size, mdtm, set_mtime, mkdir, rmdir, delete, rename, retrieve, retrieve_to,
+//! retrieve_to_vec, store, store_unique, append, site, raw, ccc, noop, quit, ...) and the same [`Error`]. Transfers are streams: `retrieve` returns a
 //! `Download` the caller reads, `store` an `Upload` the caller fills and `finish`es; either
 //! dropped early aborts the transfer cleanly.
 //!
@@ -27,7 +27,12 @@
 //!   range configurable, only the server may connect).
 //! * **Timeouts** for connecting, for each reply and for an idle data connection
 //!   ([`ConnectOptions`]); nothing waits forever.
-//! * **Typed errors** that carry the server's reply ([`Error::reply`]).
+//! * **Typed errors** that carry the server's reply ([`Error::reply`]), and say what a
+//!   refused certificate means and how to get past it.
+//! * **Local files that survive**: [`retrieve_to`](blocking::Client::retrieve_to) writes a
+//!   temporary file beside the target and renames it only once the server confirmed.
+//! * **Your own connector** ([`Connector`]) for the control and passive data connections
+//!   (a SOCKS5 or HTTP CONNECT proxy).
 //! * **TYPE A and MODE B/C** decoded and encoded on the data path.
 //!
 //! ## Blocking
@@ -100,7 +105,10 @@
 //!   with the RFC 9149 `ticket_request` extension, so servers that send none on uploads
 //!   unasked, like ftp-server, send them too; refused transfers do not start a handshake;
 //!   aborted ones wait briefly for their ticket), which servers requiring session reuse
-//!   (vsftpd's default) depend on.
+//!   (vsftpd's default) depend on. A server that sends no fresh ticket on some connections
+//!   (ProFTPD, after uploads) still runs the supply dry, since rustls presents each ticket
+//!   once: the refusal is then [`Error::TlsSessionsExhausted`], and a new connection with
+//!   [`TlsConfig::tls12_only`] (whose session ids do not run out) goes on.
 //!
 //! ## How it is built
 //!
@@ -121,8 +129,10 @@ mod async_driver;
 #[cfg(feature = "async-std")]
 pub mod async_std;
 pub mod blocking;
+mod connector;
 mod core;
 mod error;
+mod local;
 mod net;
 mod ops;
 mod options;
@@ -136,18 +146,29 @@ mod url;
 
 pub use ftp_proto as proto;
 
+pub use crate::connector::Connector;
 pub use crate::error::{Error, Result};
+pub use crate::local::PartFile;
 pub use crate::ops::LISTING_LIMIT;
 pub use crate::options::{ConnectOptions, TlsMode};
 pub use crate::tls::TlsConfig;
 pub use crate::url::{FtpUrl, UrlError};
 
-pub use ftp_proto::client::{DataFailure, DataMode, ListKind, PasvAddressPolicy, TransferOutcome};
+pub use ftp_proto::client::{
+    Credentials, DataFailure, DataMode, ListKind, PasvAddressPolicy, TransferKind, TransferOutcome,
+};
+pub use ftp_proto::feat::Features;
 pub use ftp_proto::listing::{Entry, EntryKind};
-pub use ftp_proto::transfer::{DataType, TransferMode};
+pub use ftp_proto::transfer::{DataType, FormatControl, TransferMode};
 pub use ftp_proto::{Reply, ReplyCode, Timestamp};
 pub use rustls;
 
 /// The async-std client serves smol unchanged: both run on the async-io reactor.
 #[cfg(feature = "async-std")]
 pub use crate::async_std as smol;
+
+/// The README's Rust examples (the core's and the client's), compiled and run as doc tests:
+/// here, where ftp-proto, ftp-client and, as a dev-dependency, ftp-server are all at hand.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeExamples;

@@ -18,6 +18,7 @@ pub(crate) struct NetOptions {
     pub(crate) data_idle_timeout: Duration,
     pub(crate) active_ports: Option<RangeInclusive<u16>>,
     pub(crate) active_bind: Option<IpAddr>,
+    pub(crate) connector: Option<crate::connector::SharedConnector>,
 }
 
 impl NetOptions {
@@ -28,6 +29,7 @@ impl NetOptions {
             data_idle_timeout: options.data_idle_timeout,
             active_ports: options.active_ports.clone(),
             active_bind: options.active_bind,
+            connector: options.connector.clone(),
         }
     }
 }

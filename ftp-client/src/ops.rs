@@ -244,6 +244,14 @@ macro_rules! client_methods {
             $crate::ops::entry(self.driver.wait(op) $($await)* ?)
         }
 
+        /// CCC (RFC 4217 §6): the control connection goes back to plaintext after the
+        /// server's 200 (close_notify both ways), so firewalls can read it; data connections
+        /// stay protected.
+        pub $($async)? fn ccc(&mut self) -> $crate::Result<()> {
+            let op = self.driver.queue(|s| s.ccc())?;
+            self.driver.wait(op) $($await)* .map(drop)
+        }
+
         /// The features the server lists (FEAT). Login asks for them already; see
         /// [`features`](Self::features).
         pub $($async)? fn feat(&mut self) -> $crate::Result<ftp_proto::feat::Features> {
@@ -270,6 +278,78 @@ macro_rules! client_methods {
             $crate::ops::done(self.driver.wait(op) $($await)* ?)
         }
 
+        /// SITE with `args` (`CHMOD 644 f`, `UMASK 022`, ...): the server's 2yz or 3yz reply;
+        /// 4yz and 5yz are [`Error::Reply`](crate::Error::Reply).
+        pub $($async)? fn site(&mut self, args: impl AsRef<[u8]>) -> $crate::Result<ftp_proto::Reply> {
+            let command = ftp_proto::command::Command::Site($crate::ops::bytes(args));
+            let op = self.driver.queue(|s| s.raw(command))?;
+            $crate::ops::done(self.driver.wait(op) $($await)* ?)
+        }
+
+        /// Uploads under a name the server chooses (STOU; `hint` is sent as its argument
+        /// when not empty, which some servers use as the base of the name): write the bytes
+        /// into the returned upload, then `finish` it; the outcome's
+        /// [`stored_as`](ftp_proto::client::TransferOutcome::stored_as) is the name, when
+        /// the server said it.
+        pub $($async)? fn store_unique(&mut self, hint: impl AsRef<[u8]>) -> $crate::Result<Upload<'_>> {
+            self.upload(hint, ftp_proto::client::StoreKind::Unique, 0) $($await)*
+        }
+
+        /// Downloads `path` into memory, failing past `limit` bytes (the transfer is then
+        /// aborted): the whole file, once the server confirmed it.
+        pub $($async)? fn retrieve_to_vec(
+            &mut self,
+            path: impl AsRef<[u8]>,
+            limit: usize,
+        ) -> $crate::Result<Vec<u8>> {
+            let mut stream = self.retrieve(path, 0) $($await)* ?;
+            let mut data = Vec::new();
+            stream.read_all(&mut data, limit) $($await)* ?;
+            stream.finish() $($await)* ?;
+            Ok(data)
+        }
+
+        /// Downloads `path` into the local file `local` without ever losing what `local`
+        /// held: the bytes go to a temporary file beside it (`.NAME.part-PID-N`), which
+        /// replaces `local` only once the server confirmed the transfer. A refusal (550) or
+        /// a transfer cut short leaves `local` as it was and removes the temporary file.
+        /// Local writes are plain blocking `std::fs` calls, also in the async clients.
+        /// Returns the transfer's outcome (byte count, final reply).
+        pub $($async)? fn retrieve_to(
+            &mut self,
+            path: impl AsRef<[u8]>,
+            local: impl AsRef<std::path::Path>,
+        ) -> $crate::Result<ftp_proto::client::TransferOutcome> {
+            let mut stream = self.retrieve(path, 0) $($await)* ?;
+            let mut part = match $crate::local::PartFile::beside(local.as_ref()) {
+                Ok(part) => part,
+                Err(error) => {
+                    let _ = stream.abort() $($await)*;
+                    return Err(error);
+                }
+            };
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                match stream.read_chunk(&mut buf) $($await)* {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        if let Err(error) = part.write(&buf[..n]) {
+                            let _ = stream.abort() $($await)*;
+                            return Err(error);
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        let verdict = stream.finish() $($await)*;
+                        return Err($crate::ops::stream_failed($crate::Error::Io(e), verdict));
+                    }
+                }
+            }
+            let outcome = stream.finish() $($await)* ?;
+            part.commit()?;
+            Ok(outcome)
+        }
+
         /// Ends the session politely (QUIT) and closes the connection. Returns the server's
         /// goodbye (221) when it sent one.
         pub $($async)? fn quit(mut self) -> $crate::Result<ftp_proto::Reply> {
@@ -283,6 +363,10 @@ macro_rules! client_methods {
         /// the server lists MLST in FEAT, LIST otherwise, parsed into typed entries (Unix
         /// `ls -l`, DOS/IIS, EPLF and MLSx formats). Lines that do not parse and the `.`/`..`
         /// entries are left out; every [`Entry`](ftp_proto::listing::Entry) keeps its raw line.
+        ///
+        /// A directory that does not exist is an error (the server's 550), never an empty
+        /// list: LIST is sent from inside the directory after a CWD into it (and a CWD back),
+        /// as curl does ([`ClientSession::list`](ftp_proto::client::ClientSession::list)).
         pub $($async)? fn list(
             &mut self,
             path: impl AsRef<[u8]>,

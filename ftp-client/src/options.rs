@@ -52,6 +52,7 @@ pub struct ConnectOptions {
     pub(crate) data_idle_timeout: Duration,
     pub(crate) active_ports: Option<RangeInclusive<u16>>,
     pub(crate) active_bind: Option<IpAddr>,
+    pub(crate) connector: Option<crate::connector::SharedConnector>,
 }
 
 impl ConnectOptions {
@@ -74,6 +75,7 @@ impl ConnectOptions {
             data_idle_timeout: Duration::from_secs(60),
             active_ports: None,
             active_bind: None,
+            connector: None,
         }
     }
 
@@ -162,6 +164,16 @@ impl ConnectOptions {
     #[must_use]
     pub fn passive(mut self) -> Self {
         self.session.data_mode = DataMode::Passive;
+        self
+    }
+
+    /// Opens the control connection and passive data connections with `connector` (a SOCKS5
+    /// or HTTP CONNECT proxy, say) instead of a direct TCP connect.
+    #[must_use]
+    pub fn connector(mut self, connector: impl crate::Connector) -> Self {
+        self.connector = Some(crate::connector::SharedConnector(std::sync::Arc::new(
+            connector,
+        )));
         self
     }
 

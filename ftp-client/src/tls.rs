@@ -23,7 +23,7 @@
 //! `Tls13ClientSessionValue`, which is neither `Clone` nor constructible outside rustls.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -277,6 +277,9 @@ impl TlsSetup {
 pub(crate) struct TicketCounter {
     inner: ClientSessionMemoryCache,
     count: AtomicU64,
+    /// A handshake found no TLS 1.3 ticket left, after the server had given some: it could
+    /// not resume (see [`TicketCounter::ran_out`]).
+    ran_out: AtomicBool,
 }
 
 impl Default for TicketCounter {
@@ -284,6 +287,7 @@ impl Default for TicketCounter {
         Self {
             inner: ClientSessionMemoryCache::new(256),
             count: AtomicU64::new(0),
+            ran_out: AtomicBool::new(false),
         }
     }
 }
@@ -291,6 +295,15 @@ impl Default for TicketCounter {
 impl TicketCounter {
     pub(crate) fn count(&self) -> u64 {
         self.count.load(Ordering::Acquire)
+    }
+
+    /// True while the last handshake that looked for a TLS 1.3 ticket found none, although
+    /// the server had sent tickets before: a server that requires session reuse refuses
+    /// that connection. rustls presents each ticket once (RFC 8446 C.4), so a server that
+    /// sends no fresh ticket on some data connections (ProFTPD, after uploads) runs the
+    /// supply dry; TLS 1.2 session ids do not run out ([`TlsConfig::tls12_only`]).
+    pub(crate) fn ran_out(&self) -> bool {
+        self.ran_out.load(Ordering::Acquire)
     }
 }
 
@@ -329,13 +342,17 @@ impl ClientSessionStore for TicketCounter {
     ) {
         self.inner.insert_tls13_ticket(server_name, value);
         self.count.fetch_add(1, Ordering::AcqRel);
+        self.ran_out.store(false, Ordering::Release);
     }
 
     fn take_tls13_ticket(
         &self,
         server_name: &ServerName<'static>,
     ) -> Option<rustls::client::Tls13ClientSessionValue> {
-        self.inner.take_tls13_ticket(server_name)
+        let ticket = self.inner.take_tls13_ticket(server_name);
+        self.ran_out
+            .store(ticket.is_none() && self.count() > 0, Ordering::Release);
+        ticket
     }
 }
 

@@ -18,6 +18,13 @@ mod io {
         down.read_to_end(&mut out).map(|_| out)
     }
 
+    pub fn write_all_result(
+        up: &mut ftp_client::blocking::Upload<'_>,
+        data: &[u8],
+    ) -> std::io::Result<()> {
+        up.write_all(data)
+    }
+
     pub fn write_until_error(up: &mut ftp_client::blocking::Upload<'_>) -> std::io::Error {
         let chunk = vec![0u8; 64 * 1024];
         loop {

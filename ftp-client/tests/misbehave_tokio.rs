@@ -18,6 +18,13 @@ mod io {
         down.read_to_end(&mut out).await.map(|_| out)
     }
 
+    pub async fn write_all_result(
+        up: &mut ftp_client::tokio::Upload<'_>,
+        data: &[u8],
+    ) -> std::io::Result<()> {
+        up.write_all(data).await
+    }
+
     pub async fn write_until_error(up: &mut ftp_client::tokio::Upload<'_>) -> std::io::Error {
         let chunk = vec![0u8; 64 * 1024];
         loop {

@@ -52,8 +52,3 @@ pub use reply::{Reply, ReplyCode};
 #[doc = ""]
 #[doc = include_str!("../RFC-COVERAGE.md")]
 pub mod rfc_coverage {}
-
-/// The README's Rust examples, compiled and run as doc tests.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-pub struct ReadmeExamples;

@@ -267,6 +267,19 @@ impl fmt::Display for ReplyCode {
     }
 }
 
+/// For people (logs, error messages), not the wire ([`Reply::encode`] is that): the code,
+/// then every line after a space, trailing white space trimmed, bytes that are not UTF-8
+/// shown as U+FFFD. `550 No such file.`; a multi-line FEAT reply on one line.
+impl fmt::Display for Reply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.code())?;
+        for line in self.lines() {
+            write!(f, " {}", String::from_utf8_lossy(line).trim_end())?;
+        }
+        Ok(())
+    }
+}
+
 /// A complete reply.
 ///
 /// Guarantees: `lines` is never empty. For a parsed reply, the first line is its text without
@@ -831,6 +844,18 @@ pub(crate) fn parse_u64(digits: &[u8]) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn display_is_the_code_and_every_line() {
+        let reply = Reply::new(ReplyCode::new(550).unwrap(), "No such file.  ");
+        assert_eq!(reply.to_string(), "550 No such file.");
+        let mut decoder = ReplyDecoder::new(ReplyConfig::default());
+        decoder.feed(b"211-Features:\r\n MDTM\r\n211 End\r\n");
+        let feat = decoder.next_reply().unwrap().unwrap();
+        assert_eq!(feat.to_string(), "211 Features:  MDTM End");
+        let latin1 = Reply::new(ReplyCode::new(257).unwrap(), &b"\"/caf\xe9\""[..]);
+        assert_eq!(latin1.to_string(), "257 \"/caf\u{fffd}\"");
+    }
 
     #[test]
     fn base64_decodes_and_refuses_garbage() {

@@ -1356,12 +1356,12 @@ fn protected(config: ClientConfig, f: impl Fn(&mut C)) {
         c.server(b"220 ready\r\n");
         c.expect_greeted();
         let op = c.op(|s| s.login(Credentials::new("u", "p")).unwrap());
+        c.expect_tx(b"USER u\r\n");
+        c.server(b"230 ok\r\n");
         c.expect_tx(b"PBSZ 0\r\n");
         c.server(b"200 ok\r\n");
         c.expect_tx(b"PROT P\r\n");
         c.server(b"200 ok\r\n");
-        c.expect_tx(b"USER u\r\n");
-        c.server(b"230 ok\r\n");
         c.expect_ok(op);
         f(c)
     });
@@ -1526,6 +1526,60 @@ fn client_auth_tls_refused_and_handshake_timeout() {
     });
 }
 
+/// Implicit FTPS: PBSZ and PROT go after USER and PASS (as curl sends them), since servers
+/// that want the user first answer 503 before it.
+#[test]
+fn client_implicit_tls_protects_data_after_user_and_pass() {
+    let conn = ControlInfo {
+        implicit_tls: true,
+        ..conn()
+    };
+    script_with(plain(), conn, |c| {
+        c.server(b"220 ready\r\n");
+        c.expect_greeted();
+        let op = c.op(|s| s.login(Credentials::new("u", "p")).unwrap());
+        c.expect_tx(b"USER u\r\n");
+        c.server(b"331 password\r\n");
+        c.expect_tx(b"PASS p\r\n");
+        c.server(b"230 in\r\n");
+        c.expect_tx(b"PBSZ 0\r\n");
+        c.server(b"200 ok\r\n");
+        c.expect_tx(b"PROT P\r\n");
+        c.server(b"200 ok\r\n");
+        match c.expect_ok(op) {
+            OpOutput::Done(reply) => assert_eq!(reply.code().get(), 230),
+            other => panic!("{other:?}"),
+        }
+        assert!(c.session.is_data_protected());
+    });
+}
+
+/// AUTH TLS, then PBSZ answered 503 (log in first): PROT is not sent then; the login sends
+/// PBSZ and PROT once the user is in.
+#[test]
+fn client_explicit_tls_pbsz_503_protects_data_after_login() {
+    greeted(plain(), |c| {
+        let auth = c.op(|s| s.auth_tls().unwrap());
+        c.expect_tx(b"AUTH TLS\r\n");
+        c.server(b"234 go\r\n");
+        c.expect_out(Out::StartTls);
+        c.tls();
+        c.expect_tx(b"PBSZ 0\r\n");
+        c.server(b"503 Login with USER first.\r\n");
+        c.expect_ok(auth);
+        assert!(!c.session.is_data_protected());
+        let login = c.op(|s| s.login(Credentials::new("u", "p")).unwrap());
+        c.expect_tx(b"USER u\r\n");
+        c.server(b"230 in\r\n");
+        c.expect_tx(b"PBSZ 0\r\n");
+        c.server(b"200 ok\r\n");
+        c.expect_tx(b"PROT P\r\n");
+        c.server(b"200 ok\r\n");
+        c.expect_ok(login);
+        assert!(c.session.is_data_protected());
+    });
+}
+
 #[test]
 fn client_implicit_tls_protects_data_at_login() {
     let conn = ControlInfo {
@@ -1538,12 +1592,12 @@ fn client_implicit_tls_protects_data_at_login() {
         c.server(b"220 ready\r\n");
         c.expect_greeted();
         let op = c.op(|s| s.login(Credentials::new("u", "p")).unwrap());
+        c.expect_tx(b"USER u\r\n");
+        c.server(b"230 ok\r\n");
         c.expect_tx(b"PBSZ 0\r\n");
         c.server(b"200 ok\r\n");
         c.expect_tx(b"PROT P\r\n");
         c.server(b"200 ok\r\n");
-        c.expect_tx(b"USER u\r\n");
-        c.server(b"230 ok\r\n");
         c.expect_ok(op);
         assert!(c.session.is_data_protected());
     });
@@ -1720,5 +1774,182 @@ fn client_usage_errors() {
         c.expect_tx(b"CWD x\r\n");
         c.server(b"250 ok\r\n");
         c.expect_ok(cwd);
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Listing a folder: CWD into it, LIST, CWD back (as curl does)
+
+/// `LIST dir with space`: PWD, CWD into the folder, LIST without an argument (servers that
+/// hand the argument to /bin/ls split it at spaces), then CWD back; the listing's result.
+#[test]
+fn client_list_of_a_folder_goes_into_it_and_back() {
+    logged_in(plain(), |c| {
+        let op = c.op(|s| {
+            s.list(Some("dir with space".into()), ListKind::List)
+                .unwrap()
+        });
+        c.expect_tx(b"PWD\r\n");
+        c.server(b"257 \"/home/u\" is the current directory\r\n");
+        c.expect_tx(b"CWD dir with space\r\n");
+        c.server(b"250 OK\r\n");
+        c.expect_tx(b"EPSV\r\n");
+        c.server(b"229 (|||5000|)\r\n");
+        let id = c.connect("127.0.0.1:5000");
+        c.expect_tx(b"LIST\r\n");
+        c.server(b"150 Here comes the listing\r\n");
+        c.expect_start(id);
+        c.finish_data(id, 42);
+        c.server(b"226 Done\r\n");
+        c.expect_tx(b"CWD /home/u\r\n");
+        c.expect_idle();
+        c.server(b"250 OK\r\n");
+        match c.expect_ok(op) {
+            OpOutput::Transfer(t) => assert_eq!((t.kind, t.bytes), (TransferKind::List, 42)),
+            other => panic!("{other:?}"),
+        }
+        c.expect_idle();
+    });
+}
+
+/// A missing folder is decided by CWD's 550, not by a LIST that some servers (vsftpd, GNU
+/// inetutils) answer with an empty listing: no data connection, no CWD back.
+#[test]
+fn client_list_of_a_missing_folder_fails_with_the_cwd_reply() {
+    logged_in(plain(), |c| {
+        let op = c.op(|s| s.list(Some("missing/".into()), ListKind::Auto).unwrap());
+        c.expect_tx(b"PWD\r\n");
+        c.server(b"257 \"/\"\r\n");
+        c.expect_tx(b"CWD missing/\r\n");
+        c.server(b"550 Failed to change directory.\r\n");
+        c.expect_refused(op, 550);
+        c.expect_idle();
+    });
+}
+
+/// LIST refused inside the folder: CWD back still goes out; the LIST's reply is reported.
+#[test]
+fn client_list_refused_inside_a_folder_still_goes_back() {
+    logged_in(plain(), |c| {
+        let op = c.op(|s| s.list(Some("d".into()), ListKind::List).unwrap());
+        c.expect_tx(b"PWD\r\n");
+        c.server(b"257 \"/top\"\r\n");
+        c.expect_tx(b"CWD d\r\n");
+        c.server(b"250 OK\r\n");
+        c.expect_tx(b"EPSV\r\n");
+        c.server(b"229 (|||5000|)\r\n");
+        let id = c.connect("127.0.0.1:5000");
+        c.expect_tx(b"LIST\r\n");
+        c.server(b"450 No files found\r\n");
+        c.expect_abort(id);
+        c.expect_tx(b"CWD /top\r\n");
+        c.server(b"250 OK\r\n");
+        c.expect_refused(op, 450);
+    });
+}
+
+/// Without a PWD path to come back to, LIST takes the folder as its argument.
+#[test]
+fn client_list_without_pwd_sends_the_path() {
+    logged_in(plain(), |c| {
+        let op = c.op(|s| s.list(Some("d".into()), ListKind::List).unwrap());
+        c.expect_tx(b"PWD\r\n");
+        c.server(b"550 PWD not allowed\r\n");
+        c.expect_tx(b"EPSV\r\n");
+        c.server(b"229 (|||5000|)\r\n");
+        let id = c.connect("127.0.0.1:5000");
+        c.expect_tx(b"LIST d\r\n");
+        c.server(b"150 ok\r\n226 ok\r\n");
+        c.expect_start(id);
+        c.finish_data(id, 0);
+        assert!(matches!(c.expect_ok(op), OpOutput::Transfer(_)));
+        c.expect_idle();
+    });
+}
+
+/// MLSD takes the folder as its argument (RFC 3659 §7.1), and so does NLST; only LIST goes
+/// into the folder.
+#[test]
+fn client_mlsd_and_nlst_take_the_path() {
+    logged_in(plain(), |c| {
+        let op = c.op(|s| s.list(Some("d e".into()), ListKind::Mlsd).unwrap());
+        c.expect_tx(b"EPSV\r\n");
+        c.server(b"229 (|||5000|)\r\n");
+        let id = c.connect("127.0.0.1:5000");
+        c.expect_tx(b"MLSD d e\r\n");
+        c.server(b"150 ok\r\n226 ok\r\n");
+        c.expect_start(id);
+        c.finish_data(id, 0);
+        assert!(matches!(c.expect_ok(op), OpOutput::Transfer(_)));
+        let op = c.op(|s| s.list(Some("d e".into()), ListKind::Nlst).unwrap());
+        c.expect_tx(b"EPSV\r\n");
+        c.server(b"229 (|||5001|)\r\n");
+        let id = c.connect("127.0.0.1:5001");
+        c.expect_tx(b"NLST d e\r\n");
+        c.server(b"150 ok\r\n226 ok\r\n");
+        c.expect_start(id);
+        c.finish_data(id, 0);
+        assert!(matches!(c.expect_ok(op), OpOutput::Transfer(_)));
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// An empty file whose data connection broke
+
+/// The 150 announces 0 bytes, the data connection fails (a server that closes right after
+/// its TLS handshake, whose reset overtakes the end of the stream), the server says 226: an
+/// empty file, complete. With bytes announced, the same failure is an error.
+#[test]
+fn client_empty_file_whose_data_connection_broke_is_complete() {
+    logged_in(plain(), |c| {
+        for (announced, complete) in [("0", true), ("10", false)] {
+            let op = c.op(|s| s.retrieve("f", 0).unwrap());
+            while c.peek_tx(b"TYPE I\r\n") {
+                c.expect_tx(b"TYPE I\r\n");
+                c.server(b"200 ok\r\n");
+            }
+            c.expect_tx(b"EPSV\r\n");
+            c.server(b"229 (|||5000|)\r\n");
+            let id = c.connect("127.0.0.1:5000");
+            c.expect_tx(b"RETR f\r\n");
+            let prelim =
+                format!("150 Opening BINARY mode data connection for f ({announced} bytes).\r\n");
+            c.server(prelim.as_bytes());
+            c.expect_start(id);
+            c.data(id, ClientDataEvent::Failed(DataFailure::Reset));
+            c.server(b"226 Transfer complete.\r\n");
+            let result = c.expect_completed(op);
+            if complete {
+                assert!(
+                    matches!(&result, Ok(OpOutput::Transfer(t)) if t.bytes == 0),
+                    "{result:?}"
+                );
+            } else {
+                assert_eq!(result, Err(OpError::DataConnection(DataFailure::Reset)));
+            }
+        }
+    });
+}
+
+/// SIZE said 0 just before, the 150 says nothing of the size: the same.
+#[test]
+fn client_empty_file_known_from_size_is_complete_despite_a_reset() {
+    logged_in(plain(), |c| {
+        let size = c.op(|s| s.size("empty").unwrap());
+        c.expect_tx(b"TYPE I\r\n");
+        c.server(b"200 ok\r\n");
+        c.expect_tx(b"SIZE empty\r\n");
+        c.server(b"213 0\r\n");
+        assert_eq!(c.expect_ok(size), OpOutput::Size(0));
+        let op = c.op(|s| s.retrieve("empty", 0).unwrap());
+        c.expect_tx(b"EPSV\r\n");
+        c.server(b"229 (|||5000|)\r\n");
+        let id = c.connect("127.0.0.1:5000");
+        c.expect_tx(b"RETR empty\r\n");
+        c.server(b"150 Opening data connection.\r\n");
+        c.expect_start(id);
+        c.data(id, ClientDataEvent::Failed(DataFailure::Tls));
+        c.server(b"226 Transfer complete.\r\n");
+        assert!(matches!(c.expect_ok(op), OpOutput::Transfer(t) if t.bytes == 0));
     });
 }

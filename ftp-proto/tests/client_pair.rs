@@ -396,9 +396,10 @@ fn client_pair_implicit_tls_protects_data_at_login() {
             let list = p.op(|c| c.list(None, ListKind::List).unwrap());
             p.ok(list);
             p.assert_log_order(&[
+                "C> USER alice",
+                "C> PASS secret",
                 "C> PBSZ 0",
                 "C> PROT P",
-                "C> USER alice",
                 "C: Connect 192.0.2.1:30001 tls=true",
                 "C> LIST",
                 "C: Handshake data",

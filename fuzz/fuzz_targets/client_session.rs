@@ -227,7 +227,11 @@ impl Driver {
             12 => s.mlst(Some(arg.into())),
             13 => s.stat(None),
             14 => s.raw_line(arg),
-            15 | 16 => s.list(None, [ListKind::Auto, ListKind::Mlsd, ListKind::List, ListKind::Nlst][usize::from(kind / 24) % 4]),
+            // With a path, LIST goes into the folder and back (PWD, CWD, LIST, CWD).
+            15 | 16 => s.list(
+                (kind & 0x80 != 0).then(|| arg.clone().into()),
+                [ListKind::Auto, ListKind::Mlsd, ListKind::List, ListKind::Nlst][usize::from(kind / 24) % 4],
+            ),
             17 | 18 => s.retrieve(arg, offset),
             19 => s.store(arg, StoreKind::Replace, offset),
             20 => s.store(arg, StoreKind::Append, offset),

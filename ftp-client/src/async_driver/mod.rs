@@ -38,7 +38,7 @@ use crate::core::{Action, Core, Started};
 use crate::error::{data_failure, Error, Result};
 use crate::net::{bind_active, peer_allowed, NetOptions};
 use crate::options::{ConnectOptions, TlsMode};
-use crate::runtime::{timeout_at, BoxFuture, Conn, Listener, Runtime, Timer};
+use crate::runtime::{connect_with, timeout_at, BoxFuture, Conn, Listener, Runtime, Timer};
 use crate::tls::TlsSetup;
 
 /// Work done per [`Driver::poll_drive`] before yielding to other tasks.
@@ -56,6 +56,9 @@ pub(crate) enum DataConn {
     TlsPending(Box<dyn Conn>),
     /// PROT P: the TLS handshake goes on while the transfer command is answered.
     Handshaking(BoxFuture<'static, io::Result<Box<dyn Conn>>>),
+    /// Failed (and reported) before its transfer stream took it: the transfer's result
+    /// decides what the stream gives.
+    Gone,
 }
 
 /// What a side future reports.
@@ -71,6 +74,11 @@ enum ControlState {
     /// `StartTls`: waiting for the queued bytes to be written, then the handshake.
     TlsRequested(Box<dyn Conn>),
     Handshaking(BoxFuture<'static, io::Result<Box<dyn Conn>>>),
+    /// `StopTls` (CCC): waiting for the first `usize` bytes of `wbuf` (those queued before
+    /// the CCC took effect) to be written, then the TLS shutdown.
+    ClearRequested(Box<dyn Conn>, usize),
+    /// CCC: close_notify both ways; then plaintext.
+    Clearing(BoxFuture<'static, io::Result<Box<dyn Conn>>>),
     /// `Close`: waiting for the queued bytes to be written, then the close.
     Closing(Box<dyn Conn>),
     Closed,
@@ -110,6 +118,15 @@ impl<R: Runtime> Driver<R> {
         };
         let deadline = Instant::now() + options.connect_timeout;
         let connecting = async {
+            if let Some(connector) = &options.connector {
+                let timeout = deadline.saturating_duration_since(Instant::now());
+                let connect =
+                    connect_with::<R>(connector, options.host.clone(), options.port, timeout);
+                return connect.await.map_err(|source| Error::Connect {
+                    host: host.clone(),
+                    source,
+                });
+            }
             let addrs = R::resolve(options.host.clone(), options.port)
                 .await
                 .map_err(|source| Error::Connect {
@@ -148,7 +165,7 @@ impl<R: Runtime> Driver<R> {
         };
         let session = ClientSession::new(options.session.clone(), info, Instant::now());
         let mut driver = Self {
-            core: Core::new(session),
+            core: Core::with_tickets(session, tls.as_ref()),
             control: ControlState::Open(control),
             written: 0,
             flush_due: false,
@@ -248,12 +265,13 @@ impl<R: Runtime> Driver<R> {
                 }
                 Some(conn) => Ok((started, conn)),
                 None => {
-                    // Cannot happen: `Start` follows `Connected`. Fail the transfer cleanly.
+                    // The connection failed after `Start` (its TLS handshake, say) and the
+                    // session knows: the transfer's result says whether anything was lost
+                    // (an empty file was not). Reporting it again is harmless.
                     driver
                         .core
                         .data_event(started.id, ClientDataEvent::Failed(DataFailure::Other));
-                    driver.core.discard(op);
-                    Err(Error::DataConnection(DataFailure::Other))
+                    Ok((started, DataConn::Gone))
                 }
             },
             Next::Done(Ok(output)) => Err(crate::ops::transfer(output)
@@ -332,7 +350,13 @@ impl<R: Runtime> Driver<R> {
     fn execute(&mut self, action: Action) {
         match action {
             Action::Connect { id, addr, tls } => {
-                let connect = R::connect(addr);
+                let connect = match &self.net.connector {
+                    Some(connector) => {
+                        let timeout = self.net.data_timeout;
+                        connect_with::<R>(connector, addr.ip().to_string(), addr.port(), timeout)
+                    }
+                    None => R::connect(addr),
+                };
                 let fut: BoxFuture<'static, SideResult> = Box::pin(async move {
                     match connect.await {
                         Ok(conn) => SideResult::Connected(conn, addr),
@@ -393,9 +417,11 @@ impl<R: Runtime> Driver<R> {
                 };
             }
             Action::StopTls => {
-                // CCC has no method in this crate's API; a session that asks for it is ended.
-                let error = io::Error::new(io::ErrorKind::Unsupported, "CCC is not supported");
-                self.core.control_failed(&error);
+                let queued = self.core.wbuf.len();
+                self.control = match std::mem::replace(&mut self.control, ControlState::Closed) {
+                    ControlState::Open(conn) => ControlState::ClearRequested(conn, queued),
+                    other => other,
+                };
             }
             Action::CloseControl => {
                 self.control = match std::mem::replace(&mut self.control, ControlState::Closed) {
@@ -439,6 +465,7 @@ impl<R: Runtime> Driver<R> {
         match conn {
             DataConn::Ready(conn) => self.background.push(Box::pin(abort_conn::<R>(conn))),
             DataConn::TlsPending(conn) => conn.reset_on_close(),
+            DataConn::Gone => {}
             DataConn::Handshaking(handshake) => {
                 let deadline = Instant::now() + TICKET_WAIT;
                 self.background.push(Box::pin(async move {
@@ -491,13 +518,18 @@ impl<R: Runtime> Driver<R> {
             self.core.wbuf.clear();
             self.written = 0;
         }
+        let limit = match &self.control {
+            ControlState::ClearRequested(_, queued) => *queued,
+            _ => self.core.wbuf.len(),
+        };
         let (ControlState::Open(conn)
         | ControlState::TlsRequested(conn)
+        | ControlState::ClearRequested(conn, _)
         | ControlState::Closing(conn)) = &mut self.control
         else {
             return false;
         };
-        while self.written < self.core.wbuf.len() {
+        while self.written < limit {
             match Pin::new(&mut **conn).poll_write(cx, &self.core.wbuf[self.written..]) {
                 Poll::Ready(Ok(0)) => {
                     let error =
@@ -517,7 +549,7 @@ impl<R: Runtime> Driver<R> {
                 Poll::Pending => return progress,
             }
         }
-        self.core.wbuf.clear();
+        self.core.wbuf.drain(..limit);
         self.written = 0;
         if self.flush_due {
             match Pin::new(&mut **conn).poll_flush(cx) {
@@ -543,6 +575,13 @@ impl<R: Runtime> Driver<R> {
                 }
                 true
             }
+            ControlState::ClearRequested(conn, _) => {
+                self.control = match conn.clear_tls() {
+                    Ok(clearing) => ControlState::Clearing(clearing),
+                    Err(conn) => ControlState::Open(conn),
+                };
+                true
+            }
             ControlState::Closing(mut conn) => {
                 match Pin::new(&mut *conn).poll_close(cx) {
                     Poll::Pending => self.control = ControlState::Closing(conn),
@@ -558,14 +597,18 @@ impl<R: Runtime> Driver<R> {
     }
 
     fn poll_control_tls(&mut self, cx: &mut Context<'_>) -> bool {
-        let ControlState::Handshaking(fut) = &mut self.control else {
+        let clearing = matches!(self.control, ControlState::Clearing(_));
+        let (ControlState::Handshaking(fut) | ControlState::Clearing(fut)) = &mut self.control
+        else {
             return false;
         };
         match fut.as_mut().poll(cx) {
             Poll::Pending => false,
             Poll::Ready(Ok(conn)) => {
                 self.control = ControlState::Open(conn);
-                self.core.session.handle_tls_established(Instant::now());
+                if !clearing {
+                    self.core.session.handle_tls_established(Instant::now());
+                }
                 true
             }
             Poll::Ready(Err(error)) => {

@@ -4,7 +4,7 @@
 use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use std::time::Instant;
 
 use ftp_proto::client::{ClientDataEvent, DataConnId, Direction, OpId, TransferOutcome};
@@ -45,25 +45,58 @@ struct Transfer<'a, R: Runtime> {
     /// A deadline in place of the idle timeout (the end of an upload's wait for the server's
     /// close): [`pending`](Self::pending) reports `TimedOut` at it without failing anything.
     deadline: Option<Instant>,
+    /// The data connection of a download failed before a byte came (its TLS handshake): the
+    /// transfer's result decides what a read gives ([`poll_verdict`](Self::poll_verdict)).
+    verdict_decides: bool,
 }
 
 impl<'a, R: Runtime> Transfer<'a, R> {
     fn new(driver: &'a mut Driver<R>, op: OpId, started: Started, conn: DataConn) -> Self {
         let tls = driver.core.session.is_data_protected();
+        let gone = matches!(conn, DataConn::Gone);
         Self {
             driver,
             direction: started.direction,
             op,
             id: started.id,
-            conn: Some(conn),
+            conn: (!gone).then_some(conn),
             tls,
             bytes: 0,
-            ended: false,
+            ended: gone,
             settled: false,
             idle: None,
             idle_armed: None,
             last_progress: Instant::now(),
             deadline: None,
+            verdict_decides: gone,
+        }
+    }
+
+    /// After a read failed with `error`: true when the transfer's result is to decide what
+    /// the read gives, because not a byte came and the connection broke (a reset overtaking
+    /// the end of an empty file's stream, say).
+    fn verdict_after(&mut self, error: &io::Error) -> bool {
+        use io::ErrorKind::*;
+        let broke = matches!(
+            error.kind(),
+            ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof | InvalidData
+        );
+        if broke && self.bytes == 0 && self.direction == Direction::Download {
+            self.verdict_decides = true;
+        }
+        self.verdict_decides
+    }
+
+    /// A download whose data connection is gone before a byte came: the end of the data
+    /// once the session accepted the transfer (an empty file), an error once it failed it.
+    /// Waiting drives the control connection (the reply timeout bounds it).
+    fn poll_verdict(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        self.driver.poll_drive(cx);
+        match self.driver.core.peek_ok(self.op) {
+            Some(true) => Poll::Ready(Ok(0)),
+            Some(false) => Poll::Ready(Err(failed_stream())),
+            None if self.driver.core.session.is_closed() => Poll::Ready(Err(failed_stream())),
+            None => Poll::Pending,
         }
     }
 
@@ -75,13 +108,32 @@ impl<'a, R: Runtime> Transfer<'a, R> {
                     self.conn = Some(DataConn::Ready(conn));
                     self.last_progress = Instant::now();
                 }
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(self.fail(&e))),
+                Poll::Ready(Err(e)) => {
+                    // The finished handshake is gone: nothing is left to tear down.
+                    self.conn = None;
+                    self.verdict_decides = self.direction == Direction::Download;
+                    return Poll::Ready(Err(self.fail(&e)));
+                }
                 Poll::Pending => return self.pending(cx).map(Err),
             }
         }
         match &mut self.conn {
             Some(DataConn::Ready(conn)) => Poll::Ready(Ok(conn)),
             _ => Poll::Ready(Err(failed_stream())),
+        }
+    }
+
+    /// [`poll_conn`](Self::poll_conn) without the connection: get it with
+    /// [`ready_conn`](Self::ready_conn).
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_conn(cx).map(|r| r.map(drop))
+    }
+
+    /// The connection, once [`poll_ready`](Self::poll_ready) said it is ready.
+    fn ready_conn(&mut self) -> Option<&mut Box<dyn Conn>> {
+        match &mut self.conn {
+            Some(DataConn::Ready(conn)) => Some(conn),
+            _ => None,
         }
     }
 
@@ -275,7 +327,7 @@ impl<'a, R: Runtime> Download<'a, R> {
                     self.transfer.abort();
                     let _ = self.transfer.result().await;
                     return Err(Error::Io(io::Error::other(format!(
-                        "listing larger than {limit} bytes"
+                        "more than {limit} bytes"
                     ))));
                 }
                 Ok(n) => out.extend_from_slice(&buf[..n]),
@@ -298,12 +350,23 @@ impl<'a, R: Runtime> Download<'a, R> {
         loop {
             match self.phase {
                 Phase::Done => return Poll::Ready(Ok(0)),
+                _ if self.transfer.ended && self.transfer.verdict_decides => {
+                    let verdict = ready!(self.transfer.poll_verdict(cx));
+                    if verdict.is_ok() {
+                        self.phase = Phase::Done;
+                    }
+                    return Poll::Ready(verdict);
+                }
                 _ if self.transfer.ended => return Poll::Ready(Err(failed_stream())),
                 Phase::Closing => {
-                    let conn = match self.transfer.poll_conn(cx) {
-                        Poll::Ready(Ok(conn)) => conn,
+                    match self.transfer.poll_ready(cx) {
+                        Poll::Ready(Ok(())) => {}
+                        Poll::Ready(Err(_)) if self.transfer.verdict_decides => continue,
                         Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                         Poll::Pending => return Poll::Pending,
+                    }
+                    let Some(conn) = self.transfer.ready_conn() else {
+                        return Poll::Ready(Err(failed_stream()));
                     };
                     match Pin::new(&mut **conn).poll_close(cx) {
                         Poll::Pending => {
@@ -338,10 +401,14 @@ impl<'a, R: Runtime> Download<'a, R> {
                     }
                 }
                 Phase::Reading if self.decoder.is_plain() => {
-                    let conn = match self.transfer.poll_conn(cx) {
-                        Poll::Ready(Ok(conn)) => conn,
+                    match self.transfer.poll_ready(cx) {
+                        Poll::Ready(Ok(())) => {}
+                        Poll::Ready(Err(_)) if self.transfer.verdict_decides => continue,
                         Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                         Poll::Pending => return Poll::Pending,
+                    }
+                    let Some(conn) = self.transfer.ready_conn() else {
+                        return Poll::Ready(Err(failed_stream()));
                     };
                     match Pin::new(&mut **conn).poll_read(cx, buf) {
                         Poll::Ready(Ok(0)) => self.phase = Phase::Closing,
@@ -351,7 +418,12 @@ impl<'a, R: Runtime> Download<'a, R> {
                             return Poll::Ready(Ok(n));
                         }
                         Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Poll::Ready(Err(e)) => return Poll::Ready(Err(self.transfer.fail(&e))),
+                        Poll::Ready(Err(e)) => {
+                            let error = self.transfer.fail(&e);
+                            if !self.transfer.verdict_after(&error) {
+                                return Poll::Ready(Err(error));
+                            }
+                        }
                         Poll::Pending => {
                             return match self.transfer.pending(cx) {
                                 Poll::Ready(e) => Poll::Ready(Err(e)),
@@ -387,10 +459,14 @@ impl<'a, R: Runtime> Download<'a, R> {
                             continue;
                         }
                     }
-                    let conn = match self.transfer.poll_conn(cx) {
-                        Poll::Ready(Ok(conn)) => conn,
+                    match self.transfer.poll_ready(cx) {
+                        Poll::Ready(Ok(())) => {}
+                        Poll::Ready(Err(_)) if self.transfer.verdict_decides => continue,
                         Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                         Poll::Pending => return Poll::Pending,
+                    }
+                    let Some(conn) = self.transfer.ready_conn() else {
+                        return Poll::Ready(Err(failed_stream()));
                     };
                     match Pin::new(&mut **conn).poll_read(cx, &mut self.wire) {
                         Poll::Ready(Ok(0)) => self.phase = Phase::Flushing,
@@ -400,7 +476,12 @@ impl<'a, R: Runtime> Download<'a, R> {
                             self.transfer.progressed();
                         }
                         Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Poll::Ready(Err(e)) => return Poll::Ready(Err(self.transfer.fail(&e))),
+                        Poll::Ready(Err(e)) => {
+                            let error = self.transfer.fail(&e);
+                            if !self.transfer.verdict_after(&error) {
+                                return Poll::Ready(Err(error));
+                            }
+                        }
                         Poll::Pending => {
                             return match self.transfer.pending(cx) {
                                 Poll::Ready(e) => Poll::Ready(Err(e)),
@@ -442,6 +523,13 @@ impl<'a, R: Runtime> Upload<'a, R> {
     /// Waits for the transfer `op` to start and returns its stream.
     pub(crate) async fn start(driver: &'a mut Driver<R>, op: OpId) -> Result<Self> {
         let (started, conn) = driver.wait_started(op).await?;
+        if matches!(conn, DataConn::Gone) {
+            // Failed before a byte went: the transfer's result says why.
+            let verdict = crate::ops::transfer(driver.wait(op).await?);
+            return Err(verdict
+                .err()
+                .unwrap_or(Error::DataConnection(ftp_proto::client::DataFailure::Other)));
+        }
         if started.direction != Direction::Upload {
             driver.core.discard(op);
             driver.abort_conn(conn);

@@ -27,10 +27,28 @@ pub(crate) fn handshake(
     let connector = TlsConnector::from(tls.config.clone());
     let mark = if data { tls.ticket_mark() } else { None };
     let connect = connector.connect(tls.server_name.clone(), conn);
-    Box::pin(async move {
+    Box::pin(Once(Some(Box::pin(async move {
         let inner = connect.await?;
         Ok(Box::new(TlsConn { inner, mark }) as Box<dyn Conn>)
-    })
+    }))))
+}
+
+/// A handshake future that may be polled again after it finished: it then reports an error
+/// instead of panicking, so no path through the driver that polls a finished handshake (an
+/// abort racing the handshake's end) can bring the process down.
+struct Once(Option<BoxFuture<'static, io::Result<Box<dyn Conn>>>>);
+
+impl std::future::Future for Once {
+    type Output = io::Result<Box<dyn Conn>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let Some(handshake) = self.0.as_mut() else {
+            return Poll::Ready(Err(io::Error::other("the TLS handshake already ended")));
+        };
+        let result = std::task::ready!(handshake.as_mut().poll(cx));
+        self.0 = None;
+        Poll::Ready(result)
+    }
 }
 
 impl AsyncRead for TlsConn {
@@ -76,8 +94,70 @@ impl Conn for TlsConn {
         self.inner.get_ref().0.reset_on_close();
     }
 
+    fn clear_tls(
+        self: Box<Self>,
+    ) -> Result<BoxFuture<'static, io::Result<Box<dyn Conn>>>, Box<dyn Conn>> {
+        let (io, conn) = self.inner.into_inner();
+        Ok(Box::pin(clear(io, conn)))
+    }
+
     fn ticket_due(&self) -> bool {
         let version = self.inner.get_ref().1.protocol_version();
         self.mark.as_ref().is_some_and(|m| m.ticket_due(version))
     }
+}
+
+/// CCC (RFC 4217 §12.1): our close_notify, then the server's, read one TLS record at a time
+/// so no plaintext after it is taken for TLS; then the plain stream.
+async fn clear(
+    mut io: Box<dyn Conn>,
+    mut conn: rustls::ClientConnection,
+) -> io::Result<Box<dyn Conn>> {
+    conn.send_close_notify();
+    let mut out = Vec::new();
+    while conn.wants_write() {
+        conn.write_tls(&mut out)?;
+    }
+    write_all(&mut io, &out).await?;
+    std::future::poll_fn(|cx| Pin::new(&mut *io).poll_flush(cx)).await?;
+    // At most a few records (a ticket, the alert) come before the server's close_notify.
+    for _ in 0..64 {
+        let mut header = [0u8; 5];
+        read_exact(&mut io, &mut header).await?;
+        let len = usize::from(u16::from_be_bytes([header[3], header[4]]));
+        let mut record = header.to_vec();
+        record.resize(5 + len, 0);
+        read_exact(&mut io, &mut record[5..]).await?;
+        conn.read_tls(&mut &record[..])?;
+        let state = conn.process_new_packets().map_err(io::Error::other)?;
+        if state.peer_has_closed() {
+            return Ok(io);
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidData,
+        "CCC: no close_notify from the server",
+    ))
+}
+
+async fn write_all(io: &mut Box<dyn Conn>, mut data: &[u8]) -> io::Result<()> {
+    while !data.is_empty() {
+        let n = std::future::poll_fn(|cx| Pin::new(&mut **io).poll_write(cx, data)).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        data = &data[n..];
+    }
+    Ok(())
+}
+
+async fn read_exact(io: &mut Box<dyn Conn>, mut buf: &mut [u8]) -> io::Result<()> {
+    while !buf.is_empty() {
+        let n = std::future::poll_fn(|cx| Pin::new(&mut **io).poll_read(cx, buf)).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        buf = &mut buf[n..];
+    }
+    Ok(())
 }

@@ -78,7 +78,19 @@ impl Driver {
             _ => Some(options.tls.build(&options.host)?),
         };
         let deadline = Instant::now() + options.connect_timeout;
-        let tcp = connect_tcp(&options.host, options.port, deadline)?;
+        let tcp = match &options.connector {
+            Some(connector) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                connector
+                    .0
+                    .connect(&options.host, options.port, left)
+                    .map_err(|source| Error::Connect {
+                        host: host.clone(),
+                        source,
+                    })?
+            }
+            None => connect_tcp(&options.host, options.port, deadline)?,
+        };
         let _ = tcp.set_nodelay(true);
         let (local, peer) = (tcp.local_addr()?, tcp.peer_addr()?);
         let control = match (&tls, options.tls_mode) {
@@ -96,7 +108,7 @@ impl Driver {
         let config: ClientConfig = options.session.clone();
         let session = ClientSession::new(config, conn, Instant::now());
         let mut driver = Self {
-            core: Core::new(session),
+            core: Core::with_tickets(session, tls.as_ref()),
             control: Some(control),
             tls,
             net,
@@ -446,7 +458,14 @@ impl Driver {
     }
 
     fn connect_data(&mut self, addr: SocketAddr, tls: bool) -> Result<DataConn, DataFailure> {
-        let tcp = TcpStream::connect_timeout(&addr, self.net.data_timeout).map_err(|e| {
+        let timeout = self.net.data_timeout;
+        let tcp = match &self.net.connector {
+            Some(connector) => connector
+                .0
+                .connect(&addr.ip().to_string(), addr.port(), timeout),
+            None => TcpStream::connect_timeout(&addr, timeout),
+        };
+        let tcp = tcp.map_err(|e| {
             tracing::debug!(%addr, error = %e, "data connection failed");
             data_failure(&e)
         })?;

@@ -382,9 +382,15 @@ impl Download<'_> {
         }
     }
 
-    /// Bytes handed to the application so far.
-    pub fn bytes(&self) -> u64 {
+    /// Bytes handed to the application so far. (Not `bytes()`: that name is taken by
+    /// [`Read::bytes`].)
+    pub fn byte_count(&self) -> u64 {
         self.transfer.bytes
+    }
+
+    /// Reads the next bytes into `buf` (`Ok(0)` at the end).
+    pub(crate) fn read_chunk(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read(buf)
     }
 
     /// Reads everything into `out`, failing past `limit` bytes (the transfer is then
@@ -405,7 +411,7 @@ impl Download<'_> {
                 self.transfer.abort();
                 let _ = self.transfer.result();
                 return Err(Error::Io(io::Error::other(format!(
-                    "listing larger than {limit} bytes"
+                    "more than {limit} bytes"
                 ))));
             }
             out.extend_from_slice(&buf[..n]);
@@ -427,7 +433,31 @@ impl Download<'_> {
                 Ok(n)
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(e),
-            Err(e) => Err(self.transfer.fail(&e)),
+            Err(e) => self.failed_read(&e),
+        }
+    }
+
+    /// A read failed. When not a byte came yet and the connection broke (a reset, a TLS
+    /// failure), the transfer's result decides: an empty file the server confirmed (the
+    /// session accepts a transfer only when no byte can be missing) ends the data; anything
+    /// else is the error.
+    fn failed_read(&mut self, error: &io::Error) -> io::Result<usize> {
+        use io::ErrorKind::*;
+        let error = self.transfer.fail(error);
+        let broke = matches!(
+            error.kind(),
+            ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof | InvalidData
+        );
+        if !broke || self.transfer.bytes > 0 {
+            return Err(error);
+        }
+        let op = self.transfer.op;
+        match self.transfer.driver.run(|core| core.peek_ok(op)) {
+            Ok(true) => {
+                self.phase = Phase::Done;
+                Ok(0)
+            }
+            _ => Err(error),
         }
     }
 
@@ -484,7 +514,7 @@ impl Download<'_> {
                             self.wire_end = n;
                         }
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => return Err(self.transfer.fail(&e)),
+                        Err(e) => return self.failed_read(&e),
                     }
                 }
             }
@@ -557,7 +587,7 @@ impl Upload<'_> {
     }
 
     /// Bytes taken from the application so far.
-    pub fn bytes(&self) -> u64 {
+    pub fn byte_count(&self) -> u64 {
         self.transfer.bytes
     }
 

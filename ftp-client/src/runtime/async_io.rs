@@ -61,6 +61,12 @@ impl Conn for IoConn {
         ))
     }
 
+    fn clear_tls(
+        self: Box<Self>,
+    ) -> Result<BoxFuture<'static, io::Result<Box<dyn Conn>>>, Box<dyn Conn>> {
+        Err(self)
+    }
+
     fn reset_on_close(&self) {
         crate::net::reset_on_close(self.0.get_ref());
     }
@@ -112,6 +118,10 @@ impl Runtime for AsyncIoRuntime {
             let stream = Async::<StdStream>::connect(addr).await?;
             Ok(Box::new(IoConn(stream)) as Box<dyn Conn>)
         })
+    }
+
+    fn adopt(stream: StdStream) -> io::Result<Box<dyn Conn>> {
+        Ok(Box::new(IoConn(Async::new(stream)?)))
     }
 
     fn listener(listener: StdListener) -> io::Result<Box<dyn Listener>> {

@@ -33,6 +33,12 @@ pub(crate) trait Conn: AsyncRead + AsyncWrite + Send + Unpin + 'static {
     fn ticket_due(&self) -> bool {
         false
     }
+    /// CCC: ends TLS (close_notify both ways) and gives back the plain stream underneath;
+    /// `Err(self)` for a stream without TLS.
+    #[allow(clippy::type_complexity)]
+    fn clear_tls(
+        self: Box<Self>,
+    ) -> Result<BoxFuture<'static, io::Result<Box<dyn Conn>>>, Box<dyn Conn>>;
 }
 
 /// A listening socket of the runtime.
@@ -59,6 +65,9 @@ pub(crate) trait Runtime: Send + Sync + 'static {
     fn resolve(host: String, port: u16) -> BoxFuture<'static, io::Result<Vec<SocketAddr>>>;
     /// Connects to `addr`.
     fn connect(addr: SocketAddr) -> BoxFuture<'static, io::Result<Box<dyn Conn>>>;
+    /// Registers a connected `std` stream (from a [`Connector`](crate::Connector)) with
+    /// the runtime.
+    fn adopt(stream: std::net::TcpStream) -> io::Result<Box<dyn Conn>>;
     /// Registers a bound, listening `std` socket with the runtime.
     fn listener(listener: StdListener) -> io::Result<Box<dyn Listener>>;
     /// A timer that fires at `at`.
@@ -82,4 +91,53 @@ pub(crate) async fn timeout_at<R: Runtime, T>(
         timer.poll_expired(cx).map(|()| None)
     })
     .await
+}
+
+/// Runs the blocking `f` on a thread of its own; the future gives its result. Dropped early,
+/// the thread still finishes and its result is dropped. Only a
+/// [`Connector`](crate::Connector) is run this way.
+pub(crate) fn on_thread<T: Send + 'static>(
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> BoxFuture<'static, io::Result<T>> {
+    use std::sync::{Arc, Mutex, PoisonError};
+    type Slot<T> = (Option<io::Result<T>>, Option<std::task::Waker>);
+    let slot: Arc<Mutex<Slot<T>>> = Arc::new(Mutex::new((None, None)));
+    let theirs = Arc::clone(&slot);
+    let spawned = std::thread::Builder::new()
+        .name("ftp-client connector".into())
+        .spawn(move || {
+            let value = f();
+            let mut slot = theirs.lock().unwrap_or_else(PoisonError::into_inner);
+            slot.0 = Some(value);
+            if let Some(waker) = slot.1.take() {
+                waker.wake();
+            }
+        });
+    Box::pin(async move {
+        spawned?;
+        std::future::poll_fn(|cx| {
+            let mut slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
+            match slot.0.take() {
+                Some(value) => Poll::Ready(value),
+                None => {
+                    slot.1 = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            }
+        })
+        .await
+    })
+}
+
+/// Connects to `host:port` with `connector` (on a thread of its own) and registers the
+/// stream with runtime `R`.
+pub(crate) fn connect_with<R: Runtime>(
+    connector: &crate::connector::SharedConnector,
+    host: String,
+    port: u16,
+    timeout: std::time::Duration,
+) -> BoxFuture<'static, io::Result<Box<dyn Conn>>> {
+    let connector = connector.clone();
+    let connecting = on_thread(move || connector.0.connect(&host, port, timeout));
+    Box::pin(async move { R::adopt(connecting.await?) })
 }

@@ -55,6 +55,12 @@ impl Conn for TokioConn {
         Ok((self.0.local_addr()?, self.0.peer_addr()?))
     }
 
+    fn clear_tls(
+        self: Box<Self>,
+    ) -> Result<BoxFuture<'static, io::Result<Box<dyn Conn>>>, Box<dyn Conn>> {
+        Err(self)
+    }
+
     fn reset_on_close(&self) {
         crate::net::reset_on_close(&self.0);
     }
@@ -98,6 +104,11 @@ impl Runtime for TokioRuntime {
             let stream = TcpStream::connect(addr).await?;
             Ok(Box::new(TokioConn(stream)) as Box<dyn Conn>)
         })
+    }
+
+    fn adopt(stream: std::net::TcpStream) -> io::Result<Box<dyn Conn>> {
+        stream.set_nonblocking(true)?;
+        Ok(Box::new(TokioConn(TcpStream::from_std(stream)?)))
     }
 
     fn listener(listener: StdListener) -> io::Result<Box<dyn Listener>> {

@@ -709,6 +709,504 @@ macro_rules! misbehave_tests {
             }
         }
 
+        // -- data-connection events: TLS -----------------------------------------------
+
+        /// What an FTPS server in active mode does with the data connection of a 0-byte
+        /// RETR: it connects, then either completes its TLS handshake and closes at once
+        /// (`handshake`, without close_notify), or resets the connection in mid-handshake.
+        fn tls_active_empty_retr(handshake: bool) -> Server {
+            tls_active_empty_retr_with(if handshake { DataEnd::Handshake } else { DataEnd::Reset })
+        }
+
+        /// How the scripted server ends an empty file's TLS data connection.
+        #[derive(Clone, Copy)]
+        enum DataEnd {
+            /// Completes its TLS handshake, then closes without close_notify.
+            Handshake,
+            /// Sends its handshake flight and closes without reading the client's Finished.
+            Flight,
+            /// Resets the connection in mid-handshake.
+            Reset,
+        }
+
+        fn tls_active_empty_retr_with(end: DataEnd) -> Server {
+            let config = scripted::tls_config(2, false);
+            Server::start(move |s| {
+                s.tls_login(&config);
+                s.expect("TYPE");
+                s.send("200 OK.");
+                let eprt = s.expect("EPRT");
+                s.send("200 OK.");
+                s.expect("RETR");
+                // A reset loses the file's bytes: this one has some.
+                let size = if matches!(end, DataEnd::Reset) { 5 } else { 0 };
+                s.send(&format!("150 Opening BINARY mode data connection for f ({size} bytes)."));
+                let tcp = scripted::connect_eprt(&eprt);
+                match end {
+                    DataEnd::Handshake => drop(scripted::tls_accept(tcp, &config)),
+                    DataEnd::Flight => scripted::tls_flight_then_close(tcp, &config),
+                    DataEnd::Reset => {
+                        let mut hello = [0u8; 64];
+                        let _ = std::io::Read::read(&mut &tcp, &mut hello);
+                        socket2::SockRef::from(&tcp).set_linger(Some(Duration::ZERO)).unwrap();
+                        drop(tcp);
+                    }
+                }
+                s.send("226 Transfer complete.");
+                s.expect("QUIT");
+                s.send("221 Bye.");
+            })
+        }
+
+        fn tls_options(server: &Server) -> ConnectOptions {
+            options(server)
+                .tls(ftp_client::TlsMode::Explicit)
+                .tls_config(ftp_client::TlsConfig::danger_accept_invalid_certs())
+        }
+
+        /// A data connection closed right after its TLS handshake: an empty file, on every
+        /// runtime (async-std and tokio used to panic here: `async fn resumed after
+        /// completion`).
+        #[test]
+        fn tls_data_closed_right_after_handshake_is_an_empty_file() {
+            for _ in 0..3 {
+                let server = tls_active_empty_retr(true);
+                $run! {
+                    let options = tls_options(&server).active();
+                    let mut client = Client::connect_with(&options) $($await)* .unwrap();
+                    let mut down = client.retrieve("empty", 0) $($await)* .unwrap();
+                    let got = io::read_all_result(&mut down) $($await)* .unwrap();
+                    assert!(got.is_empty());
+                    down.finish() $($await)* .unwrap();
+                    client.quit() $($await)* .unwrap();
+                }
+            }
+        }
+
+        /// A data connection closed right after the server's handshake flight, before the
+        /// client's Finished arrived (which then meets a closed socket): still an empty
+        /// file, however the race between the end of the stream and the reset goes.
+        #[test]
+        fn tls_data_closed_before_the_clients_finished_is_an_empty_file() {
+            for _ in 0..10 {
+                let server = tls_active_empty_retr_with(DataEnd::Flight);
+                $run! {
+                    let options = tls_options(&server).active();
+                    let mut client = Client::connect_with(&options) $($await)* .unwrap();
+                    let mut down = client.retrieve("empty", 0) $($await)* .unwrap();
+                    let got = io::read_all_result(&mut down) $($await)*;
+                    let outcome = down.finish() $($await)*;
+                    assert!(matches!(&got, Ok(v) if v.is_empty()), "{got:?} {outcome:?}");
+                    outcome.unwrap();
+                    client.quit() $($await)* .unwrap();
+                }
+            }
+        }
+
+        /// A data connection reset in mid-handshake (a file of 5 bytes): a typed, non-fatal
+        /// error, never a panic.
+        #[test]
+        fn tls_data_reset_in_mid_handshake_is_typed() {
+            for _ in 0..3 {
+                let server = tls_active_empty_retr(false);
+                $run! {
+                    let options = tls_options(&server).active();
+                    let mut client = Client::connect_with(&options) $($await)* .unwrap();
+                    let start = Instant::now();
+                    let err = match client.retrieve("empty", 0) $($await)* {
+                        Ok(mut down) => {
+                            let _ = io::read_all_result(&mut down) $($await)*;
+                            down.finish() $($await)* .unwrap_err()
+                        }
+                        Err(err) => err,
+                    };
+                    within(start);
+                    assert!(matches!(err, Error::DataConnection(_)), "{err:?}");
+                    assert!(!err.is_fatal(), "{err:?}");
+                    client.quit() $($await)* .unwrap();
+                }
+            }
+        }
+
+        /// Implicit FTPS against a server that answers PBSZ and PROT with 503 until the user
+        /// is logged in: the client sends them after the login, and data is protected.
+        #[test]
+        fn implicit_tls_server_that_wants_the_login_before_pbsz() {
+            let config = scripted::tls_config(2, false);
+            let server = Server::start(move |s| {
+                s.start_tls(&config);
+                s.send("220 implicit FTPS");
+                let mut logged_in = false;
+                for _ in 0..10 {
+                    let line = s.read();
+                    let verb = line.split(' ').next().unwrap_or_default().to_ascii_uppercase();
+                    match verb.as_str() {
+                        "USER" => s.send("331 Password?"),
+                        "PASS" => {
+                            logged_in = true;
+                            s.send("230 In.");
+                        }
+                        "PBSZ" | "PROT" if !logged_in => s.send("503 Login with USER first."),
+                        "PBSZ" | "PROT" => s.send("200 OK."),
+                        "FEAT" => s.raw(b"211-Features:\r\n EPSV\r\n211 End\r\n"),
+                        "QUIT" => return s.send("221 Bye."),
+                        "" => return,
+                        _ => s.send("502 Not in this script."),
+                    }
+                }
+            });
+            $run! {
+                let options = options(&server)
+                    .tls(ftp_client::TlsMode::Implicit)
+                    .tls_config(ftp_client::TlsConfig::danger_accept_invalid_certs());
+                let client = Client::connect_with(&options) $($await)* .unwrap();
+                assert!(client.is_logged_in() && client.is_data_protected());
+                client.quit() $($await)* .unwrap();
+            }
+        }
+
+        // -- listings of servers that run /bin/ls -------------------------------------
+
+        /// `Mon dd HH:MM` of a time `days_ago` days before now, as Twisted shows every date
+        /// of its current year, and the year it denotes.
+        fn shown_without_year(days_ago: i64) -> (String, u16) {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs() as i64;
+            let t = ftp_client::Timestamp::from_unix_seconds(now - days_ago * 86_400).unwrap();
+            const MONTHS: [&str; 12] = [
+                "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+            ];
+            let shown = format!("{} {:2} 08:00", MONTHS[usize::from(t.month()) - 1], t.day());
+            (shown, t.year())
+        }
+
+        /// A server like GNU inetutils ftpd: LIST's argument goes to /bin/ls, split at spaces
+        /// (so `LIST dir with space` lists nothing), a missing folder lists as empty with 226,
+        /// no MLSD; dates shown with a time instead of the year. CWD knows the folders.
+        fn bin_ls_server(dated: String) -> Server {
+            Server::start(move |s| {
+                s.login();
+                let mut cwd = "/".to_string();
+                let mut listener = None;
+                for _ in 0..40 {
+                    let line = s.read();
+                    let (verb, arg) = line.split_once(' ').unwrap_or((line.as_str(), ""));
+                    match verb.to_ascii_uppercase().as_str() {
+                        "PWD" => s.send(&format!("257 \"{cwd}\" is the current directory")),
+                        "CWD" if arg == "/" || arg == "dir with space" => {
+                            cwd = if arg == "/" { "/".into() } else { "/dir with space".into() };
+                            s.send("250 OK.");
+                        }
+                        "CWD" => s.send("550 No such file or directory."),
+                        "TYPE" | "MODE" => s.send("200 OK."),
+                        "EPSV" => {
+                            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                            let port = l.local_addr().unwrap().port();
+                            listener = Some(l);
+                            s.send(&format!("229 Entering Extended Passive Mode (|||{port}|)"));
+                        }
+                        "LIST" => {
+                            s.send("150 Here comes the directory listing.");
+                            let mut data = accept(listener.as_ref().unwrap());
+                            // Only `LIST` inside the folder lists it; `ls dir with space`
+                            // finds none of its three words, `ls missing/` nothing.
+                            if arg.is_empty() && cwd == "/dir with space" {
+                                let listing = format!(
+                                    "-rw-r--r-- 1 u g 5 {dated} a file.txt\r\n\
+                                     drwxr-xr-x 2 u g 4096 Jan  5  2020 sub dir\r\n"
+                                );
+                                std::io::Write::write_all(&mut data, listing.as_bytes()).unwrap();
+                            }
+                            drop(data);
+                            s.send("226 Directory send OK.");
+                        }
+                        "QUIT" => return s.send("221 Bye."),
+                        "" => return,
+                        _ => s.send("502 Not in this script."),
+                    }
+                }
+            })
+        }
+
+        /// The folder is listed from inside (CWD, LIST, CWD back): names with spaces come
+        /// whole, a time-for-year date is this year's, and the working folder is unchanged.
+        #[test]
+        fn bin_ls_server_lists_a_folder_with_spaces_from_inside() {
+            let (dated, year) = shown_without_year(200);
+            let server = bin_ls_server(dated);
+            $run! {
+                let mut client = Client::connect_with(&options(&server)) $($await)* .unwrap();
+                let entries = client.list("dir with space") $($await)* .unwrap();
+                let names: Vec<_> = entries.iter().map(|e| e.name.to_vec()).collect();
+                assert_eq!(names, vec![b"a file.txt".to_vec(), b"sub dir".to_vec()]);
+                assert_eq!(entries[0].modified.unwrap().year(), year);
+                assert_eq!(client.pwd() $($await)* .unwrap(), "/");
+                client.quit() $($await)* .unwrap();
+            }
+        }
+
+        /// A missing folder is an error (CWD's 550), not an empty listing.
+        #[test]
+        fn bin_ls_server_missing_folder_is_550() {
+            let server = bin_ls_server(String::new());
+            $run! {
+                let mut client = Client::connect_with(&options(&server)) $($await)* .unwrap();
+                let err = client.list("missing/") $($await)* .unwrap_err();
+                assert_refused(&err, 550);
+                assert_eq!(client.pwd() $($await)* .unwrap(), "/");
+                client.quit() $($await)* .unwrap();
+            }
+        }
+
+        // -- API helpers ----------------------------------------------------------------
+
+        /// A local folder of its own for one test.
+        fn local_dir(name: &str) -> std::path::PathBuf {
+            let dir = std::env::temp_dir().join(format!(
+                "ftp-client-scripted-{}-{name}-{}",
+                std::process::id(),
+                stringify!($run)
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            dir
+        }
+
+        /// `SITE args`, byte for byte; STOU with the name the server chose.
+        #[test]
+        fn site_and_store_unique() {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let server = Server::start(move |s| {
+                s.login();
+                tx.send(s.expect("SITE")).unwrap();
+                s.send("200 SITE CHMOD command ok.");
+                let listener = s.passive();
+                tx.send(s.expect("STOU")).unwrap();
+                s.send("150 FILE: upload.1");
+                let mut data = accept(&listener);
+                let mut got = Vec::new();
+                std::io::Read::read_to_end(&mut data, &mut got).unwrap();
+                tx.send(String::from_utf8(got).unwrap()).unwrap();
+                drop(data);
+                s.send("226 Transfer complete (unique file name: upload.1).");
+                s.expect("QUIT");
+                s.send("221 Bye.");
+            });
+            $run! {
+                let mut client = Client::connect_with(&options(&server)) $($await)* .unwrap();
+                let reply = client.site("CHMOD 644 f") $($await)* .unwrap();
+                assert_eq!(reply.to_string(), "200 SITE CHMOD command ok.");
+                let mut up = client.store_unique("") $($await)* .unwrap();
+                io::write_all_result(&mut up, b"unique") $($await)* .unwrap();
+                assert_eq!(up.byte_count(), 6);
+                let outcome = up.finish() $($await)* .unwrap();
+                assert_eq!(outcome.stored_as.as_deref(), Some(&b"upload.1"[..]));
+                client.quit() $($await)* .unwrap();
+            }
+            assert_eq!(rx.recv().unwrap(), "SITE CHMOD 644 f");
+            assert_eq!(rx.recv().unwrap(), "STOU");
+            assert_eq!(rx.recv().unwrap(), "unique");
+        }
+
+        /// `retrieve_to` never truncates the local file before the server confirmed: a 550
+        /// and a transfer cut short leave it as it was (and no temporary file); a complete
+        /// download replaces it. `retrieve_to_vec` keeps to its limit.
+        #[test]
+        fn retrieve_to_replaces_the_local_file_only_on_success() {
+            let server = Server::start(|s| {
+                s.login();
+                let first = s.passive();
+                s.expect("RETR");
+                s.send("550 missing.txt: No such file or directory.");
+                drop(first);
+                let listener = s.epsv();
+                s.expect("RETR");
+                s.send("150 Here it comes.");
+                let mut data = accept(&listener);
+                std::io::Write::write_all(&mut data, b"half of it").unwrap();
+                drop(data);
+                s.send("426 Connection closed; transfer aborted.");
+                for body in [&b"fresh contents"[..], b"0123456789"] {
+                    let listener = s.epsv();
+                    s.expect("RETR");
+                    s.send("150 Here it comes.");
+                    let mut data = accept(&listener);
+                    let _ = std::io::Write::write_all(&mut data, body);
+                    drop(data);
+                    s.send("226 Done.");
+                }
+                s.expect("QUIT");
+                s.send("221 Bye.");
+            });
+            let dir = local_dir("retrieve-to");
+            let local = dir.join("existing.txt");
+            std::fs::write(&local, b"precious").unwrap();
+            $run! {
+                let mut client = Client::connect_with(&options(&server)) $($await)* .unwrap();
+                let err = client.retrieve_to("missing.txt", &local) $($await)* .unwrap_err();
+                assert_refused(&err, 550);
+                let err = client.retrieve_to("cut.txt", &local) $($await)* .unwrap_err();
+                assert_refused(&err, 426);
+                assert_eq!(std::fs::read(&local).unwrap(), b"precious");
+                assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "no temporary file left");
+                let outcome = client.retrieve_to("fresh.txt", &local) $($await)* .unwrap();
+                assert_eq!(outcome.bytes, 14);
+                assert_eq!(std::fs::read(&local).unwrap(), b"fresh contents");
+                assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+                let err = client.retrieve_to_vec("ten.txt", 4) $($await)* .unwrap_err();
+                assert!(err.to_string().contains("more than 4 bytes"), "{err}");
+                client.quit() $($await)* .unwrap();
+            }
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+
+        /// A self-signed certificate trusted as a root (what `--cacert cert.pem` does with
+        /// a certificate `openssl req -x509` made) is refused; the message says what that
+        /// means and what to do, not only rustls' `CaUsedAsEndEntity`.
+        #[test]
+        fn self_signed_certificate_error_says_what_it_means() {
+            let config = scripted::tls_config(2, false);
+            let server = Server::start(move |s| {
+                s.send("220 scripted server");
+                s.expect("AUTH");
+                s.send("234 Go ahead.");
+                let _ = s.try_start_tls(&config);
+            });
+            let pem = std::fs::read(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scripted/cert.pem"),
+            )
+            .unwrap();
+            $run! {
+                let tls = ftp_client::TlsConfig::with_root_store(ftp_client::rustls::RootCertStore::empty())
+                    .add_root_pem(&pem)
+                    .unwrap();
+                let options = options(&server).tls(ftp_client::TlsMode::Explicit).tls_config(tls);
+                let err = Client::connect_with(&options) $($await)* .unwrap_err();
+                assert!(err.is_certificate_refused(), "{err:?}");
+                let text = err.to_string();
+                assert!(text.contains("self-signed"), "{text}");
+                assert!(text.contains("danger_accept_invalid_certs"), "{text}");
+            }
+        }
+
+        /// CCC: after the 200, close_notify both ways; the next command goes in plaintext
+        /// on the same TCP connection (byte-exact on the server's side).
+        #[test]
+        fn ccc_returns_the_control_connection_to_plaintext() {
+            let config = scripted::tls_config(2, false);
+            let server = Server::start(move |s| {
+                s.tls_login(&config);
+                s.expect("CCC");
+                s.send("200 CCC OK, control connection in plaintext.");
+                s.stop_tls();
+                assert_eq!(s.read(), "PWD");
+                s.send("257 \"/\" is the current directory");
+                s.expect("QUIT");
+                s.send("221 Bye.");
+            });
+            $run! {
+                let mut client = Client::connect_with(&tls_options(&server)) $($await)* .unwrap();
+                client.ccc() $($await)* .unwrap();
+                assert!(!client.is_secure() && client.is_data_protected());
+                assert_eq!(client.pwd() $($await)* .unwrap(), "/");
+                client.quit() $($await)* .unwrap();
+            }
+        }
+
+        /// Records every connection it opens, then connects directly.
+        struct RecordingConnector(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+        impl ftp_client::Connector for RecordingConnector {
+            fn connect(
+                &self,
+                host: &str,
+                port: u16,
+                timeout: Duration,
+            ) -> std::io::Result<std::net::TcpStream> {
+                self.0.lock().unwrap().push(format!("{host}:{port}"));
+                let addr = std::net::SocketAddr::new(host.parse().unwrap(), port);
+                std::net::TcpStream::connect_timeout(&addr, timeout)
+            }
+        }
+
+        /// A connector of the application opens the control connection and the passive data
+        /// connection (what a SOCKS5 or HTTP CONNECT connector does through its proxy).
+        #[test]
+        fn connector_opens_control_and_data_connections() {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let server = Server::start(move |s| {
+                s.login();
+                let listener = s.passive();
+                tx.send(listener.local_addr().unwrap().port()).unwrap();
+                s.expect("RETR");
+                s.send("150 Here it comes.");
+                let mut data = accept(&listener);
+                std::io::Write::write_all(&mut data, b"via the connector").unwrap();
+                drop(data);
+                s.send("226 Done.");
+                s.expect("QUIT");
+                s.send("221 Bye.");
+            });
+            let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+            $run! {
+                let options = options(&server).connector(RecordingConnector(seen.clone()));
+                let mut client = Client::connect_with(&options) $($await)* .unwrap();
+                let got = client.retrieve_to_vec("f", 1000) $($await)* .unwrap();
+                assert_eq!(got, b"via the connector");
+                client.quit() $($await)* .unwrap();
+            }
+            let data_port = rx.recv().unwrap();
+            assert_eq!(
+                *seen.lock().unwrap(),
+                vec![server.target(), format!("127.0.0.1:{data_port}")]
+            );
+        }
+
+        /// A server that requires TLS session reuse and sends no TLS 1.3 ticket after
+        /// uploads (ProFTPD): once the tickets from the control connection are used up, the
+        /// refusal says why and what to do (TLS 1.2); with TLS 1.2, 50 uploads all work.
+        #[test]
+        fn no_tickets_after_uploads_then_tls12_uploads_all() {
+            let (server, files) = scripted::reuse_requiring_server(2);
+            $run! {
+                let tls = ftp_client::TlsConfig::danger_accept_invalid_certs();
+                let tls13 = options(&server)
+                    .tls(ftp_client::TlsMode::Explicit)
+                    .tls_config(tls.clone());
+                let mut client = Client::connect_with(&tls13) $($await)* .unwrap();
+                let mut refused = None;
+                for i in 0..5 {
+                    match client.store_from(format!("t13-{i}"), &mut &b"data"[..]) $($await)* {
+                        Ok(_) => {}
+                        Err(err) => {
+                            refused = Some((i, err));
+                            break;
+                        }
+                    }
+                }
+                let (i, err) = refused.expect("TLS 1.3 tickets run out");
+                assert!(i >= 2, "upload {i} refused: {err:?}");
+                assert!(matches!(err, Error::TlsSessionsExhausted { .. }), "{err:?}");
+                assert!(!err.is_fatal());
+                assert!(err.to_string().contains("TLS 1.2"), "{err}");
+                client.quit() $($await)* .unwrap();
+
+                let tls12 = options(&server)
+                    .tls(ftp_client::TlsMode::Explicit)
+                    .tls_config(tls.tls12_only());
+                let mut client = Client::connect_with(&tls12) $($await)* .unwrap();
+                for i in 0..50 {
+                    client.store_from(format!("t12-{i}"), &mut &b"data"[..]) $($await)* .unwrap();
+                }
+                client.quit() $($await)* .unwrap();
+            }
+            drop(server);
+            let files = files.lock().unwrap();
+            assert_eq!((0..50).filter(|i| files.files[&format!("/t12-{i}")] == b"data").count(), 50);
+        }
+
         #[test]
         fn connect_to_a_closed_port_is_typed() {
             let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -19,9 +19,16 @@ use std::time::{Duration, Instant};
 pub const USER: &str = "ftptest";
 pub const PASS: &str = "ftptest";
 
-/// The directory of the peer scripts.
+/// The directory of the peer scripts (this file is also compiled into examples/ftp's tests,
+/// whose manifest lives beside ftp-client).
 fn scripts() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers")
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let own = crate_dir.join("tests/peers");
+    if own.is_dir() {
+        own
+    } else {
+        crate_dir.join("../ftp-client/tests/peers")
+    }
 }
 
 /// Where the scripts keep the servers and certificates.

@@ -52,7 +52,7 @@ impl ClientSession {
     /// 125/150: the server is moving bytes (or about to connect, in active mode).
     fn transfer_started(&mut self, reply: &Reply) {
         self.known.rest_pending = false;
-        self.transfer_prelim(reply.stored_as());
+        self.transfer_prelim(reply.stored_as(), size_hint(reply));
         self.extend_step();
         if self.link_state() == Some(LinkState::Open) {
             self.start_link(size_hint(reply));
@@ -109,7 +109,18 @@ impl ClientSession {
         let LinkState::Ended(end) = link.state else {
             return;
         };
+        let nothing_lost = transfer.expected == Some(0) && reply.code().is_completion();
         let result = match end {
+            // An empty file whose data connection broke before it could end cleanly (a
+            // server that closes right after its TLS handshake, whose reset overtakes the
+            // end of the stream): the server said there was nothing to send and that it
+            // sent it; no byte can be missing.
+            Err(_) if nothing_lost => Ok(OpOutput::Transfer(TransferOutcome {
+                kind: transfer.kind,
+                bytes: 0,
+                reply: reply.clone(),
+                stored_as: None,
+            })),
             Err(failure) => Err(OpError::DataConnection(failure)),
             Ok(()) => Ok(OpOutput::Transfer(TransferOutcome {
                 kind: transfer.kind,

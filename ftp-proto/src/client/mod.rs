@@ -65,7 +65,13 @@
 //!   handshake), the final reply is still awaited, within the reply timeout, and decides: a
 //!   4yz or 5yz (426, 425, 522, 552, ...) fails the operation with [`OpError::Reply`], since
 //!   the server's reason says more than the socket's; a 2yz with
-//!   [`OpError::DataConnection`]. Drivers report that result, not their socket error.
+//!   [`OpError::DataConnection`] — except for a RETR the server announced as empty (its
+//!   1yz's `(0 bytes)`, or SIZE 0 of the same path just before), which then completes with
+//!   0 bytes: no byte can be missing. Drivers report that result, not their socket error.
+//! * LIST of a folder goes into it and back (PWD, CWD, `LIST`, CWD), so a missing folder is
+//!   CWD's 550 and never an empty listing; MLSD and NLST take the path as their argument.
+//! * With TLS on the control connection, PBSZ and PROT are sent after AUTH's 234, or after
+//!   the login with implicit FTPS (or when PBSZ before the login got 503).
 //! * EPSV first, PASV after a 5yz to EPSV, for the rest of the session; a 227's address is
 //!   replaced by the control peer's by default ([`PasvAddressPolicy`]); active listeners carry
 //!   the control peer as `expect_peer`. EPRT first, PORT after EPRT is refused.
@@ -235,10 +241,13 @@ impl ClientSession {
 
     // -- commands --------------------------------------------------------------------------
 
-    /// Logs in: [`HOST`](ClientConfig::host) first if configured and not yet sent (and, with
-    /// implicit TLS, `PBSZ 0` and `PROT P`), then USER, PASS when asked (331), ACCT when asked
-    /// (332); then FEAT and `OPTS UTF8 ON` as configured. Completes with
-    /// [`OpOutput::Done`] carrying the 230 once all of that is done.
+    /// Logs in: [`HOST`](ClientConfig::host) first if configured and not yet sent, then USER,
+    /// PASS when asked (331), ACCT when asked (332); then, when TLS protects the control
+    /// connection and data protection is not in force yet (implicit FTPS, or a server that
+    /// answered `PBSZ` before login with 503), `PBSZ 0` and `PROT P` (after the login, as
+    /// curl does: some servers refuse them before); then FEAT and `OPTS UTF8 ON` as
+    /// configured. Completes with [`OpOutput::Done`] carrying the 230 once all of that is
+    /// done.
     pub fn login(&mut self, credentials: Credentials) -> Result<OpId, UsageError> {
         self.check_host()?;
         self.check(&Command::User(credentials.user.clone()))?;
@@ -250,8 +259,9 @@ impl ClientSession {
     }
 
     /// Explicit FTPS (RFC 4217): `AUTH TLS`, [`ClientOutput::StartTls`] after the 234, then
-    /// `PBSZ 0` and `PROT P` (unless [`ClientConfig::protect_data`] is off). Call it before
-    /// [`login`](Self::login): the server forgets the user at AUTH.
+    /// `PBSZ 0` and `PROT P` (unless [`ClientConfig::protect_data`] is off; a 503 to PBSZ
+    /// leaves both to the login). Call it before [`login`](Self::login): the server forgets
+    /// the user at AUTH.
     pub fn auth_tls(&mut self) -> Result<OpId, UsageError> {
         self.auth_request()
     }
@@ -364,6 +374,13 @@ impl ClientSession {
 
     /// Downloads a listing of `path` (the working directory for `None`) into the operation's
     /// writer: [`OpOutput::Transfer`], whose `kind` says which command `kind` resolved to.
+    ///
+    /// MLSD and NLST take `path` as their argument (RFC 3659 §7.1). LIST lists a folder the
+    /// way curl does: PWD, `CWD path`, `LIST` without an argument, then CWD back to where PWD
+    /// said, whatever the LIST's outcome (the result waits for that reply). So a missing
+    /// folder fails with CWD's reply (550) instead of the empty listing that servers which
+    /// run `/bin/ls` send, and a path with spaces is not split into several. A file is not a
+    /// folder: its LIST fails at CWD. Without a path from PWD, `LIST path` is sent instead.
     pub fn list(&mut self, path: Option<Bytes>, kind: ListKind) -> Result<OpId, UsageError> {
         self.transfer_request(TransferWhat::List(kind), path, 0)
     }

@@ -174,6 +174,20 @@ fn raw_forbidden(command: &Command) -> bool {
     )
 }
 
+/// LIST of a folder as curl does it: PWD, CWD into it, LIST without an argument (and CWD
+/// back when the transfer ended). Servers that hand LIST's argument to /bin/ls split it at
+/// spaces, and list a missing folder as empty; CWD answers 550 for it instead.
+fn list_from_inside(path: Option<&Bytes>, transfer: &mut Transfer, plan: &mut VecDeque<Step>) {
+    let Some(path) = path.filter(|p| !p.is_empty()) else {
+        return;
+    };
+    if transfer.kind == TransferKind::List {
+        plan.push_front(Step::EnterDir(path.clone()));
+        plan.push_front(Step::SaveDir);
+        transfer.list_here = true;
+    }
+}
+
 /// The transfer kind a request sends; `mlsd` says whether `ListKind::Auto` picks MLSD.
 fn transfer_kind(what: &TransferWhat, mlsd: bool) -> TransferKind {
     match what {
@@ -213,13 +227,15 @@ impl ClientSession {
         match request {
             Request::Login(_) => {
                 self.host_step(&mut plan);
+                plan.push_back(Step::User);
+                // After the login, as curl does: implicit FTPS, or AUTH TLS whose PBSZ got
+                // 503 (servers that want the user first). PASS and ACCT go before these.
                 if self.tls == ControlTls::Protected
                     && self.config.protect_data
                     && !self.known.data_protected
                 {
                     plan.extend([Step::Pbsz, Step::Prot]);
                 }
-                plan.push_back(Step::User);
                 if self.config.feat {
                     plan.push_back(Step::Feat);
                 }
@@ -242,8 +258,12 @@ impl ClientSession {
                 }
                 plan.push_back(Step::Main);
             }
-            Request::Transfer { what, offset, .. } => {
-                let t = self.transfer_plan(what, *offset, &mut plan);
+            Request::Transfer { what, path, offset } => {
+                let mut t = self.transfer_plan(what, *offset, &mut plan);
+                if t.kind == TransferKind::Retrieve {
+                    t.expected = self.known_size(path.as_ref(), *offset);
+                }
+                list_from_inside(path.as_ref(), &mut t, &mut plan);
                 transfer = Some(t);
             }
             Request::Quit => plan.push_back(Step::Quit),
@@ -301,7 +321,15 @@ impl ClientSession {
             final_reply: None,
             stored_as: None,
             abort: None,
+            list_here: false,
+            expected: None,
         }
+    }
+
+    /// What SIZE said of `path` just before, less `offset`.
+    fn known_size(&self, path: Option<&Bytes>, offset: u64) -> Option<u64> {
+        let (sized, size) = self.known.last_size.as_ref()?;
+        (Some(sized) == path).then(|| size.saturating_sub(offset))
     }
 
     /// The command `step` sends, `None` for steps that wait for the driver.
@@ -326,8 +354,16 @@ impl ClientSession {
             (Step::Port(addr), _) => Command::Port(*addr),
             (Step::Rest(offset), _) => Command::Rest(crate::command::RestMarker::Offset(*offset)),
             (Step::Transfer, Request::Transfer { path, .. }) => {
-                transfer_command(op.transfer.as_ref()?.kind, path.clone())
+                let transfer = op.transfer.as_ref()?;
+                let path = if transfer.list_here {
+                    None
+                } else {
+                    path.clone()
+                };
+                transfer_command(transfer.kind, path)
             }
+            (Step::SaveDir, _) => Command::Pwd,
+            (Step::EnterDir(path) | Step::LeaveDir(path), _) => Command::Cwd(path.clone()),
             (Step::Rnfr, Request::Rename { from, .. }) => Command::Rnfr(from.clone()),
             (Step::Rnto, Request::Rename { to, .. }) => Command::Rnto(to.clone()),
             (Step::Main, Request::Simple(command, _)) => command.clone(),

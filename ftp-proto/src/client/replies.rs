@@ -135,6 +135,9 @@ impl ClientSession {
         }
         match step {
             Step::Host if matches!(code.get(), 500 | 502) => next(), // HOST unknown: go on
+            Step::Pbsz if code == ReplyCode::BAD_SEQUENCE && !self.known.logged_in => {
+                self.defer_protection()
+            }
             Step::Host | Step::Pbsz => on_completion(reply, next),
             Step::Rnfr if code.is_intermediate() => next(),
             Step::Rnfr => refused(reply),
@@ -177,10 +180,65 @@ impl ClientSession {
                 self.stop_tls();
                 Flow::Done(OpOutput::Done(reply.clone()))
             }),
+            Step::SaveDir => self.judge_save_dir(reply),
+            Step::EnterDir(_) => on_completion(reply, || {
+                if let Some(op) = self.current.as_mut() {
+                    op.return_dir = op.saved_dir.take();
+                }
+                next()
+            }),
+            Step::LeaveDir(_) => self.release_result(),
             Step::Quit => Flow::Done(OpOutput::Quit(Some(reply.clone()))),
             Step::Noop => Flow::Done(OpOutput::Reply(reply.clone())),
             Step::Handshake | Step::Listen | Step::Connect(_) | Step::Transfer => Flow::Stay,
         }
+    }
+
+    /// PWD before listing a folder from inside: the folder to come back to. Without one (PWD
+    /// refused, or no quoted path), LIST takes the folder as its argument instead.
+    fn judge_save_dir(&mut self, reply: &Reply) -> Flow {
+        let saved = reply
+            .code()
+            .is_completion()
+            .then(|| reply.quoted_path())
+            .flatten();
+        let Some(op) = self.current.as_mut() else {
+            return next();
+        };
+        if saved.is_none() {
+            op.plan.retain(|step| !matches!(step, Step::EnterDir(_)));
+            if let Some(transfer) = op.transfer.as_deref_mut() {
+                transfer.list_here = false;
+            }
+        }
+        op.saved_dir = saved;
+        next()
+    }
+
+    /// CWD back after a listing was answered (whatever it says): the listing's own result.
+    fn release_result(&mut self) -> Flow {
+        let held = self.current.as_mut().and_then(|op| op.held.take());
+        match held {
+            Some(Ok(output)) => Flow::Done(output),
+            Some(Err(error)) => Flow::Fail(error),
+            None => next(),
+        }
+    }
+
+    /// SIZE's answer, for a RETR of the same path that follows (see `try_complete`).
+    fn remember_size(&mut self, size: u64) {
+        if let Some(Request::Size(path)) = self.current.as_ref().map(|op| &op.request) {
+            self.known.last_size = Some((path.clone(), size));
+        }
+    }
+
+    /// PBSZ before login answered 503 ("log in first"): PROT is left out here, and the
+    /// login sends both once the user is in (see [`ClientSession::login`]).
+    fn defer_protection(&mut self) -> Flow {
+        if let Some(op) = self.current.as_mut() {
+            op.plan.retain(|step| *step != Step::Prot);
+        }
+        next()
     }
 
     /// USER → 230 | 331 → PASS → 230 | 332 → ACCT → 230 (rfc-checklist §6.5). 202 to PASS or
@@ -298,7 +356,10 @@ impl ClientSession {
             let output = match finish {
                 Finish::Done => Some(OpOutput::Done(reply.clone())),
                 Finish::Path(fallback) => reply.quoted_path().or(fallback).map(OpOutput::Path),
-                Finish::Size => reply.size().map(OpOutput::Size),
+                Finish::Size => reply.size().map(|size| {
+                    self.remember_size(size);
+                    OpOutput::Size(size)
+                }),
                 Finish::Modified => reply.modification_time().map(OpOutput::Modified),
                 Finish::Entry => entry_line(reply).map(|line| OpOutput::Entry {
                     line,

@@ -67,6 +67,8 @@ pub(super) struct Known {
     /// A REST was accepted and may not have been consumed: the next transfer sends REST 0
     /// (rfc-checklist §3.6).
     pub(super) rest_pending: bool,
+    /// The last SIZE answered: the path and its size in bytes (TYPE I).
+    pub(super) last_size: Option<(Bytes, u64)>,
     /// PROT P is in force.
     pub(super) data_protected: bool,
     pub(super) host_sent: bool,
@@ -86,6 +88,7 @@ impl Known {
             epsv_refused: false,
             eprt_refused: false,
             rest_pending: false,
+            last_size: None,
             data_protected: false,
             host_sent: false,
         }
@@ -181,6 +184,12 @@ pub(super) enum Step {
     Rest(u64),
     /// The transfer command itself (RETR, STOR, LIST, ...).
     Transfer,
+    /// LIST of a folder: PWD, to come back to after listing it from inside.
+    SaveDir,
+    /// LIST of a folder: CWD into it (its existence is decided here, not by LIST).
+    EnterDir(Bytes),
+    /// LIST of a folder: CWD back to the saved folder, after the transfer ended either way.
+    LeaveDir(Bytes),
     Rnfr,
     Rnto,
     /// The request's own command ([`Request::Simple`], SIZE).
@@ -255,6 +264,11 @@ pub(super) struct Transfer {
     pub(super) final_reply: Option<Reply>,
     pub(super) stored_as: Option<Bytes>,
     pub(super) abort: Option<Abort>,
+    /// LIST without an argument: the working directory is the folder to list.
+    pub(super) list_here: bool,
+    /// RETR: the bytes the server said it will send (the 1yz's `(N bytes)`, or SIZE of the
+    /// same path just before, less the offset).
+    pub(super) expected: Option<u64>,
 }
 
 impl Transfer {
@@ -284,6 +298,12 @@ pub(super) struct Op {
     /// `abort` was called before the operation reached its transfer command: it ends as soon
     /// as the step in flight is answered.
     pub(super) cancel: bool,
+    /// The working directory PWD reported ([`Step::SaveDir`]).
+    pub(super) saved_dir: Option<Bytes>,
+    /// Set once CWD into a folder to list succeeded: where to go back to.
+    pub(super) return_dir: Option<Bytes>,
+    /// The operation's result, held while CWD goes back ([`Step::LeaveDir`]).
+    pub(super) held: Option<Result<OpOutput, OpError>>,
 }
 
 /// The client side of one FTP control connection; see the [module docs](super) for the
@@ -452,6 +472,9 @@ impl ClientSession {
             transfer: None,
             result_reply: None,
             cancel: false,
+            saved_dir: None,
+            return_dir: None,
+            held: None,
         });
         id
     }
@@ -467,6 +490,9 @@ impl ClientSession {
             transfer: None,
             result_reply: None,
             cancel: false,
+            saved_dir: None,
+            return_dir: None,
+            held: None,
         });
     }
 
@@ -523,10 +549,33 @@ impl ClientSession {
         }
     }
 
-    /// The current operation is over.
+    /// The current operation is over; or, when it went into a folder to list it, its result
+    /// waits while CWD goes back ([`Step::LeaveDir`]), whatever the result.
     pub(super) fn complete(&mut self, result: Result<OpOutput, OpError>) {
+        if let Some(back) = self.current.as_mut().and_then(|op| op.return_dir.take()) {
+            return self.hold_result(result, back);
+        }
         if let Some(op) = self.current.take() {
             self.end_op(op, result);
+        }
+    }
+
+    /// Keeps `result` and makes CWD `back` the operation's only step left. The transfer's
+    /// data connection is torn down now if it is still up.
+    fn hold_result(&mut self, result: Result<OpOutput, OpError>, back: Bytes) {
+        let link = self
+            .link_ref()
+            .filter(|link| !link.ended())
+            .map(|link| link.id);
+        if let Some(id) = link {
+            self.intent(ClientDataIntent::Abort { id });
+        }
+        if let Some(op) = self.current.as_mut() {
+            op.transfer = None;
+            op.held = Some(result);
+            op.plan = VecDeque::from([Step::LeaveDir(back)]);
+            op.step = None;
+            op.cancel = false;
         }
     }
 
@@ -692,9 +741,12 @@ impl ClientSession {
     }
 
     /// A 1yz arrived for the transfer command.
-    pub(super) fn transfer_prelim(&mut self, stored_as: Option<Bytes>) {
+    pub(super) fn transfer_prelim(&mut self, stored_as: Option<Bytes>, size: Option<u64>) {
         if let Some(transfer) = self.transfer_mut() {
             transfer.prelim = true;
+            if transfer.kind == TransferKind::Retrieve && size.is_some() {
+                transfer.expected = size;
+            }
             if transfer.stored_as.is_none() {
                 transfer.stored_as = stored_as;
             }

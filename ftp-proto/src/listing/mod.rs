@@ -23,10 +23,12 @@
 //! ## Dates without a year
 //!
 //! `ls` shows `Mon dd HH:MM` for files changed in the last six months and `Mon dd  YYYY`
-//! otherwise. This crate never reads a clock, so the caller passes the current time as
+//! otherwise; some servers (Twisted) show the time for every date of their current year. This
+//! crate never reads a clock, so the caller passes the current time as
 //! [`ParseContext::now`], and a date without a year is placed in the latest year that puts it
-//! no more than 183 days after `now`. With `now` in March 2024, `Sep 10 08:00` is 2024 and
-//! `Oct  1 08:00` is 2023; on 30 December 2024, `Jan  2 10:00` is 2025. DOS two-digit years
+//! no more than a day after `now` (the day absorbs clocks and time zones that differ). On 15
+//! March 2024, `Mar 16 08:00` is 2024 and `Jun 10 08:00` is 2023; on 31 December 2024 at
+//! noon, `Jan  1 10:00` is 2025. DOS two-digit years
 //! are placed within the eighty years before and twenty after `now`'s year.
 //!
 //! # Writing listings (servers)

@@ -174,8 +174,11 @@ pub(crate) fn looks_like_ls(line: &[u8]) -> bool {
     }
 }
 
-/// How far ahead of the reference time a date shown without a year may lie: 183 days.
-pub(crate) const FUTURE_SECS: i64 = 183 * 86_400;
+/// How far ahead of the reference time a date shown without a year may lie: one day, for
+/// clock differences and time zones between client and server. Not more: a server that shows
+/// the time instead of the year for every date of its current year (Twisted's) would put a
+/// file of last June a year in the future.
+pub(crate) const FUTURE_SECS: i64 = 86_400;
 
 /// How recent a time must be for [`super::LsFormatter`] to show the time of day instead of the
 /// year: less than 182 days old and not in the future. Shorter than a year minus
@@ -193,11 +196,11 @@ pub(crate) fn undated_limit(now: &Timestamp) -> Timestamp {
 
 /// The date of an `ls` line that shows a time of day but no year.
 ///
-/// `ls` shows the time instead of the year for files changed in the last six months. The year
-/// is therefore the latest one that puts the date no later than `limit`, which is
-/// [`undated_limit`] of the reference time (183 days after it): with `now` in March 2024,
-/// `Sep 10 08:00` is 2024 and `Oct 1 08:00` is 2023. The slack absorbs clock differences
-/// between client and server. February 29 goes to the latest leap year allowed.
+/// `ls` shows the time instead of the year for files changed in the last six months, other
+/// servers for every date of their current year. The year is the latest one that puts the
+/// date no later than `limit`, which is [`undated_limit`] of the reference time (a day after
+/// it): with `now` on 15 March 2024, `Mar 16 08:00` is 2024 and `Mar 17 08:00` and
+/// `Sep 10 08:00` are 2023. February 29 goes to the latest leap year allowed.
 pub(crate) fn infer_year(
     month: u8,
     day: u8,
@@ -527,16 +530,29 @@ mod tests {
                 .year()
         };
         assert_eq!(year_of(3, 14), 2024);
-        assert_eq!(year_of(9, 10), 2024, "within six months ahead");
-        assert_eq!(year_of(10, 1), 2023, "too far ahead: last year");
+        assert_eq!(year_of(3, 16), 2024, "within a day ahead");
+        assert_eq!(year_of(3, 17), 2023, "more than a day ahead: last year");
+        assert_eq!(
+            year_of(6, 10),
+            2023,
+            "Twisted shows the time for all of this year"
+        );
+        assert_eq!(year_of(9, 10), 2023);
         assert_eq!(year_of(12, 28), 2023);
         assert_eq!(year_of(2, 29), 2024);
-        let new_year = Timestamp::new(2024, 12, 30, 0, 0, 0).unwrap();
+        let new_year = Timestamp::new(2024, 12, 31, 12, 0, 0).unwrap();
+        assert_eq!(
+            infer_year(1, 1, 10, 0, &undated_limit(&new_year))
+                .unwrap()
+                .year(),
+            2025,
+            "a server a few hours ahead, past midnight of New Year"
+        );
         assert_eq!(
             infer_year(1, 2, 10, 0, &undated_limit(&new_year))
                 .unwrap()
                 .year(),
-            2025
+            2024
         );
         let not_leap = Timestamp::new(2023, 3, 1, 0, 0, 0).unwrap();
         assert_eq!(
@@ -547,7 +563,11 @@ mod tests {
         );
         assert!(infer_year(2, 30, 0, 0, &undated_limit(&now)).is_none());
         let early = Timestamp::new(1, 1, 1, 0, 0, 0).unwrap();
-        assert!(infer_year(6, 1, 0, 0, &undated_limit(&early)).is_some());
+        assert!(infer_year(1, 1, 10, 0, &undated_limit(&early)).is_some());
+        assert!(
+            infer_year(6, 1, 0, 0, &undated_limit(&early)).is_none(),
+            "no year 0"
+        );
         let late = Timestamp::new(9999, 12, 31, 0, 0, 0).unwrap();
         assert_eq!(
             infer_year(1, 1, 0, 0, &undated_limit(&late))
