@@ -49,6 +49,9 @@
 //! * **Client**: blocking `std::net` threads with small stacks, EPSV, 256 KiB buffers; idle
 //!   sessions are opened by a pool of `FTP_LOAD_LOGIN_WORKERS` (64) threads and then held
 //!   without threads.
+//! * **Guard**: a server whose memory passes `FTP_LOAD_MEM_LIMIT_MB` (6144) stops the idle
+//!   row from opening more sessions (the row says so); past 1.25 times that the bench kills
+//!   it, and its column says so: a runaway server must not take the shared machine down.
 //! * Files live in `FTP_LOAD_DIR` (default: the system temporary directory), read once before
 //!   the run so downloads come from the page cache.
 
@@ -92,6 +95,7 @@ struct Config {
     idle_forking: usize,
     settle: Duration,
     login_workers: usize,
+    mem_limit_kib: u64,
 }
 
 impl Config {
@@ -107,6 +111,7 @@ impl Config {
             idle_forking: env_usize("FTP_LOAD_IDLE_FORKING", 1000).max(1),
             settle: Duration::from_secs(env_u64("FTP_LOAD_SETTLE_SECS", 60)),
             login_workers: env_usize("FTP_LOAD_LOGIN_WORKERS", 64).max(1),
+            mem_limit_kib: env_u64("FTP_LOAD_MEM_LIMIT_MB", 6144).max(1) << 10,
         }
     }
 
@@ -176,6 +181,7 @@ struct Running {
     /// Held open: our server role exits when it closes.
     _stdin: Option<ChildStdin>,
     tmp: PathBuf,
+    monitor: Option<Monitor>,
 }
 
 impl Running {
@@ -187,6 +193,7 @@ impl Running {
             Some(script) => start_peer(script, root, tmp, index, config)?,
         };
         running.wait_ready()?;
+        running.monitor = Some(Monitor::start(running.pid(), config.mem_limit_kib));
         Ok(running)
     }
 
@@ -215,6 +222,10 @@ impl Running {
 
     fn memory(&self) -> Memory {
         Memory::of_tree(self.pid())
+    }
+
+    fn monitor(&self) -> &Monitor {
+        self.monitor.as_ref().expect("started with a monitor")
     }
 }
 
@@ -262,6 +273,7 @@ fn start_ours(kind: Kind, root: &Path, tmp: PathBuf) -> Result<Running, String> 
         addr,
         _stdin: stdin,
         tmp,
+        monitor: None,
     })
 }
 
@@ -300,6 +312,7 @@ fn start_peer(
         addr: SocketAddr::from(([127, 0, 0, 1], port)),
         _stdin: None,
         tmp,
+        monitor: None,
     };
     if let Err(e) = running.wait_ready() {
         let mut stderr = String::new();
@@ -434,34 +447,93 @@ fn pss_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// Samples a process tree's memory every 100 ms on a thread, keeping the peak.
-struct Sampler {
-    stop: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<Memory>,
+/// What a [`Monitor`] saw.
+#[derive(Default)]
+struct Watch {
+    /// The highest memory since the last `reset_peak`.
+    peak: Memory,
+    /// Over the soft limit now: idle rows stop opening sessions.
+    over: bool,
+    /// Why the monitor killed the server, if it did.
+    killed: Option<String>,
 }
 
-impl Sampler {
-    fn start(pid: u32) -> Self {
+/// Samples a server's process tree every 100 ms on a thread for its whole life, keeping the
+/// peak; over `limit` it raises `over`, and over 1.25 x `limit` it kills the tree (by PID):
+/// a server that runs away must not take this shared machine's memory with it.
+struct Monitor {
+    watch: Arc<Mutex<Watch>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Monitor {
+    fn start(pid: u32, limit_kib: u64) -> Self {
+        let watch = Arc::new(Mutex::new(Watch::default()));
         let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
+        let (shared, flag) = (Arc::clone(&watch), Arc::clone(&stop));
         let thread = std::thread::spawn(move || {
-            let mut peak = Memory::default();
             while !flag.load(Ordering::Relaxed) {
                 let now = Memory::of_tree(pid);
-                if now.pss_kib > peak.pss_kib {
-                    peak = now;
+                if now.pss_kib > limit_kib + limit_kib / 4 {
+                    kill_tree(pid);
+                    let why = format!("killed by the bench at {:.0} MiB", now.mib());
+                    lock(&shared).killed.get_or_insert(why);
                 }
+                let mut watch = lock(&shared);
+                watch.over = now.pss_kib > limit_kib;
+                if now.pss_kib > watch.peak.pss_kib {
+                    watch.peak = now;
+                }
+                drop(watch);
                 std::thread::sleep(Duration::from_millis(100));
             }
-            peak
         });
-        Self { stop, thread }
+        Self {
+            watch,
+            stop,
+            thread: Some(thread),
+        }
     }
 
-    fn peak(self) -> Memory {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread.join().unwrap_or_default()
+    fn reset_peak(&self) {
+        lock(&self.watch).peak = Memory::default();
     }
+
+    fn peak(&self) -> Memory {
+        lock(&self.watch).peak
+    }
+
+    fn over(&self) -> bool {
+        lock(&self.watch).over
+    }
+
+    fn killed(&self) -> Option<String> {
+        lock(&self.watch).killed.clone()
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Kills `pid` and every process below it, by PID.
+fn kill_tree(pid: u32) {
+    let pids: Vec<String> = descendants(pid).iter().map(u32::to_string).collect();
+    let _ = Command::new("kill")
+        .arg("-KILL")
+        .args(&pids)
+        .stderr(Stdio::null())
+        .status();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -701,7 +773,12 @@ fn concurrent<P>(
 
 /// `n` logged-in sessions, opened by a pool of `workers` threads, stopping after 50
 /// failures; the sessions and the failures.
-fn open_idle(addr: SocketAddr, n: usize, workers: usize) -> (Vec<Client>, Outcome) {
+fn open_idle(
+    addr: SocketAddr,
+    n: usize,
+    workers: usize,
+    stop: impl Fn() -> bool + Sync,
+) -> (Vec<Client>, Outcome) {
     let next = AtomicUsize::new(0);
     let failures = AtomicUsize::new(0);
     let sessions = Mutex::new(Vec::with_capacity(n));
@@ -714,6 +791,7 @@ fn open_idle(addr: SocketAddr, n: usize, workers: usize) -> (Vec<Client>, Outcom
                 .spawn_scoped(scope, || {
                     while next.fetch_add(1, Ordering::Relaxed) < n
                         && failures.load(Ordering::Relaxed) < 50
+                        && !stop()
                     {
                         let result = Client::login(addr);
                         let mut outcome = outcome.lock().unwrap_or_else(|e| e.into_inner());
@@ -812,12 +890,15 @@ fn measure(kind: Kind, server: &Running, config: &Config, root: &Path, column: &
     column.set(ROW_RETR, retr_row(server, config));
     column.set(ROW_STOR, stor_row(kind, server, config, root));
     column.load_left = Some(Instant::now());
+    column.notes.extend(server.monitor().killed());
 }
 
 /// Per-session memory of `n` idle logged-in sessions: (mem_n - mem_0) / n.
 fn idle_row(server: &Running, n: usize, config: &Config, cap: Option<String>) -> String {
     let before = server.memory();
-    let (sessions, outcome) = open_idle(server.addr, n, config.login_workers);
+    let monitor = server.monitor();
+    let (sessions, outcome) = open_idle(server.addr, n, config.login_workers, || monitor.over());
+    let stopped = monitor.over() && sessions.len() < n;
     std::thread::sleep(Duration::from_secs(2));
     let held = server.memory();
     let count = sessions.len();
@@ -832,6 +913,9 @@ fn idle_row(server: &Running, n: usize, config: &Config, cap: Option<String>) ->
     );
     if let Some(cap) = cap {
         cell += &format!(" {cap}");
+    }
+    if stopped {
+        cell += &format!(" stopped: server over {} MiB", config.mem_limit_kib >> 10);
     }
     cell + &outcome.failures()
 }
@@ -850,13 +934,13 @@ fn wait_for_calm(server: &Running) {
 
 fn logins_row(server: &Running, config: &Config) -> String {
     let addr = server.addr;
-    let sampler = Sampler::start(server.pid());
+    server.monitor().reset_peak();
     let outcome = concurrent(
         config.clients,
         || Ok(()),
         |(), _| Client::login(addr)?.quit().map(|()| 0),
     );
-    let peak = sampler.peak();
+    let peak = server.monitor().peak();
     wait_for_calm(server);
     format!(
         "{:.0} ({:.2} s, peak {:.1} MiB){}",
@@ -890,7 +974,7 @@ fn small_files_row(server: &Running, config: &Config) -> String {
 
 fn retr_row(server: &Running, config: &Config) -> String {
     let (addr, len) = (server.addr, config.file_len);
-    let sampler = Sampler::start(server.pid());
+    server.monitor().reset_peak();
     let outcome = concurrent(
         config.clients,
         || Client::login_binary(addr),
@@ -904,7 +988,7 @@ fn retr_row(server: &Running, config: &Config) -> String {
             }
         },
     );
-    let peak = sampler.peak();
+    let peak = server.monitor().peak();
     wait_for_calm(server);
     transfer_cell(&outcome, peak)
 }
@@ -912,7 +996,7 @@ fn retr_row(server: &Running, config: &Config) -> String {
 fn stor_row(kind: Kind, server: &Running, config: &Config, root: &Path) -> String {
     let (addr, len) = (server.addr, config.file_len);
     let name = |i: usize| format!("up-{:?}-{i}.bin", kind);
-    let sampler = Sampler::start(server.pid());
+    server.monitor().reset_peak();
     let outcome = concurrent(
         config.clients,
         || Client::login_binary(addr),
@@ -922,7 +1006,7 @@ fn stor_row(kind: Kind, server: &Running, config: &Config, root: &Path) -> Strin
             Ok(sent)
         },
     );
-    let peak = sampler.peak();
+    let peak = server.monitor().peak();
     wait_for_calm(server);
     for i in 0..config.clients {
         let _ = std::fs::remove_file(root.join(name(i)));
