@@ -74,6 +74,8 @@ const PASSWORD: &str = "ftptest";
 const BUF: usize = 256 << 10;
 const BIG_FILE: &str = "load.bin";
 const MB: f64 = 1e6;
+/// How long a client waits for a reply or for a byte before it counts as failed.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -548,8 +550,8 @@ impl Client {
     fn connect(addr: SocketAddr) -> std::io::Result<Self> {
         let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(30))?;
         stream.set_nodelay(true)?;
-        stream.set_read_timeout(Some(Duration::from_secs(120)))?;
-        stream.set_write_timeout(Some(Duration::from_secs(120)))?;
+        stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
+        stream.set_write_timeout(Some(CLIENT_TIMEOUT))?;
         Ok(Self {
             ctl: BufReader::with_capacity(1024, stream),
         })
@@ -618,8 +620,8 @@ impl Client {
             .ok_or_else(|| std::io::Error::other(format!("bad EPSV reply {text}")))?;
         let peer = self.ctl.get_ref().peer_addr()?;
         let data = TcpStream::connect_timeout(&(peer.ip(), port).into(), Duration::from_secs(30))?;
-        data.set_read_timeout(Some(Duration::from_secs(120)))?;
-        data.set_write_timeout(Some(Duration::from_secs(120)))?;
+        data.set_read_timeout(Some(CLIENT_TIMEOUT))?;
+        data.set_write_timeout(Some(CLIENT_TIMEOUT))?;
         Ok(data)
     }
 
@@ -675,6 +677,8 @@ struct Outcome {
     failed: usize,
     bytes: u64,
     first_error: Option<String>,
+    /// Connections the kernel dropped meanwhile because a listener's accept queue was full.
+    overflows: u64,
 }
 
 impl Outcome {
@@ -686,17 +690,32 @@ impl Outcome {
             }
             Err(e) => {
                 self.failed += 1;
-                self.first_error.get_or_insert_with(|| e.to_string());
+                self.first_error.get_or_insert_with(|| describe(&e));
             }
         }
     }
 
     /// " (N failed: first error)" when some failed.
     fn failures(&self) -> String {
+        let overflows = match self.overflows {
+            0 => String::new(),
+            n => format!("; {n} accept queue overflows"),
+        };
         match &self.first_error {
-            Some(e) => format!(" ({} failed: {e})", self.failed),
+            Some(e) => format!(" ({} failed: {e}{overflows})", self.failed),
+            None if self.overflows > 0 => format!(" ({})", &overflows[2..]),
             None => String::new(),
         }
+    }
+}
+
+/// An error as a cell shows it: a read or write timeout says so.
+fn describe(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+            format!("nothing for {} s", CLIENT_TIMEOUT.as_secs())
+        }
+        _ => e.to_string(),
     }
 }
 
@@ -742,6 +761,7 @@ fn concurrent<P>(
 ) -> Outcome {
     let gate = Gate::default();
     let mut outcome = Outcome::default();
+    let overflows = listen_overflows();
     std::thread::scope(|scope| {
         let mut threads = Vec::new();
         for i in 0..n {
@@ -768,7 +788,24 @@ fn concurrent<P>(
         }
         outcome.wall = started.elapsed();
     });
+    outcome.overflows = listen_overflows().saturating_sub(overflows);
     outcome
+}
+
+/// The kernel's count of connections dropped because an accept queue was full
+/// (`TcpExt: ListenOverflows` in `/proc/net/netstat`; the whole machine, loopback included).
+fn listen_overflows() -> u64 {
+    let netstat = std::fs::read_to_string("/proc/net/netstat").unwrap_or_default();
+    let mut tcp_ext = netstat.lines().filter(|l| l.starts_with("TcpExt:"));
+    let (Some(names), Some(values)) = (tcp_ext.next(), tcp_ext.next()) else {
+        return 0;
+    };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(name, _)| *name == "ListenOverflows")
+        .and_then(|(_, value)| value.parse().ok())
+        .unwrap_or(0)
 }
 
 /// `n` logged-in sessions, opened by a pool of `workers` threads, stopping after 50
@@ -781,6 +818,7 @@ fn open_idle(
 ) -> (Vec<Client>, Outcome) {
     let next = AtomicUsize::new(0);
     let failures = AtomicUsize::new(0);
+    let overflows = listen_overflows();
     let sessions = Mutex::new(Vec::with_capacity(n));
     let outcome = Mutex::new(Outcome::default());
     let started = Instant::now();
@@ -814,6 +852,7 @@ fn open_idle(
     });
     let mut outcome = outcome.into_inner().unwrap_or_else(|e| e.into_inner());
     outcome.wall = started.elapsed();
+    outcome.overflows = listen_overflows().saturating_sub(overflows);
     (
         sessions.into_inner().unwrap_or_else(|e| e.into_inner()),
         outcome,
