@@ -18,7 +18,8 @@
 //!    `FTP_LOAD_IDLE` (10,000) logged-in idle sessions; per session = (mem_N - mem_0) / N,
 //!    mem_0 measured just before. Servers that fork per session (vsftpd, pure-ftpd) are
 //!    capped at `FTP_LOAD_IDLE_FORKING` (1,000) sessions: two processes per vsftpd session
-//!    would take 20,000 of this machine's 32,768 process ids.
+//!    would take 20,000 of this machine's 32,768 process ids. Debian's pure-ftpd refuses more
+//!    than 500 sessions whatever its `-c` says (the cell shows its 421).
 //! 2. **Logins**: `FTP_LOAD_CLIENTS` concurrent clients each connect, USER/PASS and QUIT; the
 //!    wall time from the start signal to the last client done (a client that hears nothing
 //!    for 30 s fails: the wall time then includes that wait), and logins per second. The
