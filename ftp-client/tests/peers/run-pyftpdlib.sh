@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # run-pyftpdlib.sh PORT ROOT TMP PASV_MIN PASV_MAX -- pyftpdlib (async ioloop) in the
 # foreground on 127.0.0.1:PORT, in-process user FTP_USER with every permission, explicit
-# FTPS optional.
+# FTPS optional. PYFTPDLIB_MAX_CONS: the session cap (default 256, also per address).
 source "$(dirname "$0")/common.sh"
 PORT=$1 ROOT=$2 TMP=$3 PASV_MIN=$4 PASV_MAX=$5
 PY=$(pyftpdlib_python)
@@ -27,8 +27,8 @@ Handler.tls_data_required = False
 Handler.passive_ports = range(int(sys.argv[4]), int(sys.argv[5]) + 1)
 Handler.permit_foreign_addresses = False
 server = FTPServer(("127.0.0.1", port), Handler)
-server.max_cons = 256
-server.max_cons_per_ip = 256
+server.max_cons = int(os.environ.get("PYFTPDLIB_MAX_CONS", "256"))
+server.max_cons_per_ip = server.max_cons
 server.serve_forever(handle_exit=True)
 PYEOF
 export FTP_USER FTP_PASS

@@ -3,6 +3,7 @@
 # 127.0.0.1:PORT, user FTP_USER chrooted in ROOT (writable), explicit FTPS optional.
 # VSFTPD_SSL_REUSE=YES makes data connections resume the control connection's TLS session
 # (vsftpd's own default, which many clients fail). VSFTPD_IMPLICIT=YES: implicit FTPS only.
+# VSFTPD_MAX_CLIENTS / VSFTPD_MAX_PER_IP: session caps (default 200 each; 0 is no cap).
 source "$(dirname "$0")/common.sh"
 PORT=$1 ROOT=$2 TMP=$3 PASV_MIN=$4 PASV_MAX=$5
 BIN="$CACHE/root/vsftpd/usr/sbin/vsftpd"
@@ -37,8 +38,8 @@ pasv_address=127.0.0.1
 port_enable=YES
 connect_from_port_20=NO
 utf8_filesystem=YES
-max_clients=200
-max_per_ip=200
+max_clients=${VSFTPD_MAX_CLIENTS:-200}
+max_per_ip=${VSFTPD_MAX_PER_IP:-200}
 xferlog_enable=YES
 dual_log_enable=YES
 vsftpd_log_file=$TMP/vsftpd.log
