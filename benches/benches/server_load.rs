@@ -67,6 +67,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use ftp_proto::addr::{parse_epsv_reply, Leniency};
 use ftp_server::auth::UserTable;
 use ftp_server::storage::{FsStorage, VirtualPath};
 use ftp_server::Server;
@@ -616,12 +617,8 @@ impl Client {
 
     fn epsv(&mut self) -> std::io::Result<TcpStream> {
         let text = self.expect(Some("EPSV"), 229)?;
-        let port: u16 = text
-            .rsplit("|||")
-            .next()
-            .and_then(|rest| rest.split('|').next())
-            .and_then(|p| p.parse().ok())
-            .ok_or_else(|| std::io::Error::other(format!("bad EPSV reply {text}")))?;
+        let port = parse_epsv_reply(text.as_bytes(), Leniency::Strict)
+            .map_err(|e| std::io::Error::other(format!("bad EPSV reply {text}: {e}")))?;
         let peer = self.ctl.get_ref().peer_addr()?;
         let data = TcpStream::connect_timeout(&(peer.ip(), port).into(), Duration::from_secs(30))?;
         data.set_read_timeout(Some(CLIENT_TIMEOUT))?;

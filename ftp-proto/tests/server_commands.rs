@@ -482,6 +482,20 @@ fn mode_and_stru() {
     });
 }
 
+/// `RETR f` asks storage for the file from offset 0 (no restart marker pending); storage
+/// answers that it is not there.
+#[track_caller]
+fn retr_from_the_start(h: &mut H) {
+    h.send(b"RETR f\r\n");
+    let (id, request) = h.expect_storage();
+    assert!(
+        matches!(request, StorageRequest::Retrieve { offset: 0, .. }),
+        "{request:?}"
+    );
+    h.storage_err(id, StorageErrorKind::NotFound);
+    h.expect(b"550 No such file or directory.\r\n");
+}
+
 #[test]
 fn rest_is_kept_until_the_next_transfer_command_and_cleared_by_rest_0() {
     logged_in(ServerConfig::default(), |h| {
@@ -499,28 +513,14 @@ fn rest_is_kept_until_the_next_transfer_command_and_cleared_by_rest_0() {
         h.storage_err(id, StorageErrorKind::NotFound);
         h.expect(b"553 No such directory.\r\n");
         // The transfer command took it, even though it failed.
-        h.send(b"RETR f\r\n");
-        let (id, request) = h.expect_storage();
-        assert!(
-            matches!(request, StorageRequest::Retrieve { offset: 0, .. }),
-            "{request:?}"
-        );
-        h.storage_err(id, StorageErrorKind::NotFound);
-        h.expect(b"550 No such file or directory.\r\n");
+        retr_from_the_start(h);
         // A listing takes it too, and drops it.
         h.send(b"REST 100\r\nLIST\r\n");
         h.expect(b"350 Restarting at 100. Send STORE or RETRIEVE\r\n");
         let (id, _) = h.expect_storage();
         h.storage_err(id, StorageErrorKind::NotFound);
         h.expect(b"550 No such file or directory.\r\n");
-        h.send(b"RETR f\r\n");
-        let (id, request) = h.expect_storage();
-        assert!(
-            matches!(request, StorageRequest::Retrieve { offset: 0, .. }),
-            "{request:?}"
-        );
-        h.storage_err(id, StorageErrorKind::NotFound);
-        h.expect(b"550 No such file or directory.\r\n");
+        retr_from_the_start(h);
         h.send(b"REST 100\r\nREST 0\r\nRETR f\r\n");
         h.expect(b"350 Restarting at 100. Send STORE or RETRIEVE\r\n");
         h.expect(b"350 Restarting at 0. Send STORE or RETRIEVE\r\n");
