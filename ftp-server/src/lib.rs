@@ -100,6 +100,12 @@
 //!
 //! An aborted transfer (ABOR, a data timeout, the session ending) is settled before the
 //! session's next storage request runs: an upload is either complete and visible or gone.
+//! In stream mode the end of an upload is the end of its data connection, which a client that
+//! dies mid-upload also produces; so an upload commits only once the session has read what had
+//! arrived on the control connection. A killed client's control connection closes first (its
+//! descriptor is the older one), the session ends, and its partial upload is discarded instead
+//! of replacing the file. A client that closes the control connection before its data
+//! connection ends without waiting for `226` therefore stores nothing.
 //! STRU R, HASH and MODE Z are not offered.
 //!
 //! # Observability

@@ -31,7 +31,7 @@ use super::local::{self, PoolSlots};
 use super::Msg;
 use crate::blocking::Blocking;
 use crate::memory::{Load, MemoryRelease};
-use crate::runtime::{self, Conn, Runtime};
+use crate::runtime::{self, Conn, Runtime, Unread};
 use crate::storage::{storage_error, FileRead, FileWrite};
 use crate::tls::DataTls;
 
@@ -105,6 +105,16 @@ impl DataEnv {
     async fn report(&self, id: DataConnId, event: DataEvent) {
         let _ = self.inbox.send(Msg::Data(id, event)).await;
     }
+
+    /// Resolves once the session task has read everything that had arrived on the control
+    /// connection (see `Driver::answer_when_caught_up`): true then, false if the session ended
+    /// first. An upload commits only on true, so that a client that went away before its data
+    /// connection ended (a killed client's control connection closes first) has its session
+    /// closed and the upload discarded, never a partial file committed.
+    async fn control_caught_up(&self) -> bool {
+        let (done, caught_up) = async_channel::bounded(1);
+        self.inbox.send(Msg::ControlCaughtUp(done)).await.is_ok() && caught_up.recv().await.is_ok()
+    }
 }
 
 /// What the session task sends a data task.
@@ -138,6 +148,16 @@ pub(crate) enum JobKind {
 pub(crate) enum Stream {
     Plain(Box<dyn Conn>),
     Tls(Box<TlsStream<Box<dyn Conn>>>),
+}
+
+impl Stream {
+    /// What the kernel holds unread beneath the stream (for TLS, on the TCP connection).
+    pub(crate) fn unread(&self) -> Unread {
+        match self {
+            Self::Plain(conn) => conn.unread(),
+            Self::Tls(tls) => tls.get_ref().0.unread(),
+        }
+    }
 }
 
 impl AsyncRead for Stream {
@@ -534,10 +554,10 @@ async fn run(
             }
             let result = if plain {
                 let chunk = env.buffers.plain_chunk();
-                receive_plain(&mut stream, writer, chunk, &mut progress).await
+                receive_plain(env, &mut stream, writer, chunk, &mut progress).await
             } else {
                 let chunk = env.buffers.encoded_chunk();
-                receive_encoded(&mut stream, writer, job.params, chunk, &mut progress).await
+                receive_encoded(env, &mut stream, writer, job.params, chunk, &mut progress).await
             };
             (Some(stream), result)
         }
@@ -583,6 +603,7 @@ async fn fill(stream: &mut Stream, buf: &mut [u8]) -> io::Result<usize> {
 /// Plain upload: receive the next chunk while storage writes the previous one; commit at the
 /// end, abort on any failure.
 async fn receive_plain(
+    env: &DataEnv,
     stream: &mut Stream,
     mut writer: Box<dyn FileWrite>,
     chunk: usize,
@@ -613,14 +634,21 @@ async fn receive_plain(
         Ok(total)
     }
     .await;
-    finish_upload(writer, result).await
+    finish_upload(env, writer, result).await
 }
 
+/// Commits an upload that received every byte, once the session has caught up with the
+/// control connection (see [`DataEnv::control_caught_up`]); aborts it on any failure.
 pub(super) async fn finish_upload(
+    env: &DataEnv,
     writer: Box<dyn FileWrite>,
     result: Result<u64, Failure>,
 ) -> Result<u64, Failure> {
     match result {
+        Ok(_) if !env.control_caught_up().await => {
+            writer.abort().await;
+            Err(Failure::Data(DataFailure::Other))
+        }
         Ok(total) => match writer.commit().await {
             Ok(()) => Ok(total),
             Err(e) => Err(Failure::Storage(e)),
@@ -806,6 +834,7 @@ enum ModeDecoder {
 /// TYPE A and/or MODE B/C upload: stream → MODE decoder (to its EOF marker) → TYPE decoder →
 /// storage, committed only when everything decoded cleanly.
 async fn receive_encoded(
+    env: &DataEnv,
     stream: &mut Stream,
     mut writer: Box<dyn FileWrite>,
     params: TransferParams,
@@ -906,7 +935,7 @@ async fn receive_encoded(
         Ok(total)
     }
     .await;
-    finish_upload(writer, result).await
+    finish_upload(env, writer, result).await
 }
 
 #[cfg(test)]

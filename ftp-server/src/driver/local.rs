@@ -166,7 +166,7 @@ pub(super) async fn receive(
         }
     })
     .await;
-    let result = finish_upload(writer, result).await;
+    let result = finish_upload(env, writer, result).await;
     match socket {
         Some(socket) => back_to_stream(env, socket, result),
         None => (None, result),

@@ -39,7 +39,7 @@ use futures_rustls::TlsAcceptor;
 use tracing::Instrument;
 
 use crate::auth::{AuthFailure, Credentials, User};
-use crate::runtime::{self, spawn_abortable, AbortOnDrop, Conn, Timer};
+use crate::runtime::{self, spawn_abortable, AbortOnDrop, Conn, Timer, Unread};
 use crate::server::{SessionEvent, Shared};
 use crate::storage::{StorageContext, VirtualPath};
 
@@ -81,6 +81,9 @@ pub(crate) enum Msg {
         job: Job,
     },
     Auth(AuthId, Result<User, AuthFailure>),
+    /// An upload's data task asks to hear back once the session has read what arrived on the
+    /// control connection before its commit (see `DataEnv::control_caught_up`).
+    ControlCaughtUp(Sender<()>),
 }
 
 /// One data connection as the control task sees it.
@@ -171,6 +174,9 @@ pub(crate) struct Driver {
     tasks: HashMap<TaskKey, AbortOnDrop>,
     /// Aborted data tasks not known to be gone yet (see [`Driver::settled`]).
     aborting: Vec<Receiver<()>>,
+    /// Uploads waiting to commit until control bytes that had arrived are read (see
+    /// [`Driver::answer_when_caught_up`]).
+    catching_up: Vec<Sender<()>>,
     user: Option<User>,
     env: Arc<DataEnv>,
     control_tls: Option<Arc<rustls::ServerConfig>>,
@@ -246,6 +252,7 @@ pub(crate) async fn run_session(
         transfer_ops: HashMap::new(),
         tasks: HashMap::new(),
         aborting: Vec::new(),
+        catching_up: Vec::new(),
         user: None,
         env,
         control_tls: tls.map(|tls| tls.control),
@@ -276,7 +283,12 @@ impl Driver {
             };
             let now = Instant::now();
             match wake {
-                Wake::Read(bytes) => self.session.handle_input(now, &bytes),
+                Wake::Read(bytes) => {
+                    self.session.handle_input(now, &bytes);
+                    for done in std::mem::take(&mut self.catching_up) {
+                        self.answer_when_caught_up(now, done);
+                    }
+                }
                 Wake::Eof => {
                     self.control = Control::Gone;
                     self.session.handle_eof(now);
@@ -538,6 +550,34 @@ impl Driver {
                     principal
                 });
                 self.session.handle_auth_result(now, id, result);
+            }
+            // Control input is polled before the inbox, so everything that had arrived there
+            // has been handled by now.
+            Msg::ControlCaughtUp(done) => self.answer_when_caught_up(now, done),
+        }
+    }
+
+    /// Answers an upload that waits to commit (see `DataEnv::control_caught_up`) once the
+    /// session has read what had arrived on the control connection, asking the kernel rather
+    /// than trusting the runtime's readiness, which may lag: at once if nothing is unread;
+    /// after the next read if bytes wait; never if the client has closed the connection: the
+    /// session closes instead, which aborts the upload.
+    fn answer_when_caught_up(&mut self, now: Instant, done: Sender<()>) {
+        let unread = match &self.control {
+            Control::Open(stream) if self.wbuf.len() - self.wpos < WRITE_HIGH_WATER => {
+                stream.unread()
+            }
+            // Not reading (replies back up, a handshake runs, or the client is gone).
+            _ => Unread::Nothing,
+        };
+        match unread {
+            Unread::Nothing => {
+                let _ = done.try_send(());
+            }
+            Unread::Bytes => self.catching_up.push(done),
+            Unread::Closed => {
+                self.control = Control::Gone;
+                self.session.handle_eof(now);
             }
         }
     }

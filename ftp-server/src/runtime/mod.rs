@@ -39,6 +39,33 @@ pub(crate) trait Conn: AsyncRead + AsyncWrite + Send + Unpin + 'static {
     /// The socket as a blocking `std` stream (for `sendfile` on the blocking pool); the
     /// runtime gets it back with [`Runtime::conn_from_std`].
     fn into_std(self: Box<Self>) -> io::Result<StdStream>;
+    /// What the kernel holds unread for the socket right now (see [`peek_unread`]).
+    fn unread(&self) -> Unread;
+}
+
+/// What a connected socket has unread, as the kernel sees it at this moment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Unread {
+    /// Nothing has arrived.
+    Nothing,
+    /// Bytes wait to be read.
+    Bytes,
+    /// The peer closed (or reset) the connection, and every byte before that has been read.
+    Closed,
+}
+
+/// Peeks at `socket` without waiting: a runtime learns of readiness from its reactor, which
+/// may not have seen a close that the kernel already holds; this asks the kernel.
+pub(crate) fn peek_unread(socket: impl rustix::fd::AsFd) -> Unread {
+    use rustix::io::Errno;
+    use rustix::net::RecvFlags;
+    let mut byte = [0u8; 1];
+    match rustix::net::recv(socket, &mut byte, RecvFlags::PEEK | RecvFlags::DONTWAIT) {
+        Ok((0, _)) => Unread::Closed,
+        Ok(_) => Unread::Bytes,
+        Err(Errno::AGAIN | Errno::INTR) => Unread::Nothing,
+        Err(_) => Unread::Closed,
+    }
 }
 
 /// A listening TCP socket of the runtime.

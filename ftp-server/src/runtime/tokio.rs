@@ -12,7 +12,7 @@ use tokio::io::AsyncWrite as TokioWrite;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Handle;
 
-use super::{Conn, Listener, Runtime, Timer};
+use super::{peek_unread, Conn, Listener, Runtime, Timer, Unread};
 use crate::blocking::Blocking;
 use crate::storage::BoxFuture;
 
@@ -85,6 +85,10 @@ impl Conn for TokioConn {
 
     fn set_oob_inline(&self) -> io::Result<()> {
         Ok(rustix::net::sockopt::set_socket_oobinline(&self.0, true)?)
+    }
+
+    fn unread(&self) -> Unread {
+        peek_unread(&self.0)
     }
 
     fn into_std(self: Box<Self>) -> io::Result<StdStream> {
