@@ -257,7 +257,19 @@ fn start_ours(kind: Kind, root: &Path, tmp: PathBuf) -> Result<Running, String> 
         "async-io"
     };
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let mut child = Command::new(exe)
+    // FTP_LOAD_WRAPPER: a command (and its arguments) to run the server role under, such as
+    // `heaptrack -o /tmp/profile`; its memory is then counted with the server's.
+    let wrapper = std::env::var("FTP_LOAD_WRAPPER").unwrap_or_default();
+    let mut words = wrapper.split_whitespace();
+    let mut command = match words.next() {
+        Some(program) => {
+            let mut command = Command::new(program);
+            command.args(words).arg(exe);
+            command
+        }
+        None => Command::new(exe),
+    };
+    let mut child = command
         .env(ROLE_ENV, role)
         .env(ROOT_ENV, root)
         .stdin(Stdio::piped())

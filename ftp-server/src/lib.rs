@@ -121,9 +121,10 @@
 //!
 //! # Unsafe code
 //!
-//! One call: glibc's `malloc_trim(0)`, which gives freed memory back to the system when load
-//! falls ([`Server::release_memory`]; the module `memory` says why). Everything else is safe
-//! code (`unsafe_code` is denied crate-wide; ftp-proto and ftp-client forbid it).
+//! Two calls into glibc's allocator, both for [`Server::release_memory`] (the module `memory`
+//! says why): `malloc_trim(0)`, which gives freed memory back to the system when load falls,
+//! and `mallopt` of its mmap and trim thresholds, which keeps large blocks out of its heaps. Everything else
+//! is safe code (`unsafe_code` is denied crate-wide; ftp-proto and ftp-client forbid it).
 
 #![deny(unsafe_code)]
 

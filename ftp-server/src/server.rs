@@ -349,7 +349,11 @@ impl Server {
     /// time the running sessions, or the running transfers, fall to half their highest count
     /// since the last time, the server calls glibc's `malloc_trim(0)` on the blocking pool.
     /// glibc otherwise keeps a process resident at its peak after a burst (2,000 sessions come
-    /// and gone left 20 MB where 5 MB were in use). Elsewhere than glibc it does nothing.
+    /// and gone left 20 MB where 5 MB were in use). It also fixes glibc's mmap and trim
+    /// thresholds at 1 MiB for the whole process when the server starts, so that large blocks
+    /// (an Argon2id check's 19 MiB) are unmapped when freed instead of splitting and filling
+    /// the allocator's heaps: 900 logins had left 3.9 GB resident with 42 MB in use. Elsewhere
+    /// than glibc it does nothing.
     pub fn release_memory(mut self, enabled: bool) -> Self {
         self.release_memory = enabled;
         self
