@@ -31,7 +31,11 @@
 //!    `FTP_LOAD_FILE_MB` (10) MB file (aggregate MB/s, from the start signal to the last 226);
 //!    then all at once STOR as many files of that size (deleted afterwards); with the server's
 //!    peak memory during each.
-//! 5. **Returned after load**: the server's memory `FTP_LOAD_SETTLE_SECS` (60) after the last
+//! 5. **Small FTPS uploads**: `FTP_LOAD_TLS_FILES` (500) STORs of 1 KiB files in one
+//!    explicit-FTPS session with `PROT P`, by Python's `ftplib` (`FTP_TLS`, which waits for
+//!    the server's close_notify after each upload); files per second. Every server uses the
+//!    peers' test certificate (`$FTP_CLIENT_PEERS_CACHE/certs`, made by `install.sh`).
+//! 6. **Returned after load**: the server's memory `FTP_LOAD_SETTLE_SECS` (60) after the last
 //!    client of the load rows left, beside its idle memory before any client came. Servers keep
 //!    running while the others are measured, so the waits overlap.
 //!
@@ -70,7 +74,7 @@ use std::time::{Duration, Instant};
 use ftp_proto::addr::{parse_epsv_reply, Leniency};
 use ftp_server::auth::UserTable;
 use ftp_server::storage::{FsStorage, VirtualPath};
-use ftp_server::Server;
+use ftp_server::{Server, TlsConfig};
 
 const ROLE_ENV: &str = "FTP_LOAD_ROLE";
 const ROOT_ENV: &str = "FTP_LOAD_ROOT";
@@ -103,6 +107,7 @@ struct Config {
     settle: Duration,
     login_workers: usize,
     mem_limit_kib: u64,
+    tls_files: usize,
 }
 
 impl Config {
@@ -118,6 +123,7 @@ impl Config {
             idle_forking: env_usize("FTP_LOAD_IDLE_FORKING", 1000).max(1),
             settle: Duration::from_secs(env_u64("FTP_LOAD_SETTLE_SECS", 60)),
             login_workers: env_usize("FTP_LOAD_LOGIN_WORKERS", 64).max(1),
+            tls_files: env_usize("FTP_LOAD_TLS_FILES", 500).max(1),
             mem_limit_kib: env_u64("FTP_LOAD_MEM_LIMIT_MB", 6144).max(1) << 10,
         }
     }
@@ -383,11 +389,20 @@ fn our_server(root: &Path) -> std::io::Result<Server> {
     users
         .add(USER, PASSWORD, VirtualPath::root(), false)
         .map_err(std::io::Error::other)?;
+    let certs = peer_cache().join("certs");
+    let tls = TlsConfig::from_pem_files(certs.join("cert.pem"), certs.join("key.pem"))?;
     Ok(Server::new(FsStorage::new(root)?)
         .listen(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .tls(tls)
         .authenticator(users)
         .max_sessions(20_000)
         .max_sessions_per_ip(20_000))
+}
+
+/// Where `ftp-client/tests/peers/install.sh` keeps the peers and the test certificate.
+fn peer_cache() -> PathBuf {
+    std::env::var_os("FTP_CLIENT_PEERS_CACHE")
+        .map_or_else(|| PathBuf::from("/var/tmp/ftp-client-peers"), PathBuf::from)
 }
 
 fn wait_for_stdin_end() {
@@ -957,8 +972,9 @@ const ROW_LOGINS: &str = "concurrent logins: logins/s (wall s)";
 const ROW_SMALL: &str = "1 KiB RETRs in one session: files/s";
 const ROW_RETR: &str = "concurrent RETR: MB/s (peak MiB)";
 const ROW_STOR: &str = "concurrent STOR: MB/s (peak MiB)";
+const ROW_TLS_STOR: &str = "1 KiB FTPS STORs in one session (Python ftplib): files/s";
 const ROW_AFTER: &str = "after load, settled (MiB; x idle)";
-const ROWS: [&str; 8] = [
+const ROWS: [&str; 9] = [
     ROW_IDLE_BASE,
     ROW_IDLE_SMALL,
     ROW_IDLE_LARGE,
@@ -966,6 +982,7 @@ const ROWS: [&str; 8] = [
     ROW_SMALL,
     ROW_RETR,
     ROW_STOR,
+    ROW_TLS_STOR,
     ROW_AFTER,
 ];
 
@@ -984,6 +1001,7 @@ fn measure(kind: Kind, server: &Running, config: &Config, root: &Path, column: &
     column.set(ROW_SMALL, small_files_row(server, config));
     column.set(ROW_RETR, retr_row(server, config));
     column.set(ROW_STOR, stor_row(kind, server, config, root));
+    column.set(ROW_TLS_STOR, tls_uploads_row(server, config));
     column.load_left = Some(Instant::now());
     column.notes.extend(server.monitor().killed());
 }
@@ -1064,6 +1082,47 @@ fn small_files_row(server: &Running, config: &Config) -> String {
     match run() {
         Ok((n, time)) => format!("{:.0}", n as f64 / time.as_secs_f64()),
         Err(e) => format!("failed: {e}"),
+    }
+}
+
+/// Python's ftplib storing small files over FTPS: `storbinary` ends each upload with
+/// `unwrap()`, which waits for the server's close_notify.
+const FTPLIB_TLS_UPLOADS: &str = r#"
+import ftplib, io, ssl, sys, time
+port, n = int(sys.argv[1]), int(sys.argv[2])
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+ftp = ftplib.FTP_TLS(context=ctx, timeout=30)
+ftp.connect("127.0.0.1", port)
+ftp.login(sys.argv[3], sys.argv[4])
+ftp.prot_p()
+data = b"x" * 1024
+started = time.perf_counter()
+for i in range(n):
+    ftp.storbinary(f"STOR tls-{i}.bin", io.BytesIO(data))
+elapsed = time.perf_counter() - started
+for i in range(n):
+    ftp.delete(f"tls-{i}.bin")
+ftp.quit()
+print(f"{n / elapsed:.0f}")
+"#;
+
+fn tls_uploads_row(server: &Running, config: &Config) -> String {
+    let out = Command::new("python3")
+        .args(["-c", FTPLIB_TLS_UPLOADS])
+        .arg(server.addr.port().to_string())
+        .arg(config.tls_files.to_string())
+        .args([USER, PASSWORD])
+        .stdin(Stdio::null())
+        .output();
+    match out {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+        Ok(out) => {
+            let err = String::from_utf8_lossy(&out.stderr);
+            format!("failed: {}", err.lines().last().unwrap_or("no output"))
+        }
+        Err(e) => format!("failed: python3: {e}"),
     }
 }
 

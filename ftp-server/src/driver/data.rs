@@ -375,6 +375,9 @@ async fn handshake(
         tracing::warn!("data connection did not resume the control connection's TLS session");
         return (Err(()), early);
     }
+    // An upload's server sends nothing after the handshake (no ticket, see `DataTls`):
+    // acknowledge the client's Finished now, or its first data waits 40 ms for it.
+    tls.get_ref().0.acknowledge_now();
     (Ok(tls), early)
 }
 

@@ -15,7 +15,7 @@ use std::time::Instant;
 use async_executor::Executor;
 use async_io::{Async, Timer as IoTimer};
 
-use super::{peek_unread, Conn, Listener, Runtime, Timer, Unread};
+use super::{acknowledge_now, peek_unread, Conn, Listener, Runtime, Timer, Unread};
 use crate::blocking::Blocking;
 use crate::storage::BoxFuture;
 
@@ -116,6 +116,10 @@ impl Conn for IoConn {
 
     fn unread(&self) -> Unread {
         peek_unread(self.0.get_ref())
+    }
+
+    fn acknowledge_now(&self) {
+        acknowledge_now(self.0.get_ref())
     }
 
     fn into_std(self: Box<Self>) -> io::Result<StdStream> {

@@ -41,6 +41,19 @@ pub(crate) trait Conn: AsyncRead + AsyncWrite + Send + Unpin + 'static {
     fn into_std(self: Box<Self>) -> io::Result<StdStream>;
     /// What the kernel holds unread for the socket right now (see [`peek_unread`]).
     fn unread(&self) -> Unread;
+    /// Sends the acknowledgement of what was received so far now (see [`acknowledge_now`]).
+    fn acknowledge_now(&self);
+}
+
+/// Makes the kernel acknowledge what `socket` received at once, not after the delayed
+/// acknowledgement timer (`TCP_QUICKACK`, Linux). A server that has just read a client's TLS
+/// Finished and sends nothing back (an upload) otherwise leaves the client's first data
+/// waiting: Nagle's algorithm holds it until that acknowledgement, 40 ms later.
+pub(crate) fn acknowledge_now(socket: impl rustix::fd::AsFd) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let _ = rustix::net::sockopt::set_tcp_quickack(socket, true);
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = socket;
 }
 
 /// What a connected socket has unread, as the kernel sees it at this moment.

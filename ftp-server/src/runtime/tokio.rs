@@ -12,7 +12,7 @@ use tokio::io::AsyncWrite as TokioWrite;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Handle;
 
-use super::{peek_unread, Conn, Listener, Runtime, Timer, Unread};
+use super::{acknowledge_now, peek_unread, Conn, Listener, Runtime, Timer, Unread};
 use crate::blocking::Blocking;
 use crate::storage::BoxFuture;
 
@@ -89,6 +89,10 @@ impl Conn for TokioConn {
 
     fn unread(&self) -> Unread {
         peek_unread(&self.0)
+    }
+
+    fn acknowledge_now(&self) {
+        acknowledge_now(&self.0)
     }
 
     fn into_std(self: Box<Self>) -> io::Result<StdStream> {
