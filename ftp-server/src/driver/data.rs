@@ -7,7 +7,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener as StdListener};
 use std::ops::RangeInclusive;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -83,7 +83,9 @@ pub(crate) struct DataEnv {
     pub(crate) rt: Arc<dyn Runtime>,
     pub(crate) inbox: Sender<Msg>,
     pub(crate) local_ip: IpAddr,
-    pub(crate) tls: Option<DataTls>,
+    /// Set when the control connection starts TLS (data connections can be protected only
+    /// after that): a session that never uses TLS never builds its configurations.
+    pub(crate) tls: OnceLock<DataTls>,
     pub(crate) require_reuse: bool,
     pub(crate) passive_ports: Option<RangeInclusive<u16>>,
     /// splice(2) for plain uploads into local files.
@@ -327,7 +329,7 @@ async fn handshake(
     conn: Box<dyn Conn>,
     cmds: &Receiver<Cmd>,
 ) -> (Result<TlsStream<Box<dyn Conn>>, ()>, Option<Cmd>) {
-    let Some(configs) = env.tls.clone() else {
+    let Some(configs) = env.tls.get().cloned() else {
         return (Err(()), None);
     };
     let failed = |e: io::Error| tracing::warn!(%e, "TLS handshake on a data connection failed");

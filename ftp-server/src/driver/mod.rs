@@ -19,7 +19,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -179,6 +179,7 @@ pub(crate) struct Driver {
     catching_up: Vec<Sender<()>>,
     user: Option<User>,
     env: Arc<DataEnv>,
+    /// Built on first use (see [`Driver::session_tls`]).
     control_tls: Option<Arc<rustls::ServerConfig>>,
 }
 
@@ -207,19 +208,12 @@ pub(crate) async fn run_session(
     } else {
         ServerSession::new(Arc::clone(&shared.config), info, now)
     };
-    let tls = shared.tls.as_ref().map(|tls| tls.for_session());
-    let control = match (&tls, implicit_tls) {
-        (Some(tls), true) => {
-            Control::Handshake(accept_tls(&shared, Arc::clone(&tls.control), conn))
-        }
-        _ => Control::Open(Stream::Plain(conn)),
-    };
     let (inbox_tx, inbox_rx) = async_channel::bounded(INBOX);
     let env = Arc::new(DataEnv {
         rt: Arc::clone(&shared.rt),
         inbox: inbox_tx.clone(),
         local_ip: local.ip(),
-        tls: tls.as_ref().map(|tls| tls.data.clone()),
+        tls: OnceLock::new(),
         require_reuse: shared.require_reuse,
         passive_ports: shared.passive_ports.clone(),
         splice: shared.splice,
@@ -231,7 +225,7 @@ pub(crate) async fn run_session(
         blocking: shared.rt.blocking(),
     });
     let shutdown = shared.shutdown.clone();
-    let driver = Driver {
+    let mut driver = Driver {
         timer: shared.rt.timer(now),
         shutdown: Some(Box::pin(async move {
             let _ = shutdown.recv().await;
@@ -241,7 +235,7 @@ pub(crate) async fn run_session(
         peer,
         implicit_tls,
         session,
-        control,
+        control: Control::Gone,
         wbuf: Vec::new(),
         wpos: 0,
         flush: false,
@@ -255,7 +249,16 @@ pub(crate) async fn run_session(
         catching_up: Vec::new(),
         user: None,
         env,
-        control_tls: tls.map(|tls| tls.control),
+        control_tls: None,
+    };
+    let tls = if implicit_tls {
+        driver.session_tls()
+    } else {
+        None
+    };
+    driver.control = match tls {
+        Some(config) => Control::Handshake(accept_tls(&driver.shared, config, conn)),
+        None => Control::Open(Stream::Plain(conn)),
     };
     driver.run().instrument(span).await;
 }
@@ -426,13 +429,24 @@ impl Driver {
     async fn start_tls(&mut self) {
         let until = Instant::now() + CLOSE_FLUSH;
         let flushed = self.flush_control(until).await;
-        let config = self.control_tls.clone();
+        let config = self.session_tls();
         match (std::mem::replace(&mut self.control, Control::Gone), config) {
             (Control::Open(Stream::Plain(conn)), Some(config)) if flushed => {
                 self.control = Control::Handshake(accept_tls(&self.shared, config, conn));
             }
             _ => self.session.handle_eof(Instant::now()),
         }
+    }
+
+    /// The control connection's TLS configuration, the session's configurations built on
+    /// first use (see `TlsConfig::for_session`); `None` without TLS.
+    fn session_tls(&mut self) -> Option<Arc<rustls::ServerConfig>> {
+        if self.control_tls.is_none() {
+            let tls = self.shared.tls.as_ref()?.for_session();
+            let _ = self.env.tls.set(tls.data);
+            self.control_tls = Some(tls.control);
+        }
+        self.control_tls.clone()
     }
 
     async fn close(&mut self) {
