@@ -50,8 +50,8 @@ OPTIONS:
     --tls explicit|implicit       FTPS whatever the URL scheme says
     --insecure                    accept any server certificate (test servers only!)
     --cacert FILE                 trust the CA certificates in this PEM file
-    --tls12                       TLS 1.2 only (used by itself when a server that requires
-                                  TLS session reuse runs TLS 1.3 sessions dry)
+    --tls12                       TLS 1.2 only (the library switches to it by itself when a
+                                  server runs its TLS 1.3 session tickets dry)
     --runtime tokio|async-std|blocking
                                   which client style runs [default: blocking]
     --timeout SECS                connect and reply timeout [default: 30 / 60]
@@ -97,17 +97,6 @@ impl Failure {
             Self::Local(..) => 4,
             Self::Transfer(_) | Self::Partial { .. } | Self::Unchanged { .. } => 5,
             Self::RemoteAt(..) => 3,
-        }
-    }
-
-    /// The client's error behind this failure, if there is one.
-    fn error(&self) -> Option<&Error> {
-        match self {
-            Self::Connect(e) | Self::Remote(e) | Self::Transfer(e) | Self::RemoteAt(_, e) => {
-                Some(e)
-            }
-            Self::Partial { error, .. } | Self::Unchanged { error, .. } => Some(error),
-            Self::Usage(_) | Self::Local(..) => None,
         }
     }
 
@@ -408,8 +397,8 @@ fn parse(raw: Vec<String>) -> Result<Option<Args>, Failure> {
 }
 
 impl Args {
-    /// The connection options for the command's URL (TLS 1.2 only with `tls12`).
-    fn options(&self, tls12: bool) -> Result<ConnectOptions, Failure> {
+    /// The connection options for the command's URL (TLS 1.2 only with `--tls12`).
+    fn options(&self) -> Result<ConnectOptions, Failure> {
         let url = self.command.url();
         let mut options = ConnectOptions::from_url(url);
         if let Some(mode) = self.tls {
@@ -426,7 +415,7 @@ impl Args {
                 .add_root_pem(&pem)
                 .map_err(|e| Failure::Usage(format!("--cacert {}: {e}", path.display())))?;
         }
-        if tls12 {
+        if self.tls12 {
             tls = tls.tls12_only();
         }
         options = options.tls_config(tls);
@@ -640,25 +629,10 @@ macro_rules! commands {
         type Client = $Client;
 
         /// Connects, runs the command, quits. A server that requires TLS session reuse and
-        /// ran this client out of TLS 1.3 sessions to resume (ProFTPD after uploads) gets the
-        /// command once more over TLS 1.2, whose session ids do not run out; `mirror` then
-        /// skips what already arrived.
+        /// runs this client out of TLS 1.3 tickets (ProFTPD after uploads) is the library's
+        /// business: it moves the session to TLS 1.2 by itself.
         pub(crate) $($async)? fn run(args: &Args) -> Outcome {
-            let result = run_with(args, args.tls12) $($await)*;
-            let starved = result
-                .as_ref()
-                .err()
-                .and_then(Failure::error)
-                .is_some_and(|e| matches!(e, Error::TlsSessionsExhausted { .. }));
-            if starved && !args.tls12 {
-                eprintln!("ftp: the server allows no more TLS 1.3 session reuse; again with TLS 1.2");
-                return run_with(args, true) $($await)*;
-            }
-            result
-        }
-
-        $($async)? fn run_with(args: &Args, tls12: bool) -> Outcome {
-            let options = args.options(tls12)?;
+            let options = args.options()?;
             let mut client = Client::connect_with(&options) $($await)* .map_err(Failure::Connect)?;
             let result = command(&mut client, args) $($await)*;
             let _ = client.quit() $($await)*;

@@ -71,7 +71,8 @@ macro_rules! async_client {
             ) -> Result<Download<'_>> {
                 let op = self
                     .driver
-                    .queue(|s| s.retrieve(crate::ops::bytes(path), offset))?;
+                    .queue_data(|s| s.retrieve(crate::ops::bytes(path), offset))
+                    .await?;
                 self.transfer_stream(op).await
             }
 
@@ -105,7 +106,8 @@ macro_rules! async_client {
             ) -> Result<Upload<'_>> {
                 let op = self
                     .driver
-                    .queue(|s| s.store(crate::ops::bytes(path), kind, offset))?;
+                    .queue_data(|s| s.store(crate::ops::bytes(path), kind, offset))
+                    .await?;
                 Ok(Upload(
                     crate::async_driver::Upload::start(&mut self.driver, op).await?,
                 ))

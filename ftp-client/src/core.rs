@@ -12,11 +12,12 @@ use std::time::Instant;
 
 use ftp_proto::client::{
     ClientDataEvent, ClientDataIntent, ClientEvent, ClientOutput, ClientSession, CloseReason,
-    DataConnId, Direction, OpError, OpId, OpOutput, TransferParams,
+    Credentials, DataConnId, Direction, OpError, OpId, OpOutput, TransferParams,
 };
 use ftp_proto::reply::Reply;
 
 use crate::error::Error;
+use crate::options::ConnectOptions;
 
 /// An I/O action for the driver, in the order the session asked for it.
 #[derive(Debug)]
@@ -82,6 +83,9 @@ pub(crate) struct Core {
     /// The TLS session store's ticket count, to tell a data connection refused for want of
     /// a TLS 1.3 ticket ([`Error::TlsSessionsExhausted`]).
     tickets: Option<std::sync::Arc<crate::tls::TicketCounter>>,
+    /// How to connect again over TLS 1.2 when the TLS 1.3 tickets run dry
+    /// ([`Core::tls12_switch`]); taken when used, so it is tried once.
+    tls12: Option<ConnectOptions>,
 }
 
 /// The control connection's I/O error, kept in a form that can be reported more than once.
@@ -107,14 +111,55 @@ impl Core {
             close_reason: None,
             fatal: None,
             tickets: None,
+            tls12: None,
         }
     }
 
-    /// A core whose errors can tell when the TLS 1.3 tickets of `tls` ran out.
-    pub(crate) fn with_tickets(session: ClientSession, tls: Option<&crate::tls::TlsSetup>) -> Self {
+    /// The core of a connection made as `options` say with `tls`: it watches the TLS 1.3
+    /// tickets, to switch to TLS 1.2 when they run dry and to explain refusals.
+    pub(crate) fn with_tickets(
+        session: ClientSession,
+        tls: Option<&crate::tls::TlsSetup>,
+        options: &ConnectOptions,
+    ) -> Self {
         let mut core = Self::new(session);
         core.tickets = tls.and_then(|tls| tls.tickets.clone());
+        if core.tickets.is_some() {
+            core.tls12 = options.tls.tls12_fallback().map(|tls| {
+                let mut options = options.clone();
+                options.tls = tls;
+                options
+            });
+        }
         core
+    }
+
+    /// A login succeeded with `credentials`: a TLS 1.2 switch logs in with them too.
+    pub(crate) fn logged_in(&mut self, credentials: Credentials) {
+        if let Some(options) = &mut self.tls12 {
+            options.credentials = Some(credentials);
+        }
+    }
+
+    /// The options of a new control connection over TLS 1.2, once, when this one must not
+    /// open another data connection: the server has given TLS 1.3 tickets but none is left
+    /// (rustls presents each ticket once, RFC 8446 C.4), so the next data connection could
+    /// not resume, and a server that requires reuse would refuse it. Only with PROT P on a
+    /// logged-in TLS control connection, and a configuration that allows TLS 1.2. The
+    /// driver then moves the session there before the transfer (see
+    /// [`TlsConfig`](crate::TlsConfig), "When TLS 1.3 tickets run dry").
+    pub(crate) fn tls12_switch(&mut self) -> Option<ConnectOptions> {
+        let dry = self.tickets.as_ref().is_some_and(|t| t.dry());
+        let session = &self.session;
+        let protected = session.is_data_protected() && session.is_control_protected();
+        if !dry
+            || !protected
+            || !session.is_logged_in()
+            || self.tls12.as_ref()?.credentials.is_none()
+        {
+            return None;
+        }
+        self.tls12.take()
     }
 
     /// Drains the session's outputs: control bytes into `wbuf`, results and events recorded,

@@ -95,9 +95,10 @@ pub enum Error {
     /// A data connection was refused because it could not resume the control connection's
     /// TLS session: the server requires reuse, and sent no fresh TLS 1.3 session ticket to
     /// resume with (ProFTPD sends none after uploads; this client presents each ticket once,
-    /// as RFC 8446 asks and rustls enforces). Connect again with
-    /// [`TlsConfig::tls12_only`](crate::TlsConfig::tls12_only): TLS 1.2 session ids do not
-    /// run out. `reply` is the server's refusal. The session goes on.
+    /// as RFC 8446 asks and rustls enforces). The client moves such a session to TLS 1.2 by
+    /// itself (see [`TlsConfig`](crate::TlsConfig)); this error means that failed (the
+    /// server offers no TLS 1.2, refuses a second connection, or the configuration is a
+    /// caller's own rustls one). `reply` is the server's refusal. The session goes on.
     #[error("the server requires TLS session reuse and gave no new TLS 1.3 session ticket to resume with; connect again with TLS 1.2 (TlsConfig::tls12_only){}", .reply.as_ref().map(|r| format!(" (server replied {})", reply_text(r))).unwrap_or_default())]
     TlsSessionsExhausted {
         /// The server's refusal, if it sent one.

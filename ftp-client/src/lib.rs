@@ -107,8 +107,10 @@
 //!   aborted ones wait briefly for their ticket), which servers requiring session reuse
 //!   (vsftpd's default) depend on. A server that sends no fresh ticket on some connections
 //!   (ProFTPD, after uploads) still runs the supply dry, since rustls presents each ticket
-//!   once: the refusal is then [`Error::TlsSessionsExhausted`], and a new connection with
-//!   [`TlsConfig::tls12_only`] (whose session ids do not run out) goes on.
+//!   once: the client then moves the session to a new control connection over TLS 1.2
+//!   (whose session resumes any number of times) before the next transfer, logging in again
+//!   and restoring the working directory and transfer parameters (see [`TlsConfig`]). Only
+//!   when that new connection cannot be had is the refusal [`Error::TlsSessionsExhausted`].
 //!
 //! ## How it is built
 //!

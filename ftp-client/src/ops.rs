@@ -156,8 +156,10 @@ macro_rules! client_methods {
                 user.as_ref().to_owned(),
                 password.as_ref().to_owned(),
             );
-            let op = self.driver.queue(|s| s.login(credentials))?;
-            self.driver.wait(op) $($await)* .map(drop)
+            let op = self.driver.queue(|s| s.login(credentials.clone()))?;
+            self.driver.wait(op) $($await)* ?;
+            self.driver.core.logged_in(credentials);
+            Ok(())
         }
 
         /// Changes the working directory (CWD).
@@ -395,7 +397,7 @@ macro_rules! client_methods {
         ) -> $crate::Result<Vec<u8>> {
             let op = self
                 .driver
-                .queue(|s| s.list($crate::ops::opt_path(path), kind))?;
+                .queue_data(|s| s.list($crate::ops::opt_path(path), kind)) $($await)* ?;
             let mut stream = self.transfer_stream(op) $($await)* ?;
             let mut data = Vec::new();
             stream.read_all(&mut data, $crate::LISTING_LIMIT) $($await)* ?;

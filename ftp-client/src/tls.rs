@@ -21,9 +21,12 @@
 //! Presenting one ticket on several connections (what GnuTLS clients such as lftp do) is not
 //! possible from a session store: `take_tls13_ticket` must hand over an owned
 //! `Tls13ClientSessionValue`, which is neither `Clone` nor constructible outside rustls.
+//! Servers that ignore the request and send no ticket on uploads (ProFTPD: two tickets on
+//! the control connection, one per download, none per upload) therefore run the supply
+//! dry; the session then moves to TLS 1.2 ([`TlsConfig`], "When TLS 1.3 tickets run dry").
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -48,6 +51,29 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 /// the server for TLS 1.3 tickets on every connection (RFC 9149 `ticket_request`: 4 on the
 /// control connection, 2 on each data connection; see the notes of
 /// [`from_rustls`](Self::from_rustls) for a configuration of your own).
+///
+/// # When TLS 1.3 tickets run dry
+///
+/// A TLS 1.3 data connection resumes the control connection's session with a ticket, and
+/// rustls presents each ticket once (RFC 8446 C.4). Some servers send no new ticket on some
+/// data connections: ProFTPD (mod_tls) sends two on the control connection, one on each
+/// download and none on uploads, whatever the client asks. After two uploads the client holds
+/// no ticket, and a server that requires session reuse (ProFTPD's default, `TLSOptions`
+/// without `NoSessionReuseRequired`) would refuse the next data connection (`425 ...
+/// Operation not permitted`, leaving an empty file).
+///
+/// So, before a transfer, when the server has given TLS 1.3 tickets but none is left, PROT P
+/// is in effect on a TLS control connection and the session is logged in, the client opens
+/// a new control connection with the same options over **TLS 1.2**, logs in with the same
+/// credentials, changes to the same working directory and keeps the transfer parameters
+/// (TYPE, MODE, STRU); then it quits the old connection and goes on with the new one, whose
+/// TLS 1.2 session resumes any number of times. The caller sees nothing of it; a server that
+/// does not require reuse pays one extra login per session, once. This happens at most once
+/// per session, and not with [`tls12_only`](Self::tls12_only) (no tickets to run out) or
+/// [`from_rustls`](Self::from_rustls) (your configuration is used as it is). When the new
+/// connection cannot be made (no TLS 1.2 on the server, a limit of one session per user),
+/// the old one goes on, and a refused data connection is
+/// [`Error::TlsSessionsExhausted`](crate::Error::TlsSessionsExhausted).
 #[derive(Clone)]
 pub struct TlsConfig {
     verify: Verify,
@@ -152,7 +178,8 @@ impl TlsConfig {
     ///
     /// With TLS 1.2 every data connection resumes the same session (its id), which suits
     /// servers that send TLS 1.3 clients too few tickets and ignore RFC 9149 ticket requests
-    /// (a rustls client never uses a ticket twice); but an OpenSSL server (vsftpd) forgets
+    /// (a rustls client never uses a ticket twice; the client switches to TLS 1.2 by itself
+    /// when that happens, see the type's notes); but an OpenSSL server (vsftpd) forgets
     /// that one session after a data connection that ended badly (an aborted transfer), and
     /// if it requires reuse it then refuses every later data connection. TLS 1.3 keeps one
     /// session per data connection and has no such cliff, which is why it is the default.
@@ -173,6 +200,17 @@ impl TlsConfig {
     /// True when this configuration skips certificate verification.
     pub fn is_insecure(&self) -> bool {
         matches!(self.verify, Verify::Insecure)
+    }
+
+    /// The same verification, TLS 1.2 only: what a session switches to when it runs out of
+    /// TLS 1.3 tickets (see the type's notes). None for a configuration that is already
+    /// TLS 1.2 only, or a caller's own rustls configuration (left as it is).
+    pub(crate) fn tls12_fallback(&self) -> Option<Self> {
+        match self.verify {
+            Verify::Rustls(_) => None,
+            _ if self.tls12_only => None,
+            _ => Some(self.clone().tls12_only()),
+        }
     }
 
     /// The rustls configuration of one connection (one session store, shared by its control
@@ -277,6 +315,8 @@ impl TlsSetup {
 pub(crate) struct TicketCounter {
     inner: ClientSessionMemoryCache,
     count: AtomicU64,
+    /// The tickets in `inner` now (it keeps at most [`TICKETS_KEPT`], dropping the oldest).
+    held: AtomicUsize,
     /// A handshake found no TLS 1.3 ticket left, after the server had given some: it could
     /// not resume (see [`TicketCounter::ran_out`]).
     ran_out: AtomicBool,
@@ -287,6 +327,7 @@ impl Default for TicketCounter {
         Self {
             inner: ClientSessionMemoryCache::new(256),
             count: AtomicU64::new(0),
+            held: AtomicUsize::new(0),
             ran_out: AtomicBool::new(false),
         }
     }
@@ -305,7 +346,16 @@ impl TicketCounter {
     pub(crate) fn ran_out(&self) -> bool {
         self.ran_out.load(Ordering::Acquire)
     }
+
+    /// True when the server has given TLS 1.3 tickets but none is left: the next data
+    /// connection cannot resume the control connection's session.
+    pub(crate) fn dry(&self) -> bool {
+        self.count() > 0 && self.held.load(Ordering::Acquire) == 0
+    }
 }
+
+/// How many TLS 1.3 tickets rustls' in-memory store keeps for one server.
+const TICKETS_KEPT: usize = 8;
 
 impl ClientSessionStore for TicketCounter {
     fn set_kx_hint(&self, server_name: ServerName<'static>, group: rustls::NamedGroup) {
@@ -342,6 +392,11 @@ impl ClientSessionStore for TicketCounter {
     ) {
         self.inner.insert_tls13_ticket(server_name, value);
         self.count.fetch_add(1, Ordering::AcqRel);
+        let _ = self
+            .held
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                Some((n + 1).min(TICKETS_KEPT))
+            });
         self.ran_out.store(false, Ordering::Release);
     }
 
@@ -350,6 +405,11 @@ impl ClientSessionStore for TicketCounter {
         server_name: &ServerName<'static>,
     ) -> Option<rustls::client::Tls13ClientSessionValue> {
         let ticket = self.inner.take_tls13_ticket(server_name);
+        if ticket.is_some() {
+            let _ = self
+                .held
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+        }
         self.ran_out
             .store(ticket.is_none() && self.count() > 0, Ordering::Release);
         ticket

@@ -1,6 +1,7 @@
-//! The blocking client against real servers over loopback: this workspace's ftp-server, vsftpd (plain, explicit FTPS with
-//! `require_ssl_reuse=YES`, implicit FTPS), pure-ftpd and pyftpdlib, passive and active. The
-//! scenarios are shared with the tokio and async-std tests (`scenario/mod.rs`).
+//! The blocking client against real servers over loopback: this workspace's ftp-server,
+//! vsftpd (plain, explicit FTPS with `require_ssl_reuse=YES`, implicit FTPS), pure-ftpd,
+//! ProFTPD (plain, explicit FTPS requiring TLS session reuse) and pyftpdlib, passive and
+//! active. The scenarios are shared with the tokio and async-std tests (`scenario/mod.rs`).
 
 #![allow(unreachable_pub)]
 

@@ -165,7 +165,7 @@ impl<R: Runtime> Driver<R> {
         };
         let session = ClientSession::new(options.session.clone(), info, Instant::now());
         let mut driver = Self {
-            core: Core::with_tickets(session, tls.as_ref()),
+            core: Core::with_tickets(session, tls.as_ref(), options),
             control: ControlState::Open(control),
             written: 0,
             flush_due: false,
@@ -212,6 +212,45 @@ impl<R: Runtime> Driver<R> {
             return Err(self.core.closed_error());
         }
         Ok(f(&mut self.core.session)?)
+    }
+
+    /// Queues an operation that opens a data connection, first moving the session to a new
+    /// control connection over TLS 1.2 when this one's TLS 1.3 tickets ran dry
+    /// ([`Core::tls12_switch`]).
+    pub(crate) async fn queue_data(
+        &mut self,
+        f: impl FnOnce(&mut ClientSession) -> std::result::Result<OpId, UsageError>,
+    ) -> Result<OpId> {
+        if let Some(options) = self.core.tls12_switch() {
+            if let Err(error) = self.switch_to(&options).await {
+                tracing::debug!(%error, "no switch to TLS 1.2; this connection goes on");
+                // The session's clock stood still while the new connection was tried.
+                self.core.session.handle_timeout(Instant::now());
+            }
+        }
+        self.queue(f)
+    }
+
+    /// Connects as `options` say, restores the working directory and transfer parameters
+    /// there, then quits this control connection and takes the new one's place. On failure
+    /// this connection goes on as it was.
+    async fn switch_to(&mut self, options: &ConnectOptions) -> Result<()> {
+        let op = self.queue(|s| s.pwd())?;
+        let OpOutput::Path(cwd) = self.wait(op).await? else {
+            return Err(Error::DataConnection(DataFailure::Other));
+        };
+        let params = self.core.session.transfer_params();
+        let mut next = Box::pin(Self::connect(options)).await?;
+        let op = next.queue(|s| s.cwd(cwd))?;
+        next.wait(op).await?;
+        next.core.session.set_transfer_params(params)?;
+        tracing::debug!("TLS 1.3 tickets ran dry: the session goes on over TLS 1.2");
+        let mut old = std::mem::replace(self, next);
+        if let Ok(op) = old.queue(|s| s.quit()) {
+            let _ = old.wait(op).await;
+        }
+        old.shutdown().await;
+        Ok(())
     }
 
     /// Runs until `op` completes. Dropped before that (a timeout around the call, say), the

@@ -91,7 +91,7 @@ impl Client {
     pub fn retrieve(&mut self, path: impl AsRef<[u8]>, offset: u64) -> Result<Download<'_>> {
         let op = self
             .driver
-            .queue(|s| s.retrieve(crate::ops::bytes(path), offset))?;
+            .queue_data(|s| s.retrieve(crate::ops::bytes(path), offset))?;
         self.transfer_stream(op)
     }
 
@@ -131,7 +131,7 @@ impl Client {
     ) -> Result<Upload<'_>> {
         let op = self
             .driver
-            .queue(|s| s.store(crate::ops::bytes(path), kind, offset))?;
+            .queue_data(|s| s.store(crate::ops::bytes(path), kind, offset))?;
         let (started, stream) = self.driver.wait_started(op)?;
         let encoder = Encoder::new(started.params);
         let wire = if encoder.is_plain() {

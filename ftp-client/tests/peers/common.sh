@@ -30,17 +30,22 @@ apt_install() {
         || { apt-get update >&2 && apt-get install -y --no-install-recommends "${missing[@]}" >&2; }
 }
 
-# deb_root PKG : the package unpacked (not installed: vsftpd and pure-ftpd conflict as Debian
-# packages, and unpacking runs no maintainer script) under $CACHE/root/PKG; prints the tree.
+# deb_root NAME [PKG...] : the packages PKG... (default: NAME alone) unpacked (not installed:
+# vsftpd, pure-ftpd and proftpd conflict as Debian packages, and unpacking runs no maintainer
+# script) together under $CACHE/root/NAME; prints the tree.
 deb_root() {
-    local dir="$CACHE/root/$1"
+    local name=$1 dir="$CACHE/root/$1" p
+    shift
+    [ $# -gt 0 ] || set -- "$name"
     if [ ! -e "$dir/.unpacked" ]; then
         mkdir -p "$CACHE/debs" "$dir"
-        log "apt-get download $1"
-        ( cd "$CACHE/debs" && rm -f "${1}"_*.deb \
-          && { apt-get download "$1" >&2 2>/dev/null \
-               || { apt-get update >&2 && apt-get download "$1" >&2; }; } \
-          && dpkg-deb -x "${1}"_*.deb "$dir" )
+        for p in "$@"; do
+            log "apt-get download $p"
+            ( cd "$CACHE/debs" && rm -f "${p}"_*.deb \
+              && { apt-get download "$p" >&2 2>/dev/null \
+                   || { apt-get update >&2 && apt-get download "$p" >&2; }; } \
+              && dpkg-deb -x "${p}"_*.deb "$dir" )
+        done
         touch "$dir/.unpacked"
     fi
     echo "$dir"

@@ -217,6 +217,8 @@ macro_rules! peer_tests {
         const VSFTPD: Server = Server::Vsftpd { ssl_reuse: false, implicit: false };
         const VSFTPD_REUSE: Server = Server::Vsftpd { ssl_reuse: true, implicit: false };
         const VSFTPD_IMPLICIT: Server = Server::Vsftpd { ssl_reuse: true, implicit: true };
+        const PROFTPD: Server = Server::Proftpd { tls_required: true };
+        const PROFTPD_PLAIN: Server = Server::Proftpd { tls_required: false };
 
         fn options(peer: &Peer, active: bool, tls: TlsMode) -> ConnectOptions {
             let ca = TlsConfig::default().add_root_pem(&Peer::ca_pem()).unwrap();
@@ -303,6 +305,57 @@ macro_rules! peer_tests {
         #[test]
         fn pure_ftpd_explicit_tls() {
             full(Server::PureFtpd, false, TlsMode::Explicit);
+        }
+
+        #[test]
+        fn proftpd_passive() {
+            full(PROFTPD_PLAIN, false, TlsMode::None);
+        }
+
+        #[test]
+        fn proftpd_explicit_tls_session_reuse() {
+            full(PROFTPD, false, TlsMode::Explicit);
+        }
+
+        /// ProFTPD requiring TLS session reuse sends two TLS 1.3 tickets on the control
+        /// connection, one on each download and none on uploads; a rustls client presents
+        /// each ticket once. 50 uploads in one session, then 50 downloads, every file
+        /// compared byte for byte on the server's disk and as downloaded: the client moves
+        /// to TLS 1.2 by itself when the tickets run dry (after the second upload).
+        #[test]
+        fn proftpd_session_reuse_50_uploads_then_downloads() {
+            if support::skip_peers() {
+                return;
+            }
+            let peer = Peer::start(PROFTPD);
+            let files: Vec<(String, Vec<u8>)> = (0..50u64)
+                .map(|i| (format!("f{i:02}.bin"), support::data(1_000 + 997 * i as usize, 70 + i)))
+                .collect();
+            $run! {
+                let mut client = Client::connect_with(&options(&peer, false, TlsMode::Explicit)) $($await)* .unwrap();
+                client.mkdir("up") $($await)* .unwrap();
+                client.cwd("up") $($await)* .unwrap();
+                for (i, (name, data)) in files.iter().enumerate() {
+                    if i % 2 == 0 {
+                        let mut reader = &data[..];
+                        let sent = client.store_from(name, &mut reader) $($await)*;
+                        assert_eq!(sent.unwrap_or_else(|e| panic!("upload {i}: {e}")), data.len() as u64);
+                    } else {
+                        let mut up = client.store(name) $($await)* .unwrap_or_else(|e| panic!("upload {i}: {e}"));
+                        io::write_all(&mut up, data) $($await)*;
+                        up.finish() $($await)* .unwrap_or_else(|e| panic!("upload {i}: {e}"));
+                    }
+                }
+                assert_eq!(client.pwd() $($await)* .unwrap(), "/up");
+                for (name, data) in &files {
+                    support::assert_same(&std::fs::read(peer.path(&format!("up/{name}"))).unwrap(), data, name);
+                    let mut down = client.retrieve(name, 0) $($await)* .unwrap();
+                    let got = io::read_all(&mut down) $($await)*;
+                    down.finish() $($await)* .unwrap();
+                    support::assert_same(&got, data, name);
+                }
+                client.quit() $($await)* .unwrap();
+            }
         }
 
         #[test]

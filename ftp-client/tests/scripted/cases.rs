@@ -1165,46 +1165,62 @@ macro_rules! misbehave_tests {
         }
 
         /// A server that requires TLS session reuse and sends no TLS 1.3 ticket after
-        /// uploads (ProFTPD): once the tickets from the control connection are used up, the
-        /// refusal says why and what to do (TLS 1.2); with TLS 1.2, 50 uploads all work.
+        /// uploads (ProFTPD): the two tickets of the control connection last two uploads;
+        /// then the client moves the session to a new control connection over TLS 1.2
+        /// (same login, folder and TYPE) before the third, and all 50 uploads of one
+        /// session work, none refused.
         #[test]
-        fn no_tickets_after_uploads_then_tls12_uploads_all() {
+        fn no_tickets_after_uploads_still_uploads_all() {
             let (server, files) = scripted::reuse_requiring_server(2);
+            files.lock().unwrap().dirs.insert("/in".into());
             $run! {
-                let tls = ftp_client::TlsConfig::danger_accept_invalid_certs();
-                let tls13 = options(&server)
+                let tls = options(&server)
                     .tls(ftp_client::TlsMode::Explicit)
-                    .tls_config(tls.clone());
-                let mut client = Client::connect_with(&tls13) $($await)* .unwrap();
-                let mut refused = None;
-                for i in 0..5 {
-                    match client.store_from(format!("t13-{i}"), &mut &b"data"[..]) $($await)* {
-                        Ok(_) => {}
-                        Err(err) => {
-                            refused = Some((i, err));
-                            break;
-                        }
-                    }
-                }
-                let (i, err) = refused.expect("TLS 1.3 tickets run out");
-                assert!(i >= 2, "upload {i} refused: {err:?}");
-                assert!(matches!(err, Error::TlsSessionsExhausted { .. }), "{err:?}");
-                assert!(!err.is_fatal());
-                assert!(err.to_string().contains("TLS 1.2"), "{err}");
-                client.quit() $($await)* .unwrap();
-
-                let tls12 = options(&server)
-                    .tls(ftp_client::TlsMode::Explicit)
-                    .tls_config(tls.tls12_only());
-                let mut client = Client::connect_with(&tls12) $($await)* .unwrap();
+                    .tls_config(ftp_client::TlsConfig::danger_accept_invalid_certs());
+                let mut client = Client::connect_with(&tls) $($await)* .unwrap();
+                client.cwd("in") $($await)* .unwrap();
                 for i in 0..50 {
-                    client.store_from(format!("t12-{i}"), &mut &b"data"[..]) $($await)* .unwrap();
+                    let body = format!("file {i}\n");
+                    let sent = client.store_from(format!("f{i:02}"), &mut body.as_bytes()) $($await)*;
+                    assert_eq!(sent.unwrap_or_else(|e| panic!("upload {i}: {e:?}")), body.len() as u64);
                 }
+                assert_eq!(client.pwd() $($await)* .unwrap(), "/in");
+                let names: Vec<_> = client.list("") $($await)* .unwrap().into_iter().map(|e| e.name).collect();
+                assert_eq!(names.len(), 50);
                 client.quit() $($await)* .unwrap();
             }
             drop(server);
             let files = files.lock().unwrap();
-            assert_eq!((0..50).filter(|i| files.files[&format!("/t12-{i}")] == b"data").count(), 50);
+            assert_eq!(files.refused, 0, "a data connection did not resume");
+            for i in 0..50 {
+                assert_eq!(files.files[&format!("/in/f{i:02}")], format!("file {i}\n").as_bytes());
+            }
+        }
+
+        /// The same server, when no second control connection can be had (it serves one):
+        /// the switch to TLS 1.2 fails, the session goes on, and the refusal of the third
+        /// upload says why and what to do.
+        #[test]
+        fn no_tickets_after_uploads_and_no_second_connection_is_typed() {
+            let (server, files) = scripted::reuse_requiring_server(1);
+            $run! {
+                let tls = options(&server)
+                    .tls(ftp_client::TlsMode::Explicit)
+                    .tls_config(ftp_client::TlsConfig::danger_accept_invalid_certs());
+                let mut client = Client::connect_with(&tls) $($await)* .unwrap();
+                for i in 0..2 {
+                    client.store_from(format!("t{i}"), &mut &b"data"[..]) $($await)* .unwrap();
+                }
+                let start = Instant::now();
+                let err = client.store_from("t2", &mut &b"data"[..]) $($await)* .unwrap_err();
+                within(start);
+                assert!(matches!(err, Error::TlsSessionsExhausted { .. }), "{err:?}");
+                assert!(!err.is_fatal());
+                assert_eq!(err.reply().map(|r| r.code().get()), Some(425));
+                client.quit() $($await)* .unwrap();
+            }
+            drop(server);
+            assert_eq!(files.lock().unwrap().refused, 1);
         }
 
         #[test]

@@ -511,15 +511,18 @@ impl Server {
         }
     }
 
-    /// Serves up to `connections` control connections, one after the other, each with
-    /// `run`; after the first, one that does not come within a few seconds ends the server.
+    /// Serves up to `connections` control connections, each with `run` on a thread of its
+    /// own (a client may open the next before it quits the last); after the first, one
+    /// that does not come within a few seconds ends the server.
     pub fn start_many(
         connections: usize,
         run: impl Fn(&mut Script) + Send + Sync + 'static,
     ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
+        let run = Arc::new(run);
         let thread = std::thread::spawn(move || {
+            let mut served = Vec::new();
             for i in 0..connections {
                 let wait = if i == 0 {
                     SCRIPT_WAIT
@@ -527,12 +530,20 @@ impl Server {
                     Duration::from_secs(3)
                 };
                 let Some(stream) = accept_within(&listener, wait) else {
-                    return;
+                    break;
                 };
-                let mut script = Script {
-                    io: BufReader::new(Stream::Plain(stream)),
-                };
-                run(&mut script);
+                let run = Arc::clone(&run);
+                served.push(std::thread::spawn(move || {
+                    let mut script = Script {
+                        io: BufReader::new(Stream::Plain(stream)),
+                    };
+                    run(&mut script);
+                }));
+            }
+            for thread in served {
+                if let Err(panic) = thread.join() {
+                    std::panic::resume_unwind(panic);
+                }
             }
         });
         Self {

@@ -1,6 +1,6 @@
-//! The integration tests' harness: real FTP servers (vsftpd, pure-ftpd, pyftpdlib) started on
-//! free 127.0.0.1 ports by the scripts in `tests/peers`, stopped by process group when the
-//! [`Peer`] is dropped, every wait bounded.
+//! The integration tests' harness: real FTP servers (vsftpd, pure-ftpd, ProFTPD, pyftpdlib)
+//! started on free 127.0.0.1 ports by the scripts in `tests/peers`, stopped by process group
+//! when the [`Peer`] is dropped, every wait bounded.
 //!
 //! `tests/peers/install.sh` installs the servers (once; `.ci/run` does it before the tests).
 //! The servers need root. Set `FTP_CLIENT_SKIP_PEERS=1` to skip the real-server tests on a
@@ -71,6 +71,10 @@ pub enum Server {
     Vsftpd { ssl_reuse: bool, implicit: bool },
     /// Pure-FTPd 1.0.50.
     PureFtpd,
+    /// ProFTPD 1.3.8 with mod_tls: explicit FTPS (TLS 1.2 and 1.3) whose data connections
+    /// must resume the control connection's TLS session; `tls_required` sets `TLSRequired
+    /// on` (no plain-text login or transfer), off for plain FTP.
+    Proftpd { tls_required: bool },
     /// pyftpdlib 2.x.
     Pyftpdlib,
     /// This workspace's `ftp-server`, in-process on its async-io runtime, on the filesystem,
@@ -85,6 +89,7 @@ impl Server {
         match self {
             Self::Vsftpd { .. } => "run-vsftpd.sh",
             Self::PureFtpd => "run-pure-ftpd.sh",
+            Self::Proftpd { .. } => "run-proftpd.sh",
             Self::Pyftpdlib => "run-pyftpdlib.sh",
             Self::Ours { .. } => unreachable!("ftp-server runs in-process"),
         }
@@ -94,6 +99,7 @@ impl Server {
         match self {
             Self::Vsftpd { .. } => "vsftpd",
             Self::PureFtpd => "pure-ftpd",
+            Self::Proftpd { .. } => "proftpd",
             Self::Pyftpdlib => "pyftpdlib",
             Self::Ours { .. } => "ftp-server",
         }
@@ -219,6 +225,12 @@ impl Peer {
         {
             command.env("VSFTPD_SSL_REUSE", if ssl_reuse { "YES" } else { "NO" });
             command.env("VSFTPD_IMPLICIT", if implicit { "YES" } else { "NO" });
+        }
+        if let Server::Proftpd { tls_required } = server {
+            command.env(
+                "PROFTPD_TLS_REQUIRED",
+                if tls_required { "on" } else { "off" },
+            );
         }
         {
             use std::os::unix::process::CommandExt;
