@@ -6,6 +6,8 @@ mod server_support;
 
 use std::time::Duration;
 
+use bytes::Bytes;
+use ftp_proto::path::VirtualPath;
 use ftp_proto::server::{
     FileKind, HashAlgorithm, HashValue, Metadata, ServerConfig, StorageError, StorageErrorKind,
     StorageRequest, StorageResponse, StoreMode, TlsPolicy,
@@ -111,9 +113,7 @@ fn names_are_bytes() {
     logged_in(ServerConfig::default(), |h| {
         h.send(b"MKD caf\xe9\r\n");
         let (id, request) = h.expect_storage();
-        let path = ftp_proto::path::VirtualPath::root()
-            .resolve(b"/caf\xe9")
-            .unwrap();
+        let path = VirtualPath::root().resolve(b"/caf\xe9").unwrap();
         assert_eq!(request, StorageRequest::MakeDir { path });
         h.storage(id, Ok(StorageResponse::Done));
         h.expect(b"257 \"/caf\xe9\" created\r\n");
@@ -416,8 +416,57 @@ fn syst_help_and_stat() {
         );
         h.expect(b" TYPE: ASCII; MODE: Stream; STRU: File\r\n Data connection: none\r\n");
         h.expect(b" Control connection: plaintext\r\n211 End of status\r\n");
-        h.send(b"STAT /pub\r\n");
-        h.expect(b"502 STAT with a pathname is not implemented; use LIST.\r\n");
+    });
+}
+
+/// STAT with a pathname (RFC 959 §4.1.3): the LIST lines over the control connection, 212
+/// for a directory and 213 for a file; a line that starts with a digit is indented by a
+/// space (so it cannot end the reply), a CR or LF inside one is shown as `?`, and a missing
+/// path is 550.
+#[test]
+fn stat_with_a_pathname_lists_over_the_control_connection() {
+    logged_in(ServerConfig::default(), |h| {
+        h.send(b"STAT pub\r\n");
+        let (id, request) = h.expect_storage();
+        assert_eq!(
+            request,
+            StorageRequest::StatusListing {
+                path: VirtualPath::root().resolve(b"/pub").unwrap()
+            }
+        );
+        let lines = vec![
+            Bytes::from_static(b"drwxr-xr-x 1 ftp ftp 4096 May 17  2020 docs"),
+            Bytes::from_static(b"-rw-r--r-- 1 ftp ftp 12 May 17  2020 two\r\nlines"),
+            Bytes::from_static(b"213 looks like an end"),
+        ];
+        h.storage(
+            id,
+            Ok(StorageResponse::Listing {
+                lines,
+                directory: true,
+            }),
+        );
+        h.expect(b"212-Status of pub:\r\ndrwxr-xr-x 1 ftp ftp 4096 May 17  2020 docs\r\n");
+        h.expect(b"-rw-r--r-- 1 ftp ftp 12 May 17  2020 two??lines\r\n 213 looks like an end\r\n");
+        h.expect(b"212 End of status.\r\n");
+        h.send(b"STAT pub/readme\r\n");
+        let (id, _) = h.expect_storage();
+        let lines = vec![Bytes::from_static(
+            b"-rw-r--r-- 1 ftp ftp 5 May 17  2020 readme",
+        )];
+        h.storage(
+            id,
+            Ok(StorageResponse::Listing {
+                lines,
+                directory: false,
+            }),
+        );
+        h.expect(b"213-Status of pub/readme:\r\n-rw-r--r-- 1 ftp ftp 5 May 17  2020 readme\r\n");
+        h.expect(b"213 End of status.\r\n");
+        h.send(b"STAT missing\r\n");
+        let (id, _) = h.expect_storage();
+        h.storage(id, Err(StorageError::new(StorageErrorKind::NotFound)));
+        h.expect_code(550);
     });
 }
 

@@ -119,7 +119,7 @@ fn storage_result(input: &mut Input<'_>) -> Result<StorageResponse, StorageError
         K::Transient, K::Unsupported, K::Other,
     ];
     let kinds = [FileKind::File, FileKind::Dir, FileKind::Symlink, FileKind::Other];
-    match input.byte() % 9 {
+    match input.byte() % 10 {
         0 => Ok(StorageResponse::Opened {
             size: Some(u64::from(input.u16())),
         }),
@@ -146,6 +146,10 @@ fn storage_result(input: &mut Input<'_>) -> Result<StorageResponse, StorageError
         })),
         6 => Ok(StorageResponse::SiteReply {
             message: String::from_utf8_lossy(input.take(16)).into_owned(),
+        }),
+        7 => Ok(StorageResponse::Listing {
+            lines: vec![input.take(24).to_vec().into(), input.take(8).to_vec().into()],
+            directory: input.byte() % 2 == 0,
         }),
         _ => Err(StorageError {
             kind: KINDS[usize::from(input.byte()) % KINDS.len()],
@@ -193,6 +197,7 @@ fn assert_normalised(path: &VirtualPath) {
 fn check_request(request: &StorageRequest) {
     match request {
         StorageRequest::Metadata { path }
+        | StorageRequest::StatusListing { path }
         | StorageRequest::List { path, .. }
         | StorageRequest::Retrieve { path, .. }
         | StorageRequest::Store { path, .. }

@@ -104,10 +104,7 @@ impl ServerSession {
             C::Ccc => self.ccc(),
             C::Abor => self.abor_idle(),
             C::Stat(None) => self.stat_idle(),
-            C::Stat(Some(_)) => self.reply(
-                ReplyCode::NOT_IMPLEMENTED,
-                "STAT with a pathname is not implemented; use LIST.",
-            ),
+            C::Stat(Some(arg)) => self.stat_path(arg),
             C::Pwd => self.pwd(),
             C::Cwd(arg) => self.change_dir(&arg),
             C::Cdup => self.cdup(),
@@ -957,6 +954,16 @@ impl ServerSession {
         };
         let id = self.request(StorageRequest::Metadata { path: path.clone() });
         self.wait_storage(id, PendingOp::Mlst { path, label });
+    }
+
+    /// STAT with a pathname (RFC 959 §4.1.3): the path's LIST lines over the control
+    /// connection, 212 for a directory, 213 for a file.
+    fn stat_path(&mut self, arg: Bytes) {
+        let Some(path) = self.resolve(&arg, OpClass::Query) else {
+            return;
+        };
+        let id = self.request(StorageRequest::StatusListing { path });
+        self.wait_storage(id, PendingOp::StatPath { label: arg });
     }
 
     fn modify(&mut self, arg: &[u8], op: PendingOp) {

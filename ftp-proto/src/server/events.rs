@@ -293,6 +293,9 @@ impl ServerSession {
                 ];
                 self.send(Reply::multiline(ReplyCode::FILE_ACTION_OK, lines));
             }
+            (PendingOp::StatPath { label }, StorageResponse::Listing { lines, directory }) => {
+                self.send_status_listing(&label, lines, directory);
+            }
             (PendingOp::Dele, StorageResponse::Done) => {
                 self.reply(ReplyCode::FILE_ACTION_OK, "File deleted.")
             }
@@ -367,7 +370,7 @@ fn op_class(op: &PendingOp) -> OpClass {
         PendingOp::Cwd(_) | PendingOp::Rnfr(_) | PendingOp::Size | PendingOp::Mdtm => {
             OpClass::Query
         }
-        PendingOp::Mlst { .. } => OpClass::Query,
+        PendingOp::Mlst { .. } | PendingOp::StatPath { .. } => OpClass::Query,
         PendingOp::Rnto => OpClass::Rename,
         PendingOp::Hash { .. } => OpClass::Hash,
         _ => OpClass::Modify,
@@ -381,6 +384,7 @@ fn op_verb(op: &PendingOp) -> &'static str {
         PendingOp::Size => "SIZE",
         PendingOp::Mdtm => "MDTM",
         PendingOp::Mlst { .. } => "MLST",
+        PendingOp::StatPath { .. } => "STAT",
         PendingOp::Dele => "DELE",
         PendingOp::Rmd => "RMD",
         PendingOp::Mkd(_) => "MKD",
@@ -395,6 +399,31 @@ fn op_verb(op: &PendingOp) -> &'static str {
 // Authentication, TLS, end of stream, shutdown
 
 impl ServerSession {
+    /// STAT's listing: `212-Status of LABEL:` (213 for a file), one line per entry, and
+    /// `212 End of status.`; CR and LF inside a line (from a name) become `?`.
+    fn send_status_listing(&mut self, label: &[u8], lines: Vec<Bytes>, directory: bool) {
+        let code = if directory {
+            ReplyCode::DIRECTORY_STATUS
+        } else {
+            ReplyCode::FILE_STATUS
+        };
+        let mut text = Vec::with_capacity(lines.len() + 2);
+        text.push(Bytes::from([&b"Status of "[..], label, b":"].concat()));
+        text.extend(lines.into_iter().map(|line| {
+            if line.iter().any(|&b| b == b'\r' || b == b'\n') {
+                let shown: Vec<u8> = line
+                    .iter()
+                    .map(|&b| if b == b'\r' || b == b'\n' { b'?' } else { b })
+                    .collect();
+                Bytes::from(shown)
+            } else {
+                line
+            }
+        }));
+        text.push(Bytes::from_static(b"End of status."));
+        self.send(Reply::multiline(code, text));
+    }
+
     pub(super) fn on_auth_result(&mut self, id: AuthId, result: Result<Principal, AuthFailure>) {
         let Some((user, password, account)) = self.take_auth(id) else {
             return;

@@ -145,7 +145,6 @@
 //! | TYPE E, TYPE A T/C, TYPE L n (n ≠ 8) | 504 | TYPE A N, I and L 8 only |
 //! | STRU P | 504 | no page structure (551 is for page types) |
 //! | MODE B, MODE C | 504 unless `block_mode` / `compressed_mode` | off by default: the driver must frame data with the `transfer` codecs |
-//! | STAT with a pathname | 502 | listings go over the data connection (LIST, MLSD) |
 //! | LANG other than EN | 504 | replies are English |
 //! | SITE other than HELP, CHMOD and configured commands | 500 | no SITE EXEC, ever (RFC 2577 §9) |
 //! | HASH, RANG | 502 unless `hash_algorithms` is set | the back end must compute hashes |

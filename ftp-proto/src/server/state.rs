@@ -115,6 +115,7 @@ pub(super) enum PendingOp {
     Size,
     Mdtm,
     Mlst { path: VirtualPath, label: Bytes },
+    StatPath { label: Bytes },
     Dele,
     Rmd,
     Mkd(VirtualPath),

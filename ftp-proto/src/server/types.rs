@@ -213,6 +213,13 @@ pub enum StorageRequest {
         /// The representation on the wire (TYPE A N for LIST/NLST, L 8 for MLSD).
         params: TransferParams,
     },
+    /// STAT with a pathname (RFC 959 §4.1.3): the `ls -l` lines of `path` (a directory's
+    /// entries, or a file's own line) for a reply on the control connection; answer
+    /// `Listing`.
+    StatusListing {
+        /// The directory or file.
+        path: VirtualPath,
+    },
     /// Send `path` from `offset` over `data` (RETR): answer `Opened`, then `Transferred`.
     Retrieve {
         /// The file.
@@ -440,6 +447,13 @@ pub enum StorageResponse {
     Done,
     /// The answer to `Hash`.
     Hash(HashValue),
+    /// The answer to `StatusListing`: one `ls -l` line per entry, without line ends.
+    Listing {
+        /// The lines; CR or LF inside one (a name that holds them) is shown as `?`.
+        lines: Vec<Bytes>,
+        /// `path` was a directory (212) rather than a file (213).
+        directory: bool,
+    },
     /// The answer to an application SITE command: `200` with this text (lines split at LF).
     SiteReply {
         /// The reply text.

@@ -734,6 +734,30 @@ impl Driver {
     }
 }
 
+/// The entries a listing of `p` (`real` below the user's home) shows, and whether `p` is a
+/// directory; with `files_too`, a file lists as its own entry (LIST, NLST, STAT).
+async fn entries_of(
+    storage: &dyn crate::storage::Storage,
+    cx: StorageContext,
+    p: &VirtualPath,
+    real: VirtualPath,
+    files_too: bool,
+) -> Result<(Vec<crate::storage::DirEntry>, bool), StorageError> {
+    match storage.list(cx.clone(), real.clone()).await {
+        Ok(entries) => Ok((entries, true)),
+        Err(e) if e.kind == StorageErrorKind::NotADirectory && files_too => {
+            let metadata = storage.metadata(cx, real).await?;
+            let name = p.file_name().unwrap_or(b"/");
+            let entry = crate::storage::DirEntry {
+                name: Bytes::copy_from_slice(name),
+                metadata,
+            };
+            Ok((vec![entry], false))
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// The answer to a request: a plain response, or (for transfers) the response and the job.
 type StorageAnswer = Result<StorageResponse, (StorageResponse, Job)>;
 
@@ -755,22 +779,9 @@ async fn run_storage(
             params,
             ..
         } => {
-            let real = path(&p)?;
-            let entries = match storage.list(cx.clone(), real.clone()).await {
-                Err(e)
-                    if e.kind == StorageErrorKind::NotADirectory
-                        && !matches!(format, ListFormat::Mlsd { .. }) =>
-                {
-                    // LIST and NLST of a file list that file.
-                    let metadata = storage.metadata(cx, real).await?;
-                    let name = p.file_name().unwrap_or(b"/");
-                    vec![crate::storage::DirEntry {
-                        name: Bytes::copy_from_slice(name),
-                        metadata,
-                    }]
-                }
-                other => other?,
-            };
+            // LIST and NLST of a file list that file; MLSD takes only directories.
+            let files_too = !matches!(format, ListFormat::Mlsd { .. });
+            let (entries, _) = entries_of(storage, cx, &p, path(&p)?, files_too).await?;
             let bytes = listing::format(&entries, format);
             let job = Job {
                 op,
@@ -778,6 +789,18 @@ async fn run_storage(
                 kind: JobKind::Listing(bytes),
             };
             return Ok(Err((StorageResponse::Opened { size: None }, job)));
+        }
+        StorageRequest::StatusListing { path: p } => {
+            let (entries, directory) = entries_of(storage, cx, &p, path(&p)?, true).await?;
+            let lines = entries
+                .iter()
+                .map(|entry| {
+                    let mut line = listing::format(std::slice::from_ref(entry), ListFormat::List);
+                    line.truncate(line.len().saturating_sub(2));
+                    Bytes::from(line)
+                })
+                .collect();
+            StorageResponse::Listing { lines, directory }
         }
         StorageRequest::Retrieve {
             path: p,
