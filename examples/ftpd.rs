@@ -21,7 +21,7 @@ use std::time::Duration;
 use ftp_server::auth::{Anonymous, UserTable};
 use ftp_server::proto::server::ServerEvent;
 use ftp_server::storage::{FsStorage, VirtualPath};
-use ftp_server::{RunningServer, Server, SessionEvent, TlsConfig};
+use ftp_server::{BanPolicy, RunningServer, Server, SessionEvent, TlsConfig};
 
 const USAGE: &str = "\
 ftpd: serve a folder over FTP and FTPS
@@ -59,6 +59,12 @@ OPTIONS:
                                 0: never [default: 300]
     --tls-handshake-timeout SECONDS
                                 give up TLS handshakes that take longer [default: 30]
+    --max-login-attempts N      failed logins per session; the last gets 421 [default: 3]
+    --ban-after N               refuse (421) every connection from a client address whose
+                                failed logins, over any sessions, reach N within
+                                --ban-window [default: off]
+    --ban-window SECONDS        the window failed logins count in [default: 600]
+    --ban-for SECONDS           how long such a ban lasts [default: 600]
     --runtime tokio|async-std   the async runtime [default: tokio]
     --quiet                     do not log sessions
     -h, --help                  this text
@@ -94,6 +100,10 @@ struct Limits {
     /// `Some(None)`: never.
     stall_timeout: Option<Option<Duration>>,
     tls_handshake_timeout: Option<Duration>,
+    max_login_attempts: Option<u32>,
+    ban_after: Option<u32>,
+    ban_window: Option<Duration>,
+    ban_for: Option<Duration>,
 }
 
 /// A count of at least 1.
@@ -250,6 +260,23 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
                 let secs = parse_seconds(&value(&flag)?, &flag, false)?;
                 options.limits.tls_handshake_timeout = secs;
             }
+            "--max-login-attempts" | "--ban-after" => {
+                let n = parse_count(&value(&flag)?, &flag)?;
+                let n = u32::try_from(n).unwrap_or(u32::MAX);
+                if flag == "--ban-after" {
+                    options.limits.ban_after = Some(n);
+                } else {
+                    options.limits.max_login_attempts = Some(n);
+                }
+            }
+            "--ban-window" | "--ban-for" => {
+                let secs = parse_seconds(&value(&flag)?, &flag, false)?;
+                if flag == "--ban-for" {
+                    options.limits.ban_for = secs;
+                } else {
+                    options.limits.ban_window = secs;
+                }
+            }
             "--runtime" => {
                 options.runtime = match value("--runtime")?.as_str() {
                     "tokio" => Runtime::Tokio,
@@ -382,6 +409,15 @@ fn apply_limits(mut server: Server, limits: &Limits) -> Server {
     }
     if let Some(timeout) = limits.tls_handshake_timeout {
         server = server.tls_handshake_timeout(timeout);
+    }
+    if let Some(n) = limits.max_login_attempts {
+        server = server.max_login_attempts(n);
+    }
+    if let Some(failures) = limits.ban_after {
+        let ten_minutes = Duration::from_secs(600);
+        let window = limits.ban_window.unwrap_or(ten_minutes);
+        let ban_for = limits.ban_for.unwrap_or(ten_minutes);
+        server = server.ban(BanPolicy::new(failures, window, ban_for));
     }
     server
 }
@@ -584,6 +620,13 @@ mod tests {
             "--stall-timeout",
             "90",
             "--tls-handshake-timeout=5",
+            "--max-login-attempts",
+            "5",
+            "--ban-after",
+            "10",
+            "--ban-window=60",
+            "--ban-for",
+            "3600",
         ]);
         let secs = Duration::from_secs;
         assert_eq!(
@@ -595,6 +638,10 @@ mod tests {
                 data_timeout: Some(secs(20)),
                 stall_timeout: Some(Some(secs(90))),
                 tls_handshake_timeout: Some(secs(5)),
+                max_login_attempts: Some(5),
+                ban_after: Some(10),
+                ban_window: Some(secs(60)),
+                ban_for: Some(secs(3600)),
             }
         );
         let o = options(&["--stall-timeout", "0", "--idle-timeout", "600"]);
@@ -893,7 +940,7 @@ mod tests {
                     .map(|w| w.trim_end_matches(','))
             })
             .collect();
-        assert_eq!(flags.len(), 23, "{flags:?}");
+        assert_eq!(flags.len(), 27, "{flags:?}");
         for flag in flags {
             assert!(readme.contains(flag), "README.md does not list {flag}");
             let accepted = match parse(&[flag]) {

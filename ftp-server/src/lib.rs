@@ -131,6 +131,7 @@
 pub use ftp_proto as proto;
 
 pub mod auth;
+pub mod bans;
 pub mod blocking;
 mod driver;
 mod memory;
@@ -139,6 +140,7 @@ mod server;
 pub mod storage;
 pub mod tls;
 
+pub use bans::BanPolicy;
 pub use server::{RunningServer, Server, SessionEvent, ShutdownHandle};
 pub use tls::TlsConfig;
 

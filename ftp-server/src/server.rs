@@ -17,9 +17,11 @@ use ftp_proto::server::{AnonymousPolicy, ServerConfig, ServerEvent, TlsPolicy};
 use futures_lite::future::poll_fn;
 
 use crate::auth::{Anonymous, Authenticator, NoUsers};
+use crate::bans::{BanPolicy, Bans};
 use crate::driver::data::BufferBudget;
 use crate::driver::local::PoolSlots;
 use crate::driver::run_session;
+use crate::driver::Refusal;
 use crate::memory::{Load, LoadGuard, MemoryRelease};
 use crate::runtime::{self, Listener, Runtime};
 #[cfg(feature = "async-std")]
@@ -78,6 +80,7 @@ pub struct Server {
     passive_ports: Option<RangeInclusive<u16>>,
     max_sessions: usize,
     max_sessions_per_ip: usize,
+    ban: Option<BanPolicy>,
     splice: bool,
     sendfile: bool,
     pool_transfers: usize,
@@ -124,6 +127,7 @@ impl Server {
             passive_ports: None,
             max_sessions: 512,
             max_sessions_per_ip: 32,
+            ban: None,
             splice: false,
             sendfile: false,
             pool_transfers: 64,
@@ -201,6 +205,15 @@ impl Server {
     /// At most this many sessions from one client address (default 32).
     pub fn max_sessions_per_ip(mut self, max: usize) -> Self {
         self.max_sessions_per_ip = max;
+        self
+    }
+
+    /// Bans across sessions (default: off): a client address whose failed logins reach
+    /// `policy.failures` within `policy.window` gets `421` on every new connection for
+    /// `policy.ban_for`, whatever the session it failed in. Each ban is logged (`tracing`,
+    /// warn). See [`crate::bans`].
+    pub fn ban(mut self, policy: BanPolicy) -> Self {
+        self.ban = Some(policy);
         self
     }
 
@@ -471,6 +484,7 @@ impl Server {
             shutdown: stop_rx,
             _keep_open: stop_tx.clone(),
             shutdown_message: self.shutdown_message,
+            bans: Bans::new(self.ban),
             limits: Limits {
                 max_total: self.max_sessions,
                 max_per_ip: self.max_sessions_per_ip,
@@ -515,6 +529,7 @@ pub(crate) struct Shared {
     /// Keeps the shutdown channel open until `shutdown` closes it explicitly.
     _keep_open: Sender<()>,
     pub(crate) shutdown_message: String,
+    pub(crate) bans: Bans,
     limits: Limits,
     sessions: AtomicU64,
 }
@@ -601,15 +616,25 @@ async fn accept_loop(
         match accepted {
             None => break,
             Some(Ok((conn, peer))) => {
-                let permit = admit(&shared, peer.ip());
-                if permit.is_none() {
-                    tracing::warn!(%peer, "session limit reached: refusing a connection");
-                }
+                let banned = shared.bans.is_banned(peer.ip(), Instant::now());
+                let permit = if banned {
+                    tracing::warn!(%peer, "banned address: refusing a connection");
+                    None
+                } else {
+                    admit(&shared, peer.ip())
+                };
+                let refusal = match (&permit, banned) {
+                    (Some(_), _) => None,
+                    (None, true) => Some(Refusal::Banned),
+                    (None, false) => {
+                        tracing::warn!(%peer, "session limit reached: refusing a connection");
+                        Some(Refusal::Full)
+                    }
+                };
                 let session_shared = Arc::clone(&shared);
                 let done = done.clone();
                 shared.rt.spawn(Box::pin(async move {
-                    let refused = permit.is_none();
-                    run_session(session_shared, conn, implicit, refused).await;
+                    run_session(session_shared, conn, implicit, refusal).await;
                     drop(permit);
                     drop(done);
                 }));

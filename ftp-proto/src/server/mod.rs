@@ -223,10 +223,21 @@ impl ServerSession {
     /// A session for a connection the server cannot take (too many clients): queues
     /// `421 <full_message>` and `Close`.
     pub fn new_refused(config: Arc<ServerConfig>, conn: ConnInfo, now: Instant) -> Self {
+        let message = config.full_message.clone();
+        Self::new_refused_because(config, conn, now, &message)
+    }
+
+    /// A session refused for another reason than the session limits (a banned address, say):
+    /// `421 message` (on one line) and `Close`, like [`ServerSession::new_refused`].
+    pub fn new_refused_because(
+        config: Arc<ServerConfig>,
+        conn: ConnInfo,
+        now: Instant,
+        message: &str,
+    ) -> Self {
         let mut session = Self::build(config, conn, now);
         session.event(Event::Connected { peer: conn.peer });
-        let message = session.config.full_message.clone();
-        session.reply(ReplyCode::SERVICE_NOT_AVAILABLE, text::one_line(&message));
+        session.reply(ReplyCode::SERVICE_NOT_AVAILABLE, text::one_line(message));
         session.close(CloseReason::Refused);
         session
     }

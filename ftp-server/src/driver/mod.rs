@@ -183,12 +183,21 @@ pub(crate) struct Driver {
     control_tls: Option<Arc<rustls::ServerConfig>>,
 }
 
+/// Why a connection is refused with `421`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// The session limits (total or per address) are reached.
+    Full,
+    /// The address is banned for failed logins ([`crate::Server::ban`]).
+    Banned,
+}
+
 /// Runs one control connection to its end.
 pub(crate) async fn run_session(
     shared: Arc<Shared>,
     conn: Box<dyn Conn>,
     implicit_tls: bool,
-    refused: bool,
+    refusal: Option<Refusal>,
 ) {
     let (Ok(local), Ok(peer)) = (conn.local_addr(), conn.peer_addr()) else {
         return;
@@ -203,10 +212,16 @@ pub(crate) async fn run_session(
         implicit_tls,
     };
     let now = Instant::now();
-    let session = if refused {
-        ServerSession::new_refused(Arc::clone(&shared.config), info, now)
-    } else {
-        ServerSession::new(Arc::clone(&shared.config), info, now)
+    let config = Arc::clone(&shared.config);
+    let session = match refusal {
+        None => ServerSession::new(config, info, now),
+        Some(Refusal::Full) => ServerSession::new_refused(config, info, now),
+        Some(Refusal::Banned) => ServerSession::new_refused_because(
+            config,
+            info,
+            now,
+            "Too many failed logins from your address; try again later.",
+        ),
     };
     let (inbox_tx, inbox_rx) = async_channel::bounded(INBOX);
     let env = Arc::new(DataEnv {
@@ -484,9 +499,17 @@ impl Driver {
                     user = %String::from_utf8_lossy(user), anonymous, read_only, "logged in"
                 );
             }
-            ServerEvent::LoginFailed { user, attempts } => tracing::warn!(
-                user = %String::from_utf8_lossy(user), attempts, "login failed"
-            ),
+            ServerEvent::LoginFailed { user, attempts } => {
+                tracing::warn!(user = %String::from_utf8_lossy(user), attempts, "login failed");
+                if let Some(ban) = self
+                    .shared
+                    .bans
+                    .login_failed(self.peer.ip(), Instant::now())
+                {
+                    let peer = self.peer;
+                    tracing::warn!(%peer, seconds = ban.as_secs(), "address banned for failed logins");
+                }
+            }
             ServerEvent::TlsEstablished => tracing::debug!("control connection protected"),
             ServerEvent::TransferStarted { kind, path } => {
                 tracing::debug!(verb = kind.verb(), %path, "transfer started")

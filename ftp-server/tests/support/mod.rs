@@ -452,7 +452,11 @@ fn reply_len(buf: &[u8]) -> Option<usize> {
 
 impl Ctl {
     pub fn connect(addr: SocketAddr) -> Self {
-        let stream = TcpStream::connect(addr).unwrap();
+        Self::from_stream(TcpStream::connect(addr).unwrap())
+    }
+
+    /// A control connection already connected (from another local address, say).
+    pub fn from_stream(stream: TcpStream) -> Self {
         stream
             .set_read_timeout(Some(Duration::from_secs(20)))
             .unwrap();
