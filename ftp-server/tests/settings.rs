@@ -250,6 +250,37 @@ fn max_line_len_answers_500_and_the_session_goes_on() {
     });
 }
 
+/// Over the limit on an implicit-FTPS listener, the client hears the 421 inside TLS, after
+/// the handshake, rather than a silent close.
+#[test]
+fn over_the_limit_an_implicit_tls_client_gets_421_after_the_handshake() {
+    const CLIENT: &str = r#"
+import socket, ssl, sys
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+tls = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10))
+data = b""
+try:
+    while chunk := tls.recv(1024):
+        data += chunk
+except ssl.SSLError:
+    pass
+sys.stdout.write(data.decode())
+"#;
+    each_runtime(|rt| {
+        let server = TestServer::start(rt, |s| {
+            s.tls(tls_config())
+                .implicit_tls_listen("127.0.0.1:0".parse().unwrap())
+                .max_sessions(1)
+        });
+        let _only = server.login(ALICE);
+        let port = server.implicit.unwrap().port().to_string();
+        let out = ok(python(CLIENT, &[port], Duration::from_secs(20)));
+        assert_eq!(out, "421 Too many connections, try again later.\r\n");
+    });
+}
+
 #[test]
 fn max_sessions_refuses_the_next_with_421() {
     each_runtime(|rt| {

@@ -16,6 +16,14 @@ const STALL: Duration = Duration::from_millis(1500);
 /// How early a stall may be called: the server hears of moving bytes at most once a second.
 const PROGRESS_GRANULARITY: Duration = Duration::from_secs(1);
 
+/// Held by each test: they count this process's descriptors, which tests running beside
+/// them would move.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The descriptors this process has open (the server runs in it).
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
@@ -67,6 +75,7 @@ fn drains_to_the_end(mut data: TcpStream) -> bool {
 
 #[test]
 fn a_download_nobody_reads_gets_426_on_both_paths() {
+    let _alone = one_at_a_time();
     each_runtime(|rt| {
         let server = TestServer::start(rt, |s| s.stall_timeout(Some(STALL)));
         // Far more than the loopback socket buffers hold.
@@ -99,6 +108,7 @@ fn a_download_nobody_reads_gets_426_on_both_paths() {
 
 #[test]
 fn an_upload_that_stops_sending_gets_426_and_stores_nothing() {
+    let _alone = one_at_a_time();
     each_runtime(|rt| {
         let server = TestServer::start(rt, |s| s.stall_timeout(Some(STALL)));
         let mut ctl = server.login(ALICE);
@@ -146,6 +156,7 @@ fn text_or_bytes(tag: &str) -> Vec<u8> {
 /// A transfer that keeps moving, however slowly, is never cut off.
 #[test]
 fn a_slow_upload_that_keeps_moving_completes() {
+    let _alone = one_at_a_time();
     each_runtime(|rt| {
         let server = TestServer::start(rt, |s| s.stall_timeout(Some(Duration::from_secs(2))));
         let mut ctl = server.login(ALICE);
@@ -168,6 +179,7 @@ fn a_slow_upload_that_keeps_moving_completes() {
 
 #[test]
 fn tls_handshakes_that_never_finish_are_given_up() {
+    let _alone = one_at_a_time();
     each_runtime(|rt| {
         let limit = Duration::from_millis(600);
         let server = TestServer::start(rt, |s| {

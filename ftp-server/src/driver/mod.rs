@@ -466,6 +466,16 @@ impl Driver {
 
     async fn close(&mut self) {
         let until = Instant::now() + CLOSE_FLUSH;
+        // A session that ends before its TLS handshake does (an implicit-TLS connection
+        // refused with 421) finishes the handshake first, within `CLOSE_FLUSH`, so that the
+        // client hears why rather than a silent close.
+        if let Control::Handshake(handshake) = &mut self.control {
+            let done = runtime::timeout_at(&*self.shared.rt, until, handshake.as_mut()).await;
+            self.control = match done {
+                Some(Ok(tls)) => Control::Open(Stream::Tls(tls)),
+                _ => Control::Gone,
+            };
+        }
         self.flush_control(until).await;
         if let Control::Open(stream) = std::mem::replace(&mut self.control, Control::Gone) {
             data::close_gracefully(&self.shared.rt, stream).await;
