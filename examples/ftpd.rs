@@ -53,6 +53,8 @@ OPTIONS:
     --max-sessions-per-ip N     sessions at once from one client address [default: 32]
     --idle-timeout SECONDS      close sessions with no command for this long; 0: never
                                 [default: 300]
+    --login-timeout SECONDS     close sessions not logged in this long after the greeting;
+                                0: never [default: 120]
     --data-timeout SECONDS      wait this long for a data connection to open or close
                                 [default: 60]
     --stall-timeout SECONDS     abort a transfer (426) that moves no byte for this long;
@@ -96,6 +98,8 @@ struct Limits {
     max_sessions_per_ip: Option<usize>,
     /// `Some(None)`: never.
     idle_timeout: Option<Option<Duration>>,
+    /// `Some(None)`: never.
+    login_timeout: Option<Option<Duration>>,
     data_timeout: Option<Duration>,
     /// `Some(None)`: never.
     stall_timeout: Option<Option<Duration>>,
@@ -249,6 +253,10 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
                 let secs = parse_seconds(&value(&flag)?, &flag, true)?;
                 options.limits.idle_timeout = Some(secs);
             }
+            "--login-timeout" => {
+                let secs = parse_seconds(&value(&flag)?, &flag, true)?;
+                options.limits.login_timeout = Some(secs);
+            }
             "--stall-timeout" => {
                 let secs = parse_seconds(&value(&flag)?, &flag, true)?;
                 options.limits.stall_timeout = Some(secs);
@@ -400,6 +408,9 @@ fn apply_limits(mut server: Server, limits: &Limits) -> Server {
     }
     if let Some(timeout) = limits.idle_timeout {
         server = server.idle_timeout(timeout);
+    }
+    if let Some(timeout) = limits.login_timeout {
+        server = server.login_timeout(timeout);
     }
     if let Some(timeout) = limits.data_timeout {
         server = server.data_timeout(timeout);
@@ -615,6 +626,8 @@ mod tests {
             "--max-sessions-per-ip=50",
             "--idle-timeout",
             "0",
+            "--login-timeout",
+            "30",
             "--data-timeout",
             "20",
             "--stall-timeout",
@@ -635,6 +648,7 @@ mod tests {
                 max_sessions: Some(10_000),
                 max_sessions_per_ip: Some(50),
                 idle_timeout: Some(None),
+                login_timeout: Some(Some(secs(30))),
                 data_timeout: Some(secs(20)),
                 stall_timeout: Some(Some(secs(90))),
                 tls_handshake_timeout: Some(secs(5)),
@@ -940,7 +954,7 @@ mod tests {
                     .map(|w| w.trim_end_matches(','))
             })
             .collect();
-        assert_eq!(flags.len(), 27, "{flags:?}");
+        assert_eq!(flags.len(), 28, "{flags:?}");
         for flag in flags {
             assert!(readme.contains(flag), "README.md does not list {flag}");
             let accepted = match parse(&[flag]) {

@@ -394,9 +394,17 @@ fn tls_required_for_login_refuses_user_before_auth() {
     });
 }
 
+/// The idle timeout alone: no login timeout.
+fn idle_only() -> ServerConfig {
+    ServerConfig {
+        login_timeout: None,
+        ..ServerConfig::default()
+    }
+}
+
 #[test]
 fn idle_timeout_gets_421_and_close() {
-    greeted(ServerConfig::default(), |h| {
+    greeted(idle_only(), |h| {
         assert_eq!(h.until_deadline(), Some(Duration::from_secs(300)));
         h.advance(Duration::from_secs(200));
         h.send(b"NOOP\r\n");
@@ -419,10 +427,42 @@ fn idle_timeout_gets_421_and_close() {
 fn no_idle_timeout_when_disabled() {
     let config = ServerConfig {
         idle_timeout: None,
-        ..ServerConfig::default()
+        ..idle_only()
     };
     greeted(config, |h| {
         assert_eq!(h.session.poll_timeout(), None);
+    });
+}
+
+/// Commands keep a session from idling, not from having to log in: 120 s (the default) after
+/// the connection, or after REIN, without a login get 421 and Close. A password check in
+/// flight is left to the request timeout; a logged-in session has no login timeout.
+#[test]
+fn login_timeout_counts_from_the_connection_however_busy_the_client() {
+    greeted(ServerConfig::default(), |h| {
+        assert_eq!(h.until_deadline(), Some(Duration::from_secs(120)));
+        h.advance(Duration::from_secs(100));
+        h.send(b"NOOP\r\n");
+        h.expect(b"200 NOOP ok.\r\n");
+        assert_eq!(h.until_deadline(), Some(Duration::from_secs(20)));
+        h.advance(Duration::from_secs(19));
+        h.send(b"USER alice\r\n");
+        h.expect(b"331 User name ok, need password\r\n");
+        assert_eq!(h.until_deadline(), Some(Duration::from_secs(1)));
+        h.fire();
+        h.expect(b"421 Login timeout: closing control connection.\r\n");
+        h.expect_closed();
+        assert!(h.events.contains(&ServerEvent::Closed {
+            reason: CloseReason::LoginTimeout
+        }));
+    });
+    logged_in(ServerConfig::default(), |h| {
+        // Only the idle timeout is left.
+        assert_eq!(h.until_deadline(), Some(Duration::from_secs(300)));
+        h.advance(Duration::from_secs(50));
+        h.send(b"REIN\r\n");
+        h.expect_code(220);
+        assert_eq!(h.until_deadline(), Some(Duration::from_secs(120)));
     });
 }
 

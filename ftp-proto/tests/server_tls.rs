@@ -174,7 +174,11 @@ fn implicit_tls_is_protected_from_the_start() {
 
 #[test]
 fn a_stuck_handshake_ends_at_the_idle_timeout_without_a_reply() {
-    greeted(tls(TlsPolicy::default()), |h| {
+    let config = ServerConfig {
+        login_timeout: None,
+        ..tls(TlsPolicy::default())
+    };
+    greeted(config, |h| {
         h.send(b"AUTH TLS\r\n");
         h.expect(b"234 Proceed with negotiation.\r\n");
         h.expect_out(Out::StartTls);
@@ -183,6 +187,17 @@ fn a_stuck_handshake_ends_at_the_idle_timeout_without_a_reply() {
         h.expect_closed();
         assert!(h.events.contains(&ServerEvent::Closed {
             reason: CloseReason::IdleTimeout
+        }));
+    });
+    // With the default login timeout, that comes first: no reply either.
+    greeted(tls(TlsPolicy::default()), |h| {
+        h.send(b"AUTH TLS\r\n");
+        h.take_all();
+        assert_eq!(h.until_deadline(), Some(Duration::from_secs(120)));
+        h.fire();
+        h.expect_closed();
+        assert!(h.events.contains(&ServerEvent::Closed {
+            reason: CloseReason::LoginTimeout
         }));
     });
 }

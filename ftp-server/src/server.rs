@@ -237,6 +237,13 @@ impl Server {
         self
     }
 
+    /// Closes sessions that have not logged in this long after the greeting (or after REIN),
+    /// however busy the client keeps them (default 2 minutes; `None`: never): `421`.
+    pub fn login_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.config.login_timeout = timeout;
+        self
+    }
+
     /// How long data connections may take to be established or closed (default 60 s).
     pub fn data_timeout(mut self, timeout: Duration) -> Self {
         self.config.data_timeout = timeout;

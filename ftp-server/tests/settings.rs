@@ -250,6 +250,35 @@ fn max_line_len_answers_500_and_the_session_goes_on() {
     });
 }
 
+/// A client that keeps a session busy without logging in is closed at the login timeout;
+/// one that logs in is not.
+#[test]
+fn sessions_that_never_log_in_are_closed_at_the_login_timeout() {
+    each_runtime(|rt| {
+        let limit = Duration::from_millis(1200);
+        let server = TestServer::start(rt, |s| s.login_timeout(Some(limit)));
+        let mut loitering = server.connect();
+        let started = Instant::now();
+        let mut answered = 0;
+        loop {
+            loitering.send("NOOP");
+            match loitering.raw_reply().as_str() {
+                "200 NOOP ok.\r\n" => answered += 1,
+                "421 Login timeout: closing control connection.\r\n" => break,
+                other => panic!("{other:?}"),
+            }
+            assert!(started.elapsed() < Duration::from_secs(10), "no login timeout");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        assert!(started.elapsed() >= limit - Duration::from_millis(50));
+        assert!(answered >= 3, "{answered} NOOPs answered");
+        loitering.expect_closed();
+        let mut user = server.login(ALICE);
+        std::thread::sleep(limit + Duration::from_millis(300));
+        user.expect_raw("NOOP", "200 NOOP ok.\r\n");
+    });
+}
+
 /// Over the limit on an implicit-FTPS listener, the client hears the 421 inside TLS, after
 /// the handshake, rather than a silent close.
 #[test]

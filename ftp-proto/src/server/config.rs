@@ -186,6 +186,9 @@ pub struct ServerConfig {
     pub failed_login_delay: Duration,
     /// No command for this long (while no transfer runs) gets 421 and Close. `None`: never.
     pub idle_timeout: Option<Duration>,
+    /// No successful login this long after the 220 greeting (or after REIN) gets 421 and
+    /// Close, however busy the client keeps the session with other commands. `None`: never.
+    pub login_timeout: Option<Duration>,
     /// How long the session waits for a passive listener to be bound, for the client to
     /// connect to it or for an active connect, and for a data close: then 425 (426 when
     /// closing). An unused passive listener is also dropped after this long.
@@ -250,6 +253,7 @@ impl Default for ServerConfig {
             max_login_attempts: 3,
             failed_login_delay: Duration::from_secs(5),
             idle_timeout: Some(Duration::from_secs(300)),
+            login_timeout: Some(Duration::from_secs(120)),
             data_timeout: Duration::from_secs(60),
             request_timeout: Some(Duration::from_secs(120)),
             stall_timeout: Some(Duration::from_secs(300)),

@@ -513,6 +513,7 @@ impl ServerSession {
                 "Data connection stalled; transfer aborted.",
             ),
             Timer::Shutdown => self.shutdown_expired(),
+            Timer::Login => self.login_timeout(),
         }
     }
 
@@ -532,6 +533,17 @@ impl ServerSession {
             );
         }
         self.close(CloseReason::IdleTimeout);
+    }
+
+    fn login_timeout(&mut self) {
+        if self.tls != ControlTls::Handshake {
+            self.verb = Bytes::new();
+            self.reply(
+                ReplyCode::SERVICE_NOT_AVAILABLE,
+                "Login timeout: closing control connection.",
+            );
+        }
+        self.close(CloseReason::LoginTimeout);
     }
 
     fn request_timeout(&mut self) {

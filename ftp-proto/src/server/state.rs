@@ -285,6 +285,8 @@ pub struct ServerSession {
     /// The name the client asked for in the control connection's TLS handshake (SNI).
     pub(super) tls_server_name: Option<Bytes>,
     pub(super) login: Login,
+    /// When the wait for a login began: the 220 greeting, or the last REIN.
+    pub(super) login_since: Instant,
     pub(super) failed_logins: u32,
     pub(super) settings: Settings,
     pub(super) data: DataChannel,
@@ -318,6 +320,7 @@ impl ServerSession {
                 ControlTls::Plain
             },
             login: Login::NeedUser,
+            login_since: now,
             failed_logins: 0,
             data: DataChannel::None,
             busy: Busy::Idle,
@@ -638,6 +641,7 @@ impl ServerSession {
             self.settings.host = old.host;
         }
         self.login = Login::NeedUser;
+        self.login_since = self.now;
     }
 
     /// Replaces the prepared data channel, tearing down the old one (RFC 959 §3.2: the port
@@ -753,6 +757,7 @@ impl ServerSession {
     pub(super) fn mark_ready(&mut self) {
         self.stage = Stage::Ready;
         self.last_activity = self.now;
+        self.login_since = self.now;
     }
 
     /// Graceful shutdown: no new command starts; the one in flight may finish by `deadline`.

@@ -27,10 +27,12 @@ pub(super) enum Timer {
     Shutdown,
     /// No command for `idle_timeout`.
     Idle,
+    /// No login within `login_timeout`.
+    Login,
 }
 
 impl Timer {
-    const ALL: [Self; 7] = [
+    const ALL: [Self; 8] = [
         Self::Greeting,
         Self::LoginDelay,
         Self::Request,
@@ -38,6 +40,7 @@ impl Timer {
         Self::Stall,
         Self::Shutdown,
         Self::Idle,
+        Self::Login,
     ];
 }
 
@@ -89,6 +92,12 @@ impl ServerSession {
                 let limit = config.idle_timeout?;
                 matches!(self.busy, Busy::Idle | Busy::TlsHandshake)
                     .then(|| after(self.last_activity, limit))
+            }
+            // A password check in flight is left to the request timeout.
+            (Timer::Login, _) => {
+                let limit = config.login_timeout?;
+                let waiting = self.logged_in().is_none() && !matches!(self.busy, Busy::Auth { .. });
+                waiting.then(|| after(self.login_since, limit))
             }
         }
     }

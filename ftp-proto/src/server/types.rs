@@ -595,6 +595,8 @@ pub enum CloseReason {
     Eof,
     /// No command for `idle_timeout`.
     IdleTimeout,
+    /// No login within `login_timeout`.
+    LoginTimeout,
     /// Too many failed logins.
     TooManyFailedLogins,
     /// The client sent a line longer than the flood limit or too many lines at once.
