@@ -466,6 +466,19 @@ fn login_timeout_counts_from_the_connection_however_busy_the_client() {
     });
 }
 
+/// USER from a logged-in session starts a new login: its login timeout counts from then, not
+/// from the connection (a fuzz finding: the timer was already due, and `handle_timeout` left
+/// it so; input kept in `fuzz/regressions/server_session/login-timeout-after-relogin`).
+#[test]
+fn user_after_a_login_restarts_the_login_timeout() {
+    logged_in(ServerConfig::default(), |h| {
+        h.advance(Duration::from_secs(200));
+        h.send(b"USER bob\r\n");
+        h.expect_code(331);
+        assert_eq!(h.until_deadline(), Some(Duration::from_secs(120)));
+    });
+}
+
 #[test]
 fn shutdown_of_an_idle_session_is_421_and_close() {
     greeted(ServerConfig::default(), |h| {

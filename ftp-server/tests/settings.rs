@@ -267,7 +267,10 @@ fn sessions_that_never_log_in_are_closed_at_the_login_timeout() {
                 "421 Login timeout: closing control connection.\r\n" => break,
                 other => panic!("{other:?}"),
             }
-            assert!(started.elapsed() < Duration::from_secs(10), "no login timeout");
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "no login timeout"
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
         assert!(started.elapsed() >= limit - Duration::from_millis(50));

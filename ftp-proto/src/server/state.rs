@@ -285,7 +285,8 @@ pub struct ServerSession {
     /// The name the client asked for in the control connection's TLS handshake (SNI).
     pub(super) tls_server_name: Option<Bytes>,
     pub(super) login: Login,
-    /// When the wait for a login began: the 220 greeting, or the last REIN.
+    /// When the wait for a login began: the 220 greeting, the last REIN, or a USER that left
+    /// a logged-in state.
     pub(super) login_since: Instant,
     pub(super) failed_logins: u32,
     pub(super) settings: Settings,
@@ -767,8 +768,12 @@ impl ServerSession {
 
     // -- login and TLS ---------------------------------------------------------------------
 
-    /// USER was accepted: PASS comes next.
+    /// USER was accepted: PASS comes next. A logged-in user who sends USER starts a new
+    /// login, and the login timeout counts from now.
     pub(super) fn expect_password(&mut self, user: Bytes, anonymous: bool) {
+        if self.logged_in().is_some() {
+            self.login_since = self.now;
+        }
         self.login = Login::NeedPass { user, anonymous };
     }
 
