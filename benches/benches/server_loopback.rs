@@ -28,9 +28,9 @@
 //! * **ftp-server** runs in this process on a 2-worker tokio runtime over `FsStorage`: with its
 //!   defaults but without `fsync` (what vsftpd does); with zero copy (`sendfile` down,
 //!   `splice` up); and with the defaults including `fsync` before the 226.
-//! * **vsftpd** is started with `/work/shared/peers/start-vsftpd.sh` (`FTP_PEERS`, as root: it
-//!   unpacks the Debian package on first use) on the same directory. Without it the vsftpd
-//!   lines say why they are missing.
+//! * **vsftpd** is started with the repository's `ftp-client/tests/peers/run-vsftpd.sh` (as
+//!   root, after `bash ftp-client/tests/peers/install.sh`, which unpacks the Debian package)
+//!   on the same directory. Without it the vsftpd lines say why they are missing.
 //! * The file lives in `FTP_BENCH_DIR` (default: the system temporary directory) and is read
 //!   once before timing, so every server reads it from the page cache.
 
@@ -379,53 +379,73 @@ fn ours(
     runtime.block_on(server.start_tokio())
 }
 
-/// vsftpd from the shared peer scripts, on `root`; stopped when dropped.
+/// vsftpd from the repository's peer scripts, on `root`; stopped (by PID) when dropped.
 struct Vsftpd {
     child: Child,
-    peers: PathBuf,
+    _tmp: TempDir,
 }
 
 impl Vsftpd {
     fn start(root: &Path, port: u16) -> Result<Self, String> {
-        let peers = PathBuf::from(
-            std::env::var("FTP_PEERS").unwrap_or_else(|_| "/work/shared/peers".into()),
-        );
-        let script = peers.join("start-vsftpd.sh");
-        if !script.exists() {
-            return Err(format!("{} not found (set FTP_PEERS)", script.display()));
-        }
-        let log = std::fs::File::create(std::env::temp_dir().join("ftp-bench-vsftpd.log"))
-            .map_err(|e| e.to_string())?;
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../ftp-client/tests/peers/run-vsftpd.sh");
+        let tmp = TempDir::new("vsftpd")?;
+        let log = std::fs::File::create(tmp.0.join("vsftpd.log")).map_err(|e| e.to_string())?;
         let child = Command::new("bash")
             .arg(&script)
             .arg(port.to_string())
             .arg(root)
+            .arg(&tmp.0)
+            .args(["21000", "21100"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .map_err(|e| e.to_string())?;
-        let vsftpd = Self { child, peers };
-        let ready = Command::new("bash")
-            .arg(vsftpd.peers.join("wait-port.sh"))
-            .args([port.to_string(), "300".into()])
-            .stdout(Stdio::null())
-            .status()
-            .map_err(|e| e.to_string())?;
-        if !ready.success() {
-            return Err("vsftpd did not start (see ftp-bench-vsftpd.log in the temp dir)".into());
+        let vsftpd = Self { child, _tmp: tmp };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let greeting = TcpStream::connect(("127.0.0.1", port)).ok().and_then(|s| {
+                s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+                let mut line = String::new();
+                BufReader::new(s).read_line(&mut line).ok()?;
+                Some(line)
+            });
+            if greeting.is_some_and(|line| line.starts_with("220")) {
+                return Ok(vsftpd);
+            }
+            if Instant::now() > deadline {
+                return Err(format!("vsftpd did not start ({} ran)", script.display()));
+            }
+            std::thread::sleep(Duration::from_millis(100));
         }
-        Ok(vsftpd)
     }
 }
 
 impl Drop for Vsftpd {
     fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(self.peers.join("stop-peer.sh"))
-            .arg(self.child.id().to_string())
-            .status();
+        // The script's children first (vsftpd and its sessions), by parent PID, then the script.
+        let pid = self.child.id().to_string();
+        let _ = Command::new("pkill").args(["-KILL", "-P", &pid]).status();
+        let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A directory below the system's temporary directory, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Result<Self, String> {
+        let dir = std::env::temp_dir().join(format!("ftp-bench-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        Ok(Self(dir))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 

@@ -59,8 +59,8 @@ impl ConnectOptions {
     /// Plain FTP to `host` (a name or an IP address) on `port`, no login.
     pub fn new(host: impl Into<String>, port: u16) -> Self {
         let session = ClientConfig {
-            // Plain ABOR works with every server; Telnet IP + Synch hangs some (peers quirk
-            // 10), and the reset of the data connection stops the transfer anyway.
+            // Plain ABOR works with every server; Telnet IP + Synch hangs some, and the reset
+            // of the data connection stops the transfer anyway.
             abort_with_telnet_sync: false,
             ..ClientConfig::default()
         };

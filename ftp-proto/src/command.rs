@@ -1,7 +1,7 @@
 //! Commands: [`Command`], parsed from a control line and encoded back to one.
 //!
 //! Parsing ([`Command::parse`]) takes one line as delivered by [`crate::line::LineFramer`]
-//! (Telnet decoding done, no line end) and follows rfc-checklist §2.2:
+//! (Telnet decoding done, no line end) and follows the command grammar of RFC 959 §5.3:
 //!
 //! * the verb is everything up to the first SP, case-insensitive; bytes left in front of it by
 //!   Telnet processing (a lone Data Mark after an out-of-band IAC) are skipped;
@@ -826,7 +826,8 @@ fn type_argument(data_type: DataType) -> String {
 }
 
 /// TYPE through [`DataType::parse`], with runs of spaces between the words allowed (keyword
-/// arguments accept one or more SPs, rfc-checklist §2.2). Every malformed TYPE is 501 (C06);
+/// arguments accept one or more SPs, as servers do). Every malformed TYPE is 501 (vector C06
+/// in `tests/wire_vectors.rs`);
 /// well-formed types this library does not transcode are the session's 504.
 fn parse_type(arg: &[u8]) -> Result<DataType, CommandErrorKind> {
     let words: Vec<&[u8]> = words(arg).collect();

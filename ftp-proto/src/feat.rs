@@ -1,6 +1,6 @@
 //! FEAT replies (RFC 2389) and the feature lists inside them.
 //!
-//! [`Features::from_reply`] reads a 211 reply leniently, as rfc-checklist §5.6 asks: any
+//! [`Features::from_reply`] reads a 211 reply leniently (RFC 2389 §3.2, as real servers write it): any
 //! `211 `-prefixed last line ends it, feature lines may be indented by more than one space (or by
 //! none), unknown features are kept. [`Features::to_reply`] writes the strict form: one leading
 //! space per feature, `211 End` last, or the single-line `211 No features`.

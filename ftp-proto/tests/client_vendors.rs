@@ -1,6 +1,6 @@
 //! `ClientSession` against reply sequences as real servers send them: vsFTPd 3.0, ProFTPD
 //! 1.3, Pure-FTPd 1.0, Microsoft IIS, bftpd and glFTPd (texts from their sources, captures and
-//! `/work/shared/peers` "Interop quirks"). Each script runs whole, one byte at a time and split at
+//! the behaviours their users report). Each script runs whole, one byte at a time and split at
 //! every offset, and asserts the client's exact command bytes and completed operations.
 
 mod client_support;

@@ -1,5 +1,5 @@
-//! The rfc-checklist §7 vectors whose outcome the server session decides: the §7.7 dialogues
-//! S01–S14 and the session replies of the §7.1/§7.2/§7.4 vectors. Every test runs twice, with
+//! The test vectors whose outcome the server session decides: the dialogues S01–S14 and the
+//! session replies of the command, Telnet and address vectors of `wire_vectors.rs`. Every test runs twice, with
 //! client bytes fed whole and one byte at a time.
 
 mod server_support;

@@ -1,4 +1,5 @@
-//! rfc-checklist.md §7.6, data-connection encodings D01–D17, byte for byte. Every decoder
+//! Data-connection encodings (RFC 959 §3.1 and §3.4: TYPE A, MODE B, MODE C), vectors
+//! D01–D17, byte for byte. Every decoder
 //! vector is run twice: whole, and one input byte at a time into one-byte output buffers.
 
 use ftp_proto::transfer::{

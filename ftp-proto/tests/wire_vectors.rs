@@ -1,5 +1,5 @@
-//! The command, Telnet, reply, address and FEAT test vectors of rfc-checklist.md §7, one test per
-//! vector, named after its id. Every parse is also run one byte at a time and must agree.
+//! The command, Telnet, reply, address and FEAT test vectors (RFC 959, 854, 2428, 2389, 3659),
+//! one test per vector, named after its id. Every parse is also run one byte at a time and must agree.
 //!
 //! Where a vector's expected outcome is a reply that only the server session can decide (for
 //! example `TYPE L 36` → 504, or `PBSZ 0` before AUTH → 503), the test checks what the wire layer

@@ -21,7 +21,7 @@ pub enum DataMode {
     Active,
 }
 
-/// Which address a `227` reply's connection goes to (rfc-checklist §4.1, CVE-2020-8284).
+/// Which address a `227` reply's connection goes to (CVE-2020-8284).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum PasvAddressPolicy {
     /// The control connection's peer, with the reply's port: a server cannot point the client

@@ -16,7 +16,7 @@ use super::types::{
 // The transfer command's replies
 
 impl ClientSession {
-    /// A reply to RETR, STOR, APPE, STOU, LIST, NLST or MLSD (rfc-checklist §6.2): 125 or 150
+    /// A reply to RETR, STOR, APPE, STOU, LIST, NLST or MLSD (RFC 959 §5.4): 125 or 150
     /// (once; 110 markers any time), then 226 or 250; or a refusal.
     pub(super) fn on_transfer_reply(&mut self, reply: Reply) {
         let Some(transfer) = self.transfer_ref() else {

@@ -58,7 +58,7 @@
 //! * Nothing is sent before the 220 greeting (a 120 only moves the greeting deadline). HOST
 //!   goes out before the first AUTH or USER when configured.
 //! * A transfer completes only when **both** its final reply and the end of its data
-//!   connection have arrived, in either order (sans-io-notes §7.5). The transfer command goes
+//!   connection have arrived, in either order. The transfer command goes
 //!   out only once the data connection is connected (passive) or listening (active); `Start`
 //!   only once the server said 125/150 (or its final reply, when it skipped them).
 //! * When the data connection fails in mid-transfer (a reset, a broken pipe, a refused TLS
@@ -76,9 +76,10 @@
 //!   replaced by the control peer's by default ([`PasvAddressPolicy`]); active listeners carry
 //!   the control peer as `expect_peer`. EPRT first, PORT after EPRT is refused.
 //! * TYPE, MODE and STRU are sent only when they differ from what the server is known to use;
-//!   SIZE is always preceded by `TYPE I` unless TYPE I is known (peers quirk 7); REST goes
-//!   immediately before RETR/STOR/APPE, and after a REST that may not have been consumed the
-//!   next transfer sends `REST 0` (rfc-checklist §3.6).
+//!   SIZE is always preceded by `TYPE I` unless TYPE I is known (servers refuse SIZE in
+//!   ASCII mode or count CRLF bytes, RFC 3659 §4); REST goes immediately before
+//!   RETR/STOR/APPE, and after a REST that may not have been consumed the next transfer
+//!   sends `REST 0` (RFC 3659 §5).
 //! * After `234`, `StartTls` follows, every byte already received is dropped (it came in
 //!   plaintext), and input is ignored until
 //!   [`handle_tls_established`](ClientSession::handle_tls_established). With PROT P in force,
@@ -417,8 +418,8 @@ impl ClientSession {
         self.abort_request(op)
     }
 
-    /// TYPE, MODE and STRU for the next file transfers (listings use their own, rfc-checklist
-    /// §3.7). Sent lazily, before the next transfer, only where they differ from what the
+    /// TYPE, MODE and STRU for the next file transfers (listings use their own: TYPE A for
+    /// LIST and NLST, RFC 959 §4.1.3). Sent lazily, before the next transfer, only where they differ from what the
     /// server uses. Default: TYPE I, MODE S, STRU F.
     pub fn set_transfer_params(&mut self, params: TransferParams) -> Result<(), UsageError> {
         if !params.data_type.is_supported() || !params.structure.is_supported() {

@@ -486,8 +486,8 @@ impl ClientSession {
         false
     }
 
-    /// The transfer command goes out only once the data connection is ready (sans-io-notes
-    /// §7.5 rule 3): connected (passive) or listening (active).
+    /// The transfer command goes out only once the data connection is ready: connected
+    /// (passive) or listening (active).
     fn run_transfer_command(&mut self) -> bool {
         let failed = match self.link_ref().map(|l| l.state) {
             Some(LinkState::Ended(Err(failure))) => Some(failure),

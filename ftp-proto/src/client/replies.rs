@@ -1,5 +1,5 @@
 //! What a reply means: for the greeting, and for the step of the operation that waits for it
-//! (RFC 959 §6 transition tables, rfc-checklist §6, with the tolerance real servers need).
+//! (RFC 959 §6 transition tables, with the tolerance real servers need).
 //! The transfer command's replies are read in `data.rs`, beside the data connection they are
 //! joined with.
 
@@ -153,7 +153,7 @@ impl ClientSession {
             Step::User | Step::Pass | Step::Acct => self.judge_login(step, reply),
             Step::Feat => self.judge_feat(reply),
             Step::OptsUtf8 => {
-                // Pure-FTPd lists UTF8 and answers 504: not an error (quirk 9).
+                // Pure-FTPd lists UTF8 in FEAT and answers OPTS UTF8 ON with 504: not an error.
                 self.known.utf8 = code.is_completion();
                 next()
             }
@@ -241,7 +241,7 @@ impl ClientSession {
         next()
     }
 
-    /// USER → 230 | 331 → PASS → 230 | 332 → ACCT → 230 (rfc-checklist §6.5). 202 to PASS or
+    /// USER → 230 | 331 → PASS → 230 | 332 → ACCT → 230 (RFC 959 §6). 202 to PASS or
     /// ACCT means "already logged in": success.
     fn judge_login(&mut self, step: &Step, reply: &Reply) -> Flow {
         let code = reply.code();

@@ -65,7 +65,7 @@ pub(super) struct Known {
     /// EPRT got 500/501/502: PORT from now on (IPv4).
     pub(super) eprt_refused: bool,
     /// A REST was accepted and may not have been consumed: the next transfer sends REST 0
-    /// (rfc-checklist §3.6).
+    /// (RFC 3659 §5).
     pub(super) rest_pending: bool,
     /// The last SIZE answered: the path and its size in bytes (TYPE I).
     pub(super) last_size: Option<(Bytes, u64)>,
@@ -241,7 +241,7 @@ impl Link {
     }
 }
 
-/// ABOR in progress (rfc-checklist §6.6).
+/// ABOR in progress (RFC 959 §4.1.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Abort {
     /// ABOR sent before the transfer's final reply: that reply comes first.

@@ -3,7 +3,7 @@
 //! As in the server, deadlines are derived from the state (when the step in flight began, when
 //! the data connection's wait began, when the last command went out), never stored apart from
 //! it: `poll_timeout` is the earliest of them and `handle_timeout` acts on exactly those that
-//! are due, so the two cannot disagree (sans-io-notes §8, pitfall 5), and no transition can
+//! are due, so the two cannot disagree, and no transition can
 //! forget to arm or disarm a timer.
 
 use std::time::{Duration, Instant};

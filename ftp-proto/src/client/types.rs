@@ -31,7 +31,7 @@ pub struct Transmit {
     /// The bytes.
     pub bytes: Bytes,
     /// Send the first bytes (Telnet IP and Synch before ABOR) as TCP urgent data. A hint only:
-    /// meaningless under TLS, and no peer may depend on it (rfc-checklist §2.1).
+    /// meaningless under TLS, and no peer may depend on it (RFC 4217 §7).
     pub urgent: bool,
 }
 

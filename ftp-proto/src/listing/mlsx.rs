@@ -6,7 +6,7 @@
 //! after it, trailing spaces included, is the pathname. Pathnames stay bytes ([`Bytes`] slices
 //! of the input, not copies) and are never assumed to be UTF-8.
 //!
-//! [`Strictness::Strict`] follows the grammar of rfc-checklist §5.3: every fact ends with `;`,
+//! [`Strictness::Strict`] follows the grammar of RFC 3659 §7.1 and §7.2: every fact ends with `;`,
 //! names are tokens, values are `*SCHAR`, a registered fact appears once and has a valid value.
 //! [`Strictness::Lenient`] accepts what servers send instead: an unterminated last fact (the
 //! RFC's own §7.7.4 example), characters outside `SCHAR`, and facts it cannot read, which it
@@ -880,7 +880,7 @@ fn other_fact_name(line: &Bytes, start: usize, end: usize) -> Bytes {
     }
 }
 
-/// `RCHAR` of RFC 3659 §2.1 (rfc-checklist §5.1), as a lookup table.
+/// `RCHAR` of RFC 3659 §2.1, as a lookup table.
 static RCHAR: [bool; 256] = rchar_table();
 
 const fn rchar_table() -> [bool; 256] {

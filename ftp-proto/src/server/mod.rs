@@ -125,7 +125,7 @@
 //!
 //! # Commands
 //!
-//! Every verb of rfc-checklist §1 gets a code from its reply list. Before login, everything but
+//! Every verb gets a code from its reply list (RFC 959 §5.4 and the RFCs that added verbs). Before login, everything but
 //! USER, PASS, ACCT, REIN, QUIT, NOOP, HELP, SYST, FEAT, OPTS, LANG, HOST, AUTH, ADAT, PBSZ,
 //! PROT, CCC, ABOR, STAT (no argument) and CLNT gets **530**. A line the parser refuses gets
 //! its [`CommandError::reply_code`](crate::command::CommandError::reply_code) (500, 501, 504,
@@ -151,7 +151,7 @@
 //! | PASV on an IPv6 connection | 502 | 227 cannot carry IPv6; EPSV and LPSV can |
 //! | PORT, EPRT, LPRT | 502 when `active_mode` is off | RFC 2577 allows PASV-only servers |
 //!
-//! Library decisions where the RFCs leave a choice (rfc-checklist §8):
+//! Library decisions where the RFCs leave a choice:
 //!
 //! * PORT/EPRT/LPRT to a port below 1024 → **504** (RFC 2577), checked first; to another host
 //!   than the control peer → **500** for PORT ("Illegal PORT command", the traditional reply),

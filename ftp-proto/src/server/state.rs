@@ -57,7 +57,7 @@ pub(super) enum ControlTls {
     Cleared,
 }
 
-/// Where the login is (RFC 959 §6, rfc-checklist §6.5).
+/// Where the login is (RFC 959 §6).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) enum Login {
     NeedUser,

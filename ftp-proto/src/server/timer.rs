@@ -3,7 +3,7 @@
 //! Deadlines are not stored separately from the state they belong to: [`ServerSession::deadline`]
 //! derives each timer's deadline from the state (when the command in flight began, when the
 //! listener was bound, ...). `poll_timeout` is the earliest of them and `handle_timeout` acts on
-//! exactly those that are due, so the two can never disagree (sans-io-notes §8, pitfall 5), and
+//! exactly those that are due, so the two can never disagree, and
 //! no transition can forget to arm or disarm a timer.
 
 use std::time::{Duration, Instant};

@@ -462,7 +462,8 @@ pub enum StorageResponse {
 }
 
 /// Why a storage request failed. The session maps `kind` to a reply code per command
-/// (rfc-checklist §1); `message`, when set, replaces the reply's standard text.
+/// (from the command's reply list, RFC 959 §5.4); `message`, when set, replaces the reply's
+/// standard text.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{kind}")]
 pub struct StorageError {

@@ -1,5 +1,5 @@
 //! TYPE A (non-print) line-end translation between the local form and NVT-ASCII's CRLF
-//! (RFC 959 §3.1.1.1; rfc-checklist.md §3.7).
+//! (RFC 959 §3.1.1.1).
 
 use memchr::memchr;
 

@@ -12,7 +12,7 @@
 //!
 //! RFC 959 says the descriptor applies to "the succeeding string of bytes". This module reads
 //! end of record and end of file as marks at the escape's position (so `00 40` ends a stream,
-//! as rfc-checklist vector D12 shows), the suspect flag as covering the next data unit, and a
+//! as vector D12 in `tests/transfer_vectors.rs` shows), the suspect flag as covering the next data unit, and a
 //! restart marker as the byte string that follows the escape (`00 10 06 R00042`, vector D13).
 
 use super::descriptor::{END_OF_FILE, END_OF_RECORD, RESTART_MARKER, SUSPECT};

@@ -58,7 +58,7 @@ impl Default for DataType {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DataTypeError {
-    /// The first letter is not `A`, `E`, `I` or `L` (501, rfc-checklist C06).
+    /// The first letter is not `A`, `E`, `I` or `L` (501; vector C06 in `tests/wire_vectors.rs`).
     #[error("unknown representation type")]
     UnknownType,
     /// The form after `A` or `E` is not `N`, `T` or `C` (501).
