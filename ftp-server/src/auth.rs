@@ -442,10 +442,13 @@ mod tests {
         let pool = Blocking::new(move |job| {
             let (r, m) = (Arc::clone(&r), Arc::clone(&m));
             std::thread::spawn(move || {
+                // The window counted is the sleep, which lies inside the verification's turn:
+                // the turn ends only once `job` has delivered its result, and counting until
+                // after `job` would overlap the next turn's start.
                 m.fetch_max(r.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
                 std::thread::sleep(std::time::Duration::from_millis(30));
-                job();
                 r.fetch_sub(1, Ordering::SeqCst);
+                job();
             });
         });
         let mut table = UserTable::insecure_fast().max_concurrent_verifications(2);
