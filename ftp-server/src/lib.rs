@@ -108,6 +108,25 @@
 //! connection ends without waiting for `226` therefore stores nothing.
 //! STRU R, HASH and MODE Z are not offered.
 //!
+//! # Limits
+//!
+//! Every resource a client can take is bounded, with a reply code when a bound is met:
+//!
+//! * **Sessions**: [`Server::max_sessions`] and [`Server::max_sessions_per_ip`] (512 and 32);
+//!   more get `421`, inside TLS on an implicit-FTPS listener.
+//! * **Time**: [`Server::idle_timeout`] (no command, 300 s), [`Server::login_timeout`] (no
+//!   login, 120 s, however busy the client), [`Server::data_timeout`] (a data connection
+//!   that does not open or close, 60 s), [`Server::stall_timeout`] (a transfer that moves no
+//!   byte, 300 s: `426`) and [`Server::tls_handshake_timeout`] (30 s).
+//! * **Logins**: [`Server::failed_login_delay`] before each `530`,
+//!   [`Server::max_login_attempts`] per session, and [`Server::ban`] across sessions: an
+//!   address whose failed logins reach a count within a window gets `421` on every new
+//!   connection for a while.
+//! * **Memory**: [`Server::transfer_buffer`] per running transfer (256 KiB), password checks
+//!   one per CPU ([`auth::UserTable::max_concurrent_verifications`]), command lines by
+//!   [`Server::max_line_len`] (8 KiB: `500`) and pipelined input by a fixed bound (`421`),
+//!   and [`Server::release_memory`] gives freed memory back when load falls.
+//!
 //! # Observability
 //!
 //! Every session runs in a `tracing` span `ftp_session` (fields `id`, `peer`); connections,
