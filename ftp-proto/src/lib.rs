@@ -14,6 +14,7 @@
 //! | [`feat`] | FEAT replies and OPTS arguments |
 //! | [`timestamp`] | the RFC 3659 `time-val` |
 //! | [`path`] | virtual paths: normalisation that never climbs above the root |
+//! | [`proxy`] | the PROXY protocol (v1 and v2) header a TCP load balancer sends first |
 //! | [`listing`] | MLSx fact lines, LIST parsers and formatters |
 //! | [`transfer`] | TYPE A, MODE B/C and STRU R transcoders for the data connection |
 //! | [`client`] | [`client::ClientSession`]: the client's protocol state machine |
@@ -37,6 +38,7 @@ pub mod feat;
 pub mod line;
 pub mod listing;
 pub mod path;
+pub mod proxy;
 pub mod reply;
 pub mod server;
 pub mod session;

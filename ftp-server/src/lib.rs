@@ -154,12 +154,14 @@ pub mod bans;
 pub mod blocking;
 mod driver;
 mod memory;
+pub mod proxy;
 mod runtime;
 mod server;
 pub mod storage;
 pub mod tls;
 
 pub use bans::BanPolicy;
+pub use proxy::{IpNet, ProxyProtocol};
 pub use server::{RunningServer, Server, SessionEvent, ShutdownHandle};
 pub use tls::TlsConfig;
 

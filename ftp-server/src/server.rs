@@ -23,7 +23,8 @@ use crate::driver::local::PoolSlots;
 use crate::driver::run_session;
 use crate::driver::Refusal;
 use crate::memory::{Load, LoadGuard, MemoryRelease};
-use crate::runtime::{self, Listener, Runtime};
+use crate::proxy::{self, NoClientAddress, ProxyProtocol};
+use crate::runtime::{self, Conn, Listener, Runtime};
 #[cfg(feature = "async-std")]
 use crate::storage::BoxFuture;
 use crate::storage::Storage;
@@ -81,6 +82,7 @@ pub struct Server {
     max_sessions: usize,
     max_sessions_per_ip: usize,
     ban: Option<BanPolicy>,
+    proxy_protocol: Option<ProxyProtocol>,
     splice: bool,
     sendfile: bool,
     pool_transfers: usize,
@@ -128,6 +130,7 @@ impl Server {
             max_sessions: 512,
             max_sessions_per_ip: 32,
             ban: None,
+            proxy_protocol: None,
             splice: false,
             sendfile: false,
             pool_transfers: 64,
@@ -214,6 +217,17 @@ impl Server {
     /// warn). See [`crate::bans`].
     pub fn ban(mut self, policy: BanPolicy) -> Self {
         self.ban = Some(policy);
+        self
+    }
+
+    /// Serves behind TCP load balancers that send the PROXY protocol (default: off): the
+    /// client address their header carries becomes the session's address, on control and
+    /// passive data connections; connections from addresses the policy does not trust are
+    /// refused unless it allows direct connections. Behind a balancer, also set
+    /// [`Server::passive_address`] to the balancer's address and forward each node's
+    /// [`Server::passive_ports`] to it. See [`crate::proxy`].
+    pub fn proxy_protocol(mut self, policy: ProxyProtocol) -> Self {
+        self.proxy_protocol = Some(policy);
         self
     }
 
@@ -492,6 +506,7 @@ impl Server {
             _keep_open: stop_tx.clone(),
             shutdown_message: self.shutdown_message,
             bans: Bans::new(self.ban),
+            proxy_protocol: self.proxy_protocol.map(Arc::new),
             limits: Limits {
                 max_total: self.max_sessions,
                 max_per_ip: self.max_sessions_per_ip,
@@ -537,6 +552,7 @@ pub(crate) struct Shared {
     _keep_open: Sender<()>,
     pub(crate) shutdown_message: String,
     pub(crate) bans: Bans,
+    pub(crate) proxy_protocol: Option<Arc<ProxyProtocol>>,
     limits: Limits,
     sessions: AtomicU64,
 }
@@ -622,27 +638,11 @@ async fn accept_loop(
         .await;
         match accepted {
             None => break,
-            Some(Ok((conn, peer))) => {
-                let banned = shared.bans.is_banned(peer.ip(), Instant::now());
-                let permit = if banned {
-                    tracing::warn!(%peer, "banned address: refusing a connection");
-                    None
-                } else {
-                    admit(&shared, peer.ip())
-                };
-                let refusal = match (&permit, banned) {
-                    (Some(_), _) => None,
-                    (None, true) => Some(Refusal::Banned),
-                    (None, false) => {
-                        tracing::warn!(%peer, "session limit reached: refusing a connection");
-                        Some(Refusal::Full)
-                    }
-                };
+            Some(Ok((conn, socket_peer))) => {
                 let session_shared = Arc::clone(&shared);
                 let done = done.clone();
                 shared.rt.spawn(Box::pin(async move {
-                    run_session(session_shared, conn, implicit, refusal).await;
-                    drop(permit);
+                    admit_and_run(session_shared, conn, socket_peer, implicit).await;
                     drop(done);
                 }));
             }
@@ -654,6 +654,50 @@ async fn accept_loop(
             }
         }
     }
+}
+
+/// Learns the client's address (see [`crate::proxy`]), checks bans and session limits, and
+/// runs the session: refused with `421` when the address is banned, over a limit or not
+/// trusted to proxy; closed at once when a trusted proxy's header is bad.
+async fn admit_and_run(
+    shared: Arc<Shared>,
+    mut conn: Box<dyn Conn>,
+    socket_peer: SocketAddr,
+    implicit: bool,
+) {
+    let policy = shared.proxy_protocol.as_deref();
+    let peer = match proxy::client_address(policy, &*shared.rt, &mut conn, socket_peer).await {
+        Ok(peer) => peer,
+        Err(NoClientAddress::Untrusted) => {
+            tracing::warn!(%socket_peer, "connection from an address not trusted to proxy refused");
+            return run_session(
+                shared,
+                conn,
+                socket_peer,
+                implicit,
+                Some(Refusal::Untrusted),
+            )
+            .await;
+        }
+        Err(e) => return tracing::warn!(%socket_peer, "{e}: connection closed"),
+    };
+    let banned = shared.bans.is_banned(peer.ip(), Instant::now());
+    let permit = if banned {
+        tracing::warn!(%peer, "banned address: refusing a connection");
+        None
+    } else {
+        admit(&shared, peer.ip())
+    };
+    let refusal = match (&permit, banned) {
+        (Some(_), _) => None,
+        (None, true) => Some(Refusal::Banned),
+        (None, false) => {
+            tracing::warn!(%peer, "session limit reached: refusing a connection");
+            Some(Refusal::Full)
+        }
+    };
+    run_session(shared, conn, peer, implicit, refusal).await;
+    drop(permit);
 }
 
 /// Stops a running server: every idle session gets `421` at once, sessions running a

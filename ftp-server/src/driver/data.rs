@@ -31,6 +31,7 @@ use super::local::{self, PoolSlots};
 use super::Msg;
 use crate::blocking::Blocking;
 use crate::memory::{Load, MemoryRelease};
+use crate::proxy::{self, ProxyProtocol};
 use crate::runtime::{self, Conn, Runtime, Unread};
 use crate::storage::{storage_error, FileRead, FileWrite};
 use crate::tls::DataTls;
@@ -101,6 +102,8 @@ pub(crate) struct DataEnv {
     /// How long a data connection's TLS handshake may take.
     pub(crate) tls_handshake_timeout: Duration,
     pub(crate) blocking: Blocking,
+    /// Who may send a PROXY protocol header on passive data connections.
+    pub(crate) proxy_protocol: Option<Arc<ProxyProtocol>>,
 }
 
 impl DataEnv {
@@ -278,11 +281,17 @@ pub(crate) async fn listen(
     let expected = expect_peer.map(canonical_ip);
     let (conn, peer) = loop {
         match poll_fn(|cx| listener.poll_accept(cx)).await {
-            Ok((conn, peer)) if expected.is_none_or(|ip| ip == canonical_ip(peer.ip())) => {
-                break (conn, peer)
-            }
-            Ok((_, peer)) => {
-                tracing::warn!(%peer, "data connection from an unexpected address refused");
+            Ok((mut conn, socket_peer)) => {
+                let policy = env.proxy_protocol.as_deref();
+                match proxy::client_address(policy, &*env.rt, &mut conn, socket_peer).await {
+                    Ok(peer) if expected.is_none_or(|ip| ip == canonical_ip(peer.ip())) => {
+                        break (conn, peer)
+                    }
+                    Ok(peer) => {
+                        tracing::warn!(%peer, "data connection from an unexpected address refused");
+                    }
+                    Err(e) => tracing::warn!(%socket_peer, "data connection refused: {e}"),
+                }
             }
             Err(e) => {
                 tracing::debug!(%e, "accept on a passive listener failed");

@@ -190,16 +190,20 @@ pub(crate) enum Refusal {
     Full,
     /// The address is banned for failed logins ([`crate::Server::ban`]).
     Banned,
+    /// The PROXY protocol is required and the address is not a trusted proxy
+    /// ([`crate::Server::proxy_protocol`]).
+    Untrusted,
 }
 
-/// Runs one control connection to its end.
+/// Runs one control connection, from the client at `peer`, to its end.
 pub(crate) async fn run_session(
     shared: Arc<Shared>,
     conn: Box<dyn Conn>,
+    peer: SocketAddr,
     implicit_tls: bool,
     refusal: Option<Refusal>,
 ) {
-    let (Ok(local), Ok(peer)) = (conn.local_addr(), conn.peer_addr()) else {
+    let Ok(local) = conn.local_addr() else {
         return;
     };
     let _ = conn.set_nodelay(true);
@@ -222,6 +226,12 @@ pub(crate) async fn run_session(
             now,
             "Too many failed logins from your address; try again later.",
         ),
+        Some(Refusal::Untrusted) => ServerSession::new_refused_because(
+            config,
+            info,
+            now,
+            "Connect through the load balancer.",
+        ),
     };
     let (inbox_tx, inbox_rx) = async_channel::bounded(INBOX);
     let env = Arc::new(DataEnv {
@@ -238,6 +248,7 @@ pub(crate) async fn run_session(
         buffers: shared.buffers,
         memory: Arc::clone(&shared.memory),
         blocking: shared.rt.blocking(),
+        proxy_protocol: shared.proxy_protocol.clone(),
     });
     let shutdown = shared.shutdown.clone();
     let mut driver = Driver {

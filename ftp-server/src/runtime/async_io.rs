@@ -99,10 +99,6 @@ impl Conn for IoConn {
         self.0.get_ref().local_addr()
     }
 
-    fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.0.get_ref().peer_addr()
-    }
-
     fn set_nodelay(&self, on: bool) -> io::Result<()> {
         self.0.get_ref().set_nodelay(on)
     }

@@ -29,8 +29,6 @@ pub(crate) mod tokio;
 pub(crate) trait Conn: AsyncRead + AsyncWrite + Send + Unpin + 'static {
     /// The local address.
     fn local_addr(&self) -> io::Result<SocketAddr>;
-    /// The peer's address.
-    fn peer_addr(&self) -> io::Result<SocketAddr>;
     /// Disables Nagle's algorithm.
     fn set_nodelay(&self, on: bool) -> io::Result<()>;
     /// Keeps TCP urgent data in the normal stream (`SO_OOBINLINE`): clients such as Python's

@@ -75,10 +75,6 @@ impl Conn for TokioConn {
         self.0.local_addr()
     }
 
-    fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.0.peer_addr()
-    }
-
     fn set_nodelay(&self, on: bool) -> io::Result<()> {
         self.0.set_nodelay(on)
     }
