@@ -21,7 +21,7 @@ use std::time::Duration;
 use ftp_server::auth::{Anonymous, UserTable};
 use ftp_server::proto::server::ServerEvent;
 use ftp_server::storage::{FsStorage, VirtualPath};
-use ftp_server::{BanPolicy, RunningServer, Server, SessionEvent, TlsConfig};
+use ftp_server::{BanPolicy, IpNet, ProxyProtocol, RunningServer, Server, SessionEvent, TlsConfig};
 
 const USAGE: &str = "\
 ftpd: serve a folder over FTP and FTPS
@@ -49,6 +49,10 @@ OPTIONS:
     --passive-ports LOW-HIGH    passive data ports, e.g. 50000-50100 [default: any]
     --passive-address IP        the address announced in PASV replies (behind NAT)
     --no-active                 refuse PORT/EPRT (active mode)
+    --proxy-protocol CIDR       behind a TCP load balancer: connections from CIDR (e.g.
+                                10.0.0.0/8 or 127.0.0.1) start with a PROXY protocol v1/v2
+                                header carrying the client's address; connections from
+                                anywhere else are refused (421); repeatable [default: off]
     --max-sessions N            sessions at once; more get 421 [default: 512]
     --max-sessions-per-ip N     sessions at once from one client address [default: 32]
     --idle-timeout SECONDS      close sessions with no command for this long; 0: never
@@ -86,6 +90,7 @@ struct Options {
     passive_ports: Option<(u16, u16)>,
     passive_address: Option<std::net::IpAddr>,
     active: bool,
+    proxy_protocol: Vec<IpNet>,
     limits: Limits,
     runtime: Runtime,
     quiet: bool,
@@ -170,6 +175,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
         passive_ports: None,
         passive_address: None,
         active: true,
+        proxy_protocol: Vec::new(),
         limits: Limits::default(),
         runtime: Runtime::Tokio,
         quiet: false,
@@ -241,6 +247,11 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
                 );
             }
             "--no-active" => options.active = false,
+            "--proxy-protocol" => {
+                let text = value("--proxy-protocol")?;
+                let net = text.parse().map_err(|e| format!("--proxy-protocol: {e}"))?;
+                options.proxy_protocol.push(net);
+            }
             "--max-sessions" | "--max-sessions-per-ip" => {
                 let n = parse_count(&value(&flag)?, &flag)?;
                 if flag == "--max-sessions" {
@@ -392,6 +403,10 @@ fn build(options: &Options) -> Result<Server, String> {
     }
     if let Some(ip) = options.passive_address {
         server = server.passive_address(ip);
+    }
+    if !options.proxy_protocol.is_empty() {
+        let trusted = options.proxy_protocol.iter().copied();
+        server = server.proxy_protocol(ProxyProtocol::new(trusted));
     }
     if !options.quiet {
         server = server.on_event(log_event);
@@ -683,6 +698,10 @@ mod tests {
                 "--stall-timeout \"soon\": expected whole seconds (0: never)",
             ),
             (&["--idle-timeout"], "--idle-timeout needs a value"),
+            (
+                &["--proxy-protocol", "10.0.0.0/33"],
+                "--proxy-protocol: not an address or ADDRESS/BITS block: \"10.0.0.0/33\"",
+            ),
         ];
         for (args, expected) in refused {
             assert_eq!(error(args), expected, "{args:?}");
@@ -719,6 +738,9 @@ mod tests {
             "--passive-address",
             "203.0.113.9",
             "--no-active",
+            "--proxy-protocol",
+            "10.0.0.0/8",
+            "--proxy-protocol=::1",
             "--runtime",
             "async-std",
             "--quiet",
@@ -745,6 +767,8 @@ mod tests {
         assert_eq!(o.passive_ports, Some((50000, 50100)));
         assert_eq!(o.passive_address, Some([203, 0, 113, 9].into()));
         assert!(!o.active);
+        let trusted: Vec<String> = o.proxy_protocol.iter().map(|n| n.to_string()).collect();
+        assert_eq!(trusted, ["10.0.0.0/8", "::1/128"]);
         assert_eq!(o.runtime, Runtime::AsyncStd);
         assert!(o.quiet);
 
@@ -954,7 +978,7 @@ mod tests {
                     .map(|w| w.trim_end_matches(','))
             })
             .collect();
-        assert_eq!(flags.len(), 28, "{flags:?}");
+        assert_eq!(flags.len(), 29, "{flags:?}");
         for flag in flags {
             assert!(readme.contains(flag), "README.md does not list {flag}");
             let accepted = match parse(&[flag]) {
