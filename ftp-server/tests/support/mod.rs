@@ -281,7 +281,18 @@ impl TestServer {
     /// A server with alice (read-write), bob (read-only) and read-only anonymous access;
     /// `configure` adjusts the builder.
     pub fn start(rt: Rt, configure: impl FnOnce(Server) -> Server) -> Self {
-        let root = TempDir::new("root");
+        let listen = "127.0.0.1:0".parse().unwrap();
+        Self::start_node(rt, TempDir::new("root"), listen, configure)
+    }
+
+    /// [`TestServer::start`] serving `root` and listening on `listen` only: one node of
+    /// several that serve one folder (each node's `root` may name the same path).
+    pub fn start_node(
+        rt: Rt,
+        root: TempDir,
+        listen: SocketAddr,
+        configure: impl FnOnce(Server) -> Server,
+    ) -> Self {
         let mut users = UserTable::insecure_fast();
         users
             .add(ALICE.0, ALICE.1, VirtualPath::root(), false)
@@ -290,7 +301,7 @@ impl TestServer {
         let events = Arc::new(Mutex::new(Vec::new()));
         let log = Arc::clone(&events);
         let server = Server::new(FsStorage::new(root.path()).unwrap())
-            .listen("127.0.0.1:0".parse().unwrap())
+            .listen(listen)
             .authenticator(users)
             .anonymous(Anonymous::read_only())
             .failed_login_delay(Duration::from_millis(50))
