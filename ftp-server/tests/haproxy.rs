@@ -24,6 +24,17 @@ const BALANCER: &str = "127.0.0.1";
 const NODE_IPS: [&str; 2] = ["127.0.0.2", "127.0.0.3"];
 const PASSIVE_PORTS: u16 = 40;
 
+/// Debian's haproxy, in /usr/sbin (outside a normal user's PATH); else the one on the PATH.
+/// Fails when there is none: `.ci/run` installs it (`apt-get install haproxy`).
+fn haproxy_binary() -> std::path::PathBuf {
+    let debian = std::path::Path::new("/usr/sbin/haproxy");
+    if debian.exists() {
+        return debian.to_path_buf();
+    }
+    require("haproxy");
+    "haproxy".into()
+}
+
 /// A running HAProxy, killed by its PID on drop.
 struct HaProxy {
     child: Child,
@@ -33,18 +44,18 @@ struct HaProxy {
 impl HaProxy {
     /// Starts `haproxy -db` with `config` and waits (10 s at most) until `ready` accepts.
     fn start(config: &str, ready: SocketAddr) -> Self {
-        require("haproxy");
+        let binary = haproxy_binary();
         let dir = TempDir::new("haproxy");
         let path = dir.path().join("haproxy.cfg");
         std::fs::write(&path, config).unwrap();
-        let check = Command::new("haproxy")
+        let check = Command::new(&binary)
             .arg("-c")
             .arg("-f")
             .arg(&path)
             .output()
             .unwrap();
         assert!(check.status.success(), "{config}\n{}", stderr(&check));
-        let child = Command::new("haproxy")
+        let child = Command::new(&binary)
             .arg("-db")
             .arg("-f")
             .arg(&path)
