@@ -165,7 +165,7 @@ impl ProxyHeaderReader {
             if self.len == V2_PREFIX_LEN + kept {
                 let skip = skip - bytes.len();
                 self.stage = Stage::V2Body { kept, skip };
-                return Ok((skip == 0).then(|| self.v2_header()).transpose()?);
+                return (skip == 0).then(|| self.v2_header()).transpose();
             }
         }
         self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
