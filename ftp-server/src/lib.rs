@@ -154,6 +154,7 @@ pub mod bans;
 pub mod blocking;
 mod driver;
 mod memory;
+pub mod metrics;
 pub mod proxy;
 mod runtime;
 mod server;
@@ -161,6 +162,7 @@ pub mod storage;
 pub mod tls;
 
 pub use bans::BanPolicy;
+pub use metrics::{Metrics, MetricsSnapshot};
 pub use proxy::{IpNet, ProxyProtocol};
 pub use server::{RunningServer, Server, SessionEvent, ShutdownHandle};
 pub use tls::TlsConfig;

@@ -23,6 +23,7 @@ use crate::driver::local::PoolSlots;
 use crate::driver::run_session;
 use crate::driver::Refusal;
 use crate::memory::{Load, LoadGuard, MemoryRelease};
+use crate::metrics::{Metrics, RefusedBecause};
 use crate::proxy::{self, NoClientAddress, ProxyProtocol};
 use crate::runtime::{self, Conn, Listener, Runtime};
 #[cfg(feature = "async-std")]
@@ -507,6 +508,7 @@ impl Server {
             shutdown_message: self.shutdown_message,
             bans: Bans::new(self.ban),
             proxy_protocol: self.proxy_protocol.map(Arc::new),
+            metrics: Metrics::new(),
             limits: Limits {
                 max_total: self.max_sessions,
                 max_per_ip: self.max_sessions_per_ip,
@@ -553,6 +555,7 @@ pub(crate) struct Shared {
     pub(crate) shutdown_message: String,
     pub(crate) bans: Bans,
     pub(crate) proxy_protocol: Option<Arc<ProxyProtocol>>,
+    pub(crate) metrics: Metrics,
     limits: Limits,
     sessions: AtomicU64,
 }
@@ -669,6 +672,7 @@ async fn admit_and_run(
     let peer = match proxy::client_address(policy, &*shared.rt, &mut conn, socket_peer).await {
         Ok(peer) => peer,
         Err(NoClientAddress::Untrusted) => {
+            shared.metrics.refused(RefusedBecause::Proxy);
             tracing::warn!(%socket_peer, "connection from an address not trusted to proxy refused");
             return run_session(
                 shared,
@@ -679,7 +683,10 @@ async fn admit_and_run(
             )
             .await;
         }
-        Err(e) => return tracing::warn!(%socket_peer, "{e}: connection closed"),
+        Err(e) => {
+            shared.metrics.refused(RefusedBecause::Proxy);
+            return tracing::warn!(%socket_peer, "{e}: connection closed");
+        }
     };
     let banned = shared.bans.is_banned(peer.ip(), Instant::now());
     let permit = if banned {
@@ -690,8 +697,12 @@ async fn admit_and_run(
     };
     let refusal = match (&permit, banned) {
         (Some(_), _) => None,
-        (None, true) => Some(Refusal::Banned),
+        (None, true) => {
+            shared.metrics.refused(RefusedBecause::Banned);
+            Some(Refusal::Banned)
+        }
         (None, false) => {
+            shared.metrics.refused(RefusedBecause::Full);
             tracing::warn!(%peer, "session limit reached: refusing a connection");
             Some(Refusal::Full)
         }
@@ -747,6 +758,12 @@ impl RunningServer {
     /// A handle that stops the server from anywhere.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         self.stop.clone()
+    }
+
+    /// The server's counters (sessions, logins, commands, replies, bytes, transfers, TLS
+    /// handshakes, bans): see [`crate::metrics`].
+    pub fn metrics(&self) -> Metrics {
+        self.shared.metrics.clone()
     }
 
     /// Sessions running now.

@@ -199,6 +199,9 @@ use std::time::Instant;
 
 pub use config::{AnonymousPolicy, ConnInfo, FactSet, HashAlgorithm, ServerConfig, TlsPolicy};
 pub use state::ServerSession;
+/// Every verb the server session implements (whether a configuration offers it or not), in
+/// alphabetical order: what HELP lists when all are offered.
+pub use text::IMPLEMENTED as IMPLEMENTED_VERBS;
 pub use types::{
     AuthFailure, AuthId, CloseReason, DataConnId, DataEvent, DataFailure, DataIntent, FileKind,
     HashValue, ListFormat, Metadata, Principal, Secret, ServerEvent, ServerOutput, StorageError,

@@ -317,7 +317,7 @@ fn modes(config: &ServerConfig) -> String {
 }
 
 /// Every verb the server implements, for HELP.
-pub(super) const IMPLEMENTED: &[&str] = &[
+pub const IMPLEMENTED: &[&str] = &[
     "ABOR", "ACCT", "ALLO", "APPE", "AUTH", "CCC", "CDUP", "CLNT", "CWD", "DELE", "EPRT", "EPSV",
     "FEAT", "HASH", "HELP", "HOST", "LANG", "LIST", "LPRT", "LPSV", "MDTM", "MFMT", "MKD", "MLSD",
     "MLST", "MODE", "NLST", "NOOP", "OPTS", "PASS", "PASV", "PBSZ", "PORT", "PROT", "PWD", "QUIT",

@@ -31,6 +31,7 @@ use super::local::{self, PoolSlots};
 use super::Msg;
 use crate::blocking::Blocking;
 use crate::memory::{Load, MemoryRelease};
+use crate::metrics::Metrics;
 use crate::proxy::{self, ProxyProtocol};
 use crate::runtime::{self, Conn, Runtime, Unread};
 use crate::storage::{storage_error, FileRead, FileWrite};
@@ -104,6 +105,8 @@ pub(crate) struct DataEnv {
     pub(crate) blocking: Blocking,
     /// Who may send a PROXY protocol header on passive data connections.
     pub(crate) proxy_protocol: Option<Arc<ProxyProtocol>>,
+    /// Counts TLS handshakes.
+    pub(crate) metrics: Metrics,
 }
 
 impl DataEnv {
@@ -341,7 +344,10 @@ async fn handshake(
     let Some(configs) = env.tls.get().cloned() else {
         return (Err(()), None);
     };
-    let failed = |e: io::Error| tracing::warn!(%e, "TLS handshake on a data connection failed");
+    let failed = |e: io::Error| {
+        env.metrics.tls_handshake(false);
+        tracing::warn!(%e, "TLS handshake on a data connection failed");
+    };
     let until = Instant::now() + env.tls_handshake_timeout;
     let hello = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), conn);
     let start = match runtime::io_deadline(&*env.rt, until, hello).await {
@@ -375,7 +381,10 @@ async fn handshake(
         configs.download
     };
     let tls = match runtime::io_deadline(&*env.rt, until, start.into_stream(config)).await {
-        Ok(tls) => tls,
+        Ok(tls) => {
+            env.metrics.tls_handshake(true);
+            tls
+        }
         Err(e) => {
             failed(e);
             return (Err(()), early);

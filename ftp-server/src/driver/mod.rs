@@ -39,6 +39,7 @@ use futures_rustls::TlsAcceptor;
 use tracing::Instrument;
 
 use crate::auth::{AuthFailure, Credentials, User};
+use crate::metrics::SessionGuard;
 use crate::runtime::{self, spawn_abortable, AbortOnDrop, Conn, Timer, Unread};
 use crate::server::{SessionEvent, Shared};
 use crate::storage::{StorageContext, VirtualPath};
@@ -181,6 +182,10 @@ pub(crate) struct Driver {
     env: Arc<DataEnv>,
     /// Built on first use (see [`Driver::session_tls`]).
     control_tls: Option<Arc<rustls::ServerConfig>>,
+    /// A transfer has started and not ended yet (for [`crate::Metrics`]).
+    transfer_running: bool,
+    /// Counts the session as open while it runs (refused sessions are not counted).
+    _counted: Option<SessionGuard>,
 }
 
 /// Why a connection is refused with `421`.
@@ -249,7 +254,9 @@ pub(crate) async fn run_session(
         memory: Arc::clone(&shared.memory),
         blocking: shared.rt.blocking(),
         proxy_protocol: shared.proxy_protocol.clone(),
+        metrics: shared.metrics.clone(),
     });
+    let metrics = shared.metrics.clone();
     let shutdown = shared.shutdown.clone();
     let mut driver = Driver {
         timer: shared.rt.timer(now),
@@ -276,6 +283,8 @@ pub(crate) async fn run_session(
         user: None,
         env,
         control_tls: None,
+        transfer_running: false,
+        _counted: refusal.is_none().then(|| metrics.session()),
     };
     let tls = if implicit_tls {
         driver.session_tls()
@@ -329,6 +338,7 @@ impl Driver {
                     self.session.shutdown(now, &message);
                 }
                 Wake::Handshake(Ok(tls)) => {
+                    self.shared.metrics.tls_handshake(true);
                     // HOST must name the server the handshake asked for (RFC 7151).
                     let sni = tls.get_ref().1.server_name();
                     let sni = sni.map(|name| Bytes::copy_from_slice(name.as_bytes()));
@@ -339,6 +349,7 @@ impl Driver {
                     }
                 }
                 Wake::Handshake(Err(e)) => {
+                    self.shared.metrics.tls_handshake(false);
                     tracing::debug!(%e, "control connection TLS handshake failed");
                     self.control = Control::Gone;
                     self.session.handle_eof(now);
@@ -408,7 +419,10 @@ impl Driver {
     async fn drain(&mut self) -> Flow {
         while let Some(output) = self.session.poll_output() {
             match output {
-                ServerOutput::Transmit(bytes) => self.wbuf.extend_from_slice(&bytes),
+                ServerOutput::Transmit(bytes) => {
+                    self.shared.metrics.replies_in(&bytes);
+                    self.wbuf.extend_from_slice(&bytes);
+                }
                 ServerOutput::Data(intent) => self.data_intent(intent),
                 ServerOutput::Storage { id, request } => self.storage(id, request),
                 ServerOutput::Authenticate {
@@ -496,6 +510,8 @@ impl Driver {
     }
 
     fn event(&mut self, event: ServerEvent) {
+        let metrics = &self.shared.metrics;
+        metrics.event(&event, &mut self.transfer_running);
         match &event {
             ServerEvent::Connected { peer } => tracing::info!(%peer, "connected"),
             ServerEvent::Command { verb } => {
@@ -528,6 +544,7 @@ impl Driver {
                     .login_failed(self.peer.ip(), Instant::now())
                 {
                     let peer = self.peer;
+                    self.shared.metrics.ban();
                     tracing::warn!(%peer, seconds = ban.as_secs(), "address banned for failed logins");
                 }
             }

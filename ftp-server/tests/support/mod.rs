@@ -368,6 +368,10 @@ impl TestServer {
             .map_or_else(Vec::new, |r| r.local_addrs().to_vec())
     }
 
+    pub fn metrics(&self) -> ftp_server::Metrics {
+        self.running.as_ref().expect("running").metrics()
+    }
+
     pub fn active_sessions(&self) -> usize {
         self.running
             .as_ref()
