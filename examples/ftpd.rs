@@ -13,6 +13,9 @@
 //! idle clients get `421`, running transfers get 10 seconds to finish; a second Ctrl-C quits
 //! at once.
 
+#[path = "ftpd/metrics_endpoint.rs"]
+mod metrics_endpoint;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -71,6 +74,8 @@ OPTIONS:
                                 --ban-window [default: off]
     --ban-window SECONDS        the window failed logins count in [default: 600]
     --ban-for SECONDS           how long such a ban lasts [default: 600]
+    --metrics ADDR:PORT         serve the server's counters for Prometheus at
+                                http://ADDR:PORT/metrics [default: off]
     --runtime tokio|async-std   the async runtime [default: tokio]
     --quiet                     do not log sessions
     -h, --help                  this text
@@ -91,6 +96,7 @@ struct Options {
     passive_address: Option<std::net::IpAddr>,
     active: bool,
     proxy_protocol: Vec<IpNet>,
+    metrics: Option<SocketAddr>,
     limits: Limits,
     runtime: Runtime,
     quiet: bool,
@@ -176,6 +182,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
         passive_address: None,
         active: true,
         proxy_protocol: Vec::new(),
+        metrics: None,
         limits: Limits::default(),
         runtime: Runtime::Tokio,
         quiet: false,
@@ -247,6 +254,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
                 );
             }
             "--no-active" => options.active = false,
+            "--metrics" => options.metrics = Some(addr(value("--metrics")?, "--metrics")?),
             "--proxy-protocol" => {
                 let text = value("--proxy-protocol")?;
                 let net = text.parse().map_err(|e| format!("--proxy-protocol: {e}"))?;
@@ -528,6 +536,15 @@ fn handle_signals(handle: ftp_server::ShutdownHandle) -> Result<(), String> {
 async fn serve(options: &Options, running: RunningServer) -> Result<(), String> {
     // Signal handlers first: whoever reads the text below may stop ftpd at once.
     handle_signals(running.shutdown_handle())?;
+    if let Some(addr) = options.metrics {
+        let listener = std::net::TcpListener::bind(addr)
+            .map_err(|e| format!("--metrics {addr}: cannot listen: {e}"))?;
+        let bound = listener
+            .local_addr()
+            .map_err(|e| format!("--metrics: {e}"))?;
+        metrics_endpoint::serve(listener, running.metrics());
+        println!("Metrics for Prometheus: http://{bound}/metrics");
+    }
     print!(
         "{}",
         how_to_connect(options, running.local_addrs(), running.implicit_tls_addrs())
@@ -741,6 +758,8 @@ mod tests {
             "--proxy-protocol",
             "10.0.0.0/8",
             "--proxy-protocol=::1",
+            "--metrics",
+            "127.0.0.1:9100",
             "--runtime",
             "async-std",
             "--quiet",
@@ -769,6 +788,7 @@ mod tests {
         assert!(!o.active);
         let trusted: Vec<String> = o.proxy_protocol.iter().map(|n| n.to_string()).collect();
         assert_eq!(trusted, ["10.0.0.0/8", "::1/128"]);
+        assert_eq!(o.metrics, Some("127.0.0.1:9100".parse().unwrap()));
         assert_eq!(o.runtime, Runtime::AsyncStd);
         assert!(o.quiet);
 
@@ -978,7 +998,7 @@ mod tests {
                     .map(|w| w.trim_end_matches(','))
             })
             .collect();
-        assert_eq!(flags.len(), 29, "{flags:?}");
+        assert_eq!(flags.len(), 30, "{flags:?}");
         for flag in flags {
             assert!(readme.contains(flag), "README.md does not list {flag}");
             let accepted = match parse(&[flag]) {
@@ -1010,6 +1030,8 @@ mod tests {
     struct ChildFtpd {
         child: std::process::Child,
         port: u16,
+        /// `http://ADDR:PORT/metrics`, with `--metrics`.
+        metrics: Option<String>,
         stdout: std::thread::JoinHandle<String>,
         stderr: std::thread::JoinHandle<String>,
     }
@@ -1073,6 +1095,7 @@ mod tests {
                 all
             });
             let deadline = Instant::now() + Duration::from_secs(30);
+            let mut metrics = None;
             loop {
                 let left = deadline.saturating_duration_since(Instant::now());
                 let Ok(line) = lines_rx.recv_timeout(left) else {
@@ -1080,6 +1103,10 @@ mod tests {
                     let _ = child.wait();
                     panic!("ftpd printed no address: {}", stderr.join().unwrap());
                 };
+                // The first line may follow libtest's `test NAME ... ` on the same line.
+                if let Some((_, url)) = line.split_once("Metrics for Prometheus: ") {
+                    metrics = Some(url.to_owned());
+                }
                 let port = line
                     .trim_start()
                     .strip_prefix("ftp://127.0.0.1:")
@@ -1089,6 +1116,7 @@ mod tests {
                     return Self {
                         child,
                         port,
+                        metrics,
                         stdout,
                         stderr,
                     };
@@ -1155,6 +1183,145 @@ mod tests {
             curl_found,
             "curl is not installed (`apt-get install -y curl`, as .ci/run does)"
         );
+    }
+
+    /// One scrape of `url`: every sample line, `name{labels}` → value.
+    fn scrape(url: &str) -> std::collections::HashMap<String, f64> {
+        let out = curl(&["--include", url]);
+        let text = String::from_utf8(out.stdout).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP response");
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+        assert!(
+            head.contains("Content-Type: application/openmetrics-text; version=1.0.0"),
+            "{head}"
+        );
+        assert!(body.ends_with("# EOF\n"), "{body}");
+        body.lines()
+            .filter(|line| !line.starts_with('#'))
+            .map(|line| {
+                let (name, value) = line.rsplit_once(' ').expect("NAME VALUE");
+                (name.to_owned(), value.parse().expect("a number"))
+            })
+            .collect()
+    }
+
+    /// ftpd --metrics under each runtime: a scrape while an upload runs shows it running; the
+    /// counters then moved by exactly what curl did (two uploads, a download, a listing, a
+    /// failed login).
+    #[test]
+    fn metrics_move_with_real_transfers() {
+        require_curl();
+        let root = std::env::temp_dir().join(format!("ftpd-metrics-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        let big: Vec<u8> = (0..1_500_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(root.join("big.bin"), &big).unwrap();
+        let upload = root.join("upload-source.bin");
+        std::fs::write(&upload, vec![7u8; 100_000]).unwrap();
+        for runtime in ["tokio", "async-std"] {
+            let args = [
+                "--root",
+                root.to_str().unwrap(),
+                "--user",
+                "alice:secret",
+                "--runtime",
+                runtime,
+            ];
+            let ftpd =
+                ChildFtpd::start(&[&args[..], &["--metrics", "127.0.0.1:0"]].concat(), false);
+            let url = ftpd
+                .metrics
+                .clone()
+                .expect("ftpd printed its metrics address");
+            let before = scrape(&url);
+            let delta = |after: &std::collections::HashMap<String, f64>, name: &str| {
+                after[name] - before.get(name).copied().unwrap_or(0.0)
+            };
+            // An upload slowed to 500 KB/s (3 s): scraped while it runs. (A slow download
+            // would not do: the server's transfer ends once the socket buffers hold it all.)
+            let rate = ["-sS", "--max-time", "20", "--limit-rate", "500K"];
+            let slow = Command::new("curl")
+                .args(rate)
+                .args(["-u", "alice:secret", "-T"])
+                .arg(root.join("big.bin"))
+                .arg(ftpd.url("slow.bin"))
+                .spawn()
+                .unwrap();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            let during = loop {
+                let now = scrape(&url);
+                if now["ftp_transfers_running"] == 1.0 || Instant::now() > deadline {
+                    break now;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            };
+            assert_eq!(during["ftp_transfers_running"], 1.0, "{runtime}");
+            assert_eq!(during["ftp_sessions_open"], 1.0, "{runtime}");
+            assert!(slow.wait_with_output().unwrap().status.success());
+            assert!(
+                std::fs::read(root.join("slow.bin")).unwrap() == big,
+                "{runtime}"
+            );
+            let fetched = curl(&["-u", "alice:secret", &ftpd.url("big.bin")]);
+            assert!(fetched.stdout == big, "{runtime}: the download");
+            let stored = curl(&[
+                "-u",
+                "alice:secret",
+                "-T",
+                upload.to_str().unwrap(),
+                &ftpd.url("up.bin"),
+            ]);
+            assert!(stored.status.success());
+            let listing = curl(&["-u", "alice:secret", &ftpd.url("")]);
+            assert!(listing.status.success());
+            let refused = curl(&["-u", "alice:wrong", &ftpd.url("")]);
+            assert!(!refused.status.success());
+            // Sessions end just after curl does: wait for the gauge.
+            let deadline = Instant::now() + Duration::from_secs(5);
+            let after = loop {
+                let now = scrape(&url);
+                if now["ftp_sessions_open"] == 0.0 || Instant::now() > deadline {
+                    break now;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            };
+            // The listing went as TYPE A (CRLF); curl wrote it with LF line ends.
+            let lines = listing.stdout.iter().filter(|&&b| b == b'\n').count();
+            let listing_bytes = (listing.stdout.len() + lines) as f64;
+            let expect = [
+                ("ftp_sessions_open", 0.0),
+                ("ftp_sessions_total", 5.0),
+                ("ftp_logins_total{result=\"ok\"}", 4.0),
+                ("ftp_logins_total{result=\"failed\"}", 1.0),
+                ("ftp_commands_total{verb=\"RETR\"}", 1.0),
+                ("ftp_commands_total{verb=\"STOR\"}", 2.0),
+                ("ftp_commands_total{verb=\"LIST\"}", 1.0),
+                ("ftp_replies_total{class=\"5xx\"}", 1.0),
+                ("ftp_data_bytes_total{direction=\"in\"}", 1_600_000.0),
+                (
+                    "ftp_data_bytes_total{direction=\"out\"}",
+                    1_500_000.0 + listing_bytes,
+                ),
+                ("ftp_transfers_total{result=\"completed\"}", 4.0),
+                ("ftp_transfers_total{result=\"failed\"}", 0.0),
+                ("ftp_transfers_running", 0.0),
+            ];
+            for (name, expected) in expect {
+                let got = if name.ends_with("_open") || name.ends_with("_running") {
+                    after[name]
+                } else {
+                    delta(&after, name)
+                };
+                assert_eq!(got, expected, "{runtime}: {name}");
+            }
+            let stopped = ftpd.stop();
+            assert!(
+                stopped.status.is_some_and(|s| s.success()),
+                "{}",
+                stopped.stderr
+            );
+        }
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     /// Starts ftpd on a free port under each runtime, lists its folder with curl, and stops it
