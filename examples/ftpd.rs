@@ -77,7 +77,10 @@ OPTIONS:
     --metrics ADDR:PORT         serve the server's counters for Prometheus at
                                 http://ADDR:PORT/metrics [default: off]
     --runtime tokio|async-std   the async runtime [default: tokio]
-    --quiet                     do not log sessions
+    --log-format text|json      log lines as text or as JSON objects, each with the session,
+                                client address, user, and for commands and transfers the
+                                verb, path, reply code, bytes and duration [default: text]
+    --quiet                     do not log sessions (warnings only)
     -h, --help                  this text
 ";
 
@@ -100,6 +103,7 @@ struct Options {
     limits: Limits,
     runtime: Runtime,
     quiet: bool,
+    log_format: LogFormat,
 }
 
 /// The limits given on the command line; `None` keeps the library's default.
@@ -186,6 +190,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
         limits: Limits::default(),
         runtime: Runtime::Tokio,
         quiet: false,
+        log_format: LogFormat::Text,
     };
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -314,6 +319,13 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
                 }
             }
             "--quiet" => options.quiet = true,
+            "--log-format" => {
+                options.log_format = match value("--log-format")?.as_str() {
+                    "text" => LogFormat::Text,
+                    "json" => LogFormat::Json,
+                    other => return Err(format!("--log-format {other:?}: expected text or json")),
+                }
+            }
             other => return Err(format!("unknown option {other:?} (try --help)")),
         }
     }
@@ -332,42 +344,83 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
     Ok(Some(options))
 }
 
+/// How ftpd writes its log lines (to stderr).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LogFormat {
+    /// `TIME LEVEL ftpd: MESSAGE field=value ...`
+    Text,
+    /// One JSON object per line, the fields at its top level.
+    Json,
+}
+
+/// Sends ftpd's events (target `ftpd`, info; none with `quiet`) and ftp-server's warnings to
+/// stderr, one line each.
+fn init_logging(format: LogFormat, quiet: bool) {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::prelude::*;
+    let sessions = if quiet {
+        LevelFilter::WARN
+    } else {
+        LevelFilter::INFO
+    };
+    let filter = Targets::new()
+        .with_target("ftpd", sessions)
+        .with_target("ftp_server", LevelFilter::WARN);
+    let lines = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(false);
+    let registry = tracing_subscriber::registry().with(filter);
+    let _ = match format {
+        LogFormat::Text => registry.with(lines.compact()).try_init(),
+        LogFormat::Json => registry
+            .with(lines.json().flatten_event(true).with_current_span(false))
+            .try_init(),
+    };
+}
+
+/// One log line per session event: who (session, client address, user), what (verb, path),
+/// how it ended (reply code, bytes, duration).
 fn log_event(event: &SessionEvent<'_>) {
-    let (session, peer) = (event.session, event.peer);
+    let (session, peer) = (event.session, event.peer.to_string());
+    let user = event.user.map(String::from_utf8_lossy);
+    let user = user.as_deref().unwrap_or("-");
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    let line = match event.event {
-        ServerEvent::Connected { .. } => "connected".to_owned(),
-        ServerEvent::LoggedIn {
-            user, read_only, ..
-        } => format!(
-            "logged in as {} ({})",
-            text(user),
-            if *read_only {
-                "read-only"
-            } else {
-                "read-write"
-            }
+    let ms = event.elapsed.map_or(0, |d| d.as_millis() as u64);
+    macro_rules! line {
+        ($level:ident, $message:literal $(, $($field:tt)*)?) => {
+            tracing::$level!(target: "ftpd", session, peer, user, $($($field)*,)? $message)
+        };
+    }
+    match event.event {
+        ServerEvent::Connected { .. } => line!(info, "connected"),
+        ServerEvent::Command { verb } => line!(info, "command", verb = text(verb)),
+        ServerEvent::Rejected { verb, code } => {
+            line!(info, "rejected", verb = text(verb), code = code.get())
+        }
+        ServerEvent::LoggedIn { read_only, .. } => line!(info, "logged in", read_only),
+        ServerEvent::LoginFailed { user, attempts } => {
+            line!(warn, "login failed", tried = text(user), attempts)
+        }
+        ServerEvent::TlsEstablished => line!(info, "TLS established"),
+        ServerEvent::TransferCompleted { kind, path, bytes } => line!(
+            info, "transfer completed", verb = kind.verb(), path = %path, bytes, duration_ms = ms
         ),
-        ServerEvent::LoginFailed { user, .. } => format!("login failed for {}", text(user)),
-        ServerEvent::TransferCompleted { kind, path, bytes } => {
-            format!("{} {path}: {bytes} bytes", kind.verb())
-        }
-        ServerEvent::TransferFailed { kind, path, code } => {
-            format!("{} {path} failed ({})", kind.verb(), code.get())
-        }
+        ServerEvent::TransferFailed { kind, path, code } => line!(
+            warn, "transfer failed", verb = kind.verb(), path = %path, code = code.get(),
+            duration_ms = ms
+        ),
         ServerEvent::TransferInterrupted {
             kind,
             path,
             bytes,
             reason,
-        } => format!(
-            "{} {path} interrupted after {bytes} bytes ({reason:?})",
-            kind.verb()
+        } => line!(
+            warn, "transfer interrupted", verb = kind.verb(), path = %path, bytes,
+            duration_ms = ms, reason = ?reason
         ),
-        ServerEvent::Closed { reason } => format!("closed ({reason:?})"),
-        _ => return,
-    };
-    eprintln!("ftpd: [{session} {peer}] {line}");
+        ServerEvent::Closed { reason } => line!(info, "closed", reason = ?reason),
+        _ => {}
+    }
 }
 
 fn build(options: &Options) -> Result<Server, String> {
@@ -416,9 +469,7 @@ fn build(options: &Options) -> Result<Server, String> {
         let trusted = options.proxy_protocol.iter().copied();
         server = server.proxy_protocol(ProxyProtocol::new(trusted));
     }
-    if !options.quiet {
-        server = server.on_event(log_event);
-    }
+    server = server.on_event(log_event);
     Ok(apply_limits(server, &options.limits))
 }
 
@@ -555,6 +606,7 @@ async fn serve(options: &Options, running: RunningServer) -> Result<(), String> 
 }
 
 fn run(options: Options) -> Result<(), String> {
+    init_logging(options.log_format, options.quiet);
     let server = build(&options)?;
     let bind_error = |e: std::io::Error| format!("cannot start: {e}");
     match options.runtime {
@@ -762,6 +814,8 @@ mod tests {
             "127.0.0.1:9100",
             "--runtime",
             "async-std",
+            "--log-format",
+            "json",
             "--quiet",
         ]);
         assert_eq!(
@@ -791,6 +845,7 @@ mod tests {
         assert_eq!(o.metrics, Some("127.0.0.1:9100".parse().unwrap()));
         assert_eq!(o.runtime, Runtime::AsyncStd);
         assert!(o.quiet);
+        assert_eq!(o.log_format, LogFormat::Json);
 
         assert_eq!(options(&["--anonymous-write"]).anonymous, Some(false));
         // The last of --anonymous and --anonymous-write wins.
@@ -998,7 +1053,7 @@ mod tests {
                     .map(|w| w.trim_end_matches(','))
             })
             .collect();
-        assert_eq!(flags.len(), 30, "{flags:?}");
+        assert_eq!(flags.len(), 31, "{flags:?}");
         for flag in flags {
             assert!(readme.contains(flag), "README.md does not list {flag}");
             let accepted = match parse(&[flag]) {
@@ -1028,12 +1083,25 @@ mod tests {
     /// ftpd in a child process: this test binary re-run as `child_process_runs_ftpd`,
     /// listening on a free port of 127.0.0.1, and stopped by its PID.
     struct ChildFtpd {
-        child: std::process::Child,
+        child: KillOnDrop,
         port: u16,
         /// `http://ADDR:PORT/metrics`, with `--metrics`.
         metrics: Option<String>,
         stdout: std::thread::JoinHandle<String>,
         stderr: std::thread::JoinHandle<String>,
+    }
+
+    /// A child process killed (by its PID) when dropped still running: a failed test leaves
+    /// no ftpd behind.
+    struct KillOnDrop(std::process::Child);
+
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            if matches!(self.0.try_wait(), Ok(None)) {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
     }
 
     /// What a stopped ftpd left behind.
@@ -1114,7 +1182,7 @@ mod tests {
                     .and_then(|port| port.parse::<u16>().ok());
                 if let Some(port) = port {
                     return Self {
-                        child,
+                        child: KillOnDrop(child),
                         port,
                         metrics,
                         stdout,
@@ -1131,19 +1199,19 @@ mod tests {
         /// SIGTERM by PID (the shell's built-in kill): a graceful shutdown, awaited for 15 s,
         /// then a kill.
         fn stop(mut self) -> Stopped {
-            let pid = self.child.id();
+            let pid = self.child.0.id();
             let signalled = Command::new("sh")
                 .args(["-c", "kill -TERM \"$0\"", &pid.to_string()])
                 .status()
                 .is_ok_and(|s| s.success());
             let deadline = Instant::now() + Duration::from_secs(15);
             let status = loop {
-                if let Some(status) = self.child.try_wait().unwrap() {
+                if let Some(status) = self.child.0.try_wait().unwrap() {
                     break Some(status);
                 }
                 if Instant::now() > deadline {
-                    let _ = self.child.kill();
-                    let _ = self.child.wait();
+                    let _ = self.child.0.kill();
+                    let _ = self.child.0.wait();
                     break None;
                 }
                 std::thread::sleep(Duration::from_millis(20));
@@ -1203,6 +1271,69 @@ mod tests {
                 (name.to_owned(), value.parse().expect("a number"))
             })
             .collect()
+    }
+
+    /// ftpd --log-format json: every line of stderr that is a log line is one JSON object;
+    /// each command, each refusal (an upload refused to a read-only user included) and each
+    /// transfer has its line, with the session, client address, user, bytes and duration.
+    #[test]
+    fn json_logs_have_a_line_per_command_refusal_and_transfer() {
+        require_curl();
+        let root = std::env::temp_dir().join(format!("ftpd-json-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        let source = root.join("source.bin");
+        std::fs::write(&source, vec![1u8; 54_321]).unwrap();
+        let args = ["--root", root.to_str().unwrap(), "--log-format", "json"];
+        let users = ["--user", "alice:secret", "--user", "bob:pw:ro"];
+        let ftpd = ChildFtpd::start(&[&args[..], &users].concat(), false);
+        let source = source.to_str().unwrap();
+        assert!(
+            curl(&["-u", "alice:secret", "-T", source, &ftpd.url("a.bin")])
+                .status
+                .success()
+        );
+        assert!(!curl(&["-u", "bob:pw", "-T", source, &ftpd.url("b.bin")])
+            .status
+            .success());
+        let stopped = ftpd.stop();
+        let lines: Vec<serde_json::Value> = stopped
+            .stderr
+            .lines()
+            .filter(|line| line.starts_with('{'))
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+            .collect();
+        let find = |message: &str, verb: &str, user: &str| {
+            lines
+                .iter()
+                .find(|l| l["message"] == message && l["verb"] == verb && l["user"] == user)
+                .unwrap_or_else(|| panic!("no {message} {verb} line for {user}: {lines:#?}"))
+        };
+        let stored = find("transfer completed", "STOR", "alice");
+        assert_eq!(stored["bytes"], 54_321);
+        assert_eq!(stored["path"], "/a.bin");
+        assert!(
+            stored["duration_ms"].is_u64() && stored["session"] == 1,
+            "{stored}"
+        );
+        assert!(
+            stored["peer"].as_str().unwrap().starts_with("127.0.0.1:"),
+            "{stored}"
+        );
+        find("command", "STOR", "alice");
+        find("command", "STOR", "bob");
+        let refused = find("rejected", "STOR", "bob");
+        assert!(
+            refused["code"]
+                .as_u64()
+                .is_some_and(|c| (550..=553).contains(&c)),
+            "{refused}"
+        );
+        assert!(refused["session"] == 2, "{refused}");
+        assert!(lines
+            .iter()
+            .any(|l| l["message"] == "logged in" && l["user"] == "bob"));
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     /// ftpd --metrics under each runtime: a scrape while an upload runs shows it running; the

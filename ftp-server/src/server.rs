@@ -37,8 +37,14 @@ use crate::tls::TlsConfig;
 pub struct SessionEvent<'a> {
     /// The session's number (unique per server, from 1).
     pub session: u64,
-    /// The client's address.
+    /// The client's address (from the PROXY protocol header behind a load balancer).
     pub peer: SocketAddr,
+    /// The logged-in user's name; `None` before a login succeeds (and after REIN or a new
+    /// USER).
+    pub user: Option<&'a [u8]>,
+    /// For the end of a transfer (completed, failed, interrupted): how long it ran since its
+    /// start (the 150/125 reply).
+    pub elapsed: Option<Duration>,
     /// What happened: a connection, a command, a reply code of 4xx or 5xx, a login (or failed
     /// attempt), TLS, a transfer started, completed (with its byte count) or failed, the end.
     pub event: &'a ServerEvent,

@@ -51,7 +51,10 @@ fn failed_logins_across_sessions_ban_the_address_for_a_while() {
         );
         refused.expect_closed();
         let metrics = server.metrics().snapshot();
-        assert_eq!((metrics.bans, metrics.refused, metrics.failed_logins), (1, [0, 1, 0], 3));
+        assert_eq!(
+            (metrics.bans, metrics.refused, metrics.failed_logins),
+            (1, [0, 1, 0], 3)
+        );
         // Another address logs in meanwhile.
         let mut other = connect_from_127_0_0_2(server.addr);
         other.expect(&format!("USER {}", ALICE.0), 331);

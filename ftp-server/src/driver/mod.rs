@@ -133,6 +133,45 @@ fn accept_tls(
     })
 }
 
+/// The session's events as `tracing` events (info for the session's milestones, warn for
+/// failures, debug for commands).
+fn trace_event(event: &ServerEvent) {
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    match event {
+        ServerEvent::Connected { peer } => tracing::info!(%peer, "connected"),
+        ServerEvent::Command { verb } => tracing::debug!(verb = %text(verb), "command"),
+        ServerEvent::Rejected { verb, code } => {
+            tracing::debug!(verb = %text(verb), code = code.get(), "rejected")
+        }
+        ServerEvent::LoggedIn {
+            user,
+            anonymous,
+            read_only,
+        } => tracing::info!(user = %text(user), anonymous, read_only, "logged in"),
+        ServerEvent::LoginFailed { user, attempts } => {
+            tracing::warn!(user = %text(user), attempts, "login failed")
+        }
+        ServerEvent::TlsEstablished => tracing::debug!("control connection protected"),
+        ServerEvent::TransferStarted { kind, path } => {
+            tracing::debug!(verb = kind.verb(), %path, "transfer started")
+        }
+        ServerEvent::TransferCompleted { kind, path, bytes } => {
+            tracing::info!(verb = kind.verb(), %path, bytes, "transfer completed")
+        }
+        ServerEvent::TransferFailed { kind, path, code } => {
+            tracing::warn!(verb = kind.verb(), %path, code = code.get(), "transfer failed")
+        }
+        ServerEvent::TransferInterrupted {
+            kind,
+            path,
+            bytes,
+            reason,
+        } => tracing::warn!(verb = kind.verb(), %path, bytes, ?reason, "transfer interrupted"),
+        ServerEvent::Closed { reason } => tracing::info!(?reason, "closed"),
+        _ => tracing::debug!(?event),
+    }
+}
+
 enum Wake {
     /// Bytes read from the control connection.
     Read(Vec<u8>),
@@ -184,6 +223,10 @@ pub(crate) struct Driver {
     control_tls: Option<Arc<rustls::ServerConfig>>,
     /// A transfer has started and not ended yet (for [`crate::Metrics`]).
     transfer_running: bool,
+    /// When the running transfer started (for [`SessionEvent::elapsed`]).
+    transfer_since: Option<Instant>,
+    /// The logged-in user's name (for [`SessionEvent::user`]).
+    logged_in: Option<Bytes>,
     /// Counts the session as open while it runs (refused sessions are not counted).
     _counted: Option<SessionGuard>,
 }
@@ -284,6 +327,8 @@ pub(crate) async fn run_session(
         env,
         control_tls: None,
         transfer_running: false,
+        transfer_since: None,
+        logged_in: None,
         _counted: refusal.is_none().then(|| metrics.session()),
     };
     let tls = if implicit_tls {
@@ -510,21 +555,33 @@ impl Driver {
     }
 
     fn event(&mut self, event: ServerEvent) {
-        let metrics = &self.shared.metrics;
-        metrics.event(&event, &mut self.transfer_running);
-        match &event {
-            ServerEvent::Connected { peer } => tracing::info!(%peer, "connected"),
-            ServerEvent::Command { verb } => {
-                tracing::debug!(verb = %String::from_utf8_lossy(verb), "command")
+        self.shared
+            .metrics
+            .event(&event, &mut self.transfer_running);
+        trace_event(&event);
+        let elapsed = self.track(&event);
+        if let Some(hook) = &self.shared.events {
+            hook(&SessionEvent {
+                session: self.id,
+                peer: self.peer,
+                user: self.logged_in.as_deref(),
+                elapsed,
+                event: &event,
+            });
+        }
+    }
+
+    /// Keeps what later events need (the user, when the transfer started, failed logins
+    /// for bans); returns how long a transfer ran when `event` ends one.
+    fn track(&mut self, event: &ServerEvent) -> Option<Duration> {
+        match event {
+            ServerEvent::Command { verb } if &verb[..] == b"USER" || &verb[..] == b"REIN" => {
+                self.logged_in = None;
             }
-            ServerEvent::Rejected { verb, code } => tracing::debug!(
-                verb = %String::from_utf8_lossy(verb), code = code.get(), "rejected"
-            ),
             ServerEvent::LoggedIn {
-                user,
-                anonymous,
-                read_only,
+                user, anonymous, ..
             } => {
+                self.logged_in = Some(user.clone());
                 if *anonymous {
                     self.user = self.shared.anonymous.as_ref().map(|anonymous| User {
                         name: user.clone(),
@@ -532,50 +589,31 @@ impl Driver {
                         read_only: anonymous.read_only,
                     });
                 }
-                tracing::info!(
-                    user = %String::from_utf8_lossy(user), anonymous, read_only, "logged in"
-                );
             }
-            ServerEvent::LoginFailed { user, attempts } => {
-                tracing::warn!(user = %String::from_utf8_lossy(user), attempts, "login failed");
-                if let Some(ban) = self
-                    .shared
-                    .bans
-                    .login_failed(self.peer.ip(), Instant::now())
-                {
-                    let peer = self.peer;
-                    self.shared.metrics.ban();
-                    tracing::warn!(%peer, seconds = ban.as_secs(), "address banned for failed logins");
-                }
+            ServerEvent::LoginFailed { .. } => self.count_failed_login(),
+            ServerEvent::TransferStarted { .. } => self.transfer_since = Some(Instant::now()),
+            ServerEvent::TransferCompleted { .. }
+            | ServerEvent::TransferFailed { .. }
+            | ServerEvent::TransferInterrupted { .. } => {
+                return self.transfer_since.take().map(|since| since.elapsed());
             }
-            ServerEvent::TlsEstablished => tracing::debug!("control connection protected"),
-            ServerEvent::TransferStarted { kind, path } => {
-                tracing::debug!(verb = kind.verb(), %path, "transfer started")
-            }
-            ServerEvent::TransferCompleted { kind, path, bytes } => {
-                tracing::info!(verb = kind.verb(), %path, bytes, "transfer completed")
-            }
-            ServerEvent::TransferFailed { kind, path, code } => tracing::warn!(
-                verb = kind.verb(), %path, code = code.get(), "transfer failed"
-            ),
-            ServerEvent::TransferInterrupted {
-                kind,
-                path,
-                bytes,
-                reason,
-            } => tracing::warn!(
-                verb = kind.verb(), %path, bytes, ?reason, "transfer interrupted"
-            ),
-            ServerEvent::Closed { reason } => tracing::info!(?reason, "closed"),
-            _ => tracing::debug!(?event),
+            _ => {}
         }
-        if let Some(hook) = &self.shared.events {
-            hook(&SessionEvent {
-                session: self.id,
-                peer: self.peer,
-                event: &event,
-            });
-        }
+        None
+    }
+
+    /// A failed login counts towards a ban of the client's address ([`crate::Server::ban`]).
+    fn count_failed_login(&self) {
+        let Some(ban) = self
+            .shared
+            .bans
+            .login_failed(self.peer.ip(), Instant::now())
+        else {
+            return;
+        };
+        let peer = self.peer;
+        self.shared.metrics.ban();
+        tracing::warn!(%peer, seconds = ban.as_secs(), "address banned for failed logins");
     }
 
     fn handle_msg(&mut self, now: Instant, msg: Msg) {
