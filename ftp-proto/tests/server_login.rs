@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ftp_proto::server::{
-    AnonymousPolicy, AuthFailure, CloseReason, ConnInfo, Principal, Secret, ServerConfig,
-    ServerEvent, ServerSession, StorageRequest, TlsPolicy,
+    AnonymousPolicy, AuthFailure, CloseReason, ConnInfo, Permissions, Principal, Secret,
+    ServerConfig, ServerEvent, ServerSession, StorageRequest, TlsPolicy,
 };
 use server_support::*;
 
@@ -81,11 +81,12 @@ fn anonymous_read_only_logs_in_without_auth_and_refuses_writes() {
         h.send(b"PASS guest@example.com\r\n");
         h.expect(b"230 User logged in\r\n");
         h.expect_idle();
-        assert!(h.session.principal().unwrap().read_only);
+        assert!(h.session.principal().unwrap().read_only_access());
         assert!(h.events.contains(&ServerEvent::LoggedIn {
             user: bytes(b"anonymous"),
             anonymous: true,
-            read_only: true
+            read_only: true,
+            permissions: Permissions::READ_ONLY,
         }));
         h.pasv();
         h.send(b"STOR x\r\nSTOU\r\nAPPE x\r\nDELE x\r\nMKD d\r\nRMD d\r\nRNFR x\r\n");
@@ -98,6 +99,64 @@ fn anonymous_read_only_logs_in_without_auth_and_refuses_writes() {
         h.send(b"RETR x\r\n");
         let (_, request) = h.expect_storage();
         assert!(matches!(request, StorageRequest::Retrieve { .. }));
+    });
+}
+
+/// An upload-only drop box (list and write): each command needing another right is refused
+/// without asking storage, byte for byte; the ones it may use reach storage.
+#[test]
+fn each_command_needs_its_own_right() {
+    greeted(ServerConfig::default(), |h| {
+        h.send(b"USER drop\r\nPASS pw\r\n");
+        h.expect(b"331 User name ok, need password\r\n");
+        let (id, _, _) = h.expect_auth();
+        let rights = Permissions::LIST | Permissions::WRITE;
+        h.auth(id, Ok(Principal::with_permissions("drop", rights)));
+        h.expect(b"230 User logged in\r\n");
+        assert!(h.events.contains(&ServerEvent::LoggedIn {
+            user: bytes(b"drop"),
+            anonymous: false,
+            read_only: false,
+            permissions: rights,
+        }));
+        h.pasv();
+        h.send(b"RETR x\r\nAPPE x\r\nDELE x\r\nMKD d\r\nRMD d\r\nRNFR x\r\n");
+        h.expect(b"550 Permission denied.\r\n550 Permission denied.\r\n550 Permission denied.\r\n");
+        h.expect(b"550 Permission denied.\r\n550 Permission denied.\r\n550 Permission denied.\r\n");
+        h.send(b"SITE CHMOD 644 x\r\n");
+        h.expect(b"550 Permission denied.\r\n");
+        h.expect_idle();
+        h.send(b"STOR x\r\n");
+        let (_, request) = h.expect_storage();
+        assert!(
+            matches!(request, StorageRequest::Store { .. }),
+            "{request:?}"
+        );
+    });
+    // Read and list only: the other way round.
+    greeted(ServerConfig::default(), |h| {
+        h.send(b"USER reader\r\nPASS pw\r\n");
+        h.expect(b"331 User name ok, need password\r\n");
+        let (id, _, _) = h.expect_auth();
+        h.auth(
+            id,
+            Ok(Principal::with_permissions("reader", Permissions::READ)),
+        );
+        h.expect(b"230 User logged in\r\n");
+        h.pasv();
+        h.send(b"LIST\r\nNLST\r\nMLSD\r\nMLST x\r\nSTAT x\r\nSTOR x\r\nSTOU\r\n");
+        h.expect(b"550 Permission denied.\r\n550 Permission denied.\r\n550 Permission denied.\r\n");
+        h.expect(b"550 Permission denied.\r\n550 Permission denied.\r\n");
+        h.expect(b"553 Permission denied.\r\n553 Permission denied.\r\n");
+        h.expect_idle();
+        // SIZE needs no right (a resumed download asks it).
+        h.send(b"TYPE I\r\nSIZE x\r\n");
+        h.expect(b"200 Switching to Binary mode.\r\n");
+        let (_, request) = h.expect_storage();
+        assert!(
+            matches!(request, StorageRequest::Metadata { .. }),
+            "{request:?}"
+        );
     });
 }
 

@@ -14,6 +14,7 @@ use crate::reply::{Reply, ReplyCode};
 use crate::transfer::{DataType, FileStructure, FormatControl, TransferMode};
 
 use super::config::{AnonymousPolicy, FactSet, HashAlgorithm};
+use super::permissions::Permissions;
 use super::state::{
     Busy, ControlTls, DataChannel, Login, PassiveKind, PendingOp, ServerSession, Transfer,
     TransferStage,
@@ -170,8 +171,10 @@ impl ServerSession {
         }
     }
 
-    fn read_only(&self) -> bool {
-        self.logged_in().is_some_and(|p| p.read_only)
+    /// True when the logged-in user has every right of `rights` (see [`Permissions`]).
+    fn may(&self, rights: Permissions) -> bool {
+        self.logged_in()
+            .is_some_and(|p| p.permissions.contains(rights))
     }
 }
 
@@ -209,10 +212,12 @@ impl ServerSession {
                 user,
                 anonymous: true,
             } => {
-                let principal = super::types::Principal {
-                    user: user.clone(),
-                    read_only: self.config.anonymous == AnonymousPolicy::ReadOnly,
+                let permissions = match self.config.anonymous {
+                    AnonymousPolicy::ReadOnly => Permissions::READ_ONLY,
+                    _ => Permissions::ALL,
                 };
+                let principal =
+                    super::types::Principal::with_permissions(user.clone(), permissions);
                 self.log_in(principal, true);
             }
             Login::NeedPass { user, .. } => {
@@ -737,12 +742,15 @@ impl ServerSession {
                 "Data connections must be protected (PROT P).",
             );
         }
-        if kind.is_upload() && self.read_only() {
-            let code = if kind == TransferKind::Append {
-                ReplyCode::FILE_UNAVAILABLE
-            } else {
-                ReplyCode::FILE_NAME_NOT_ALLOWED
-            };
+        let (right, code) = match kind {
+            TransferKind::Retrieve => (Permissions::READ, ReplyCode::FILE_UNAVAILABLE),
+            TransferKind::Store | TransferKind::StoreUnique => {
+                (Permissions::WRITE, ReplyCode::FILE_NAME_NOT_ALLOWED)
+            }
+            TransferKind::Append => (Permissions::APPEND, ReplyCode::FILE_UNAVAILABLE),
+            _ => (Permissions::LIST, ReplyCode::FILE_UNAVAILABLE),
+        };
+        if !self.may(right) {
             return self.reply(code, "Permission denied.");
         }
         if self.data == DataChannel::None {
@@ -948,6 +956,9 @@ impl ServerSession {
     }
 
     fn mlst(&mut self, arg: Option<Bytes>) {
+        if !self.may(Permissions::LIST) {
+            return self.reply(ReplyCode::FILE_UNAVAILABLE, "Permission denied.");
+        }
         let label = arg.clone().unwrap_or_else(|| self.settings.cwd.to_bytes());
         let Some(path) = self.resolve(arg.as_deref().unwrap_or_default(), OpClass::Query) else {
             return;
@@ -959,6 +970,9 @@ impl ServerSession {
     /// STAT with a pathname (RFC 959 §4.1.3): the path's LIST lines over the control
     /// connection, 212 for a directory, 213 for a file.
     fn stat_path(&mut self, arg: Bytes) {
+        if !self.may(Permissions::LIST) {
+            return self.reply(ReplyCode::FILE_UNAVAILABLE, "Permission denied.");
+        }
         let Some(path) = self.resolve(&arg, OpClass::Query) else {
             return;
         };
@@ -967,7 +981,13 @@ impl ServerSession {
     }
 
     fn modify(&mut self, arg: &[u8], op: PendingOp) {
-        if self.read_only() {
+        let right = match op {
+            PendingOp::Dele => Permissions::DELETE,
+            PendingOp::Rmd => Permissions::RMDIR,
+            PendingOp::Mfmt { .. } => Permissions::WRITE,
+            _ => Permissions::MKDIR,
+        };
+        if !self.may(right) {
             return self.reply(ReplyCode::FILE_UNAVAILABLE, "Permission denied.");
         }
         if matches!(op, PendingOp::Mfmt { .. }) && !self.config.mfmt {
@@ -993,7 +1013,7 @@ impl ServerSession {
     }
 
     fn rnfr(&mut self, arg: &[u8]) {
-        if self.read_only() {
+        if !self.may(Permissions::RENAME) {
             return self.reply(ReplyCode::FILE_UNAVAILABLE, "Permission denied.");
         }
         let Some(path) = self.resolve(arg, OpClass::Query) else {
@@ -1101,7 +1121,7 @@ impl ServerSession {
                 "Usage: SITE CHMOD <mode> <path>.",
             );
         };
-        if self.read_only() {
+        if !self.may(Permissions::CHMOD) {
             return self.reply(ReplyCode::FILE_UNAVAILABLE, "Permission denied.");
         }
         let Some(path) = self.resolve(&path, OpClass::Modify) else {

@@ -189,6 +189,7 @@
 mod commands;
 mod config;
 mod events;
+mod permissions;
 mod state;
 mod text;
 mod timer;
@@ -198,6 +199,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub use config::{AnonymousPolicy, ConnInfo, FactSet, HashAlgorithm, ServerConfig, TlsPolicy};
+pub use permissions::{Permissions, UnknownPermission};
 pub use state::ServerSession;
 /// Every verb the server session implements (whether a configuration offers it or not), in
 /// alphabetical order: what HELP lists when all are offered.

@@ -588,7 +588,8 @@ impl ServerSession {
         self.event(ServerEvent::LoggedIn {
             user: principal.user.clone(),
             anonymous,
-            read_only: principal.read_only,
+            read_only: principal.read_only_access(),
+            permissions: principal.permissions,
         });
         self.failed_logins = 0;
         self.settings.cwd = VirtualPath::root();

@@ -15,6 +15,7 @@ use crate::reply::ReplyCode;
 use crate::timestamp::Timestamp;
 
 use super::config::{FactSet, HashAlgorithm};
+use super::permissions::Permissions;
 use crate::session::id_type;
 pub use crate::session::{DataConnId, DataFailure, Secret, TransferKind, TransferParams};
 
@@ -547,26 +548,33 @@ pub enum StorageErrorKind {
 pub struct Principal {
     /// The user name.
     pub user: Bytes,
-    /// Refuse every write (STOR, APPE, STOU, DELE, MKD, RMD, RNFR/RNTO, MFMT, SITE CHMOD) with
-    /// 550 (553 for STOR/STOU) without asking storage.
-    pub read_only: bool,
+    /// What the user may do: a command that needs a right the user lacks is refused with 550
+    /// (553 for STOR/STOU) without asking storage (see [`Permissions`]).
+    pub permissions: Permissions,
 }
 
 impl Principal {
-    /// A principal with full rights.
+    /// A principal with every right.
     pub fn new(user: impl Into<Bytes>) -> Self {
+        Self::with_permissions(user, Permissions::ALL)
+    }
+
+    /// A principal that may only list and download.
+    pub fn read_only(user: impl Into<Bytes>) -> Self {
+        Self::with_permissions(user, Permissions::READ_ONLY)
+    }
+
+    /// A principal with these rights.
+    pub fn with_permissions(user: impl Into<Bytes>, permissions: Permissions) -> Self {
         Self {
             user: user.into(),
-            read_only: false,
+            permissions,
         }
     }
 
-    /// A principal that may only read.
-    pub fn read_only(user: impl Into<Bytes>) -> Self {
-        Self {
-            user: user.into(),
-            read_only: true,
-        }
+    /// True when the user has no right that changes storage.
+    pub fn read_only_access(&self) -> bool {
+        !self.permissions.intersects(Permissions::ANY_WRITE)
     }
 }
 
@@ -637,8 +645,10 @@ pub enum ServerEvent {
         user: Bytes,
         /// Logged in through the anonymous policy.
         anonymous: bool,
-        /// Writes are refused.
+        /// Every write is refused (no right of [`Permissions::ANY_WRITE`]).
         read_only: bool,
+        /// What the user may do.
+        permissions: Permissions,
     },
     /// A login attempt failed.
     LoginFailed {
