@@ -161,6 +161,23 @@ fn each_command_needs_its_own_right() {
 }
 
 #[test]
+fn too_many_sessions_is_530_at_once_and_not_a_failed_attempt() {
+    greeted(ServerConfig::default(), |h| {
+        for _ in 0..5 {
+            h.send(b"USER alice\r\nPASS secret\r\n");
+            h.expect(b"331 User name ok, need password\r\n");
+            let (id, _, _) = h.expect_auth();
+            h.auth(id, Err(AuthFailure::TooManySessions));
+            h.expect(b"530 Too many sessions for this user; try again later.\r\n");
+        }
+        assert!(!h.events.iter().any(|e| matches!(e, ServerEvent::LoginFailed { .. })));
+        h.send(b"PASS again\r\n");
+        h.expect(b"503 Login with USER first.\r\n");
+        h.login("alice");
+    });
+}
+
+#[test]
 fn anonymous_read_write_may_store() {
     greeted(anonymous(AnonymousPolicy::ReadWrite), |h| {
         h.send(b"USER FTP\r\nPASS x\r\n");

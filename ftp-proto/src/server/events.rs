@@ -10,7 +10,7 @@ use crate::addr::canonical_ip;
 use crate::listing::MlsxEntry;
 use crate::reply::{Reply, ReplyCode};
 
-use super::state::{Busy, ControlTls, DataChannel, PendingOp, ServerSession, TransferStage};
+use super::state::{Busy, ControlTls, DataChannel, Login, PendingOp, ServerSession, TransferStage};
 use super::text::{self, OpClass};
 use super::timer::Timer;
 use super::types::{
@@ -445,6 +445,14 @@ impl ServerSession {
                     "Authentication service unavailable, closing control connection.",
                 );
                 self.close(CloseReason::AuthUnavailable);
+            }
+            Err(AuthFailure::TooManySessions) => {
+                self.login = Login::NeedUser;
+                self.reply(
+                    ReplyCode::NOT_LOGGED_IN,
+                    "Too many sessions for this user; try again later.",
+                );
+                self.become_idle();
             }
             Err(_) => self.login_failed(user),
         }

@@ -592,6 +592,10 @@ pub enum AuthFailure {
     /// The back end could not decide (a database is down): 421, and the connection closes.
     #[error("authentication unavailable")]
     Unavailable,
+    /// The credentials are right but the user already has as many sessions as allowed: 530
+    /// at once, not counted as a failed attempt; the client may log in again later.
+    #[error("too many sessions for this user")]
+    TooManySessions,
 }
 
 /// Why the session ended.
