@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use ftp_server::auth::{Anonymous, UserTable};
+use ftp_server::auth::{Anonymous, Permissions, UserTable};
 use ftp_server::proto::server::ServerEvent;
 use ftp_server::storage::{FsStorage, VirtualPath};
 use ftp_server::{BanPolicy, IpNet, ProxyProtocol, RunningServer, Server, SessionEvent, TlsConfig};
@@ -436,8 +436,12 @@ fn build(options: &Options) -> Result<Server, String> {
     if !options.users.is_empty() {
         let mut table = UserTable::new();
         for (name, password, read_only) in &options.users {
+            let rights = match read_only {
+                true => Permissions::READ_ONLY,
+                false => Permissions::ALL,
+            };
             table
-                .add(name, password, VirtualPath::root(), *read_only)
+                .add(name, password, VirtualPath::root(), rights)
                 .map_err(|e| format!("--user {name}: {e}"))?;
         }
         server = server.authenticator(table);

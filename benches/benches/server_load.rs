@@ -72,7 +72,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use ftp_proto::addr::{parse_epsv_reply, Leniency};
-use ftp_server::auth::UserTable;
+use ftp_server::auth::{Permissions, UserTable};
 use ftp_server::storage::{FsStorage, VirtualPath};
 use ftp_server::{Server, TlsConfig};
 
@@ -387,7 +387,7 @@ fn our_server(root: &Path) -> std::io::Result<Server> {
         UserTable::new()
     };
     users
-        .add(USER, PASSWORD, VirtualPath::root(), false)
+        .add(USER, PASSWORD, VirtualPath::root(), Permissions::ALL)
         .map_err(std::io::Error::other)?;
     let certs = peer_cache().join("certs");
     let tls = TlsConfig::from_pem_files(certs.join("cert.pem"), certs.join("key.pem"))?;

@@ -41,7 +41,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ftp_proto::addr::{parse_epsv_reply, Leniency};
-use ftp_server::auth::{Anonymous, UserTable};
+use ftp_server::auth::{Anonymous, Permissions, UserTable};
 use ftp_server::storage::{FsStorage, VirtualPath};
 use ftp_server::Server;
 
@@ -367,7 +367,7 @@ fn ours(
 ) -> std::io::Result<ftp_server::RunningServer> {
     let mut users = UserTable::new();
     users
-        .add("bench", "bench", VirtualPath::root(), false)
+        .add("bench", "bench", VirtualPath::root(), Permissions::ALL)
         .map_err(std::io::Error::other)?;
     let server = Server::new(FsStorage::new(root)?.sync_uploads(variant.sync))
         .listen("127.0.0.1:0".parse().unwrap())

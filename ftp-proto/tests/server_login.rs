@@ -170,7 +170,10 @@ fn too_many_sessions_is_530_at_once_and_not_a_failed_attempt() {
             h.auth(id, Err(AuthFailure::TooManySessions));
             h.expect(b"530 Too many sessions for this user; try again later.\r\n");
         }
-        assert!(!h.events.iter().any(|e| matches!(e, ServerEvent::LoginFailed { .. })));
+        assert!(!h
+            .events
+            .iter()
+            .any(|e| matches!(e, ServerEvent::LoginFailed { .. })));
         h.send(b"PASS again\r\n");
         h.expect(b"503 Login with USER first.\r\n");
         h.login("alice");

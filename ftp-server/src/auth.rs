@@ -10,7 +10,7 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
 use bytes::Bytes;
 
-pub use ftp_proto::server::{AuthFailure, Secret};
+pub use ftp_proto::server::{AuthFailure, Permissions, Secret};
 
 use crate::blocking::Blocking;
 use crate::storage::{BoxFuture, VirtualPath};
@@ -23,18 +23,66 @@ pub struct User {
     /// The user's root inside the storage: every path the user names is mapped below it, so
     /// the user can neither see nor name anything outside it. `/` for the whole storage.
     pub home: VirtualPath,
-    /// Every write command is refused (550/553) without asking storage.
-    pub read_only: bool,
+    /// What the user may do; each command needing a right the user lacks is refused (550,
+    /// 553 for STOR/STOU) without asking storage.
+    pub permissions: Permissions,
+    /// The user's own limits, on top of the server's.
+    pub limits: UserLimits,
 }
 
 impl User {
-    /// A read-write user rooted at the storage's root.
+    /// A user with every right, rooted at the storage's root, with no limits of its own.
     pub fn new(name: impl Into<Bytes>) -> Self {
         Self {
             name: name.into(),
             home: VirtualPath::root(),
-            read_only: false,
+            permissions: Permissions::ALL,
+            limits: UserLimits::default(),
         }
+    }
+
+    /// True when the user has no right that changes storage.
+    pub fn read_only(&self) -> bool {
+        !self.permissions.intersects(Permissions::ANY_WRITE)
+    }
+}
+
+/// Limits of one user, on top of the server's (default: none).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UserLimits {
+    /// At most this many sessions logged in as the user at once; one more gets `530` at its
+    /// PASS (not counted as a failed login).
+    pub max_sessions: Option<usize>,
+    /// Uploads of each of the user's sessions move at most this many bytes per second.
+    pub upload_bytes_per_second: Option<u64>,
+    /// Downloads and listings of each of the user's sessions move at most this many bytes per
+    /// second.
+    pub download_bytes_per_second: Option<u64>,
+}
+
+impl UserLimits {
+    /// No limit.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// At most `max` sessions at once.
+    pub fn max_sessions(mut self, max: usize) -> Self {
+        self.max_sessions = Some(max);
+        self
+    }
+
+    /// Uploads at most `bytes` per second, per session.
+    pub fn upload_rate(mut self, bytes: u64) -> Self {
+        self.upload_bytes_per_second = Some(bytes.max(1));
+        self
+    }
+
+    /// Downloads and listings at most `bytes` per second, per session.
+    pub fn download_rate(mut self, bytes: u64) -> Self {
+        self.download_bytes_per_second = Some(bytes.max(1));
+        self
     }
 }
 
@@ -146,11 +194,12 @@ impl fmt::Display for UserTableError {
 struct Account {
     hash: String,
     home: VirtualPath,
-    read_only: bool,
+    permissions: Permissions,
+    limits: UserLimits,
 }
 
-/// A fixed table of users with Argon2id password hashes (PHC strings), each with a home and
-/// read-only or read-write access.
+/// A fixed table of users with Argon2id password hashes (PHC strings), each with a home, a
+/// set of [`Permissions`] and its own [`UserLimits`].
 ///
 /// Verification runs on the blocking pool. An unknown user costs the same hash computation
 /// as a known one, so response times do not reveal which names exist. Each verification
@@ -159,13 +208,16 @@ struct Account {
 /// wait their turn. Without that bound, 100 clients logging in together took 1.9 GB.
 ///
 /// ```
-/// use ftp_server::auth::UserTable;
+/// use ftp_server::auth::{Permissions, UserLimits, UserTable};
 /// use ftp_server::storage::VirtualPath;
 ///
 /// let mut users = UserTable::new();
-/// users.add("alice", "correct horse", VirtualPath::root(), false).unwrap();
+/// users.add("alice", "correct horse", VirtualPath::root(), Permissions::ALL).unwrap();
 /// let stored = UserTable::hash_password("battery staple").unwrap();
-/// users.add_hashed("bob", &stored, VirtualPath::root(), true).unwrap();
+/// let dropbox = VirtualPath::root().resolve(b"/incoming").unwrap();
+/// let upload_only = Permissions::LIST | Permissions::WRITE;
+/// users.add_hashed("bob", &stored, dropbox, upload_only).unwrap();
+/// users.set_limits("bob", UserLimits::new().max_sessions(2).upload_rate(1 << 20));
 /// assert!(users.contains("bob"));
 /// ```
 #[derive(Clone)]
@@ -274,16 +326,16 @@ impl UserTable {
         hash_with(Params::DEFAULT, password.as_bytes())
     }
 
-    /// Adds (or replaces) a user, hashing `password` now.
+    /// Adds (or replaces) a user with these rights, rooted at `home`, hashing `password` now.
     pub fn add(
         &mut self,
         name: &str,
         password: &str,
         home: VirtualPath,
-        read_only: bool,
+        permissions: Permissions,
     ) -> Result<(), UserTableError> {
         let hash = hash_with(self.params.clone(), password.as_bytes())?;
-        self.insert(name, hash, home, read_only);
+        self.insert(name, hash, home, permissions);
         Ok(())
     }
 
@@ -293,19 +345,31 @@ impl UserTable {
         name: &str,
         hash: &str,
         home: VirtualPath,
-        read_only: bool,
+        permissions: Permissions,
     ) -> Result<(), UserTableError> {
         argon2::password_hash::phc::PasswordHash::new(hash)
             .map_err(|_| UserTableError::InvalidHash)?;
-        self.insert(name, hash.to_owned(), home, read_only);
+        self.insert(name, hash.to_owned(), home, permissions);
         Ok(())
     }
 
-    fn insert(&mut self, name: &str, hash: String, home: VirtualPath, read_only: bool) {
+    /// Gives the user `name` its own limits; false when there is no such user.
+    pub fn set_limits(&mut self, name: &str, limits: UserLimits) -> bool {
+        match self.users.get_mut(name.as_bytes()) {
+            Some(account) => {
+                account.limits = limits;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn insert(&mut self, name: &str, hash: String, home: VirtualPath, permissions: Permissions) {
         let account = Account {
             hash,
             home,
-            read_only,
+            permissions,
+            limits: UserLimits::default(),
         };
         self.users
             .insert(Bytes::copy_from_slice(name.as_bytes()), account);
@@ -359,7 +423,8 @@ impl Authenticator for UserTable {
                 Some(account) if verified => Ok(User {
                     name: credentials.user,
                     home: account.home,
-                    read_only: account.read_only,
+                    permissions: account.permissions,
+                    limits: account.limits,
                 }),
                 _ => Err(AuthFailure::InvalidCredentials),
             }
@@ -392,14 +457,24 @@ mod tests {
     fn user_table_checks_hashed_passwords() {
         let mut table = UserTable::insecure_fast();
         let home = VirtualPath::root().resolve(b"/home/alice").unwrap();
-        table.add("alice", "s3cret", home.clone(), false).unwrap();
         table
-            .add("reader", "pw", VirtualPath::root(), true)
+            .add("alice", "s3cret", home.clone(), Permissions::ALL)
             .unwrap();
+        table
+            .add("reader", "pw", VirtualPath::root(), Permissions::READ_ONLY)
+            .unwrap();
+        let limits = UserLimits::new().max_sessions(1).download_rate(1000);
+        assert!(table.set_limits("reader", limits));
+        assert!(!table.set_limits("nobody", limits));
         let alice = check(&table, "alice", "s3cret").unwrap();
         assert_eq!(alice.home, home);
-        assert!(!alice.read_only);
-        assert!(check(&table, "reader", "pw").unwrap().read_only);
+        assert_eq!(
+            (alice.permissions, alice.limits),
+            (Permissions::ALL, UserLimits::new())
+        );
+        let reader = check(&table, "reader", "pw").unwrap();
+        assert!(reader.read_only() && !alice.read_only());
+        assert_eq!(reader.limits, limits);
         assert_eq!(
             check(&table, "alice", "wrong"),
             Err(AuthFailure::InvalidCredentials)
@@ -420,11 +495,11 @@ mod tests {
         assert!(hash.starts_with("$argon2id$v=19$m=64,t=1,p=1$"), "{hash}");
         let mut table = UserTable::insecure_fast();
         table
-            .add_hashed("bob", &hash, VirtualPath::root(), false)
+            .add_hashed("bob", &hash, VirtualPath::root(), Permissions::ALL)
             .unwrap();
         assert!(check(&table, "bob", "pw").is_ok());
         assert_eq!(
-            table.add_hashed("eve", "plaintext", VirtualPath::root(), false),
+            table.add_hashed("eve", "plaintext", VirtualPath::root(), Permissions::ALL),
             Err(UserTableError::InvalidHash)
         );
         assert!(!table.contains("eve"));
@@ -453,7 +528,7 @@ mod tests {
         });
         let mut table = UserTable::insecure_fast().max_concurrent_verifications(2);
         table
-            .add("alice", "pw", VirtualPath::root(), false)
+            .add("alice", "pw", VirtualPath::root(), Permissions::ALL)
             .unwrap();
         let logins: Vec<_> = (0..8)
             .map(|i| {

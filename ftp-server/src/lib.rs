@@ -8,12 +8,12 @@
 //! ```no_run
 //! # #[cfg(feature = "tokio")]
 //! # async fn serve() -> std::io::Result<()> {
-//! use ftp_server::auth::{Anonymous, UserTable};
+//! use ftp_server::auth::{Anonymous, Permissions, UserTable};
 //! use ftp_server::storage::{FsStorage, VirtualPath};
 //! use ftp_server::Server;
 //!
 //! let mut users = UserTable::new();
-//! users.add("alice", "secret", VirtualPath::root(), false).unwrap();
+//! users.add("alice", "secret", VirtualPath::root(), Permissions::ALL).unwrap();
 //! let server = Server::new(FsStorage::new("/srv/ftp")?)
 //!     .listen("127.0.0.1:2121".parse().unwrap())
 //!     .authenticator(users)

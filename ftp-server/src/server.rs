@@ -13,6 +13,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use async_channel::{Receiver, Sender};
+use bytes::Bytes;
 use ftp_proto::server::{AnonymousPolicy, ServerConfig, ServerEvent, TlsPolicy};
 use futures_lite::future::poll_fn;
 
@@ -515,6 +516,7 @@ impl Server {
             bans: Bans::new(self.ban),
             proxy_protocol: self.proxy_protocol.map(Arc::new),
             metrics: Metrics::new(),
+            user_sessions: UserSessions::default(),
             limits: Limits {
                 max_total: self.max_sessions,
                 max_per_ip: self.max_sessions_per_ip,
@@ -562,6 +564,7 @@ pub(crate) struct Shared {
     pub(crate) bans: Bans,
     pub(crate) proxy_protocol: Option<Arc<ProxyProtocol>>,
     pub(crate) metrics: Metrics,
+    pub(crate) user_sessions: UserSessions,
     limits: Limits,
     sessions: AtomicU64,
 }
@@ -582,6 +585,59 @@ struct Limits {
 struct LimitState {
     total: usize,
     per_ip: HashMap<IpAddr, usize>,
+}
+
+/// How many sessions each user with a session limit has logged in
+/// ([`crate::auth::UserLimits::max_sessions`]).
+#[derive(Default)]
+pub(crate) struct UserSessions(Mutex<HashMap<Bytes, usize>>);
+
+/// One logged-in session of a user with a session limit; gives its place back when dropped.
+pub(crate) struct UserSession {
+    registry: Arc<Shared>,
+    name: Bytes,
+}
+
+impl UserSessions {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Bytes, usize>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Shared {
+    /// A place among `name`'s sessions, `None` when it has `max` already. Users without a
+    /// limit are not counted (`Some` of a guard that counts nothing).
+    pub(crate) fn enter_user_session(
+        self: &Arc<Self>,
+        name: &Bytes,
+        max: Option<usize>,
+    ) -> Option<Option<UserSession>> {
+        let Some(max) = max else {
+            return Some(None);
+        };
+        let mut counts = self.user_sessions.lock();
+        let count = counts.entry(name.clone()).or_insert(0);
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(Some(UserSession {
+            registry: Arc::clone(self),
+            name: name.clone(),
+        }))
+    }
+}
+
+impl Drop for UserSession {
+    fn drop(&mut self) {
+        let mut counts = self.registry.user_sessions.lock();
+        if let Some(count) = counts.get_mut(&self.name) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.name);
+            }
+        }
+    }
 }
 
 /// One admitted session; gives its place back when dropped.

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ftp_server::auth::UserTable;
+use ftp_server::auth::{Permissions, UserTable};
 use ftp_server::storage::{FsStorage, VirtualPath};
 use ftp_server::Server;
 use support::*;
@@ -27,7 +27,7 @@ fn serves_on_the_applications_own_executor() {
     std::fs::write(root.path().join("f.bin"), &content).unwrap();
     let mut users = UserTable::insecure_fast();
     users
-        .add(ALICE.0, ALICE.1, VirtualPath::root(), false)
+        .add(ALICE.0, ALICE.1, VirtualPath::root(), Permissions::ALL)
         .unwrap();
     let server = Server::new(FsStorage::new(root.path()).unwrap())
         .listen("127.0.0.1:0".parse().unwrap())

@@ -345,7 +345,9 @@ fn user_homes_are_jails() {
             let home = ftp_server::storage::VirtualPath::root()
                 .resolve(b"/home/carol")
                 .unwrap();
-            users.add("carol", "pw", home, false).unwrap();
+            users
+                .add("carol", "pw", home, ftp_server::auth::Permissions::ALL)
+                .unwrap();
             let pub_dir = ftp_server::storage::VirtualPath::root()
                 .resolve(b"/pub")
                 .unwrap();

@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ftp_server::auth::Anonymous;
+use ftp_server::auth::{Anonymous, Permissions};
 use ftp_server::proto::server::ServerEvent;
 use ftp_server::proto::transfer::{
     BlockDecoder, BlockEncoder, CompressedDecoder, CompressedEncoder, DataEvent, DataType,
@@ -228,8 +228,8 @@ fn audit_events_count_logins_commands_and_bytes() {
             if closed {
                 assert!(events.iter().any(|e| matches!(
                     e,
-                    ServerEvent::LoggedIn { user, anonymous: false, read_only: false }
-                        if &user[..] == b"alice"
+                    ServerEvent::LoggedIn { user, anonymous: false, read_only: false, permissions }
+                        if &user[..] == b"alice" && *permissions == Permissions::ALL
                 )));
                 assert!(events
                     .iter()

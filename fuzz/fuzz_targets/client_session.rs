@@ -21,21 +21,53 @@ use std::time::{Duration, Instant};
 
 use ftp_proto::client::{
     ClientConfig, ClientDataEvent, ClientDataIntent, ClientEvent, ClientOutput, ClientSession,
-    ControlInfo, Credentials, DataConnId, DataFailure, DataMode, ListKind, OpId,
-    PasvAddressPolicy, StoreKind,
+    ControlInfo, Credentials, DataConnId, DataFailure, DataMode, ListKind, OpId, PasvAddressPolicy,
+    StoreKind,
 };
 use ftp_proto::command::HostName;
 use ftp_proto::reply::ReplyConfig;
 use libfuzzer_sys::fuzz_target;
 
 const REPLIES: &[&[u8]] = &[
-    b"220 ", b"220-", b"120 Service ready in 2 minutes.", b"421 ", b"331 ", b"332 ", b"230 ",
-    b"230-", b"202 ", b"530 ", b"211-Features:\r\n MLST type*;size*;\r\n UTF8\r\n211 End",
-    b"211 ", b"200 ", b"504 ", b"250 ", b"257 \"/a\"\"b\" ", b"350 ", b"213 1830",
-    b"213 19980615100045.014", b"229 Entering Extended Passive Mode (|||6446|)",
-    b"227 Entering Passive Mode (10,0,0,5,195,80).", b"500 ", b"502 ", b"522 ", b"150 ",
-    b"125 ", b"110 MARK R1 = 5", b"150 FILE: ", b"226 ", b"226-", b"225 ", b"426 ", b"425 ",
-    b"451 ", b"550 ", b"234 ", b"221 ", b"553-x\r\n150 ", b"250- Listing\r\n type=file; f\r\n250 ",
+    b"220 ",
+    b"220-",
+    b"120 Service ready in 2 minutes.",
+    b"421 ",
+    b"331 ",
+    b"332 ",
+    b"230 ",
+    b"230-",
+    b"202 ",
+    b"530 ",
+    b"211-Features:\r\n MLST type*;size*;\r\n UTF8\r\n211 End",
+    b"211 ",
+    b"200 ",
+    b"504 ",
+    b"250 ",
+    b"257 \"/a\"\"b\" ",
+    b"350 ",
+    b"213 1830",
+    b"213 19980615100045.014",
+    b"229 Entering Extended Passive Mode (|||6446|)",
+    b"227 Entering Passive Mode (10,0,0,5,195,80).",
+    b"500 ",
+    b"502 ",
+    b"522 ",
+    b"150 ",
+    b"125 ",
+    b"110 MARK R1 = 5",
+    b"150 FILE: ",
+    b"226 ",
+    b"226-",
+    b"225 ",
+    b"426 ",
+    b"425 ",
+    b"451 ",
+    b"550 ",
+    b"234 ",
+    b"221 ",
+    b"553-x\r\n150 ",
+    b"250- Listing\r\n type=file; f\r\n250 ",
 ];
 
 /// Reads the fuzzer's bytes.
@@ -110,10 +142,19 @@ fn fitting_reply(verb: &[u8], choice: u8) -> &'static [u8] {
         b"EPSV" => &[b"229 (|||6446|)", b"500 no", b"229 (|||0|)"],
         b"PASV" => &[b"227 (192,0,2,1,25,46)", b"227 x", b"502 no"],
         b"REST" | b"RNFR" => &[b"350 ok", b"502 no"],
-        b"RETR" | b"STOR" | b"APPE" | b"STOU" | b"LIST" | b"NLST" | b"MLSD" => {
-            &[b"150 go (12 bytes)", b"125 open", b"226 done", b"150 go\r\n226 done", b"550 no"]
-        }
-        b"ABOR" => &[b"426 x\r\n226 ok", b"226 ok", b"225 none", b"226 a\r\n226 b"],
+        b"RETR" | b"STOR" | b"APPE" | b"STOU" | b"LIST" | b"NLST" | b"MLSD" => &[
+            b"150 go (12 bytes)",
+            b"125 open",
+            b"226 done",
+            b"150 go\r\n226 done",
+            b"550 no",
+        ],
+        b"ABOR" => &[
+            b"426 x\r\n226 ok",
+            b"226 ok",
+            b"225 none",
+            b"226 a\r\n226 b",
+        ],
         b"PWD" | b"MKD" => &[b"257 \"/x\" ok", b"550 no"],
         b"QUIT" => &[b"221 bye"],
         _ => &[b"200 ok", b"250 ok", b"213 5", b"211 x", b"500 no"],
@@ -150,8 +191,12 @@ impl Driver {
             match &output {
                 ClientOutput::Transmit(t) => {
                     assert!(!self.handshake, "transmit during the TLS handshake");
-                    let line: Vec<u8> = t.bytes.iter().copied().skip_while(|&b| b >= 0x80).collect();
-                    self.last_verb = line.into_iter().take_while(u8::is_ascii_alphabetic).collect();
+                    let line: Vec<u8> =
+                        t.bytes.iter().copied().skip_while(|&b| b >= 0x80).collect();
+                    self.last_verb = line
+                        .into_iter()
+                        .take_while(u8::is_ascii_alphabetic)
+                        .collect();
                 }
                 ClientOutput::StartTls => self.handshake = true,
                 ClientOutput::Data(ClientDataIntent::Connect { id, tls, .. })
@@ -230,7 +275,12 @@ impl Driver {
             // With a path, LIST goes into the folder and back (PWD, CWD, LIST, CWD).
             15 | 16 => s.list(
                 (kind & 0x80 != 0).then(|| arg.clone().into()),
-                [ListKind::Auto, ListKind::Mlsd, ListKind::List, ListKind::Nlst][usize::from(kind / 24) % 4],
+                [
+                    ListKind::Auto,
+                    ListKind::Mlsd,
+                    ListKind::List,
+                    ListKind::Nlst,
+                ][usize::from(kind / 24) % 4],
             ),
             17 | 18 => s.retrieve(arg, offset),
             19 => s.store(arg, StoreKind::Replace, offset),
@@ -314,10 +364,17 @@ fn data_event(input: &mut Input<'_>) -> ClientDataEvent {
         "[::ffff:192.0.2.1]:20",
     ];
     const FAILURES: [DataFailure; 7] = [
-        DataFailure::Refused, DataFailure::TimedOut, DataFailure::PeerMismatch, DataFailure::Bind,
-        DataFailure::Tls, DataFailure::Reset, DataFailure::Other,
+        DataFailure::Refused,
+        DataFailure::TimedOut,
+        DataFailure::PeerMismatch,
+        DataFailure::Bind,
+        DataFailure::Tls,
+        DataFailure::Reset,
+        DataFailure::Other,
     ];
-    let addr: SocketAddr = ADDRS[usize::from(input.byte()) % ADDRS.len()].parse().unwrap();
+    let addr: SocketAddr = ADDRS[usize::from(input.byte()) % ADDRS.len()]
+        .parse()
+        .unwrap();
     match input.byte() % 6 {
         0 => ClientDataEvent::Listening { local: addr },
         1 | 2 => ClientDataEvent::Connected { peer: addr },

@@ -42,10 +42,18 @@ fn check_round_trip(entry: &MlsxEntry) {
         return;
     }
     let mut mlst = Vec::new();
-    entry.write_mlst_line(&mut mlst).expect("MLST writes what MLSD writes");
+    entry
+        .write_mlst_line(&mut mlst)
+        .expect("MLST writes what MLSD writes");
     let (mlsd, mlst) = (Bytes::from(mlsd), Bytes::from(mlst));
     for strictness in [Strictness::Strict, Strictness::Lenient] {
-        assert_eq!(MlsxEntry::parse_mlsd_line(&mlsd, strictness).as_ref(), Ok(entry));
-        assert_eq!(MlsxEntry::parse_mlst_line(&mlst, strictness).as_ref(), Ok(entry));
+        assert_eq!(
+            MlsxEntry::parse_mlsd_line(&mlsd, strictness).as_ref(),
+            Ok(entry)
+        );
+        assert_eq!(
+            MlsxEntry::parse_mlst_line(&mlst, strictness).as_ref(),
+            Ok(entry)
+        );
     }
 }

@@ -54,10 +54,8 @@ fuzz_target!(|data: &[u8]| {
         }
         let (reread, reused) = read(&again, usize::MAX).expect("an encoded header reads back");
         assert_eq!(reused, again.len());
-        if let (
-            ProxyHeader::Proxied { source, .. },
-            ProxyHeader::Proxied { source: back, .. },
-        ) = (header, reread)
+        if let (ProxyHeader::Proxied { source, .. }, ProxyHeader::Proxied { source: back, .. }) =
+            (header, reread)
         {
             assert_eq!(back.port(), source.port());
         } else {

@@ -22,23 +22,81 @@ use std::time::{Duration, Instant};
 use ftp_proto::line::LineConfig;
 use ftp_proto::path::VirtualPath;
 use ftp_proto::server::{
-    AnonymousPolicy, AuthFailure, AuthId, ConnInfo, DataConnId, DataEvent, DataFailure,
-    DataIntent, FileKind, HashAlgorithm, HashValue, Metadata, Principal, ServerConfig,
+    AnonymousPolicy, AuthFailure, AuthId, ConnInfo, DataConnId, DataEvent, DataFailure, DataIntent,
+    FileKind, HashAlgorithm, HashValue, Metadata, Permissions, Principal, ServerConfig,
     ServerOutput, ServerSession, StorageError, StorageErrorKind, StorageOpId, StorageRequest,
     StorageResponse, TlsPolicy,
 };
 use libfuzzer_sys::fuzz_target;
 
 const COMMANDS: &[&[u8]] = &[
-    b"USER ", b"PASS ", b"ACCT ", b"CWD ", b"CDUP", b"SMNT ", b"REIN", b"QUIT", b"PORT ",
-    b"PASV", b"TYPE ", b"STRU ", b"MODE ", b"RETR ", b"STOR ", b"STOU", b"APPE ", b"ALLO ",
-    b"REST ", b"RNFR ", b"RNTO ", b"ABOR", b"DELE ", b"RMD ", b"MKD ", b"PWD", b"LIST ",
-    b"NLST", b"SITE ", b"SYST", b"STAT", b"HELP ", b"NOOP", b"AUTH TLS", b"ADAT ", b"PBSZ 0",
-    b"PROT ", b"CCC", b"FEAT", b"OPTS ", b"EPRT ", b"EPSV", b"EPSV ALL", b"LPRT ", b"LPSV",
-    b"LANG ", b"HOST ", b"SIZE ", b"MDTM ", b"MLST ", b"MLSD", b"MFMT 20020717210715 ",
-    b"HASH ", b"RANG ", b"CLNT ", b"USER anonymous", b"PASS x", b"PORT 198,51,100,7,4,1",
-    b"EPRT |1|198.51.100.7|2000|", b"TYPE I", b"MODE B", b"SITE CHMOD 755 ", b"SITE WHO",
-    b"\xff\xf4\xff\xf2ABOR", b"\xff\xf4\xff\xf2STAT", b"OPTS MLST type;size;", b"REST 100",
+    b"USER ",
+    b"PASS ",
+    b"ACCT ",
+    b"CWD ",
+    b"CDUP",
+    b"SMNT ",
+    b"REIN",
+    b"QUIT",
+    b"PORT ",
+    b"PASV",
+    b"TYPE ",
+    b"STRU ",
+    b"MODE ",
+    b"RETR ",
+    b"STOR ",
+    b"STOU",
+    b"APPE ",
+    b"ALLO ",
+    b"REST ",
+    b"RNFR ",
+    b"RNTO ",
+    b"ABOR",
+    b"DELE ",
+    b"RMD ",
+    b"MKD ",
+    b"PWD",
+    b"LIST ",
+    b"NLST",
+    b"SITE ",
+    b"SYST",
+    b"STAT",
+    b"HELP ",
+    b"NOOP",
+    b"AUTH TLS",
+    b"ADAT ",
+    b"PBSZ 0",
+    b"PROT ",
+    b"CCC",
+    b"FEAT",
+    b"OPTS ",
+    b"EPRT ",
+    b"EPSV",
+    b"EPSV ALL",
+    b"LPRT ",
+    b"LPSV",
+    b"LANG ",
+    b"HOST ",
+    b"SIZE ",
+    b"MDTM ",
+    b"MLST ",
+    b"MLSD",
+    b"MFMT 20020717210715 ",
+    b"HASH ",
+    b"RANG ",
+    b"CLNT ",
+    b"USER anonymous",
+    b"PASS x",
+    b"PORT 198,51,100,7,4,1",
+    b"EPRT |1|198.51.100.7|2000|",
+    b"TYPE I",
+    b"MODE B",
+    b"SITE CHMOD 755 ",
+    b"SITE WHO",
+    b"\xff\xf4\xff\xf2ABOR",
+    b"\xff\xf4\xff\xf2STAT",
+    b"OPTS MLST type;size;",
+    b"REST 100",
 ];
 
 /// Reads the fuzzer's bytes.
@@ -104,7 +162,11 @@ fn config(flags: u8) -> ServerConfig {
         max_login_attempts: u32::from(flags % 4),
         idle_timeout: Some(Duration::from_secs(30)),
         data_timeout: Duration::from_millis(u64::from(flags % 5) * 1000),
-        request_timeout: if flags & 4 != 0 { Some(Duration::from_secs(10)) } else { None },
+        request_timeout: if flags & 4 != 0 {
+            Some(Duration::from_secs(10))
+        } else {
+            None
+        },
         shutdown_grace: Duration::from_secs(3),
         passive_address: (flags & 2 != 0).then(|| "203.0.113.80".parse().unwrap()),
         ..ServerConfig::default()
@@ -114,11 +176,26 @@ fn config(flags: u8) -> ServerConfig {
 fn storage_result(input: &mut Input<'_>) -> Result<StorageResponse, StorageError> {
     use StorageErrorKind as K;
     const KINDS: [K; 13] = [
-        K::NotFound, K::PermissionDenied, K::AlreadyExists, K::NotADirectory, K::IsADirectory,
-        K::InsufficientStorage, K::QuotaExceeded, K::InvalidName, K::InvalidOffset, K::Busy,
-        K::Transient, K::Unsupported, K::Other,
+        K::NotFound,
+        K::PermissionDenied,
+        K::AlreadyExists,
+        K::NotADirectory,
+        K::IsADirectory,
+        K::InsufficientStorage,
+        K::QuotaExceeded,
+        K::InvalidName,
+        K::InvalidOffset,
+        K::Busy,
+        K::Transient,
+        K::Unsupported,
+        K::Other,
     ];
-    let kinds = [FileKind::File, FileKind::Dir, FileKind::Symlink, FileKind::Other];
+    let kinds = [
+        FileKind::File,
+        FileKind::Dir,
+        FileKind::Symlink,
+        FileKind::Other,
+    ];
     match input.byte() % 10 {
         0 => Ok(StorageResponse::Opened {
             size: Some(u64::from(input.u16())),
@@ -148,7 +225,10 @@ fn storage_result(input: &mut Input<'_>) -> Result<StorageResponse, StorageError
             message: String::from_utf8_lossy(input.take(16)).into_owned(),
         }),
         7 => Ok(StorageResponse::Listing {
-            lines: vec![input.take(24).to_vec().into(), input.take(8).to_vec().into()],
+            lines: vec![
+                input.take(24).to_vec().into(),
+                input.take(8).to_vec().into(),
+            ],
             directory: input.byte() % 2 == 0,
         }),
         _ => Err(StorageError {
@@ -168,10 +248,17 @@ fn data_event(input: &mut Input<'_>) -> DataEvent {
         "[::ffff:198.51.100.7]:4000",
     ];
     const FAILURES: [DataFailure; 7] = [
-        DataFailure::Refused, DataFailure::TimedOut, DataFailure::PeerMismatch, DataFailure::Bind,
-        DataFailure::Tls, DataFailure::Reset, DataFailure::Other,
+        DataFailure::Refused,
+        DataFailure::TimedOut,
+        DataFailure::PeerMismatch,
+        DataFailure::Bind,
+        DataFailure::Tls,
+        DataFailure::Reset,
+        DataFailure::Other,
     ];
-    let addr: SocketAddr = ADDRS[usize::from(input.byte()) % ADDRS.len()].parse().unwrap();
+    let addr: SocketAddr = ADDRS[usize::from(input.byte()) % ADDRS.len()]
+        .parse()
+        .unwrap();
     match input.byte() % 5 {
         0 => DataEvent::Listening { local: addr },
         1 => DataEvent::Connected { peer: addr },
@@ -258,9 +345,9 @@ impl Driver {
                     self.storage.push(id);
                 }
                 ServerOutput::Authenticate { id, .. } => self.auth.push(id),
-                ServerOutput::Data(DataIntent::Listen { id, .. } | DataIntent::Connect { id, .. }) => {
-                    self.data.push(id)
-                }
+                ServerOutput::Data(
+                    DataIntent::Listen { id, .. } | DataIntent::Connect { id, .. },
+                ) => self.data.push(id),
                 ServerOutput::Close => self.closed = true,
                 _ => {}
             }
@@ -315,14 +402,22 @@ impl Driver {
             }
             7 => {
                 let id = Self::pick(&self.auth, input.byte(), AuthId::from_raw);
-                let result = match input.byte() % 5 {
+                let result = match input.byte() % 6 {
                     0 | 1 => Ok(Principal::new("alice")),
                     2 => Ok(Principal::read_only("ro")),
-                    3 => Err(AuthFailure::InvalidCredentials),
-                    _ => Err(if input.byte() & 1 == 0 {
-                        AuthFailure::AccountRequired
-                    } else {
-                        AuthFailure::Unavailable
+                    3 => Ok(Principal::with_permissions(
+                        "some",
+                        [
+                            Permissions::LIST | Permissions::WRITE,
+                            Permissions::READ | Permissions::DELETE | Permissions::RENAME,
+                            Permissions::NONE,
+                        ][usize::from(input.byte() % 3)],
+                    )),
+                    4 => Err(AuthFailure::InvalidCredentials),
+                    _ => Err(match input.byte() % 3 {
+                        0 => AuthFailure::AccountRequired,
+                        1 => AuthFailure::Unavailable,
+                        _ => AuthFailure::TooManySessions,
                     }),
                 };
                 self.session.handle_auth_result(self.now, id, result);
@@ -365,7 +460,8 @@ fuzz_target!(|data: &[u8]| {
     let mut input = Input(data);
     let flags = input.byte();
     let config = config(flags);
-    let max_buffered = config.line.flood_limit + config.line.max_buffered + config.line.max_line_len;
+    let max_buffered =
+        config.line.flood_limit + config.line.max_buffered + config.line.max_line_len;
     let conn = ConnInfo {
         implicit_tls: input.byte() & 1 == 1,
         ..ConnInfo::new(

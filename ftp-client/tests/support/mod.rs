@@ -148,7 +148,12 @@ enum Process {
 fn start_ftp_server(tls_reuse: bool, port: u16, root: &Path, (min, max): (u16, u16)) -> Process {
     let mut users = ftp_server::auth::UserTable::insecure_fast();
     users
-        .add(USER, PASS, ftp_server::storage::VirtualPath::root(), false)
+        .add(
+            USER,
+            PASS,
+            ftp_server::storage::VirtualPath::root(),
+            ftp_server::auth::Permissions::ALL,
+        )
         .unwrap();
     let certs = cache().join("certs");
     let tls = ftp_server::TlsConfig::from_pem_files(certs.join("cert.pem"), certs.join("key.pem"))

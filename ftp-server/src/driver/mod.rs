@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 use async_channel::{Receiver, Sender};
 use bytes::Bytes;
 use ftp_proto::server::{
-    AuthId, ConnInfo, DataConnId, DataEvent, DataIntent, ListFormat, Principal, Secret,
-    ServerEvent, ServerOutput, ServerSession, StorageError, StorageErrorKind, StorageOpId,
+    AuthId, ConnInfo, DataConnId, DataEvent, DataIntent, ListFormat, Permissions, Principal,
+    Secret, ServerEvent, ServerOutput, ServerSession, StorageError, StorageErrorKind, StorageOpId,
     StorageRequest, StorageResponse,
 };
 use ftp_proto::transfer::DataType;
@@ -41,7 +41,7 @@ use tracing::Instrument;
 use crate::auth::{AuthFailure, Credentials, User};
 use crate::metrics::SessionGuard;
 use crate::runtime::{self, spawn_abortable, AbortOnDrop, Conn, Timer, Unread};
-use crate::server::{SessionEvent, Shared};
+use crate::server::{SessionEvent, Shared, UserSession};
 use crate::storage::{StorageContext, VirtualPath};
 
 pub(crate) mod data;
@@ -146,8 +146,9 @@ fn trace_event(event: &ServerEvent) {
         ServerEvent::LoggedIn {
             user,
             anonymous,
-            read_only,
-        } => tracing::info!(user = %text(user), anonymous, read_only, "logged in"),
+            permissions,
+            ..
+        } => tracing::info!(user = %text(user), anonymous, %permissions, "logged in"),
         ServerEvent::LoginFailed { user, attempts } => {
             tracing::warn!(user = %text(user), attempts, "login failed")
         }
@@ -227,6 +228,8 @@ pub(crate) struct Driver {
     transfer_since: Option<Instant>,
     /// The logged-in user's name (for [`SessionEvent::user`]).
     logged_in: Option<Bytes>,
+    /// Holds the session's place among the user's sessions ([`crate::auth::UserLimits`]).
+    user_session: Option<UserSession>,
     /// Counts the session as open while it runs (refused sessions are not counted).
     _counted: Option<SessionGuard>,
 }
@@ -329,6 +332,7 @@ pub(crate) async fn run_session(
         transfer_running: false,
         transfer_since: None,
         logged_in: None,
+        user_session: None,
         _counted: refusal.is_none().then(|| metrics.session()),
     };
     let tls = if implicit_tls {
@@ -577,6 +581,7 @@ impl Driver {
         match event {
             ServerEvent::Command { verb } if &verb[..] == b"USER" || &verb[..] == b"REIN" => {
                 self.logged_in = None;
+                self.user_session = None;
             }
             ServerEvent::LoggedIn {
                 user, anonymous, ..
@@ -584,9 +589,12 @@ impl Driver {
                 self.logged_in = Some(user.clone());
                 if *anonymous {
                     self.user = self.shared.anonymous.as_ref().map(|anonymous| User {
-                        name: user.clone(),
                         home: anonymous.home.clone(),
-                        read_only: anonymous.read_only,
+                        permissions: match anonymous.read_only {
+                            true => Permissions::READ_ONLY,
+                            false => Permissions::ALL,
+                        },
+                        ..User::new(user.clone())
                     });
                 }
             }
@@ -654,13 +662,14 @@ impl Driver {
             }
             Msg::Auth(id, result) => {
                 self.tasks.remove(&TaskKey::Auth(id));
-                let result = result.map(|user| {
-                    let principal = Principal {
-                        user: user.name.clone(),
-                        read_only: user.read_only,
-                    };
+                let result = result.and_then(|user| {
+                    let max = user.limits.max_sessions;
+                    let counted = self.shared.enter_user_session(&user.name, max);
+                    self.user_session = counted.ok_or(AuthFailure::TooManySessions)?;
+                    let principal =
+                        Principal::with_permissions(user.name.clone(), user.permissions);
                     self.user = Some(user);
-                    principal
+                    Ok(principal)
                 });
                 self.session.handle_auth_result(now, id, result);
             }
@@ -814,7 +823,11 @@ impl Driver {
             self.slot(*data);
             self.transfer_ops.insert(op, *data);
         }
-        let cx = StorageContext::new(user.name.clone(), user.read_only, self.env.blocking.clone());
+        let cx = StorageContext::new(
+            user.name.clone(),
+            user.read_only(),
+            self.env.blocking.clone(),
+        );
         let storage = Arc::clone(&self.shared.storage);
         let inbox = self.inbox_tx.clone();
         let home = user.home;

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use ftp_server::auth::{Anonymous, UserTable};
+use ftp_server::auth::{Anonymous, Permissions, UserTable};
 use ftp_server::proto::reply::ReplyDecoder;
 use ftp_server::storage::{FsStorage, VirtualPath};
 use ftp_server::{RunningServer, Server, TlsConfig};
@@ -295,9 +295,11 @@ impl TestServer {
     ) -> Self {
         let mut users = UserTable::insecure_fast();
         users
-            .add(ALICE.0, ALICE.1, VirtualPath::root(), false)
+            .add(ALICE.0, ALICE.1, VirtualPath::root(), Permissions::ALL)
             .unwrap();
-        users.add(BOB.0, BOB.1, VirtualPath::root(), true).unwrap();
+        users
+            .add(BOB.0, BOB.1, VirtualPath::root(), Permissions::READ_ONLY)
+            .unwrap();
         let events = Arc::new(Mutex::new(Vec::new()));
         let log = Arc::clone(&events);
         let server = Server::new(FsStorage::new(root.path()).unwrap())
