@@ -74,6 +74,9 @@ OPTIONS:
                                 --ban-window [default: off]
     --ban-window SECONDS        the window failed logins count in [default: 600]
     --ban-for SECONDS           how long such a ban lasts [default: 600]
+    --max-upload-rate BYTES     all uploads together move at most BYTES per second; K, M
+                                and G suffixes count in KiB, MiB, GiB [default: no limit]
+    --max-download-rate BYTES   the same for downloads and listings [default: no limit]
     --metrics ADDR:PORT         serve the server's counters for Prometheus at
                                 http://ADDR:PORT/metrics [default: off]
     --runtime tokio|async-std   the async runtime [default: tokio]
@@ -123,6 +126,9 @@ struct Limits {
     ban_after: Option<u32>,
     ban_window: Option<Duration>,
     ban_for: Option<Duration>,
+    /// Bytes per second.
+    max_upload_rate: Option<u64>,
+    max_download_rate: Option<u64>,
 }
 
 /// A count of at least 1.
@@ -156,6 +162,22 @@ enum Runtime {
 /// `NAME:PASSWORD[:ro|rw]`: the name ends at the first `:`; the password is everything after
 /// it, except a last `:ro` or `:rw` (so passwords may contain `:`; one that ends in `:ro` or
 /// `:rw` itself needs the access spelled out after it, as in `alice:pass:ro:rw`).
+/// A rate in bytes per second: digits, optionally with K, M or G (KiB, MiB, GiB); at least 1.
+fn parse_rate(text: &str, flag: &str) -> Result<u64, String> {
+    let (digits, unit) = match text.char_indices().last() {
+        Some((at, 'K' | 'k')) => (&text[..at], 1u64 << 10),
+        Some((at, 'M' | 'm')) => (&text[..at], 1 << 20),
+        Some((at, 'G' | 'g')) => (&text[..at], 1 << 30),
+        _ => (text, 1),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .filter(|n| *n > 0 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|n| n.checked_mul(unit))
+        .ok_or_else(|| format!("{flag} {text:?}: expected bytes per second, e.g. 500K or 2M"))
+}
+
 fn parse_user(spec: &str) -> Result<(&str, &str, bool), String> {
     let Some((name, rest)) = spec.split_once(':') else {
         return Err(format!("--user {spec:?}: expected NAME:PASSWORD[:ro|rw]"));
@@ -299,6 +321,14 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
                     options.limits.ban_after = Some(n);
                 } else {
                     options.limits.max_login_attempts = Some(n);
+                }
+            }
+            "--max-upload-rate" | "--max-download-rate" => {
+                let rate = parse_rate(&value(&flag)?, &flag)?;
+                if flag == "--max-upload-rate" {
+                    options.limits.max_upload_rate = Some(rate);
+                } else {
+                    options.limits.max_download_rate = Some(rate);
                 }
             }
             "--ban-window" | "--ban-for" => {
@@ -501,6 +531,12 @@ fn apply_limits(mut server: Server, limits: &Limits) -> Server {
     }
     if let Some(n) = limits.max_login_attempts {
         server = server.max_login_attempts(n);
+    }
+    if let Some(rate) = limits.max_upload_rate {
+        server = server.upload_rate(rate);
+    }
+    if let Some(rate) = limits.max_download_rate {
+        server = server.download_rate(rate);
     }
     if let Some(failures) = limits.ban_after {
         let ten_minutes = Duration::from_secs(600);
@@ -728,6 +764,9 @@ mod tests {
             "--ban-window=60",
             "--ban-for",
             "3600",
+            "--max-upload-rate",
+            "500K",
+            "--max-download-rate=3000",
         ]);
         let secs = Duration::from_secs;
         assert_eq!(
@@ -744,8 +783,24 @@ mod tests {
                 ban_after: Some(10),
                 ban_window: Some(secs(60)),
                 ban_for: Some(secs(3600)),
+                max_upload_rate: Some(500 << 10),
+                max_download_rate: Some(3000),
             }
         );
+        assert_eq!(
+            options(&["--max-upload-rate", "2M"]).limits.max_upload_rate,
+            Some(2 << 20)
+        );
+        assert_eq!(
+            options(&["--max-upload-rate", "1g"]).limits.max_upload_rate,
+            Some(1 << 30)
+        );
+        for bad in ["0", "K", "-5K", "1.5M", "+5", "5T", "99999999999999999999G"] {
+            assert_eq!(
+                error(&["--max-download-rate", bad]),
+                format!("--max-download-rate {bad:?}: expected bytes per second, e.g. 500K or 2M")
+            );
+        }
         let o = options(&["--stall-timeout", "0", "--idle-timeout", "600"]);
         assert_eq!(o.limits.stall_timeout, Some(None));
         assert_eq!(o.limits.idle_timeout, Some(Some(secs(600))));
@@ -1057,7 +1112,7 @@ mod tests {
                     .map(|w| w.trim_end_matches(','))
             })
             .collect();
-        assert_eq!(flags.len(), 31, "{flags:?}");
+        assert_eq!(flags.len(), 33, "{flags:?}");
         for flag in flags {
             assert!(readme.contains(flag), "README.md does not list {flag}");
             let accepted = match parse(&[flag]) {

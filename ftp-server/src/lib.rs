@@ -159,6 +159,7 @@ pub mod proxy;
 mod runtime;
 mod server;
 pub mod storage;
+mod throttle;
 pub mod tls;
 
 pub use bans::BanPolicy;

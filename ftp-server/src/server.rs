@@ -30,6 +30,7 @@ use crate::runtime::{self, Conn, Listener, Runtime};
 #[cfg(feature = "async-std")]
 use crate::storage::BoxFuture;
 use crate::storage::Storage;
+use crate::throttle::RateLimiter;
 use crate::tls::TlsConfig;
 
 /// An audit event of one session, for logs and metrics ([`Server::on_event`]).
@@ -91,6 +92,8 @@ pub struct Server {
     max_sessions_per_ip: usize,
     ban: Option<BanPolicy>,
     proxy_protocol: Option<ProxyProtocol>,
+    upload_rate: Option<u64>,
+    download_rate: Option<u64>,
     splice: bool,
     sendfile: bool,
     pool_transfers: usize,
@@ -139,6 +142,8 @@ impl Server {
             max_sessions_per_ip: 32,
             ban: None,
             proxy_protocol: None,
+            upload_rate: None,
+            download_rate: None,
             splice: false,
             sendfile: false,
             pool_transfers: 64,
@@ -236,6 +241,21 @@ impl Server {
     /// [`Server::passive_ports`] to it. See [`crate::proxy`].
     pub fn proxy_protocol(mut self, policy: ProxyProtocol) -> Self {
         self.proxy_protocol = Some(policy);
+        self
+    }
+
+    /// All uploads of all sessions together move at most `bytes_per_second` (default: no
+    /// limit), on top of each user's own limit ([`crate::auth::UserLimits`]). Paced
+    /// transfers move in small chunks and leave the zero-copy paths.
+    pub fn upload_rate(mut self, bytes_per_second: u64) -> Self {
+        self.upload_rate = Some(bytes_per_second);
+        self
+    }
+
+    /// All downloads and listings of all sessions together move at most `bytes_per_second`
+    /// (default: no limit), on top of each user's own limit.
+    pub fn download_rate(mut self, bytes_per_second: u64) -> Self {
+        self.download_rate = Some(bytes_per_second);
         self
     }
 
@@ -516,6 +536,8 @@ impl Server {
             bans: Bans::new(self.ban),
             proxy_protocol: self.proxy_protocol.map(Arc::new),
             metrics: Metrics::new(),
+            upload_limit: self.upload_rate.map(RateLimiter::new),
+            download_limit: self.download_rate.map(RateLimiter::new),
             user_sessions: UserSessions::default(),
             limits: Limits {
                 max_total: self.max_sessions,
@@ -564,6 +586,9 @@ pub(crate) struct Shared {
     pub(crate) bans: Bans,
     pub(crate) proxy_protocol: Option<Arc<ProxyProtocol>>,
     pub(crate) metrics: Metrics,
+    /// The server-wide bandwidth limits ([`Server::upload_rate`], [`Server::download_rate`]).
+    pub(crate) upload_limit: Option<Arc<RateLimiter>>,
+    pub(crate) download_limit: Option<Arc<RateLimiter>>,
     pub(crate) user_sessions: UserSessions,
     limits: Limits,
     sessions: AtomicU64,

@@ -112,3 +112,41 @@ fn a_user_with_two_sessions_gets_530_for_a_third_until_one_ends() {
         second.expect("QUIT", 221);
     });
 }
+
+/// Bandwidth limits (both runtimes): the server's download limit and a user's own upload
+/// limit each hold a transfer to its rate. Only lower bounds on time are asserted (a loaded
+/// machine may be slower, never faster), and the bytes must arrive intact.
+#[test]
+fn bandwidth_limits_pace_transfers() {
+    each_runtime(|rt| {
+        let mut users = users();
+        users
+            .add("slow", "pw", VirtualPath::root(), Permissions::ALL)
+            .unwrap();
+        users.set_limits("slow", UserLimits::new().upload_rate(200_000));
+        let server = TestServer::start(rt, |s| s.authenticator(users).download_rate(400_000));
+        server.write("big.bin", &pattern(600_000, 9));
+
+        // 600 KB at 400 KB/s: at least 1.5 s less the 0.1 s burst.
+        let mut reader = login(&server, "reader");
+        reader.expect("TYPE I", 200);
+        let started = std::time::Instant::now();
+        assert!(reader.retr("big.bin") == pattern(600_000, 9));
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(1350),
+            "download took {took:?}"
+        );
+
+        // 300 KB at the user's 200 KB/s: at least 1.5 s less the burst.
+        let mut slow = login(&server, "slow");
+        slow.expect("TYPE I", 200);
+        let started = std::time::Instant::now();
+        slow.stor("up.bin", &pattern(300_000, 10));
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(1350), "upload took {took:?}");
+        assert!(server.read("up.bin") == pattern(300_000, 10));
+        reader.expect("QUIT", 221);
+        slow.expect("QUIT", 221);
+    });
+}

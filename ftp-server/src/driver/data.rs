@@ -7,7 +7,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener as StdListener};
 use std::ops::RangeInclusive;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -35,6 +35,7 @@ use crate::metrics::Metrics;
 use crate::proxy::{self, ProxyProtocol};
 use crate::runtime::{self, Conn, Runtime, Unread};
 use crate::storage::{storage_error, FileRead, FileWrite};
+use crate::throttle::{RateLimiter, Throttle};
 use crate::tls::DataTls;
 
 /// The memory a running transfer's buffers may take ([`crate::Server::transfer_buffer`]),
@@ -107,9 +108,29 @@ pub(crate) struct DataEnv {
     pub(crate) proxy_protocol: Option<Arc<ProxyProtocol>>,
     /// Counts TLS handshakes.
     pub(crate) metrics: Metrics,
+    /// The server's bandwidth limits, shared by every session.
+    pub(crate) upload_limit: Option<Arc<RateLimiter>>,
+    pub(crate) download_limit: Option<Arc<RateLimiter>>,
+    /// The logged-in user's own limits for this session (uploads, downloads).
+    pub(crate) user_limits: Mutex<(Option<Arc<RateLimiter>>, Option<Arc<RateLimiter>>)>,
 }
 
 impl DataEnv {
+    /// The limits a transfer in this direction moves under now.
+    fn throttle(&self, upload: bool) -> Throttle {
+        let user = self.user_limits.lock().unwrap_or_else(|e| e.into_inner());
+        match upload {
+            true => Throttle::new([self.upload_limit.as_ref(), user.0.as_ref()]),
+            false => Throttle::new([self.download_limit.as_ref(), user.1.as_ref()]),
+        }
+    }
+
+    /// Sets the logged-in user's own limits, per second (`None`: no limit).
+    pub(crate) fn set_user_rates(&self, upload: Option<u64>, download: Option<u64>) {
+        let limits = (upload.map(RateLimiter::new), download.map(RateLimiter::new));
+        *self.user_limits.lock().unwrap_or_else(|e| e.into_inner()) = limits;
+    }
+
     async fn report(&self, id: DataConnId, event: DataEvent) {
         let _ = self.inbox.send(Msg::Data(id, event)).await;
     }
@@ -495,14 +516,36 @@ pub(super) struct Progress {
     inbox: Sender<Msg>,
     id: DataConnId,
     last: Instant,
+    /// The bandwidth limits the transfer moves under (none on the blocking pool's paths).
+    throttle: Throttle,
+    /// The bytes counted against the limits so far.
+    paced: u64,
+    rt: Arc<dyn Runtime>,
 }
 
 impl Progress {
-    fn new(env: &DataEnv, id: DataConnId) -> Self {
+    fn new(env: &DataEnv, id: DataConnId, throttle: Throttle) -> Self {
         Self {
             inbox: env.inbox.clone(),
             id,
             last: Instant::now(),
+            throttle,
+            paced: 0,
+            rt: Arc::clone(&env.rt),
+        }
+    }
+
+    /// `total` bytes have moved: reports progress, and waits as long as the bandwidth limits
+    /// ask for the bytes since the last call.
+    async fn moved(&mut self, total: u64) {
+        self.tick(total);
+        if self.throttle.is_unlimited() {
+            return;
+        }
+        let bytes = total.saturating_sub(std::mem::replace(&mut self.paced, total));
+        let wait = self.throttle.moved(bytes);
+        if !wait.is_zero() {
+            runtime::sleep_until(&*self.rt, Instant::now() + wait).await;
         }
     }
 
@@ -533,17 +576,23 @@ async fn run(
     job: Job,
 ) -> (Option<Stream>, Result<u64, Failure>) {
     let _running = env.memory.track(Load::Transfers);
-    let mut progress = Progress::new(env, id);
+    let throttle = env.throttle(matches!(job.kind, JobKind::Receive(_)));
+    let paced = !throttle.is_unlimited();
+    // A paced transfer moves in chunks its limits allow in a fraction of a second.
+    let plain_chunk = throttle.chunk(env.buffers.plain_chunk());
+    let encoded_chunk = throttle.chunk(env.buffers.encoded_chunk());
+    let mut progress = Progress::new(env, id, throttle);
     let plain = is_plain(&job.params);
-    // Plain TCP, plain data: a local file may take the blocking pool's fast path.
-    let fast = plain && matches!(stream, Stream::Plain(_));
+    // Plain TCP, plain data, no bandwidth limit: a local file may take the blocking pool's
+    // fast path.
+    let fast = plain && matches!(stream, Stream::Plain(_)) && !paced;
     let slot = || fast.then(|| env.pool_slots.try_take()).flatten();
     match job.kind {
         JobKind::Send { source, skip } if plain && skip == 0 => {
             if let Some(slot) = source.std_file().and_then(|_| slot()) {
                 return local::send(env, slot, stream, source, progress).await;
             }
-            let chunk = env.buffers.plain_chunk();
+            let chunk = plain_chunk;
             let result = send_plain(&mut stream, source, chunk, &mut progress).await;
             (Some(stream), result)
         }
@@ -553,7 +602,7 @@ async fn run(
                 Source::File(source),
                 job.params,
                 skip,
-                env.buffers.encoded_chunk(),
+                encoded_chunk,
                 &mut progress,
             )
             .await;
@@ -565,7 +614,7 @@ async fn run(
                 Source::Listing(bytes),
                 job.params,
                 0,
-                env.buffers.encoded_chunk(),
+                encoded_chunk,
                 &mut progress,
             )
             .await;
@@ -576,10 +625,10 @@ async fn run(
                 return local::receive(env, slot, stream, writer, progress).await;
             }
             let result = if plain {
-                let chunk = env.buffers.plain_chunk();
+                let chunk = plain_chunk;
                 receive_plain(env, &mut stream, writer, chunk, &mut progress).await
             } else {
-                let chunk = env.buffers.encoded_chunk();
+                let chunk = encoded_chunk;
                 receive_encoded(env, &mut stream, writer, job.params, chunk, &mut progress).await
             };
             (Some(stream), result)
@@ -603,7 +652,7 @@ async fn send_plain(
         let (written, (buf, read)) = zip(stream.write_all(&current[..n]), source.read(next)).await;
         written.map_err(|e| data_failure(&e))?;
         total += n as u64;
-        progress.tick(total);
+        progress.moved(total).await;
         next = std::mem::replace(&mut current, buf);
         n = read.map_err(|e| storage_failure(&e))?.min(current.len());
     }
@@ -641,7 +690,7 @@ async fn receive_plain(
         let mut total = 0u64;
         while n > 0 {
             total += n as u64;
-            progress.tick(total);
+            progress.moved(total).await;
             if n < chunk {
                 // The last chunk: the stream ended.
                 current.truncate(n);
@@ -827,7 +876,7 @@ async fn send_encoded(
             pos += consumed;
             total += emit(stream, &mut mode, &mut skip, &mid[..written], &mut out).await?;
         }
-        progress.tick(total);
+        progress.moved(total).await;
     }
     // The MODE trailer (EOF marker).
     loop {
@@ -887,7 +936,7 @@ async fn receive_encoded(
                 .await
                 .map_err(|e| data_failure(&e))?;
             total += n as u64;
-            progress.tick(total);
+            progress.moved(total).await;
             if n == 0 {
                 match &mut mode {
                     ModeDecoder::Stream => break,

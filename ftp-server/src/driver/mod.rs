@@ -19,7 +19,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -301,6 +301,9 @@ pub(crate) async fn run_session(
         blocking: shared.rt.blocking(),
         proxy_protocol: shared.proxy_protocol.clone(),
         metrics: shared.metrics.clone(),
+        upload_limit: shared.upload_limit.clone(),
+        download_limit: shared.download_limit.clone(),
+        user_limits: Mutex::new((None, None)),
     });
     let metrics = shared.metrics.clone();
     let shutdown = shared.shutdown.clone();
@@ -588,6 +591,7 @@ impl Driver {
             } => {
                 self.logged_in = Some(user.clone());
                 if *anonymous {
+                    self.env.set_user_rates(None, None);
                     self.user = self.shared.anonymous.as_ref().map(|anonymous| User {
                         home: anonymous.home.clone(),
                         permissions: match anonymous.read_only {
@@ -668,6 +672,12 @@ impl Driver {
                     self.user_session = counted.ok_or(AuthFailure::TooManySessions)?;
                     let principal =
                         Principal::with_permissions(user.name.clone(), user.permissions);
+                    let limits = user.limits;
+                    let rates = (
+                        limits.upload_bytes_per_second,
+                        limits.download_bytes_per_second,
+                    );
+                    self.env.set_user_rates(rates.0, rates.1);
                     self.user = Some(user);
                     Ok(principal)
                 });
