@@ -24,7 +24,9 @@ use std::time::Duration;
 use ftp_server::auth::{Anonymous, Permissions, UserTable};
 use ftp_server::proto::server::ServerEvent;
 use ftp_server::storage::{FsStorage, VirtualPath};
-use ftp_server::{BanPolicy, IpNet, ProxyProtocol, RunningServer, Server, SessionEvent, TlsConfig};
+use ftp_server::{
+    BanPolicy, ConnectionRate, IpNet, ProxyProtocol, RunningServer, Server, SessionEvent, TlsConfig,
+};
 
 const USAGE: &str = "\
 ftpd: serve a folder over FTP and FTPS
@@ -74,6 +76,9 @@ OPTIONS:
                                 --ban-window [default: off]
     --ban-window SECONDS        the window failed logins count in [default: 600]
     --ban-for SECONDS           how long such a ban lasts [default: 600]
+    --max-connections-per-minute N
+                                refuse (421) connections from a client address past N
+                                within a minute [default: no limit]
     --max-upload-rate BYTES     all uploads together move at most BYTES per second; K, M
                                 and G suffixes count in KiB, MiB, GiB [default: no limit]
     --max-download-rate BYTES   the same for downloads and listings [default: no limit]
@@ -126,6 +131,7 @@ struct Limits {
     ban_after: Option<u32>,
     ban_window: Option<Duration>,
     ban_for: Option<Duration>,
+    max_connections_per_minute: Option<u32>,
     /// Bytes per second.
     max_upload_rate: Option<u64>,
     max_download_rate: Option<u64>,
@@ -322,6 +328,11 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
                 } else {
                     options.limits.max_login_attempts = Some(n);
                 }
+            }
+            "--max-connections-per-minute" => {
+                let n = parse_count(&value(&flag)?, &flag)?;
+                options.limits.max_connections_per_minute =
+                    Some(u32::try_from(n).unwrap_or(u32::MAX));
             }
             "--max-upload-rate" | "--max-download-rate" => {
                 let rate = parse_rate(&value(&flag)?, &flag)?;
@@ -531,6 +542,9 @@ fn apply_limits(mut server: Server, limits: &Limits) -> Server {
     }
     if let Some(n) = limits.max_login_attempts {
         server = server.max_login_attempts(n);
+    }
+    if let Some(n) = limits.max_connections_per_minute {
+        server = server.connection_rate(ConnectionRate::new(n, Duration::from_secs(60)));
     }
     if let Some(rate) = limits.max_upload_rate {
         server = server.upload_rate(rate);
@@ -767,6 +781,8 @@ mod tests {
             "--max-upload-rate",
             "500K",
             "--max-download-rate=3000",
+            "--max-connections-per-minute",
+            "30",
         ]);
         let secs = Duration::from_secs;
         assert_eq!(
@@ -785,6 +801,7 @@ mod tests {
                 ban_for: Some(secs(3600)),
                 max_upload_rate: Some(500 << 10),
                 max_download_rate: Some(3000),
+                max_connections_per_minute: Some(30),
             }
         );
         assert_eq!(
@@ -1112,7 +1129,7 @@ mod tests {
                     .map(|w| w.trim_end_matches(','))
             })
             .collect();
-        assert_eq!(flags.len(), 33, "{flags:?}");
+        assert_eq!(flags.len(), 34, "{flags:?}");
         for flag in flags {
             assert!(readme.contains(flag), "README.md does not list {flag}");
             let accepted = match parse(&[flag]) {

@@ -1,7 +1,9 @@
 //! Bans across sessions: a client address that fails too many logins within a window is
 //! refused with `421` on every new connection for a while ([`crate::Server::ban`]). A client
 //! that reconnects after each session's own limit of attempts
-//! ([`crate::Server::max_login_attempts`]) is stopped this way.
+//! ([`crate::Server::max_login_attempts`]) is stopped this way. An address that opens
+//! connections faster than [`crate::Server::connection_rate`] allows is refused with `421`
+//! too, until its rate falls.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -31,6 +33,27 @@ impl BanPolicy {
     }
 }
 
+/// How fast one client address may open connections: at most `connections` within any
+/// `window`; the others are refused with `421` (and still count).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConnectionRate {
+    /// Connections allowed within the window (at least 1).
+    pub connections: u32,
+    /// The sliding window they count in.
+    pub window: Duration,
+}
+
+impl ConnectionRate {
+    /// At most `connections` (at least 1) within any `window`.
+    pub fn new(connections: u32, window: Duration) -> Self {
+        Self {
+            connections: connections.max(1),
+            window,
+        }
+    }
+}
+
 /// The most client addresses tracked at once; past it, the least recently seen goes.
 const MAX_ADDRESSES: usize = 65_536;
 
@@ -41,21 +64,53 @@ struct Record {
     failures: VecDeque<Instant>,
     banned_until: Option<Instant>,
     last_seen: Option<Instant>,
+    /// The recent connections, oldest first; at most `rate.connections` of them.
+    connections: VecDeque<Instant>,
 }
 
 /// The failed logins and bans of every client address, bounded in memory.
 #[derive(Debug)]
 pub(crate) struct Bans {
     policy: Option<BanPolicy>,
+    rate: Option<ConnectionRate>,
     records: Mutex<HashMap<IpAddr, Record>>,
 }
 
 impl Bans {
-    pub(crate) fn new(policy: Option<BanPolicy>) -> Self {
+    pub(crate) fn new(policy: Option<BanPolicy>, rate: Option<ConnectionRate>) -> Self {
         Self {
             policy,
+            rate,
             records: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Counts a connection from `ip` at `now`; false when it is one too many for the
+    /// connection rate.
+    pub(crate) fn connection_allowed(&self, ip: IpAddr, now: Instant) -> bool {
+        let Some(rate) = self.rate else {
+            return true;
+        };
+        let ip = ftp_proto::addr::canonical_ip(ip);
+        let mut records = self.lock();
+        if !records.contains_key(&ip) && records.len() >= MAX_ADDRESSES {
+            make_room(&mut records, now, self.rate.map(|r| r.window));
+        }
+        let record = records.entry(ip).or_default();
+        record.last_seen = Some(now);
+        let recent = &mut record.connections;
+        while recent
+            .front()
+            .is_some_and(|&at| now.duration_since(at) >= rate.window)
+        {
+            recent.pop_front();
+        }
+        let allowed = recent.len() < rate.connections as usize;
+        if !allowed {
+            recent.pop_front();
+        }
+        recent.push_back(now);
+        allowed
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Record>> {
@@ -81,7 +136,7 @@ impl Bans {
         let ip = ftp_proto::addr::canonical_ip(ip);
         let mut records = self.lock();
         if !records.contains_key(&ip) && records.len() >= MAX_ADDRESSES {
-            make_room(&mut records, now);
+            make_room(&mut records, now, self.rate.map(|r| r.window));
         }
         let record = records.entry(ip).or_default();
         record.last_seen = Some(now);
@@ -106,10 +161,15 @@ impl Bans {
     }
 }
 
-/// Drops every record with nothing left to remember, or else the least recently seen one.
-fn make_room(records: &mut HashMap<IpAddr, Record>, now: Instant) {
+/// Drops every record with nothing left to remember (connections older than `window` are
+/// forgotten), or else the least recently seen one.
+fn make_room(records: &mut HashMap<IpAddr, Record>, now: Instant, window: Option<Duration>) {
     records.retain(|_, record| {
-        record.banned_until.is_some_and(|until| now < until) || !record.failures.is_empty()
+        let recent = |at: &Instant| window.is_some_and(|w| now.duration_since(*at) < w);
+        record.connections.retain(recent);
+        record.banned_until.is_some_and(|until| now < until)
+            || !record.failures.is_empty()
+            || !record.connections.is_empty()
     });
     if records.len() >= MAX_ADDRESSES {
         let oldest = records
@@ -130,7 +190,7 @@ mod tests {
 
     fn bans() -> Bans {
         let policy = BanPolicy::new(3, Duration::from_secs(60), Duration::from_secs(10));
-        Bans::new(Some(policy))
+        Bans::new(Some(policy), None)
     }
 
     #[test]
@@ -162,13 +222,35 @@ mod tests {
 
     #[test]
     fn without_a_policy_nothing_is_counted() {
-        let bans = Bans::new(None);
+        let bans = Bans::new(None, None);
         let t0 = Instant::now();
         for _ in 0..10 {
             assert_eq!(bans.login_failed(IP, t0), None);
         }
         assert!(!bans.is_banned(IP, t0));
         assert!(bans.lock().is_empty());
+    }
+
+    #[test]
+    fn connections_past_the_rate_are_refused_until_it_falls() {
+        let bans = Bans::new(None, Some(ConnectionRate::new(3, Duration::from_secs(10))));
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let allowed: Vec<bool> = [0, 100, 200, 300, 400]
+            .iter()
+            .map(|&ms| bans.connection_allowed(IP, at(ms)))
+            .collect();
+        assert_eq!(allowed, [true, true, true, false, false]);
+        // Another address has its own count.
+        let other = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
+        assert!(bans.connection_allowed(other, at(500)));
+        // Refused attempts count: the last three (200, 300, 400) are in the window until
+        // 200 leaves it; then one more (this one, refused, replaces 200) until 300 leaves.
+        assert!(!bans.connection_allowed(IP, at(10_150)));
+        assert!(bans.connection_allowed(IP, at(10_350)));
+        // Without a rate, everything is allowed.
+        let none = Bans::new(None, None);
+        assert!((0..100).all(|_| none.connection_allowed(IP, t0)));
     }
 
     #[test]

@@ -162,7 +162,7 @@ pub mod storage;
 mod throttle;
 pub mod tls;
 
-pub use bans::BanPolicy;
+pub use bans::{BanPolicy, ConnectionRate};
 pub use metrics::{Metrics, MetricsSnapshot};
 pub use proxy::{IpNet, ProxyProtocol};
 pub use server::{RunningServer, Server, SessionEvent, ShutdownHandle};

@@ -68,18 +68,21 @@ pub enum RefusedBecause {
     Banned,
     /// Not a trusted proxy, or a trusted proxy's PROXY protocol header was bad.
     Proxy,
+    /// The address opened connections too fast.
+    Rate,
 }
 
 impl RefusedBecause {
     /// Every reason, in the order of [`MetricsSnapshot::refused`].
-    pub const ALL: [Self; 3] = [Self::Full, Self::Banned, Self::Proxy];
+    pub const ALL: [Self; 4] = [Self::Full, Self::Banned, Self::Proxy, Self::Rate];
 
-    /// The label value: `full`, `banned`, `proxy`.
+    /// The label value: `full`, `banned`, `proxy`, `rate`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Full => "full",
             Self::Banned => "banned",
             Self::Proxy => "proxy",
+            Self::Rate => "rate",
         }
     }
 }
@@ -120,7 +123,7 @@ pub struct MetricsSnapshot {
     /// Sessions started since the server started (refused connections excepted).
     pub sessions: u64,
     /// Connections refused, by reason, in [`RefusedBecause::ALL`] order.
-    pub refused: [u64; 3],
+    pub refused: [u64; 4],
     /// Successful logins.
     pub logins: u64,
     /// Failed logins.

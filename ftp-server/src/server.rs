@@ -18,7 +18,7 @@ use ftp_proto::server::{AnonymousPolicy, ServerConfig, ServerEvent, TlsPolicy};
 use futures_lite::future::poll_fn;
 
 use crate::auth::{Anonymous, Authenticator, NoUsers};
-use crate::bans::{BanPolicy, Bans};
+use crate::bans::{BanPolicy, Bans, ConnectionRate};
 use crate::driver::data::BufferBudget;
 use crate::driver::local::PoolSlots;
 use crate::driver::run_session;
@@ -91,6 +91,7 @@ pub struct Server {
     max_sessions: usize,
     max_sessions_per_ip: usize,
     ban: Option<BanPolicy>,
+    connection_rate: Option<ConnectionRate>,
     proxy_protocol: Option<ProxyProtocol>,
     upload_rate: Option<u64>,
     download_rate: Option<u64>,
@@ -141,6 +142,7 @@ impl Server {
             max_sessions: 512,
             max_sessions_per_ip: 32,
             ban: None,
+            connection_rate: None,
             proxy_protocol: None,
             upload_rate: None,
             download_rate: None,
@@ -230,6 +232,14 @@ impl Server {
     /// warn). See [`crate::bans`].
     pub fn ban(mut self, policy: BanPolicy) -> Self {
         self.ban = Some(policy);
+        self
+    }
+
+    /// Limits how fast one client address may open connections (default: no limit): past
+    /// `rate.connections` within `rate.window`, connections get `421` until the rate falls
+    /// (refused attempts count too). Logged and counted ([`crate::metrics`]).
+    pub fn connection_rate(mut self, rate: ConnectionRate) -> Self {
+        self.connection_rate = Some(rate);
         self
     }
 
@@ -533,7 +543,7 @@ impl Server {
             shutdown: stop_rx,
             _keep_open: stop_tx.clone(),
             shutdown_message: self.shutdown_message,
-            bans: Bans::new(self.ban),
+            bans: Bans::new(self.ban, self.connection_rate),
             proxy_protocol: self.proxy_protocol.map(Arc::new),
             metrics: Metrics::new(),
             upload_limit: self.upload_rate.map(RateLimiter::new),
@@ -775,27 +785,31 @@ async fn admit_and_run(
             return tracing::warn!(%socket_peer, "{e}: connection closed");
         }
     };
-    let banned = shared.bans.is_banned(peer.ip(), Instant::now());
-    let permit = if banned {
-        tracing::warn!(%peer, "banned address: refusing a connection");
-        None
-    } else {
-        admit(&shared, peer.ip())
-    };
-    let refusal = match (&permit, banned) {
-        (Some(_), _) => None,
-        (None, true) => {
-            shared.metrics.refused(RefusedBecause::Banned);
-            Some(Refusal::Banned)
-        }
-        (None, false) => {
-            shared.metrics.refused(RefusedBecause::Full);
-            tracing::warn!(%peer, "session limit reached: refusing a connection");
-            Some(Refusal::Full)
-        }
-    };
+    let (refusal, permit) = admit_or_refuse(&shared, peer);
     run_session(shared, conn, peer, implicit, refusal).await;
     drop(permit);
+}
+
+/// A place for `peer`'s session, or why it is refused: a ban, the connection rate, the
+/// session limits, in that order.
+fn admit_or_refuse(shared: &Arc<Shared>, peer: SocketAddr) -> (Option<Refusal>, Option<Permit>) {
+    let now = Instant::now();
+    let (because, refusal, why) = if shared.bans.is_banned(peer.ip(), now) {
+        (RefusedBecause::Banned, Refusal::Banned, "banned address")
+    } else if !shared.bans.connection_allowed(peer.ip(), now) {
+        (
+            RefusedBecause::Rate,
+            Refusal::Rate,
+            "connection rate exceeded",
+        )
+    } else if let Some(permit) = admit(shared, peer.ip()) {
+        return (None, Some(permit));
+    } else {
+        (RefusedBecause::Full, Refusal::Full, "session limit reached")
+    };
+    shared.metrics.refused(because);
+    tracing::warn!(%peer, "{why}: refusing a connection");
+    (Some(refusal), None)
 }
 
 /// Stops a running server: every idle session gets `421` at once, sessions running a

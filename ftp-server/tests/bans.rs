@@ -53,7 +53,7 @@ fn failed_logins_across_sessions_ban_the_address_for_a_while() {
         let metrics = server.metrics().snapshot();
         assert_eq!(
             (metrics.bans, metrics.refused, metrics.failed_logins),
-            (1, [0, 1, 0], 3)
+            (1, [0, 1, 0, 0], 3)
         );
         // Another address logs in meanwhile.
         let mut other = connect_from_127_0_0_2(server.addr);
@@ -62,5 +62,25 @@ fn failed_logins_across_sessions_ban_the_address_for_a_while() {
         // After the ban, the address is welcome again.
         std::thread::sleep(BAN.saturating_sub(banned_at.elapsed()) + Duration::from_millis(100));
         server.login(ALICE).expect("QUIT", 221);
+    });
+}
+
+#[test]
+fn connections_past_the_rate_get_421_and_other_addresses_do_not() {
+    each_runtime(|rt| {
+        let rate = ftp_server::ConnectionRate::new(3, Duration::from_secs(60));
+        let server = TestServer::start(rt, |s| s.connection_rate(rate));
+        for _ in 0..3 {
+            server.connect().expect("QUIT", 221);
+        }
+        let mut refused = Ctl::connect(server.addr);
+        assert_eq!(
+            refused.raw_reply(),
+            "421 Too many connections from your address; slow down.\r\n"
+        );
+        refused.expect_closed();
+        connect_from_127_0_0_2(server.addr).expect("QUIT", 221);
+        let metrics = server.metrics().snapshot();
+        assert_eq!((metrics.refused, metrics.sessions), ([0, 0, 0, 1], 4));
     });
 }

@@ -48,7 +48,10 @@ fn counters_match_a_scripted_exchange_exactly() {
         wrong.expect("QUIT", 221);
 
         let s = settled(&server);
-        assert_eq!((s.sessions_open, s.sessions, s.refused), (0, 2, [1, 0, 0]));
+        assert_eq!(
+            (s.sessions_open, s.sessions, s.refused),
+            (0, 2, [1, 0, 0, 0])
+        );
         assert_eq!((s.logins, s.failed_logins), (1, 1));
         let verbs = [
             "USER", "PASS", "TYPE", "EPSV", "RETR", "STOR", "QUIT", "OTHER", "LIST",

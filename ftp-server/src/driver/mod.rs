@@ -241,6 +241,8 @@ pub(crate) enum Refusal {
     Full,
     /// The address is banned for failed logins ([`crate::Server::ban`]).
     Banned,
+    /// The address opens connections too fast ([`crate::Server::connection_rate`]).
+    Rate,
     /// The PROXY protocol is required and the address is not a trusted proxy
     /// ([`crate::Server::proxy_protocol`]).
     Untrusted,
@@ -276,6 +278,12 @@ pub(crate) async fn run_session(
             info,
             now,
             "Too many failed logins from your address; try again later.",
+        ),
+        Some(Refusal::Rate) => ServerSession::new_refused_because(
+            config,
+            info,
+            now,
+            "Too many connections from your address; slow down.",
         ),
         Some(Refusal::Untrusted) => ServerSession::new_refused_because(
             config,
