@@ -111,8 +111,15 @@ pub(crate) struct DataEnv {
     /// The server's bandwidth limits, shared by every session.
     pub(crate) upload_limit: Option<Arc<RateLimiter>>,
     pub(crate) download_limit: Option<Arc<RateLimiter>>,
-    /// The logged-in user's own limits for this session (uploads, downloads).
-    pub(crate) user_limits: Mutex<(Option<Arc<RateLimiter>>, Option<Arc<RateLimiter>>)>,
+    /// The logged-in user's own limits for this session.
+    pub(crate) user_limits: Mutex<UserRates>,
+}
+
+/// A session's own bandwidth limits, from its user's [`crate::auth::UserLimits`].
+#[derive(Debug, Default)]
+pub(crate) struct UserRates {
+    upload: Option<Arc<RateLimiter>>,
+    download: Option<Arc<RateLimiter>>,
 }
 
 impl DataEnv {
@@ -120,15 +127,18 @@ impl DataEnv {
     fn throttle(&self, upload: bool) -> Throttle {
         let user = self.user_limits.lock().unwrap_or_else(|e| e.into_inner());
         match upload {
-            true => Throttle::new([self.upload_limit.as_ref(), user.0.as_ref()]),
-            false => Throttle::new([self.download_limit.as_ref(), user.1.as_ref()]),
+            true => Throttle::new([self.upload_limit.as_ref(), user.upload.as_ref()]),
+            false => Throttle::new([self.download_limit.as_ref(), user.download.as_ref()]),
         }
     }
 
     /// Sets the logged-in user's own limits, per second (`None`: no limit).
     pub(crate) fn set_user_rates(&self, upload: Option<u64>, download: Option<u64>) {
-        let limits = (upload.map(RateLimiter::new), download.map(RateLimiter::new));
-        *self.user_limits.lock().unwrap_or_else(|e| e.into_inner()) = limits;
+        let rates = UserRates {
+            upload: upload.map(RateLimiter::new),
+            download: download.map(RateLimiter::new),
+        };
+        *self.user_limits.lock().unwrap_or_else(|e| e.into_inner()) = rates;
     }
 
     async fn report(&self, id: DataConnId, event: DataEvent) {

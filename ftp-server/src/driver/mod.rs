@@ -311,7 +311,7 @@ pub(crate) async fn run_session(
         metrics: shared.metrics.clone(),
         upload_limit: shared.upload_limit.clone(),
         download_limit: shared.download_limit.clone(),
-        user_limits: Mutex::new((None, None)),
+        user_limits: Mutex::default(),
     });
     let metrics = shared.metrics.clone();
     let shutdown = shared.shutdown.clone();
