@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -130,6 +130,70 @@ impl Authenticator for NoUsers {
         _blocking: Blocking,
     ) -> BoxFuture<'_, Result<User, AuthFailure>> {
         Box::pin(async { Err(AuthFailure::InvalidCredentials) })
+    }
+}
+
+/// An authenticator that can be replaced while the server runs (new users and passwords read
+/// again on SIGHUP, say): logins that start after [`Replaceable::replace`] ask the new one;
+/// sessions already logged in are not touched. Clones share the slot: keep one to replace
+/// what the server uses.
+///
+/// ```
+/// use ftp_server::auth::{Permissions, Replaceable, UserTable};
+/// use ftp_server::storage::VirtualPath;
+///
+/// let users = Replaceable::new(UserTable::new());
+/// let server_side = users.clone(); // given to Server::authenticator
+/// let mut reloaded = UserTable::new();
+/// reloaded.add("alice", "new secret", VirtualPath::root(), Permissions::ALL).unwrap();
+/// users.replace(reloaded);
+/// assert!(server_side.current().contains("alice"));
+/// ```
+pub struct Replaceable<A> {
+    current: Arc<RwLock<Arc<A>>>,
+}
+
+impl<A> Clone for Replaceable<A> {
+    fn clone(&self) -> Self {
+        Self {
+            current: Arc::clone(&self.current),
+        }
+    }
+}
+
+impl<A> fmt::Debug for Replaceable<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Replaceable").finish_non_exhaustive()
+    }
+}
+
+impl<A: Authenticator> Replaceable<A> {
+    /// Starts with `authenticator`.
+    pub fn new(authenticator: A) -> Self {
+        Self {
+            current: Arc::new(RwLock::new(Arc::new(authenticator))),
+        }
+    }
+
+    /// Logins from now on ask `authenticator`.
+    pub fn replace(&self, authenticator: A) {
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(authenticator);
+    }
+
+    /// The authenticator logins ask now.
+    pub fn current(&self) -> Arc<A> {
+        Arc::clone(&self.current.read().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+impl<A: Authenticator> Authenticator for Replaceable<A> {
+    fn authenticate(
+        &self,
+        credentials: Credentials,
+        blocking: Blocking,
+    ) -> BoxFuture<'_, Result<User, AuthFailure>> {
+        let current = self.current();
+        Box::pin(async move { current.authenticate(credentials, blocking).await })
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::io;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -83,9 +83,13 @@ pub(crate) const DATA_TICKETS_MAX: usize = 2;
 ///   data connection after an upload in the same FTP session (`522`).
 ///
 /// TLS 1.2 clients resume one session id as often as they like.
+///
+/// Clones share one configuration: [`TlsConfig::reload_pem_files`] on any clone (a new
+/// certificate, say on SIGHUP) applies to every session that starts TLS afterwards, while
+/// sessions already protected keep theirs.
 #[derive(Clone, Debug)]
 pub struct TlsConfig {
-    config: Arc<rustls::ServerConfig>,
+    config: Arc<RwLock<Arc<rustls::ServerConfig>>>,
 }
 
 impl TlsConfig {
@@ -99,30 +103,56 @@ impl TlsConfig {
 
     /// A certificate chain and private key from PEM text.
     pub fn from_pem(cert: &[u8], key: &[u8]) -> io::Result<Self> {
-        let invalid = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_owned());
-        let chain = CertificateDer::pem_slice_iter(cert)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| invalid("certificate PEM cannot be read"))?;
-        if chain.is_empty() {
-            return Err(invalid("no certificate in the certificate PEM"));
-        }
-        let key = PrivateKeyDer::from_pem_slice(key)
-            .map_err(|_| invalid("private key PEM cannot be read"))?;
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| invalid(&e.to_string()))?
-            .with_no_client_auth()
-            .with_single_cert(chain, key)
-            .map_err(|e| invalid(&e.to_string()))?;
-        Ok(Self::from_rustls(Arc::new(config)))
+        Ok(Self::from_rustls(server_config_from_pem(cert, key)?))
+    }
+
+    /// Replaces the certificate and key (read as [`TlsConfig::from_pem_files`] does) for
+    /// every session that starts TLS from now on; on error nothing changes.
+    pub fn reload_pem_files(
+        &self,
+        cert: impl AsRef<Path>,
+        key: impl AsRef<Path>,
+    ) -> io::Result<()> {
+        let config = server_config_from_pem(&std::fs::read(cert)?, &std::fs::read(key)?)?;
+        *self.config.write().unwrap_or_else(|e| e.into_inner()) = config;
+        Ok(())
     }
 
     /// Any rustls server configuration (client certificates, other providers, ALPN, ...).
     pub fn from_rustls(config: Arc<rustls::ServerConfig>) -> Self {
-        Self { config }
+        Self {
+            config: Arc::new(RwLock::new(config)),
+        }
     }
 
+    /// The configuration sessions starting TLS now get.
+    pub fn rustls(&self) -> Arc<rustls::ServerConfig> {
+        Arc::clone(&self.config.read().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// A rustls server configuration for a certificate chain and private key in PEM text.
+fn server_config_from_pem(cert: &[u8], key: &[u8]) -> io::Result<Arc<rustls::ServerConfig>> {
+    let invalid = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_owned());
+    let chain = CertificateDer::pem_slice_iter(cert)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| invalid("certificate PEM cannot be read"))?;
+    if chain.is_empty() {
+        return Err(invalid("no certificate in the certificate PEM"));
+    }
+    let key = PrivateKeyDer::from_pem_slice(key)
+        .map_err(|_| invalid("private key PEM cannot be read"))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| invalid(&e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| invalid(&e.to_string()))?;
+    Ok(Arc::new(config))
+}
+
+impl TlsConfig {
     /// The configurations for one FTP session's control and data connections.
     ///
     /// Both share a session cache (TLS 1.2 session IDs) and a ticket key (TLS 1.3 tickets,
@@ -133,7 +163,7 @@ impl TlsConfig {
     /// The ticket counts of each connection are those of the table in [`TlsConfig`]'s notes:
     /// [`CONTROL_TICKETS`], [`DATA_TICKETS_MAX`] and [`DataTls`].
     pub(crate) fn for_session(&self) -> SessionTls {
-        let mut control = rustls::ServerConfig::clone(&self.config);
+        let mut control = rustls::ServerConfig::clone(&self.rustls());
         control.session_storage = ServerSessionMemoryCache::new(32);
         if let Ok(ticketer) = rustls::crypto::ring::Ticketer::new() {
             control.ticketer = ticketer;
@@ -153,11 +183,6 @@ impl TlsConfig {
                 upload: Arc::new(upload),
             },
         }
-    }
-
-    /// The configuration as given.
-    pub fn rustls(&self) -> &Arc<rustls::ServerConfig> {
-        &self.config
     }
 }
 
