@@ -13,15 +13,18 @@
 //! idle clients get `421`, running transfers get 10 seconds to finish; a second Ctrl-C quits
 //! at once.
 
+#[path = "ftpd/config.rs"]
+mod config;
 #[path = "ftpd/metrics_endpoint.rs"]
 mod metrics_endpoint;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
-use ftp_server::auth::{Anonymous, Permissions, UserTable};
+use ftp_server::auth::{Anonymous, Permissions, Replaceable, UserTable};
 use ftp_server::proto::server::ServerEvent;
 use ftp_server::storage::{FsStorage, VirtualPath};
 use ftp_server::{
@@ -33,15 +36,25 @@ ftpd: serve a folder over FTP and FTPS
 
 USAGE:
     ftpd [OPTIONS]
+    ftpd hash-password          read a password on stdin, print its Argon2id hash for the
+                                users file
 
 OPTIONS:
+    --config FILE               read options from a TOML file first: each option is a key
+                                named as the option without its dashes (max-sessions = 100,
+                                require-tls = true, listen = [\"[::]:21\"]); command-line
+                                options come after it. Unknown keys are errors
+    --check-config              check the options, files, users and certificates, then exit
+    --users-file FILE           users with Argon2 password hashes, permissions and limits
+                                (TOML [[user]] tables; see the README). SIGHUP reads it and
+                                the TLS certificate and key again; sessions stay
     --listen ADDR:PORT          listen for FTP (and explicit FTPS) here [default: 127.0.0.1:2121];
                                 repeat for more addresses, e.g. [::1]:2121
     --root DIR                  the folder to serve [default: the current directory]
     --user NAME:PASSWORD[:ro|rw]
                                 a user (read-write unless :ro); repeatable. The password
                                 may contain ':' (only a last :ro or :rw is the access).
-                                Without any --user, anonymous read-only access is on
+                                Without --user or --users-file, anonymous read-only access is on
     --anonymous                 allow read-only anonymous logins (also with --user)
     --anonymous-write           allow read-write anonymous logins (think twice)
     --tls-cert FILE             certificate chain (PEM) for FTPS
@@ -97,6 +110,8 @@ struct Options {
     listen: Vec<SocketAddr>,
     root: PathBuf,
     users: Vec<(String, String, bool)>,
+    users_file: Option<PathBuf>,
+    check_config: bool,
     anonymous: Option<bool>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
@@ -165,9 +180,6 @@ enum Runtime {
     AsyncStd,
 }
 
-/// `NAME:PASSWORD[:ro|rw]`: the name ends at the first `:`; the password is everything after
-/// it, except a last `:ro` or `:rw` (so passwords may contain `:`; one that ends in `:ro` or
-/// `:rw` itself needs the access spelled out after it, as in `alice:pass:ro:rw`).
 /// A rate in bytes per second: digits, optionally with K, M or G (KiB, MiB, GiB); at least 1.
 fn parse_rate(text: &str, flag: &str) -> Result<u64, String> {
     let (digits, unit) = match text.char_indices().last() {
@@ -184,6 +196,9 @@ fn parse_rate(text: &str, flag: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{flag} {text:?}: expected bytes per second, e.g. 500K or 2M"))
 }
 
+/// `NAME:PASSWORD[:ro|rw]`: the name ends at the first `:`; the password is everything after
+/// it, except a last `:ro` or `:rw` (so passwords may contain `:`; one that ends in `:ro` or
+/// `:rw` itself needs the access spelled out after it, as in `alice:pass:ro:rw`).
 fn parse_user(spec: &str) -> Result<(&str, &str, bool), String> {
     let Some((name, rest)) = spec.split_once(':') else {
         return Err(format!("--user {spec:?}: expected NAME:PASSWORD[:ro|rw]"));
@@ -200,10 +215,13 @@ fn parse_user(spec: &str) -> Result<(&str, &str, bool), String> {
 }
 
 fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, String> {
+    let args = expand_config(args.into_iter().collect())?;
     let mut options = Options {
         listen: Vec::new(),
         root: std::env::current_dir().map_err(|e| format!("no current directory: {e}"))?,
         users: Vec::new(),
+        users_file: None,
+        check_config: false,
         anonymous: None,
         tls_cert: None,
         tls_key: None,
@@ -238,21 +256,15 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
             text.parse::<SocketAddr>()
                 .map_err(|_| format!("{name}: {text:?} is not an ADDR:PORT (e.g. 127.0.0.1:2121)"))
         };
-        const SWITCHES: [&str; 6] = [
-            "--anonymous",
-            "--anonymous-write",
-            "--require-tls",
-            "--require-tls-reuse",
-            "--no-active",
-            "--quiet",
-        ];
-        if inline.is_some() && SWITCHES.contains(&flag.as_str()) {
+        if inline.is_some() && config::SWITCHES.contains(&flag.as_str()) {
             return Err(format!("{flag} takes no value"));
         }
         match flag.as_str() {
             "-h" | "--help" => return Ok(None),
             "--listen" => options.listen.push(addr(value("--listen")?, "--listen")?),
             "--root" => options.root = PathBuf::from(value("--root")?),
+            "--users-file" => options.users_file = Some(value("--users-file")?.into()),
+            "--check-config" => options.check_config = true,
             "--user" => {
                 let spec = value("--user")?;
                 let (name, password, read_only) = parse_user(&spec)?;
@@ -464,7 +476,54 @@ fn log_event(event: &SessionEvent<'_>) {
     }
 }
 
-fn build(options: &Options) -> Result<Server, String> {
+/// The users of `--users-file` and `--user`, read (again) now.
+fn read_users(options: &Options) -> Result<UserTable, String> {
+    let mut table = match &options.users_file {
+        Some(path) => config::read_users(path)?,
+        None => UserTable::new(),
+    };
+    for (name, password, read_only) in &options.users {
+        let rights = match read_only {
+            true => Permissions::READ_ONLY,
+            false => Permissions::ALL,
+        };
+        table
+            .add(name, password, VirtualPath::root(), rights)
+            .map_err(|e| format!("--user {name}: {e}"))?;
+    }
+    Ok(table)
+}
+
+/// What SIGHUP reads again: the users and the TLS certificate and key.
+struct Reloader {
+    users: Option<Replaceable<UserTable>>,
+    tls: Option<TlsConfig>,
+}
+
+impl Reloader {
+    /// Reads the users and the certificate again; what could not be read stays as it was.
+    fn reload(&self, options: &Options) {
+        if let Some(users) = &self.users {
+            match read_users(options) {
+                Ok(table) => {
+                    let count = table.len();
+                    users.replace(table);
+                    tracing::warn!(target: "ftpd", users = count, "users reloaded");
+                }
+                Err(e) => tracing::error!(target: "ftpd", "users not reloaded: {e}"),
+            }
+        }
+        if let (Some(tls), Some(cert), Some(key)) = (&self.tls, &options.tls_cert, &options.tls_key)
+        {
+            match tls.reload_pem_files(cert, key) {
+                Ok(()) => tracing::warn!(target: "ftpd", "TLS certificate reloaded"),
+                Err(e) => tracing::error!(target: "ftpd", "TLS certificate not reloaded: {e}"),
+            }
+        }
+    }
+}
+
+fn build(options: &Options) -> Result<(Server, Reloader), String> {
     let storage = FsStorage::new(&options.root)
         .map_err(|e| format!("--root {}: {e}", options.root.display()))?;
     let mut server = Server::new(storage)
@@ -474,27 +533,25 @@ fn build(options: &Options) -> Result<Server, String> {
     for addr in &options.listen {
         server = server.listen(*addr);
     }
-    if !options.users.is_empty() {
-        let mut table = UserTable::new();
-        for (name, password, read_only) in &options.users {
-            let rights = match read_only {
-                true => Permissions::READ_ONLY,
-                false => Permissions::ALL,
-            };
-            table
-                .add(name, password, VirtualPath::root(), rights)
-                .map_err(|e| format!("--user {name}: {e}"))?;
-        }
-        server = server.authenticator(table);
+    let has_users = !options.users.is_empty() || options.users_file.is_some();
+    let mut reloader = Reloader {
+        users: None,
+        tls: None,
+    };
+    if has_users {
+        let users = Replaceable::new(read_users(options)?);
+        server = server.authenticator(users.clone());
+        reloader.users = Some(users);
     }
     match options.anonymous {
         Some(true) => server = server.anonymous(Anonymous::read_only()),
         Some(false) => server = server.anonymous(Anonymous::read_write()),
-        None if options.users.is_empty() => server = server.anonymous(Anonymous::read_only()),
+        None if !has_users => server = server.anonymous(Anonymous::read_only()),
         None => {}
     }
     if let (Some(cert), Some(key)) = (&options.tls_cert, &options.tls_key) {
         let tls = TlsConfig::from_pem_files(cert, key).map_err(|e| format!("TLS: {e}"))?;
+        reloader.tls = Some(tls.clone());
         server = server
             .tls(tls)
             .require_tls_for_login(options.require_tls)
@@ -515,7 +572,7 @@ fn build(options: &Options) -> Result<Server, String> {
         server = server.proxy_protocol(ProxyProtocol::new(trusted));
     }
     server = server.on_event(log_event);
-    Ok(apply_limits(server, &options.limits))
+    Ok((apply_limits(server, &options.limits), reloader))
 }
 
 fn apply_limits(mut server: Server, limits: &Limits) -> Server {
@@ -621,26 +678,39 @@ fn how_to_connect(options: &Options, plain: &[SocketAddr], implicit: &[SocketAdd
 }
 
 /// Ctrl-C and SIGTERM start the graceful shutdown; a second one quits at once.
-fn handle_signals(handle: ftp_server::ShutdownHandle) -> Result<(), String> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+/// SIGHUP reads the users and the TLS certificate again.
+fn handle_signals(
+    handle: ftp_server::ShutdownHandle,
+    reloader: Reloader,
+    options: Arc<Options>,
+) -> Result<(), String> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
         .map_err(|e| format!("cannot install signal handlers: {e}"))?;
     std::thread::spawn(move || {
-        let mut signals = signals.forever();
-        if signals.next().is_some() {
-            eprintln!("ftpd: shutting down (Ctrl-C again to quit at once)");
-            handle.shutdown();
-        }
-        if signals.next().is_some() {
-            std::process::exit(130);
+        let mut stopping = false;
+        for signal in signals.forever() {
+            match signal {
+                SIGHUP => reloader.reload(&options),
+                _ if stopping => std::process::exit(130),
+                _ => {
+                    eprintln!("ftpd: shutting down (Ctrl-C again to quit at once)");
+                    handle.shutdown();
+                    stopping = true;
+                }
+            }
         }
     });
     Ok(())
 }
 
-async fn serve(options: &Options, running: RunningServer) -> Result<(), String> {
+async fn serve(
+    options: Arc<Options>,
+    running: RunningServer,
+    reloader: Reloader,
+) -> Result<(), String> {
     // Signal handlers first: whoever reads the text below may stop ftpd at once.
-    handle_signals(running.shutdown_handle())?;
+    handle_signals(running.shutdown_handle(), reloader, Arc::clone(&options))?;
     if let Some(addr) = options.metrics {
         let listener = std::net::TcpListener::bind(addr)
             .map_err(|e| format!("--metrics {addr}: cannot listen: {e}"))?;
@@ -652,7 +722,11 @@ async fn serve(options: &Options, running: RunningServer) -> Result<(), String> 
     }
     print!(
         "{}",
-        how_to_connect(options, running.local_addrs(), running.implicit_tls_addrs())
+        how_to_connect(
+            &options,
+            running.local_addrs(),
+            running.implicit_tls_addrs()
+        )
     );
     running.wait().await;
     eprintln!("ftpd: stopped");
@@ -661,7 +735,12 @@ async fn serve(options: &Options, running: RunningServer) -> Result<(), String> 
 
 fn run(options: Options) -> Result<(), String> {
     init_logging(options.log_format, options.quiet);
-    let server = build(&options)?;
+    let (server, reloader) = build(&options)?;
+    if options.check_config {
+        println!("ftpd: configuration OK");
+        return Ok(());
+    }
+    let options = Arc::new(options);
     let bind_error = |e: std::io::Error| format!("cannot start: {e}");
     match options.runtime {
         Runtime::Tokio => {
@@ -671,14 +750,80 @@ fn run(options: Options) -> Result<(), String> {
                 .map_err(|e| format!("tokio: {e}"))?;
             runtime.block_on(async {
                 let running = server.start_tokio().await.map_err(bind_error)?;
-                serve(&options, running).await
+                serve(options, running, reloader).await
             })
         }
         Runtime::AsyncStd => async_io::block_on(async {
             let running = server.start_async_io().await.map_err(bind_error)?;
-            serve(&options, running).await
+            serve(options, running, reloader).await
         }),
     }
+}
+
+/// `ftpd hash-password`: the Argon2id hash of the first line of stdin, for the users file.
+fn hash_password() -> ExitCode {
+    let mut line = String::new();
+    if let Err(e) = std::io::stdin().read_line(&mut line) {
+        eprintln!("ftpd hash-password: cannot read stdin: {e}");
+        return ExitCode::FAILURE;
+    }
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    if password.is_empty() {
+        eprintln!("ftpd hash-password: give the password on stdin (one line, not empty)");
+        return ExitCode::FAILURE;
+    }
+    match UserTable::hash_password(password) {
+        Ok(hash) => {
+            println!("{hash}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("ftpd hash-password: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Every option of ftpd, as the option lines of [`USAGE`] list them.
+fn usage_options() -> Vec<&'static str> {
+    USAGE
+        .lines()
+        .filter_map(|l| l.strip_prefix("    "))
+        .filter(|l| l.starts_with('-'))
+        .flat_map(|l| {
+            l.split_whitespace()
+                .take_while(|w| w.starts_with('-'))
+                .map(|w| w.trim_end_matches(','))
+        })
+        .collect()
+}
+
+/// The arguments with `--config FILE` replaced by the options the file holds, in front of
+/// the others (which therefore override it).
+fn expand_config(args: Vec<String>) -> Result<Vec<String>, String> {
+    let mut rest = Vec::with_capacity(args.len());
+    let mut file = None;
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let path = match arg.strip_prefix("--config") {
+            Some("") => args.next().ok_or("--config needs a value")?,
+            Some(inline) if inline.starts_with('=') => inline[1..].to_owned(),
+            _ => {
+                rest.push(arg);
+                continue;
+            }
+        };
+        if file.replace(path).is_some() {
+            return Err("--config may be given once".into());
+        }
+    }
+    let Some(path) = file else {
+        return Ok(rest);
+    };
+    let mut expanded = config::args_from_file(Path::new(&path), &usage_options())?;
+    expanded.extend(rest);
+    Ok(expanded)
 }
 
 fn main() -> ExitCode {
@@ -687,6 +832,10 @@ fn main() -> ExitCode {
 
 /// ftpd with these arguments (without the program name).
 fn ftpd(args: impl IntoIterator<Item = String>) -> ExitCode {
+    let args: Vec<String> = args.into_iter().collect();
+    if args.first().is_some_and(|a| a == "hash-password") {
+        return hash_password();
+    }
     match parse_args(args) {
         Ok(None) => {
             print!("{USAGE}");
@@ -1119,17 +1268,8 @@ mod tests {
     fn usage_and_readme_list_every_option() {
         let readme = include_str!("../README.md");
         // The option lines: four spaces, then the flags (`-h, --help`), then the rest.
-        let flags: Vec<&str> = USAGE
-            .lines()
-            .filter_map(|l| l.strip_prefix("    "))
-            .filter(|l| l.starts_with('-'))
-            .flat_map(|l| {
-                l.split_whitespace()
-                    .take_while(|w| w.starts_with('-'))
-                    .map(|w| w.trim_end_matches(','))
-            })
-            .collect();
-        assert_eq!(flags.len(), 34, "{flags:?}");
+        let flags = usage_options();
+        assert_eq!(flags.len(), 37, "{flags:?}");
         for flag in flags {
             assert!(readme.contains(flag), "README.md does not list {flag}");
             let accepted = match parse(&[flag]) {
