@@ -761,26 +761,26 @@ fn run(options: Options) -> Result<(), String> {
 }
 
 /// `ftpd hash-password`: the Argon2id hash of the first line of stdin, for the users file.
-fn hash_password() -> ExitCode {
+fn hash_password() -> u8 {
     let mut line = String::new();
     if let Err(e) = std::io::stdin().read_line(&mut line) {
         eprintln!("ftpd hash-password: cannot read stdin: {e}");
-        return ExitCode::FAILURE;
+        return 1;
     }
     let password = line.strip_suffix('\n').unwrap_or(&line);
     let password = password.strip_suffix('\r').unwrap_or(password);
     if password.is_empty() {
         eprintln!("ftpd hash-password: give the password on stdin (one line, not empty)");
-        return ExitCode::FAILURE;
+        return 1;
     }
     match UserTable::hash_password(password) {
         Ok(hash) => {
             println!("{hash}");
-            ExitCode::SUCCESS
+            0
         }
         Err(e) => {
             eprintln!("ftpd hash-password: {e}");
-            ExitCode::FAILURE
+            1
         }
     }
 }
@@ -827,11 +827,12 @@ fn expand_config(args: Vec<String>) -> Result<Vec<String>, String> {
 }
 
 fn main() -> ExitCode {
-    ftpd(std::env::args().skip(1))
+    ExitCode::from(ftpd(std::env::args().skip(1)))
 }
 
-/// ftpd with these arguments (without the program name).
-fn ftpd(args: impl IntoIterator<Item = String>) -> ExitCode {
+/// ftpd with these arguments (without the program name); returns the exit status: 0 done,
+/// 1 failed, 2 bad usage.
+fn ftpd(args: impl IntoIterator<Item = String>) -> u8 {
     let args: Vec<String> = args.into_iter().collect();
     if args.first().is_some_and(|a| a == "hash-password") {
         return hash_password();
@@ -839,18 +840,18 @@ fn ftpd(args: impl IntoIterator<Item = String>) -> ExitCode {
     match parse_args(args) {
         Ok(None) => {
             print!("{USAGE}");
-            ExitCode::SUCCESS
+            0
         }
         Ok(Some(options)) => match run(options) {
-            Ok(()) => ExitCode::SUCCESS,
+            Ok(()) => 0,
             Err(e) => {
                 eprintln!("ftpd: {e}");
-                ExitCode::FAILURE
+                1
             }
         },
         Err(e) => {
             eprintln!("ftpd: {e}\n\n{USAGE}");
-            ExitCode::from(2)
+            2
         }
     }
 }
@@ -1292,8 +1293,7 @@ mod tests {
         let Ok(args) = std::env::var(CHILD_ARGS) else {
             return;
         };
-        let code = ftpd(args.lines().map(String::from));
-        std::process::exit(if code == ExitCode::SUCCESS { 0 } else { 1 });
+        std::process::exit(i32::from(ftpd(args.lines().map(String::from))));
     }
 
     /// ftpd in a child process: this test binary re-run as `child_process_runs_ftpd`,
@@ -1394,8 +1394,8 @@ mod tests {
                 let port = line
                     .trim_start()
                     .strip_prefix("ftp://127.0.0.1:")
-                    .and_then(|rest| rest.strip_suffix('/'))
-                    .and_then(|port| port.parse::<u16>().ok());
+                    .and_then(|rest| rest.split_once('/'))
+                    .and_then(|(port, _)| port.parse::<u16>().ok());
                 if let Some(port) = port {
                     return Self {
                         child: KillOnDrop(child),
@@ -1467,6 +1467,241 @@ mod tests {
             curl_found,
             "curl is not installed (`apt-get install -y curl`, as .ci/run does)"
         );
+    }
+
+    /// ftpd run to its end in a child process (30 s at most) with `stdin`.
+    fn run_ftpd(args: &[&str], stdin: &[u8]) -> std::process::Output {
+        let exe = std::env::current_exe().unwrap();
+        let mut child = Command::new(exe)
+            .args([
+                "tests::child_process_runs_ftpd",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD_ARGS, args.join("\n"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), stdin).unwrap();
+        let guard = KillOnDrop(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut guard = guard;
+        while guard.0.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "ftpd {args:?} did not end");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let child = std::mem::replace(&mut guard.0, Command::new("true").spawn().unwrap());
+        child.wait_with_output().unwrap()
+    }
+
+    /// `ftpd hash-password` with `password` on stdin: the hash it prints.
+    fn hash_with_ftpd(password: &str) -> String {
+        let out = run_ftpd(&["hash-password"], format!("{password}\n").as_bytes());
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let hash = stdout
+            .lines()
+            .find_map(|l| l.split_once("$argon2id$").map(|(_, h)| h));
+        format!("$argon2id${}", hash.expect("a hash line"))
+    }
+
+    /// A self-signed certificate named `cn` (EC P-256), written to `cert` and `key`.
+    fn make_cert(cn: &str, cert: &Path, key: &Path) {
+        let out = Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+            ])
+            .args([
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                &format!("/CN={cn}"),
+                "-keyout",
+            ])
+            .arg(key)
+            .arg("-out")
+            .arg(cert)
+            .output()
+            .expect("openssl runs (apt-get install openssl, as .ci/run does)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// `--check-config`: a good configuration file is reported OK (exit 0); a users file with
+    /// a bad hash fails (exit 1), an unknown key is a usage error (exit 2), each saying why.
+    #[test]
+    fn check_config_reports_what_is_wrong() {
+        let dir = std::env::temp_dir().join(format!("ftpd-check-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("root")).unwrap();
+        let users = dir.join("users.toml");
+        let hash = hash_with_ftpd("pw");
+        std::fs::write(
+            &users,
+            format!("[[user]]\nname = \"alice\"\npassword-hash = \"{hash}\"\n"),
+        )
+        .unwrap();
+        let config = dir.join("ftpd.toml");
+        let root = dir.join("root");
+        let good = format!(
+            "root = {:?}\nusers-file = {:?}\nmax-sessions = 10\nquiet = true\n",
+            root, users
+        );
+        std::fs::write(&config, &good).unwrap();
+        let config_arg = config.to_str().unwrap();
+        let out = run_ftpd(&["--config", config_arg, "--check-config"], b"");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("ftpd: configuration OK"));
+
+        std::fs::write(
+            &users,
+            "[[user]]\nname = \"alice\"\npassword-hash = \"plain\"\n",
+        )
+        .unwrap();
+        let out = run_ftpd(&["--config", config_arg, "--check-config"], b"");
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("user \"alice\": password-hash: not an Argon2 PHC hash string"),
+            "{stderr}"
+        );
+
+        std::fs::write(&config, format!("{good}max-sesions = 3\n")).unwrap();
+        let out = run_ftpd(&["--config", config_arg, "--check-config"], b"");
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("{config_arg}:5: unknown key `max-sesions`")),
+            "{stderr}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// SIGHUP reads the users file and the TLS certificate again: the new password and the new
+    /// certificate serve new sessions, the old password no longer logs in, and a session
+    /// logged in before goes on.
+    #[test]
+    fn sighup_reloads_users_and_certificate_without_dropping_sessions() {
+        require_curl();
+        let dir = std::env::temp_dir().join(format!("ftpd-hup-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("root")).unwrap();
+        let (users, cert, key) = (
+            dir.join("users.toml"),
+            dir.join("cert.pem"),
+            dir.join("key.pem"),
+        );
+        let user_file = |password: &str| {
+            let hash = hash_with_ftpd(password);
+            std::fs::write(
+                &users,
+                format!("[[user]]\nname = \"alice\"\npassword-hash = \"{hash}\"\n"),
+            )
+            .unwrap();
+        };
+        user_file("old");
+        make_cert("first", &cert, &key);
+        let root = dir.join("root");
+        let args = [
+            "--root",
+            root.to_str().unwrap(),
+            "--users-file",
+            users.to_str().unwrap(),
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ];
+        let ftpd = ChildFtpd::start(&args, false);
+        let login = |password: &str| {
+            let out = curl(&[
+                "-v",
+                "--ssl-reqd",
+                "-k",
+                "-u",
+                &format!("alice:{password}"),
+                &ftpd.url(""),
+            ]);
+            (
+                out.status.success(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        };
+        let (ok, verbose) = login("old");
+        assert!(ok && verbose.contains("CN=first"), "{verbose}");
+        // A session logged in before the reload.
+        let mut held = std::net::TcpStream::connect(("127.0.0.1", ftpd.port)).unwrap();
+        held.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut reader = BufReader::new(held.try_clone().unwrap());
+        let mut say = |line: &str| -> String {
+            if !line.is_empty() {
+                std::io::Write::write_all(&mut held, format!("{line}\r\n").as_bytes()).unwrap();
+            }
+            let mut reply = String::new();
+            reader.read_line(&mut reply).unwrap();
+            reply
+        };
+        assert!(say("").starts_with("220 "));
+        assert!(say("USER alice").starts_with("331 "));
+        assert!(say("PASS old").starts_with("230 "));
+
+        user_file("new");
+        make_cert("second", &cert, &key);
+        let pid = ftpd.child.0.id().to_string();
+        let hup = Command::new("sh")
+            .args(["-c", "kill -HUP \"$0\"", &pid])
+            .status()
+            .unwrap();
+        assert!(hup.success());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let verbose = loop {
+            let (ok, verbose) = login("new");
+            if ok {
+                break verbose;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the new password never worked: {verbose}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        assert!(verbose.contains("CN=second"), "{verbose}");
+        assert!(!login("old").0, "the old password still logs in");
+        assert!(say("PWD").starts_with("257 "), "the held session ended");
+        assert!(say("QUIT").starts_with("221 "));
+        let stopped = ftpd.stop();
+        assert!(
+            stopped.stderr.contains("users reloaded"),
+            "{}",
+            stopped.stderr
+        );
+        assert!(
+            stopped.stderr.contains("TLS certificate reloaded"),
+            "{}",
+            stopped.stderr
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// One scrape of `url`: every sample line, `name{labels}` → value.
@@ -1686,7 +1921,7 @@ mod tests {
         std::fs::remove_dir_all(&root).unwrap();
     }
 
-    fn smoke(root: &std::path::Path, runtime: &str) {
+    fn smoke(root: &Path, runtime: &str) {
         let root = root.to_str().unwrap();
         let args = [
             "--root",

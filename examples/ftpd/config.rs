@@ -188,3 +188,126 @@ pub(crate) fn users_from_text(text: &str, name: &str) -> Result<UserTable, Strin
     }
     Ok(table)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(text: &str) -> Result<Vec<String>, String> {
+        args_from_text(text, "ftpd.toml", &crate::usage_options())
+    }
+
+    #[test]
+    fn every_option_but_the_excluded_has_a_key() {
+        let options = crate::usage_options();
+        let mut text = String::new();
+        let mut expected = Vec::new();
+        for flag in &options {
+            if NOT_KEYS.contains(flag) {
+                continue;
+            }
+            let key = &flag[2..];
+            if SWITCHES.contains(flag) {
+                text.push_str(&format!("{key} = true\n"));
+                expected.push(flag.to_string());
+            } else if REPEATABLE.contains(flag) {
+                text.push_str(&format!("{key} = [\"a\", \"b\"]\n"));
+                expected.extend([format!("{flag}=a"), format!("{flag}=b")]);
+            } else {
+                text.push_str(&format!("{key} = 7\n"));
+                expected.push(format!("{flag}=7"));
+            }
+        }
+        let mut got = args(&text).unwrap();
+        got.sort();
+        expected.sort();
+        assert_eq!(got, expected);
+        assert!(got.len() >= 30, "{got:?}");
+    }
+
+    #[test]
+    fn keys_read_as_the_options_they_stand_for() {
+        let text = "listen = [\"127.0.0.1:2121\", \"[::1]:2121\"]\nrequire-tls = true\n\
+                    no-active = false\nmax-sessions = 100\nmax-upload-rate = \"2M\"\n";
+        let got = args(text).unwrap();
+        assert_eq!(
+            got,
+            [
+                "--listen=127.0.0.1:2121",
+                "--listen=[::1]:2121",
+                "--max-sessions=100",
+                "--max-upload-rate=2M",
+                "--require-tls",
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_keys_and_values_name_their_line() {
+        let cases = [
+            (
+                "root = \"/srv\"\n\nbogus = 1\n",
+                "ftpd.toml:3: unknown key `bogus`",
+            ),
+            (
+                "quiet = true\nconfig = \"x\"\n",
+                "ftpd.toml:2: unknown key `config`",
+            ),
+            ("help = true\n", "ftpd.toml:1: unknown key `help`"),
+            (
+                "\nrequire-tls = \"yes\"\n",
+                "ftpd.toml:2: `require-tls` takes true or false",
+            ),
+            (
+                "max-sessions = 1.5\n",
+                "ftpd.toml:1: `max-sessions` takes a string or a number",
+            ),
+            (
+                "listen = [true]\n",
+                "ftpd.toml:1: `listen` takes a string or a number",
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(args(text).unwrap_err(), expected, "{text:?}");
+        }
+        let user = args("user = \"alice:secret\"\n").unwrap_err();
+        assert!(
+            user.starts_with("ftpd.toml:1: `user` has no key: passwords never go"),
+            "{user}"
+        );
+        let syntax = args("root = \n").unwrap_err();
+        assert!(
+            syntax.starts_with("ftpd.toml: TOML parse error at line 1"),
+            "{syntax}"
+        );
+    }
+
+    #[test]
+    fn users_files_give_hashes_rights_homes_and_limits() {
+        let hash = UserTable::hash_password("pw").unwrap();
+        let text = format!(
+            "[[user]]\nname = \"alice\"\npassword-hash = \"{hash}\"\n\n\
+             [[user]]\nname = \"drop\"\npassword-hash = \"{hash}\"\nhome = \"/incoming\"\n\
+             permissions = \"list, write\"\nmax-sessions = 2\nupload-rate = \"1K\"\n\
+             download-rate = 5000\n"
+        );
+        let table = users_from_text(&text, "users.toml").unwrap();
+        assert_eq!(table.len(), 2);
+        assert!(table.contains("alice") && table.contains("drop"));
+        let bad = [
+            ("[[user]]\nname = \"a\"\npassword-hash = \"secret\"\n", "users.toml: user \"a\": password-hash: not an Argon2 PHC hash string (make one with `ftpd hash-password`)"),
+            (&*format!("[[user]]\nname = \"a\"\npassword-hash = \"{hash}\"\npermissions = \"read,wrte\"\n"), "users.toml: user \"a\": unknown permission \"wrte\""),
+            (&*format!("[[user]]\nname = \"a\"\npassword-hash = \"{hash}\"\nupload-rate = 0\n"), "users.toml: user \"a\": upload-rate: expected at least 1 byte per second"),
+        ];
+        for (text, expected) in bad {
+            let error = users_from_text(text, "users.toml").unwrap_err();
+            assert!(error.starts_with(expected), "{error}");
+        }
+        let unknown =
+            users_from_text("[[user]]\nname = \"a\"\npasword = \"x\"\n", "users.toml").unwrap_err();
+        assert!(
+            unknown.contains("line 3") && unknown.contains("pasword"),
+            "{unknown}"
+        );
+    }
+}
