@@ -1603,7 +1603,13 @@ mod tests {
     #[test]
     fn sighup_reloads_users_and_certificate_without_dropping_sessions() {
         require_curl();
-        let dir = std::env::temp_dir().join(format!("ftpd-hup-{}", std::process::id()));
+        for runtime in ["tokio", "async-std"] {
+            sighup_scenario(runtime);
+        }
+    }
+
+    fn sighup_scenario(runtime: &str) {
+        let dir = std::env::temp_dir().join(format!("ftpd-hup-{runtime}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("root")).unwrap();
         let (users, cert, key) = (
@@ -1631,6 +1637,8 @@ mod tests {
             cert.to_str().unwrap(),
             "--tls-key",
             key.to_str().unwrap(),
+            "--runtime",
+            runtime,
         ];
         let ftpd = ChildFtpd::start(&args, false);
         let login = |password: &str| {
@@ -1730,12 +1738,25 @@ mod tests {
     #[test]
     fn json_logs_have_a_line_per_command_refusal_and_transfer() {
         require_curl();
-        let root = std::env::temp_dir().join(format!("ftpd-json-{}", std::process::id()));
+        for runtime in ["tokio", "async-std"] {
+            json_log_scenario(runtime);
+        }
+    }
+
+    fn json_log_scenario(runtime: &str) {
+        let root = std::env::temp_dir().join(format!("ftpd-json-{runtime}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root).unwrap();
         let source = root.join("source.bin");
         std::fs::write(&source, vec![1u8; 54_321]).unwrap();
-        let args = ["--root", root.to_str().unwrap(), "--log-format", "json"];
+        let args = [
+            "--root",
+            root.to_str().unwrap(),
+            "--log-format",
+            "json",
+            "--runtime",
+            runtime,
+        ];
         let users = ["--user", "alice:secret", "--user", "bob:pw:ro"];
         let ftpd = ChildFtpd::start(&[&args[..], &users].concat(), false);
         let source = source.to_str().unwrap();
