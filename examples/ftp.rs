@@ -57,6 +57,7 @@ OPTIONS:
     --timeout SECS                connect and reply timeout [default: 30 / 60]
     -q, --quiet                   no progress bars
     -h, --help                    this text
+    -V, --version                 the version
 
 EXIT CODES:
     0 success   1 usage   2 connection or login   3 remote file refused
@@ -991,6 +992,10 @@ fn run(args: &Args) -> Outcome {
 
 /// The whole program for `raw` (the arguments after the program name): its exit code.
 fn cli(raw: Vec<String>) -> u8 {
+    if raw.iter().any(|a| a == "-V" || a == "--version") {
+        println!("ftp {}", env!("CARGO_PKG_VERSION"));
+        return 0;
+    }
     let args = match parse(raw) {
         Ok(Some(args)) => args,
         Ok(None) => {
@@ -1011,7 +1016,8 @@ fn cli(raw: Vec<String>) -> u8 {
     }
 }
 
-fn main() -> ExitCode {
+/// Runs `ftp` with the process's arguments.
+pub fn main() -> ExitCode {
     ExitCode::from(cli(std::env::args().skip(1).collect()))
 }
 

@@ -103,6 +103,7 @@ OPTIONS:
                                 verb, path, reply code, bytes and duration [default: text]
     --quiet                     do not log sessions (warnings only)
     -h, --help                  this text
+    -V, --version               the version
 ";
 
 #[derive(Debug)]
@@ -260,7 +261,8 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
             return Err(format!("{flag} takes no value"));
         }
         match flag.as_str() {
-            "-h" | "--help" => return Ok(None),
+            // --version is answered before parsing (see `ftpd`); help is printed for both.
+            "-h" | "--help" | "-V" | "--version" => return Ok(None),
             "--listen" => options.listen.push(addr(value("--listen")?, "--listen")?),
             "--root" => options.root = PathBuf::from(value("--root")?),
             "--users-file" => options.users_file = Some(value("--users-file")?.into()),
@@ -826,7 +828,8 @@ fn expand_config(args: Vec<String>) -> Result<Vec<String>, String> {
     Ok(expanded)
 }
 
-fn main() -> ExitCode {
+/// Runs `ftpd` with the process's arguments.
+pub fn main() -> ExitCode {
     ExitCode::from(ftpd(std::env::args().skip(1)))
 }
 
@@ -836,6 +839,10 @@ fn ftpd(args: impl IntoIterator<Item = String>) -> u8 {
     let args: Vec<String> = args.into_iter().collect();
     if args.first().is_some_and(|a| a == "hash-password") {
         return hash_password();
+    }
+    if args.iter().any(|a| a == "-V" || a == "--version") {
+        println!("ftpd {}", env!("CARGO_PKG_VERSION"));
+        return 0;
     }
     match parse_args(args) {
         Ok(None) => {
@@ -1270,7 +1277,7 @@ mod tests {
         let readme = include_str!("../README.md");
         // The option lines: four spaces, then the flags (`-h, --help`), then the rest.
         let flags = usage_options();
-        assert_eq!(flags.len(), 37, "{flags:?}");
+        assert_eq!(flags.len(), 39, "{flags:?}");
         for flag in flags {
             assert!(readme.contains(flag), "README.md does not list {flag}");
             let accepted = match parse(&[flag]) {
@@ -1338,7 +1345,7 @@ mod tests {
             let args = ["--listen", "127.0.0.1:0"].iter().chain(args).copied();
             let args = args.collect::<Vec<_>>().join("\n");
             let test_args = [
-                "tests::child_process_runs_ftpd",
+                "ftpd::tests::child_process_runs_ftpd",
                 "--exact",
                 "--nocapture",
                 "--test-threads=1",
@@ -1474,7 +1481,7 @@ mod tests {
         let exe = std::env::current_exe().unwrap();
         let mut child = Command::new(exe)
             .args([
-                "tests::child_process_runs_ftpd",
+                "ftpd::tests::child_process_runs_ftpd",
                 "--exact",
                 "--nocapture",
                 "--test-threads=1",
@@ -1541,6 +1548,23 @@ mod tests {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+
+    #[test]
+    fn version_is_printed_before_anything_else_is_read() {
+        for args in [
+            &["--version"][..],
+            &["-V", "--bogus"],
+            &["--config", "/nonexistent", "-V"],
+        ] {
+            let out = run_ftpd(args, b"");
+            assert!(out.status.success(), "{args:?}");
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                stdout.contains(&format!("ftpd {}\n", env!("CARGO_PKG_VERSION"))),
+                "{stdout}"
+            );
+        }
     }
 
     /// `--check-config`: a good configuration file is reported OK (exit 0); a users file with

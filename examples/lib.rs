@@ -1,2 +1,10 @@
-//! Runnable programs of the FTP family live in this package as Cargo examples, so that
-//! `cargo run --example NAME` works from the workspace root.
+//! The runnable programs of the FTP family, each a module with a `main`:
+//!
+//! * [`ftpd`]: serve a folder over FTP and FTPS with one command;
+//! * [`ftp`]: a command-line FTP/FTPS client with progress bars.
+//!
+//! Both run as Cargo examples from the workspace (`cargo run --release --example ftpd`) and
+//! install as binaries (`cargo install --path examples`).
+
+pub mod ftp;
+pub mod ftpd;

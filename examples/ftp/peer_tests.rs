@@ -132,7 +132,7 @@ fn run_child(args: &[&str], dir: &Path) -> Run {
     let err_path = dir.join("stderr.txt");
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
-            "peer_tests::child_process_runs_ftp",
+            "ftp::peer_tests::child_process_runs_ftp",
             "--exact",
             "--nocapture",
             "--test-threads=1",

@@ -41,8 +41,17 @@ pub(crate) const SWITCHES: [&str; 7] = [
 /// Options that may be given more than once; in the file they take arrays.
 const REPEATABLE: [&str; 3] = ["--listen", "--implicit-tls", "--proxy-protocol"];
 
-/// Options that have no key: the file itself, checking it, help, and plain-text passwords.
-const NOT_KEYS: [&str; 5] = ["--config", "--check-config", "--help", "-h", "--user"];
+/// Options that have no key: the file itself, checking it, help, the version, and plain-text
+/// passwords.
+const NOT_KEYS: [&str; 7] = [
+    "--config",
+    "--check-config",
+    "--help",
+    "-h",
+    "--version",
+    "-V",
+    "--user",
+];
 
 /// The command-line arguments the configuration file at `path` stands for, checked against
 /// `options` (every option ftpd has).
@@ -194,12 +203,12 @@ mod tests {
     use super::*;
 
     fn args(text: &str) -> Result<Vec<String>, String> {
-        args_from_text(text, "ftpd.toml", &crate::usage_options())
+        args_from_text(text, "ftpd.toml", &super::super::usage_options())
     }
 
     #[test]
     fn every_option_but_the_excluded_has_a_key() {
-        let options = crate::usage_options();
+        let options = super::super::usage_options();
         let mut text = String::new();
         let mut expected = Vec::new();
         for flag in &options {
