@@ -123,12 +123,14 @@
 //! results are fed to the session in one place.
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(any(feature = "tokio", feature = "async-std"))]
 mod async_client;
 #[cfg(any(feature = "tokio", feature = "async-std"))]
 mod async_driver;
 #[cfg(feature = "async-std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "async-std")))]
 pub mod async_std;
 pub mod blocking;
 mod connector;
@@ -142,6 +144,7 @@ mod options;
 mod runtime;
 mod tls;
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod tokio;
 mod transcode;
 mod url;
@@ -167,6 +170,7 @@ pub use rustls;
 
 /// The async-std client serves smol unchanged: both run on the async-io reactor.
 #[cfg(feature = "async-std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "async-std")))]
 pub use crate::async_std as smol;
 
 /// The README's Rust examples (the core's and the client's), compiled and run as doc tests:

@@ -146,6 +146,7 @@
 //! is safe code (`unsafe_code` is denied crate-wide; ftp-proto and ftp-client forbid it).
 
 #![deny(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use ftp_proto as proto;
 

@@ -317,6 +317,7 @@ mod prometheus {
     /// `ftp_commands{verb}`, `ftp_replies{class="1xx".."5xx"}`,
     /// `ftp_data_bytes{direction="in|out"}`, `ftp_transfers_running`,
     /// `ftp_transfers{result}`, `ftp_tls_handshakes{result="ok|failed"}`, `ftp_bans`.
+    #[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
     impl Collector for Metrics {
         fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
             let s = self.snapshot();

@@ -450,6 +450,7 @@ impl Server {
     /// Binds every address and starts accepting on the tokio runtime this is called from
     /// (panics outside one). Needs the tokio runtime's `net`, `time` and `rt` features.
     #[cfg(feature = "tokio")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
     pub async fn start_tokio(self) -> io::Result<RunningServer> {
         self.start(Arc::new(runtime::tokio::TokioRuntime::current()))
     }
@@ -458,6 +459,7 @@ impl Server {
     /// and smol, with tasks on a small built-in executor (one thread per CPU). Works from any
     /// executor (or `async_io::block_on`).
     #[cfg(feature = "async-std")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "async-std")))]
     pub async fn start_async_io(self) -> io::Result<RunningServer> {
         self.start(Arc::new(runtime::async_io::AsyncIoRuntime::global()))
     }
@@ -466,6 +468,7 @@ impl Server {
     /// executor, for example `|task| smol::spawn(task).detach()` or
     /// `|task| { async_std::task::spawn(task); }`.
     #[cfg(feature = "async-std")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "async-std")))]
     pub async fn start_async_io_with(
         self,
         spawn: impl Fn(BoxFuture<'static, ()>) + Send + Sync + 'static,

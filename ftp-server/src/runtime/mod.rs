@@ -47,6 +47,7 @@ pub(crate) trait Conn: AsyncRead + AsyncWrite + Send + Unpin + 'static {
 /// acknowledgement timer (`TCP_QUICKACK`, Linux). A server that has just read a client's TLS
 /// Finished and sends nothing back (an upload) otherwise leaves the client's first data
 /// waiting: Nagle's algorithm holds it until that acknowledgement, 40 ms later.
+#[cfg_attr(not(any(feature = "tokio", feature = "async-std")), allow(dead_code))]
 pub(crate) fn acknowledge_now(socket: impl rustix::fd::AsFd) {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     let _ = rustix::net::sockopt::set_tcp_quickack(socket, true);
@@ -56,6 +57,7 @@ pub(crate) fn acknowledge_now(socket: impl rustix::fd::AsFd) {
 
 /// What a connected socket has unread, as the kernel sees it at this moment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(not(any(feature = "tokio", feature = "async-std")), allow(dead_code))]
 pub(crate) enum Unread {
     /// Nothing has arrived.
     Nothing,
@@ -67,6 +69,7 @@ pub(crate) enum Unread {
 
 /// Peeks at `socket` without waiting: a runtime learns of readiness from its reactor, which
 /// may not have seen a close that the kernel already holds; this asks the kernel.
+#[cfg_attr(not(any(feature = "tokio", feature = "async-std")), allow(dead_code))]
 pub(crate) fn peek_unread(socket: impl rustix::fd::AsFd) -> Unread {
     use rustix::io::Errno;
     use rustix::net::RecvFlags;
