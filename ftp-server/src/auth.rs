@@ -15,8 +15,10 @@ pub use ftp_proto::server::{AuthFailure, Permissions, Secret};
 use crate::blocking::Blocking;
 use crate::storage::{BoxFuture, VirtualPath};
 
-/// A user the authenticator let in.
+/// A user the authenticator let in. Start from [`User::new`] and set the fields that differ:
+/// the struct may grow.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct User {
     /// The user name.
     pub name: Bytes,
@@ -199,6 +201,7 @@ impl<A: Authenticator> Authenticator for Replaceable<A> {
 
 /// Anonymous access: `USER anonymous` (or `ftp`) with any password, no authenticator asked.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Anonymous {
     /// The anonymous root inside the storage.
     pub home: VirtualPath,
