@@ -10,7 +10,7 @@
 //! | async-std and smol (feature `async-std`) | `async_std` (alias `smol`) | `futures_io::AsyncRead` / `AsyncWrite` |
 //!
 //! Each style has a `Client` with the same methods (connect, login, cwd, pwd, list, nlst,
-//! mlst, size, mdtm, set_mtime, mkdir, rmdir, delete, rename, retrieve, retrieve_to,
+//! mlst, size, mdtm, set_modified, mkdir, rmdir, delete, rename, retrieve, retrieve_to,
 //! retrieve_to_vec, store, store_unique, append, site, raw, ccc, noop, quit, ...) and the same [`Error`]. Transfers are streams: `retrieve` returns a
 //! `Download` the caller reads, `store` an `Upload` the caller fills and `finish`es; either
 //! dropped early aborts the transfer cleanly.

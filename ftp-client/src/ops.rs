@@ -225,7 +225,7 @@ macro_rules! client_methods {
         }
 
         /// Sets the modification time of a file, UTC (MFMT).
-        pub $($async)? fn set_mtime(
+        pub $($async)? fn set_modified(
             &mut self,
             path: impl AsRef<[u8]>,
             time: ftp_proto::Timestamp,

@@ -198,7 +198,7 @@ macro_rules! mlst_scenario {
         let here = $client.mlst("") $($await)* .unwrap();
         assert_eq!(here.kind, ftp_client::EntryKind::Dir);
         let time = ftp_client::Timestamp::new(2021, 3, 4, 5, 6, 7).unwrap();
-        $client.set_mtime("m.bin", time) $($await)* .unwrap();
+        $client.set_modified("m.bin", time) $($await)* .unwrap();
         assert_eq!($client.mdtm("m.bin") $($await)* .unwrap(), time);
         $client.delete("m.bin") $($await)* .unwrap();
     }};
