@@ -1,9 +1,15 @@
-//! LIST, NLST and MLSD output from storage entries, with ftp-proto's listing writers.
+//! LIST, NLST and MLSD output from storage entries, with ftp-proto's listing writers, streamed
+//! a batch at a time ([`ListingReader`]).
+
+use std::io;
 
 use ftp_proto::listing::{format_nlst, Entry, EntryKind, LsFormatter, MlsxEntry, UnixMode};
 use ftp_proto::server::ListFormat;
+use ftp_proto::Timestamp;
 
-use crate::storage::{timestamp, DirEntry, FileKind};
+use crate::storage::{
+    timestamp, BoxFuture, DirEntry, DirLister, FileKind, FileRead, StorageError, LIST_BATCH,
+};
 
 fn entry_kind(kind: FileKind) -> EntryKind {
     match kind {
@@ -16,7 +22,22 @@ fn entry_kind(kind: FileKind) -> EntryKind {
 
 /// The listing's bytes (CRLF line ends: LIST and NLST go as TYPE A, MLSD as its own format).
 /// Entries a listing cannot carry (names with CR, LF or NUL) are left out.
+#[cfg(test)]
 pub(crate) fn format(entries: &[DirEntry], format: ListFormat) -> Vec<u8> {
+    format_batch(entries, format, now())
+}
+
+/// The clock for `ls -l` dates (recent files show the time, older ones the year).
+pub(crate) fn now() -> Timestamp {
+    timestamp(std::time::SystemTime::now())
+        .unwrap_or_else(|| Timestamp::new(2000, 1, 1, 0, 0, 0).expect("valid"))
+}
+
+/// One batch of a listing, formatted as [`format`] does. LIST's `ls -l` columns are as wide as
+/// this batch needs: a listing of up to [`LIST_BATCH`] entries is one batch and has the same
+/// columns throughout; a longer one may shift its columns between batches (each line still
+/// parses on its own, which is all FTP clients rely on).
+pub(crate) fn format_batch(entries: &[DirEntry], format: ListFormat, now: Timestamp) -> Vec<u8> {
     let mut out = Vec::with_capacity(entries.len() * 64);
     match format {
         ListFormat::Nlst => {
@@ -31,8 +52,6 @@ pub(crate) fn format(entries: &[DirEntry], format: ListFormat) -> Vec<u8> {
             }
         }
         _ => {
-            let now = timestamp(std::time::SystemTime::now())
-                .unwrap_or_else(|| ftp_proto::Timestamp::new(2000, 1, 1, 0, 0, 0).expect("valid"));
             let entries: Vec<Entry> = entries.iter().map(ls_entry).collect();
             let formatter = LsFormatter::for_entries(now, &entries);
             for entry in &entries {
@@ -41,6 +60,77 @@ pub(crate) fn format(entries: &[DirEntry], format: ListFormat) -> Vec<u8> {
         }
     }
     out
+}
+
+/// A listing as a byte source for the data connection: formats the next batch of entries
+/// when the previous one has been sent, so it holds one batch (at most [`LIST_BATCH`]
+/// entries and their lines) at a time, whatever the size of the directory.
+pub(crate) struct ListingReader {
+    lister: Option<Box<dyn DirLister>>,
+    format: ListFormat,
+    now: Timestamp,
+    /// The formatted batch being sent, and how much of it was.
+    pending: Vec<u8>,
+    sent: usize,
+}
+
+impl ListingReader {
+    /// The listing of a directory.
+    pub(crate) fn directory(lister: Box<dyn DirLister>, format: ListFormat) -> Self {
+        Self {
+            lister: Some(lister),
+            format,
+            now: now(),
+            pending: Vec::new(),
+            sent: 0,
+        }
+    }
+
+    /// The listing of one file (LIST or NLST of a file's name).
+    pub(crate) fn file(entry: DirEntry, format: ListFormat) -> Self {
+        let now = now();
+        Self {
+            lister: None,
+            format,
+            now,
+            pending: format_batch(std::slice::from_ref(&entry), format, now),
+            sent: 0,
+        }
+    }
+
+    async fn fill(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if self.sent < self.pending.len() {
+                let n = (self.pending.len() - self.sent).min(buf.len());
+                buf[..n].copy_from_slice(&self.pending[self.sent..self.sent + n]);
+                self.sent += n;
+                return Ok(n);
+            }
+            let Some(lister) = &mut self.lister else {
+                return Ok(0);
+            };
+            let batch = lister
+                .next_batch(LIST_BATCH)
+                .await
+                .map_err(|e: StorageError| {
+                    io::Error::other(format!("listing failed: {:?}", e.kind))
+                })?;
+            if batch.is_empty() {
+                self.lister = None;
+            }
+            self.pending = format_batch(&batch, self.format, self.now);
+            self.sent = 0;
+        }
+    }
+}
+
+impl FileRead for ListingReader {
+    fn read(&mut self, mut buf: Vec<u8>) -> BoxFuture<'_, (Vec<u8>, io::Result<usize>)> {
+        Box::pin(async move {
+            let result = self.fill(&mut buf).await;
+            (buf, result)
+        })
+    }
 }
 
 fn ls_entry(entry: &DirEntry) -> Entry {
@@ -66,7 +156,7 @@ mod tests {
     fn entry(name: &'static str, kind: FileKind, size: u64) -> DirEntry {
         let mut metadata = Metadata::new(kind);
         metadata.size = Some(size);
-        metadata.modified = ftp_proto::Timestamp::new(2020, 5, 17, 10, 30, 0).ok();
+        metadata.modified = Timestamp::new(2020, 5, 17, 10, 30, 0).ok();
         metadata.perm = Some(if kind == FileKind::Dir { "el" } else { "r" }.into());
         metadata.unix_mode = Some(if kind == FileKind::Dir { 0o755 } else { 0o644 });
         DirEntry {

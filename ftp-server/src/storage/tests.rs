@@ -83,8 +83,31 @@ fn write_file(storage: &dyn Storage, path: &str, data: &[u8]) {
     block_on(upload.writer.commit()).unwrap();
 }
 
+/// Every entry of a listing, read in batches of `batch`, each batch checked against its bound.
+pub(crate) async fn list_all(
+    storage: &dyn Storage,
+    path: &str,
+    batch: usize,
+) -> Result<Vec<DirEntry>, StorageError> {
+    let mut lister = storage.list(cx(), vp(path)).await?;
+    let mut entries = Vec::new();
+    loop {
+        let next = lister.next_batch(batch).await?;
+        assert!(next.len() <= batch, "a batch larger than asked for");
+        if next.is_empty() {
+            assert!(
+                lister.next_batch(batch).await?.is_empty(),
+                "listed past its end"
+            );
+            return Ok(entries);
+        }
+        entries.extend(next);
+    }
+}
+
 fn names(storage: &dyn Storage, path: &str) -> Vec<String> {
-    block_on(storage.list(cx(), vp(path)))
+    // Batches of 2: every listing in the suite spans batches.
+    block_on(list_all(storage, path, 2))
         .unwrap()
         .into_iter()
         .map(|e| String::from_utf8(e.name.to_vec()).unwrap())
@@ -240,6 +263,36 @@ fn memory_back_end_conforms() {
 fn file_system_back_end_conforms() {
     let dir = TempDir::new("conform");
     conformance(&FsStorage::new(&dir.0).unwrap());
+}
+
+/// A folder of `n` files lists completely, in name order, in batches no larger than asked.
+pub(crate) fn lists_in_batches(storage: &dyn Storage, n: usize) {
+    block_on(storage.make_dir(cx(), vp("/many"))).unwrap();
+    let mut expected: Vec<String> = (0..n).map(|i| format!("f{i:05}")).collect();
+    for name in &expected {
+        write_file(storage, &format!("/many/{name}"), name.as_bytes());
+    }
+    expected.sort();
+    for batch in [1, 7, LIST_BATCH] {
+        let entries = block_on(list_all(storage, "/many", batch)).unwrap();
+        let names: Vec<String> = entries
+            .iter()
+            .map(|e| String::from_utf8(e.name.to_vec()).unwrap())
+            .collect();
+        assert_eq!(names, expected, "batches of {batch}");
+        assert!(entries.iter().all(|e| e.metadata.size == Some(6)));
+    }
+}
+
+#[test]
+fn memory_lists_in_batches() {
+    lists_in_batches(&MemStorage::new(), 2500);
+}
+
+#[test]
+fn file_system_lists_in_batches() {
+    let dir = TempDir::new("batches");
+    lists_in_batches(&FsStorage::new(&dir.0).unwrap(), 2500);
 }
 
 #[test]
