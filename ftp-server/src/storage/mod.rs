@@ -8,6 +8,9 @@
 //!
 //! * [`FsStorage`]: a directory of the local file system, with every path jailed below it.
 //! * [`MemStorage`]: a tree in memory, for tests and ephemeral servers.
+//! * `OpenDalStorage` (feature `opendal`): an object store (S3, or any Apache OpenDAL
+//!   service), with folders as key prefixes; its documentation lists where FTP on a flat
+//!   store differs from a disk.
 //!
 //! # Paths
 //!
@@ -38,7 +41,11 @@ use crate::blocking::Blocking;
 
 mod fs;
 mod memory;
+#[cfg(feature = "opendal")]
+mod opendal;
 
+#[cfg(feature = "opendal")]
+pub use self::opendal::{FolderMarker, OpenDalStorage, S3Config};
 pub use fs::FsStorage;
 pub use memory::MemStorage;
 
