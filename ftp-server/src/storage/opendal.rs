@@ -440,20 +440,20 @@ async fn find(op: &Operator, path: &VirtualPath) -> Result<Found, StorageError> 
     let Some(file) = file_key(path) else {
         return Ok(Found::Dir);
     };
-    // A store that keeps objects as files may fail (500) to describe `a` while `a/` holds
-    // objects (s3s-fs does): the folder check decides, and the error stands only when no
-    // folder is there either.
-    let failure = match op.stat(&file).await {
+    // A store that keeps objects as files may fail (500) to describe `a` while a folder `a/`
+    // is on its disk (s3s-fs does, even once the folder is empty): the folder check decides.
+    // It fails too when the store is unreachable; when it answers, its answer stands.
+    match op.stat(&file).await {
         Ok(meta) if meta.is_file() => return Ok(Found::File(Box::new(meta))),
-        Ok(_) => None,
-        Err(e) if e.kind() == DalKind::NotFound => None,
-        Err(e) => Some(e),
-    };
-    match (dir_exists(op, &dir).await?, failure) {
-        (true, _) => Ok(Found::Dir),
-        (false, None) => Ok(Found::Nothing),
-        (false, Some(e)) => Err(dal_err(&e)),
+        Ok(_) => {}
+        Err(e) if e.kind() == DalKind::NotFound => {}
+        Err(e) => tracing::debug!(error = %e, "describing an object failed; trying a folder"),
     }
+    Ok(if dir_exists(op, &dir).await? {
+        Found::Dir
+    } else {
+        Found::Nothing
+    })
 }
 
 /// Fails unless the parent folder of `path` exists.

@@ -4,6 +4,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod s3_server;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -14,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use ftp_server::auth::{Anonymous, UserTable};
 use ftp_server::proto::reply::ReplyDecoder;
-use ftp_server::storage::{FsStorage, VirtualPath};
+use ftp_server::storage::{FsStorage, Storage, VirtualPath};
 use ftp_server::{RunningServer, Server, TlsConfig};
 
 /// The two runtime adapters every interop test runs under.
@@ -282,6 +284,18 @@ impl TestServer {
     /// `configure` adjusts the builder.
     pub fn start(rt: Rt, configure: impl FnOnce(Server) -> Server) -> Self {
         let root = TempDir::new("root");
+        let storage = FsStorage::new(root.path()).unwrap();
+        Self::start_on(rt, root, storage, configure)
+    }
+
+    /// Like [`TestServer::start`], over `storage`; `root` is what [`TestServer::file`] and
+    /// friends read (the folder behind `storage`, if it has one).
+    pub fn start_on(
+        rt: Rt,
+        root: TempDir,
+        storage: impl Storage,
+        configure: impl FnOnce(Server) -> Server,
+    ) -> Self {
         let mut users = UserTable::insecure_fast();
         users
             .add(ALICE.0, ALICE.1, VirtualPath::root(), false)
@@ -289,7 +303,7 @@ impl TestServer {
         users.add(BOB.0, BOB.1, VirtualPath::root(), true).unwrap();
         let events = Arc::new(Mutex::new(Vec::new()));
         let log = Arc::clone(&events);
-        let server = Server::new(FsStorage::new(root.path()).unwrap())
+        let server = Server::new(storage)
             .listen("127.0.0.1:0".parse().unwrap())
             .authenticator(users)
             .anonymous(Anonymous::read_only())
