@@ -518,7 +518,6 @@ fn file_system_commit_dropped_mid_way_settles_before_the_drop_returns() {
 
 #[cfg(feature = "opendal")]
 #[path = "../../tests/support/s3_server.rs"]
-#[allow(dead_code, unreachable_pub)]
 mod s3_server;
 
 /// The OpenDAL back end on a real S3 server (s3s-fs), from threads that run no tokio runtime

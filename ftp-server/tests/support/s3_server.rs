@@ -6,6 +6,9 @@
 //! `$FTP_S3_ROOT` (default `/var/tmp/ftp-s3`). The tests never skip without it: they fail and
 //! say how to install it.
 
+// Each test crate that includes this file uses part of it.
+#![allow(dead_code, unreachable_pub)]
+
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
