@@ -798,7 +798,11 @@ async fn entries_of(
     }
 }
 
-/// The lines of a STAT listing (a reply on the control connection), read a batch at a time.
+/// The most lines a STAT listing (a reply on the control connection, held whole) shows: the
+/// rest of a larger folder is left out (LIST streams it instead).
+const STATUS_LISTING_MAX: usize = 100_000;
+
+/// The lines of a STAT listing, read a batch at a time, at most [`STATUS_LISTING_MAX`].
 async fn status_lines(listed: Listed) -> Result<(Vec<Bytes>, bool), StorageError> {
     let now = listing::now();
     let mut lines = Vec::new();
@@ -816,11 +820,14 @@ async fn status_lines(listed: Listed) -> Result<(Vec<Bytes>, bool), StorageError
             false
         }
         Listed::Directory(mut lister) => {
-            loop {
-                let batch = lister.next_batch(crate::storage::LIST_BATCH).await?;
+            let mut listed = 0;
+            while listed < STATUS_LISTING_MAX {
+                let max = crate::storage::LIST_BATCH.min(STATUS_LISTING_MAX - listed);
+                let batch = lister.next_batch(max).await?;
                 if batch.is_empty() {
                     break;
                 }
+                listed += batch.len();
                 push(&batch);
             }
             true

@@ -665,18 +665,21 @@ impl Storage for OpenDalStorage {
             let (from_file, from_dir) = keys(&from)?;
             let (to_file, to_dir) = keys(&to)?;
             parent_must_exist(&op, &to).await?;
-            if let Found::Dir = find(&op, &to).await? {
-                return Err(err(StorageErrorKind::AlreadyExists));
-            }
-            match find(&op, &from).await? {
-                Found::File(_) => {
+            let target = find(&op, &to).await?;
+            match (find(&op, &from).await?, target) {
+                (Found::Nothing, _) => Err(err(StorageErrorKind::NotFound)),
+                // A copy onto itself then a delete would lose the object.
+                _ if from == to => Ok(()),
+                (_, Found::Dir) => Err(err(StorageErrorKind::AlreadyExists)),
+                // A folder over a file would leave both under one name.
+                (Found::Dir, Found::File(_)) => Err(err(StorageErrorKind::AlreadyExists)),
+                (Found::File(_), _) => {
                     op.copy(&from_file, &to_file)
                         .await
                         .map_err(|e| dal_err(&e))?;
                     op.delete(&from_file).await.map_err(|e| dal_err(&e))
                 }
-                Found::Dir => move_prefix(&op, &from_dir, &to_dir, &marker).await,
-                Found::Nothing => Err(err(StorageErrorKind::NotFound)),
+                (Found::Dir, _) => move_prefix(&op, &from_dir, &to_dir, &marker).await,
             }
         })
     }

@@ -263,6 +263,8 @@ fn conformance(storage: &dyn Storage) {
     // Rename, delete, remove directories.
     block_on(storage.rename(cx(), vp("/pub/a.txt.1"), vp("/renamed"))).unwrap();
     assert_eq!(read_all(storage, "/renamed", 0).unwrap(), b"u1");
+    block_on(storage.rename(cx(), vp("/renamed"), vp("/renamed"))).unwrap();
+    assert_eq!(read_all(storage, "/renamed", 0).unwrap(), b"u1");
     assert_eq!(
         kind(block_on(storage.rename(cx(), vp("/pub"), vp("/pub/inner")))),
         StorageErrorKind::InvalidName
