@@ -20,7 +20,7 @@ use super::{
 const COMMIT_SETTLE: Duration = Duration::from_secs(60);
 
 /// Chunks of a download that may wait between the object store and the data connection.
-const READ_AHEAD: usize = 4;
+const READ_AHEAD: usize = 16;
 
 /// An object store, through an [`opendal::Operator`], as FTP storage: any OpenDAL service
 /// works (S3 and S3-compatible stores, GCS, Azure Blob, ...), given the feature that builds
@@ -550,6 +550,7 @@ impl Storage for OpenDalStorage {
                 reader: Box::new(DalReader {
                     chunks,
                     current: Bytes::new(),
+                    failed: None,
                 }),
                 size: Some(size),
             })
@@ -853,11 +854,16 @@ async fn pump(
 struct DalReader {
     chunks: async_channel::Receiver<io::Result<Bytes>>,
     current: Bytes,
+    /// An error that came after bytes a read returned: the next read reports it.
+    failed: Option<io::Error>,
 }
 
 impl FileRead for DalReader {
     fn read(&mut self, mut buf: Vec<u8>) -> BoxFuture<'_, (Vec<u8>, io::Result<usize>)> {
         Box::pin(async move {
+            if let Some(e) = self.failed.take() {
+                return (buf, Err(e));
+            }
             while self.current.is_empty() {
                 match self.chunks.recv().await {
                     Ok(Ok(chunk)) => self.current = chunk,
@@ -866,9 +872,27 @@ impl FileRead for DalReader {
                     Err(_) => return (buf, Ok(0)),
                 }
             }
-            let n = buf.len().min(self.current.len());
-            buf[..n].copy_from_slice(&self.current.split_to(n));
-            (buf, Ok(n))
+            // Fill the buffer with every chunk already there (the HTTP body comes in small
+            // frames): fewer, larger writes to the data connection.
+            let mut filled = 0;
+            loop {
+                let n = (buf.len() - filled).min(self.current.len());
+                buf[filled..filled + n].copy_from_slice(&self.current.split_to(n));
+                filled += n;
+                if filled == buf.len() {
+                    break;
+                }
+                match self.chunks.try_recv() {
+                    Ok(Ok(chunk)) => self.current = chunk,
+                    // An error waits for the next call, after these bytes.
+                    Ok(Err(e)) => {
+                        self.failed = Some(e);
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+            (buf, Ok(filled))
         })
     }
 }
