@@ -115,6 +115,22 @@ fn straight(
     })
 }
 
+/// ftp-server on the S3 server, user `bench`, on 127.0.0.1 with a free port.
+async fn start_server(s3: &S3Server) -> ftp_server::RunningServer {
+    let storage = OpenDalStorage::s3(&config(s3))
+        .unwrap()
+        .part_size(PART)
+        .folder_marker(FolderMarker::Object(".folder".into()));
+    let mut users = UserTable::insecure_fast();
+    users
+        .add("bench", "bench", VirtualPath::root(), false)
+        .unwrap();
+    let server = Server::new(storage)
+        .listen("127.0.0.1:0".parse().unwrap())
+        .authenticator(users);
+    server.start_tokio().await.unwrap()
+}
+
 fn mb_per_s(size: usize, time: Duration) -> f64 {
     size as f64 / 1e6 / time.as_secs_f64()
 }
@@ -146,18 +162,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let storage = OpenDalStorage::s3(&config(&s3))
-        .unwrap()
-        .part_size(PART)
-        .folder_marker(FolderMarker::Object(".folder".into()));
-    let mut users = UserTable::insecure_fast();
-    users
-        .add("bench", "bench", VirtualPath::root(), false)
-        .unwrap();
-    let server = Server::new(storage)
-        .listen("127.0.0.1:0".parse().unwrap())
-        .authenticator(users);
-    let running = server_rt.block_on(server.start_tokio()).unwrap();
+    let running = server_rt.block_on(start_server(&s3));
     let url = format!(
         "ftp://127.0.0.1:{}/ftp.bin",
         running.local_addrs()[0].port()
