@@ -165,6 +165,77 @@ mod tests {
         }
     }
 
+    /// A folder of `total` entries made up as they are asked for, counting the batches.
+    struct Generated {
+        next: usize,
+        total: usize,
+        batches: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl DirLister for Generated {
+        fn next_batch(&mut self, max: usize) -> BoxFuture<'_, Result<Vec<DirEntry>, StorageError>> {
+            self.batches
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let end = (self.next + max).min(self.total);
+            let batch = (self.next..end)
+                .map(|i| {
+                    let mut e = entry("x", FileKind::File, i as u64);
+                    e.name = Bytes::from(format!("file-{i:07}"));
+                    e
+                })
+                .collect();
+            self.next = end;
+            Box::pin(std::future::ready(Ok(batch)))
+        }
+    }
+
+    fn read_some(reader: &mut ListingReader, bytes: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 4096];
+        while out.len() < bytes {
+            let (back, n) = futures_lite::future::block_on(reader.read(buf));
+            buf = back;
+            let n = n.unwrap();
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        out
+    }
+
+    #[test]
+    fn listings_are_formatted_a_batch_at_a_time() {
+        let batches = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let huge = Generated {
+            next: 0,
+            total: 10_000_000,
+            batches: std::sync::Arc::clone(&batches),
+        };
+        let mut reader = ListingReader::directory(Box::new(huge), ListFormat::Nlst);
+        let start = read_some(&mut reader, 100_000);
+        assert!(start.starts_with(b"file-0000000\r\nfile-0000001\r\n"));
+        // 100 kB of names is a handful of batches of a folder of ten million.
+        let asked = batches.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(asked <= 10, "{asked} batches read ahead");
+    }
+
+    #[test]
+    fn a_listing_within_one_batch_is_formatted_as_a_whole() {
+        let entries: Vec<DirEntry> = (0..LIST_BATCH)
+            .map(|i| entry("x", FileKind::File, (i * i * 977) as u64))
+            .enumerate()
+            .map(|(i, mut e)| {
+                e.name = Bytes::from(format!("f{i}"));
+                e
+            })
+            .collect();
+        let lister = Box::new(crate::storage::VecLister::new(entries.clone()));
+        let mut reader = ListingReader::directory(lister, ListFormat::List);
+        let streamed = read_some(&mut reader, usize::MAX);
+        assert_eq!(streamed, format(&entries, ListFormat::List));
+    }
+
     #[test]
     fn formats_each_listing_kind() {
         let entries = [
