@@ -96,8 +96,9 @@ struct Inner {
     marker: FolderMarker,
 }
 
-/// How MKD marks an empty folder in a flat store. Both kinds are recognised when reading,
-/// whichever is written.
+/// How MKD marks an empty folder in a flat store. A folder with a `name/` object exists
+/// whichever kind is written; the hidden object is known (and left out of listings) only
+/// when it is the kind written.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum FolderMarker {
@@ -105,9 +106,9 @@ pub enum FolderMarker {
     /// convention, which S3 consoles and most tools read as a folder.
     #[default]
     TrailingSlash,
-    /// An empty object of this name inside the folder (`name/.folder`), never listed: for
-    /// stores that keep objects as files and so cannot hold `name/` beside `name/file`
-    /// (s3s-fs, stores over a local disk).
+    /// An empty object of this name inside the folder (`name/.folder`), never listed, and a
+    /// name no upload or rename may take (`553`): for stores that keep objects as files and so
+    /// cannot hold `name/` beside `name/file` (s3s-fs, stores over a local disk).
     Object(String),
 }
 
@@ -313,7 +314,8 @@ impl OpenDalStorage {
     }
 
     /// The size of an upload's parts (default 8 MiB, at least 5 MiB: S3's least part size):
-    /// what each upload holds in memory before it sends a part.
+    /// what each upload holds in memory before it sends a part. Set it (like
+    /// [`OpenDalStorage::folder_marker`]) before cloning the storage: clones share it.
     pub fn part_size(mut self, bytes: usize) -> Self {
         if let Some(inner) = Arc::get_mut(&mut self.inner) {
             inner.part_size = bytes.max(5 << 20);
@@ -357,6 +359,12 @@ impl FolderMarker {
             Self::TrailingSlash => None,
             Self::Object(name) => Some(name),
         }
+    }
+
+    /// True when `path` names a hidden marker: no upload or rename may use that name.
+    fn is_marker(&self, path: &VirtualPath) -> bool {
+        self.hidden()
+            .is_some_and(|name| path.file_name() == Some(name.as_bytes()))
     }
 
     /// Writes the marker of the folder prefix `dir`.
@@ -567,7 +575,11 @@ impl Storage for OpenDalStorage {
         let op = self.inner.op.clone();
         let part_size = self.inner.part_size;
         let handle = self.inner.rt.handle().clone();
+        let marker = self.inner.marker.clone();
         self.run(async move {
+            if marker.is_marker(&path) {
+                return Err(err(StorageErrorKind::InvalidName));
+            }
             let (target, stored_as) = match mode {
                 StoreMode::Create if offset > 0 => return Err(err(StorageErrorKind::Unsupported)),
                 StoreMode::Create => {
@@ -661,6 +673,9 @@ impl Storage for OpenDalStorage {
         let marker = self.inner.marker.clone();
         self.run(async move {
             if to.starts_with(&from) && to != from {
+                return Err(err(StorageErrorKind::InvalidName));
+            }
+            if marker.is_marker(&from) || marker.is_marker(&to) {
                 return Err(err(StorageErrorKind::InvalidName));
             }
             let (from_file, from_dir) = keys(&from)?;

@@ -573,6 +573,11 @@ mod object_store {
             .folder_marker(FolderMarker::Object(".folder".into()));
         block_on(storage.make_dir(cx(), vp("/pub"))).unwrap();
         write_file(&storage, "/pub/x.txt", b"below the prefix");
+        // The hidden marker's name is not for uploads or renames.
+        let marker = block_on(storage.open_write(cx(), vp("/pub/.folder"), StoreMode::Create, 0));
+        assert_eq!(kind(marker), StorageErrorKind::InvalidName);
+        let renamed = block_on(storage.rename(cx(), vp("/pub/x.txt"), vp("/.folder")));
+        assert_eq!(kind(renamed), StorageErrorKind::InvalidName);
         let on_disk = server.bucket_dir().join("srv/data/pub/x.txt");
         assert_eq!(std::fs::read(on_disk).unwrap(), b"below the prefix");
         assert_eq!(names(&storage, "/"), ["pub"]);
