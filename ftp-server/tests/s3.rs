@@ -122,9 +122,11 @@ fn s3_refuses_what_a_flat_store_cannot_do() {
         let site_help = ctl.expect("SITE HELP", 214);
         assert!(!site_help.contains("CHMOD"), "{site_help}");
         let _data = ctl.epsv();
-        ctl.expect("APPE f.txt", 502);
+        let appe = ctl.expect("APPE f.txt", 502);
+        assert!(appe.contains("cannot append"), "{appe}");
         ctl.expect("REST 5", 350);
-        ctl.expect("STOR f.txt", 502);
+        let resumed = ctl.expect("STOR f.txt", 502);
+        assert!(resumed.contains("cannot resume uploads"), "{resumed}");
         // REST before RETR works: a ranged read.
         assert_eq!(ctl.retr_from("f.txt", Some(4)), b"456789");
         ctl.expect("TYPE I", 200);

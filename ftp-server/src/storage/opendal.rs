@@ -581,7 +581,12 @@ impl Storage for OpenDalStorage {
                 return Err(err(StorageErrorKind::InvalidName));
             }
             let (target, stored_as) = match mode {
-                StoreMode::Create if offset > 0 => return Err(err(StorageErrorKind::Unsupported)),
+                StoreMode::Create if offset > 0 => {
+                    return Err(StorageError::with_message(
+                        StorageErrorKind::Unsupported,
+                        "This object store cannot resume uploads; send the whole file.",
+                    ))
+                }
                 StoreMode::Create => {
                     parent_must_exist(&op, &path).await?;
                     match find(&op, &path).await? {
@@ -590,7 +595,12 @@ impl Storage for OpenDalStorage {
                     }
                 }
                 StoreMode::Unique { hint } => unique_name(&op, path, hint).await?,
-                _ => return Err(err(StorageErrorKind::Unsupported)),
+                _ => {
+                    return Err(StorageError::with_message(
+                        StorageErrorKind::Unsupported,
+                        "This object store cannot append to files.",
+                    ))
+                }
             };
             let key = file_key(&target).ok_or_else(|| err(StorageErrorKind::IsADirectory))?;
             let writer = op
