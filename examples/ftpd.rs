@@ -3,6 +3,8 @@
 //! ```sh
 //! cargo run --release --example ftpd                 # this folder, read-only, anonymous
 //! cargo run --release --example ftpd -- --root /srv/ftp --user alice:secret:rw
+//! AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... \
+//!     cargo run --release --example ftpd -- --storage s3://bucket/prefix --user alice:secret:rw
 //! cargo run --release --example ftpd -- --help
 //! ```
 //!
@@ -26,7 +28,7 @@ use std::time::Duration;
 
 use ftp_server::auth::{Anonymous, Permissions, Replaceable, UserTable};
 use ftp_server::proto::server::ServerEvent;
-use ftp_server::storage::{FsStorage, VirtualPath};
+use ftp_server::storage::{FolderMarker, FsStorage, OpenDalStorage, S3Config, VirtualPath};
 use ftp_server::{
     BanPolicy, ConnectionRate, IpNet, ProxyProtocol, RunningServer, Server, SessionEvent, TlsConfig,
 };
@@ -50,7 +52,15 @@ OPTIONS:
                                 the TLS certificate and key again; sessions stay
     --listen ADDR:PORT          listen for FTP (and explicit FTPS) here [default: 127.0.0.1:2121];
                                 repeat for more addresses, e.g. [::1]:2121
-    --root DIR                  the folder to serve [default: the current directory]
+    --storage DIR|s3://BUCKET[/PREFIX]
+                                what to serve: a folder [default: the current directory],
+                                or an S3 bucket (below PREFIX), reached with AWS_ENDPOINT_URL
+                                (optional), AWS_REGION (optional), AWS_ACCESS_KEY_ID and
+                                AWS_SECRET_ACCESS_KEY from the environment
+    --root DIR                  the folder to serve (the same as --storage DIR)
+    --s3-folder-marker NAME     mark empty S3 folders with a hidden object NAME inside them
+                                instead of an object `folder/` (for S3 servers that keep
+                                objects as files, such as s3s-fs)
     --user NAME:PASSWORD[:ro|rw]
                                 a user (read-write unless :ro); repeatable. The password
                                 may contain ':' (only a last :ro or :rw is the access).
@@ -106,10 +116,49 @@ OPTIONS:
     -V, --version               the version
 ";
 
+/// What ftpd serves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Store {
+    /// A local folder.
+    Dir(PathBuf),
+    /// An S3 bucket, below a key prefix (empty: the whole bucket).
+    S3 { bucket: String, prefix: String },
+}
+
+impl Store {
+    /// `s3://BUCKET[/PREFIX]` or a folder.
+    fn parse(text: &str) -> Result<Self, String> {
+        let Some(rest) = text.strip_prefix("s3://") else {
+            return Ok(Self::Dir(PathBuf::from(text)));
+        };
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(format!(
+                "--storage {text}: no bucket (s3://BUCKET[/PREFIX])"
+            ));
+        }
+        Ok(Self::S3 {
+            bucket: bucket.to_owned(),
+            prefix: prefix.trim_matches('/').to_owned(),
+        })
+    }
+}
+
+impl std::fmt::Display for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Dir(dir) => write!(f, "{}", dir.display()),
+            Self::S3 { bucket, prefix } if prefix.is_empty() => write!(f, "s3://{bucket}"),
+            Self::S3 { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}"),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Options {
     listen: Vec<SocketAddr>,
-    root: PathBuf,
+    storage: Store,
+    s3_folder_marker: Option<String>,
     users: Vec<(String, String, bool)>,
     users_file: Option<PathBuf>,
     check_config: bool,
@@ -219,7 +268,10 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
     let args = expand_config(args.into_iter().collect())?;
     let mut options = Options {
         listen: Vec::new(),
-        root: std::env::current_dir().map_err(|e| format!("no current directory: {e}"))?,
+        storage: Store::Dir(
+            std::env::current_dir().map_err(|e| format!("no current directory: {e}"))?,
+        ),
+        s3_folder_marker: None,
         users: Vec::new(),
         users_file: None,
         check_config: false,
@@ -264,7 +316,11 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
             // --version is answered before parsing (see `ftpd`); help is printed for both.
             "-h" | "--help" | "-V" | "--version" => return Ok(None),
             "--listen" => options.listen.push(addr(value("--listen")?, "--listen")?),
-            "--root" => options.root = PathBuf::from(value("--root")?),
+            "--root" => options.storage = Store::Dir(PathBuf::from(value("--root")?)),
+            "--storage" => options.storage = Store::parse(&value("--storage")?)?,
+            "--s3-folder-marker" => {
+                options.s3_folder_marker = Some(value("--s3-folder-marker")?);
+            }
             "--users-file" => options.users_file = Some(value("--users-file")?.into()),
             "--check-config" => options.check_config = true,
             "--user" => {
@@ -525,10 +581,26 @@ impl Reloader {
     }
 }
 
+/// The server over what `options` says to serve.
+fn server_on(options: &Options) -> Result<Server, String> {
+    Ok(match &options.storage {
+        Store::Dir(dir) => Server::new(
+            FsStorage::new(dir).map_err(|e| format!("--storage {}: {e}", dir.display()))?,
+        ),
+        Store::S3 { bucket, prefix } => {
+            let failed = |e: std::io::Error| format!("--storage {}: {e}", options.storage);
+            let config = S3Config::from_env(bucket, prefix).map_err(failed)?;
+            let mut storage = OpenDalStorage::s3(&config).map_err(failed)?;
+            if let Some(name) = &options.s3_folder_marker {
+                storage = storage.folder_marker(FolderMarker::Object(name.clone()));
+            }
+            Server::new(storage)
+        }
+    })
+}
+
 fn build(options: &Options) -> Result<(Server, Reloader), String> {
-    let storage = FsStorage::new(&options.root)
-        .map_err(|e| format!("--root {}: {e}", options.root.display()))?;
-    let mut server = Server::new(storage)
+    let mut server = server_on(options)?
         .banner("ftpd (ftp-rs) ready")
         .active_mode(options.active)
         .shutdown_grace(Duration::from_secs(10));
@@ -625,7 +697,7 @@ fn apply_limits(mut server: Server, limits: &Limits) -> Server {
 fn how_to_connect(options: &Options, plain: &[SocketAddr], implicit: &[SocketAddr]) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
-    let root = options.root.display();
+    let root = &options.storage;
     let who = match (options.users.is_empty(), options.anonymous) {
         (_, Some(false)) => "anonymous READ-WRITE",
         (true, _) => "anonymous read-only",
@@ -899,7 +971,7 @@ mod tests {
     fn defaults() {
         let o = options(&[]);
         assert_eq!(o.listen, [SocketAddr::from(([127, 0, 0, 1], 2121))]);
-        assert_eq!(o.root, std::env::current_dir().unwrap());
+        assert_eq!(o.storage, Store::Dir(std::env::current_dir().unwrap()));
         assert!(o.users.is_empty());
         assert_eq!(o.anonymous, None);
         assert_eq!((o.tls_cert, o.tls_key), (None, None));
@@ -1018,6 +1090,33 @@ mod tests {
     }
 
     #[test]
+    fn storage_is_a_folder_or_an_s3_bucket() {
+        let s3 = |bucket: &str, prefix: &str| Store::S3 {
+            bucket: bucket.into(),
+            prefix: prefix.into(),
+        };
+        let cases = [
+            ("s3://bucket", s3("bucket", "")),
+            ("s3://bucket/", s3("bucket", "")),
+            ("s3://bucket/srv/ftp/", s3("bucket", "srv/ftp")),
+            ("/srv/ftp", Store::Dir(PathBuf::from("/srv/ftp"))),
+            ("relative", Store::Dir(PathBuf::from("relative"))),
+        ];
+        for (arg, expected) in cases {
+            assert_eq!(options(&["--storage", arg]).storage, expected, "{arg}");
+        }
+        assert!(parse(&["--storage", "s3://"])
+            .unwrap_err()
+            .contains("no bucket"));
+        // --root keeps working, and the last of the two wins.
+        let o = options(&["--storage", "s3://b", "--root", "/srv"]);
+        assert_eq!(o.storage, Store::Dir(PathBuf::from("/srv")));
+        let o = options(&["--s3-folder-marker", ".keep"]);
+        assert_eq!(o.s3_folder_marker.as_deref(), Some(".keep"));
+        assert_eq!(s3("b", "p").to_string(), "s3://b/p");
+    }
+
+    #[test]
     fn every_flag() {
         let o = options(&[
             "--listen",
@@ -1058,7 +1157,7 @@ mod tests {
                 "[::1]:2122".parse::<SocketAddr>().unwrap()
             ]
         );
-        assert_eq!(o.root, PathBuf::from("/srv/ftp"));
+        assert_eq!(o.storage, Store::Dir(PathBuf::from("/srv/ftp")));
         assert_eq!(o.anonymous, Some(true));
         assert_eq!(o.tls_cert, Some(PathBuf::from("cert.pem")));
         assert_eq!(o.tls_key, Some(PathBuf::from("key.pem")));
@@ -1277,7 +1376,7 @@ mod tests {
         let readme = include_str!("../README.md");
         // The option lines: four spaces, then the flags (`-h, --help`), then the rest.
         let flags = usage_options();
-        assert_eq!(flags.len(), 39, "{flags:?}");
+        assert_eq!(flags.len(), 41, "{flags:?}");
         for flag in flags {
             assert!(readme.contains(flag), "README.md does not list {flag}");
             let accepted = match parse(&[flag]) {
@@ -1342,6 +1441,11 @@ mod tests {
         /// `unprivileged`, a test run as root starts ftpd as `nobody` (by setpriv), so that
         /// file permissions apply to the server as they do in production.
         fn start(args: &[&str], unprivileged: bool) -> Self {
+            Self::start_with_env(args, unprivileged, &[])
+        }
+
+        /// [`ChildFtpd::start`] with these environment variables set for ftpd.
+        fn start_with_env(args: &[&str], unprivileged: bool, env: &[(&str, &str)]) -> Self {
             let args = ["--listen", "127.0.0.1:0"].iter().chain(args).copied();
             let args = args.collect::<Vec<_>>().join("\n");
             let test_args = [
@@ -1362,6 +1466,7 @@ mod tests {
             let mut child = command
                 .args(test_args)
                 .env(CHILD_ARGS, args)
+                .envs(env.iter().copied())
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
@@ -2072,4 +2177,79 @@ mod tests {
         mode("locked", 0o755);
         std::fs::remove_dir_all(&root).unwrap();
     }
+
+    /// ftpd on an S3 bucket (s3s-fs on 127.0.0.1, started and killed here): curl uploads,
+    /// lists and downloads under each runtime, the credentials coming from the environment.
+    #[test]
+    fn ftpd_serves_an_s3_bucket_on_both_runtimes() {
+        use s3_server::{S3Server, ACCESS_KEY, BUCKET, SECRET_KEY};
+        require_curl();
+        let s3 = S3Server::start();
+        let env = [
+            ("AWS_ENDPOINT_URL", s3.endpoint.as_str()),
+            ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
+            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
+            ("AWS_REGION", "us-east-1"),
+        ];
+        let local = std::env::temp_dir().join(format!("ftpd-s3-{}", std::process::id()));
+        std::fs::create_dir_all(&local).unwrap();
+        let upload = local.join("up.bin");
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 256) as u8).collect();
+        std::fs::write(&upload, &data).unwrap();
+        for runtime in ["tokio", "async-std"] {
+            let storage = format!("s3://{BUCKET}/srv/{runtime}");
+            let args = [
+                "--storage",
+                &storage,
+                "--s3-folder-marker",
+                ".folder",
+                "--user",
+                "alice:secret",
+                "--runtime",
+                runtime,
+            ];
+            let ftpd = ChildFtpd::start_with_env(&args, false, &env);
+            let user = ["-u", "alice:secret"];
+            let url = ftpd.url("dir/up.bin");
+            let put = curl(
+                &[
+                    &user[..],
+                    &["--ftp-create-dirs", "-T", upload.to_str().unwrap(), &url],
+                ]
+                .concat(),
+            );
+            let listing = curl(&[&user[..], &[ftpd.url("dir/").as_str()]].concat());
+            let got = curl(&[&user[..], &[url.as_str()]].concat());
+            let stopped = ftpd.stop();
+            let context = format!(
+                "{runtime}\nstdout:\n{}\nstderr:\n{}",
+                stopped.stdout, stopped.stderr
+            );
+            assert!(
+                put.status.success(),
+                "{}\n{context}",
+                String::from_utf8_lossy(&put.stderr)
+            );
+            let listing = String::from_utf8(listing.stdout).unwrap();
+            assert!(
+                listing.trim_end().ends_with(" up.bin"),
+                "{listing:?}\n{context}"
+            );
+            assert!(got.stdout == data, "download differs\n{context}");
+            let stored = s3.bucket_dir().join(format!("srv/{runtime}/dir/up.bin"));
+            assert!(
+                std::fs::read(stored).unwrap() == data,
+                "stored object differs"
+            );
+            assert!(
+                stopped.stdout.contains(&format!("serving {storage} ")),
+                "{context}"
+            );
+        }
+        std::fs::remove_dir_all(&local).unwrap();
+    }
 }
+
+#[cfg(test)]
+#[path = "../ftp-server/tests/support/s3_server.rs"]
+mod s3_server;

@@ -37,7 +37,9 @@
 //! | `tokio` | tokio (its `net`, `rt` and `time` features) | `tokio` |
 //! | `async-std` | async-std **and smol**, or any executor | `async-io`, `async-executor`, `blocking` |
 //!
-//! Neither feature pulls in the other's crates. The `async-std` feature does not depend on the
+//! | `opendal` | either (storage calls run on a tokio runtime of their own) | `opendal` (S3 service, rustls), `tokio` |
+//!
+//! Neither runtime feature pulls in the other's crates. The `async-std` feature does not depend on the
 //! `async-std` crate, which is discontinued (RUSTSEC-2025-0052): it is written against the
 //! `futures-io` traits and the `async-io` reactor that async-std and smol are built on, so
 //! the same code serves both.
@@ -71,6 +73,12 @@
 //!   `226` is sent only after that, and a failed or aborted upload leaves nothing. Resuming an
 //!   upload (`REST` + `STOR`, or `APPE`) therefore starts from the complete file on the server.
 //! * [`storage::MemStorage`]: a tree in memory.
+//!
+//! With the `opendal` feature, `storage::OpenDalStorage` serves an object store (S3, or any
+//! Apache OpenDAL service): folders are key prefixes, uploads are multipart uploads completed
+//! only when every byte has arrived, and what a flat store cannot do (APPE, REST + STOR, MFMT,
+//! SITE CHMOD) is refused with `502`; its documentation lists every difference from a disk.
+//! Listings of every back end are streamed in bounded batches ([`storage::DirLister`]).
 //!
 //! [`auth::Authenticator`] checks logins; [`auth::UserTable`] keeps Argon2id password hashes with
 //! a home directory and read-only or read-write access per user; [`auth::Anonymous`] is the

@@ -506,6 +506,10 @@ impl Server {
         config.record_structure = false;
         // The storage trait has no SITE hook: listed in SITE HELP, they could only fail.
         config.site_commands.clear();
+        // Commands the storage back end cannot carry out are refused up front and not offered.
+        let storage_can = self.storage.capabilities();
+        config.mfmt &= storage_can.set_modified;
+        config.site_chmod &= storage_can.chmod;
 
         let mut listeners = Vec::new();
         let (mut plain_addrs, mut implicit_addrs) = (Vec::new(), Vec::new());

@@ -177,8 +177,8 @@ pub(crate) enum JobKind {
         source: Box<dyn FileRead>,
         skip: u64,
     },
-    /// LIST, NLST, MLSD: bytes already in their wire form (CRLF).
-    Listing(Vec<u8>),
+    /// LIST, NLST, MLSD: bytes in their wire form (CRLF), formatted a batch at a time.
+    Listing(Box<dyn FileRead>),
     /// STOR, APPE, STOU.
     Receive(Box<dyn FileWrite>),
 }
@@ -618,10 +618,10 @@ async fn run(
             .await;
             (Some(stream), result)
         }
-        JobKind::Listing(bytes) => {
+        JobKind::Listing(listing) => {
             let result = send_encoded(
                 &mut stream,
-                Source::Listing(bytes),
+                Source::Listing(listing),
                 job.params,
                 0,
                 encoded_chunk,
@@ -744,7 +744,8 @@ pub(super) async fn finish_upload(
 
 enum Source {
     File(Box<dyn FileRead>),
-    Listing(Vec<u8>),
+    /// Already NVT-ASCII with CRLF: no TYPE encoding.
+    Listing(Box<dyn FileRead>),
 }
 
 enum ModeEncoder {
@@ -810,17 +811,18 @@ async fn send_encoded(
     chunk: usize,
     progress: &mut Progress,
 ) -> Result<u64, Failure> {
-    let (mut file, listing) = match source {
-        Source::File(file) => (Some(file), Vec::new()),
-        Source::Listing(bytes) => (None, bytes),
+    let (mut file, encoded) = match source {
+        Source::File(file) => (file, true),
+        Source::Listing(listing) => (listing, false),
     };
     // Listings are already NVT-ASCII with CRLF: they get only the MODE framing.
-    let mut type_encoder = match &file {
-        Some(_) => Some(
+    let mut type_encoder = if encoded {
+        Some(
             TypeEncoder::new(params.data_type, LineEnding::Lf)
                 .map_err(|_| Failure::Storage(StorageErrorKind::Unsupported.into()))?,
-        ),
-        None => None,
+        )
+    } else {
+        None
     };
     let mut mode = match params.mode {
         TransferMode::Block => ModeEncoder::Block(BlockEncoder::default()),
@@ -832,22 +834,11 @@ async fn send_encoded(
     let mut input = vec![0u8; chunk];
     let mut mid = vec![0u8; 2 * chunk + 16];
     let mut out = vec![0u8; 2 * chunk + 1024];
-    let mut listing_pos = 0;
     let mut total = 0u64;
     loop {
-        let n = match &mut file {
-            Some(file) => {
-                let (buf, n) = file.read(input).await;
-                input = buf;
-                n.map_err(|e| storage_failure(&e))?.min(input.len())
-            }
-            None => {
-                let n = (listing.len() - listing_pos).min(chunk);
-                input[..n].copy_from_slice(&listing[listing_pos..listing_pos + n]);
-                listing_pos += n;
-                n
-            }
-        };
+        let (buf, n) = file.read(input).await;
+        input = buf;
+        let n = n.map_err(|e| storage_failure(&e))?.min(input.len());
         if n == 0 {
             if let Some(encoder) = &mut type_encoder {
                 loop {

@@ -864,28 +864,73 @@ impl Driver {
     }
 }
 
-/// The entries a listing of `p` (`real` below the user's home) shows, and whether `p` is a
-/// directory; with `files_too`, a file lists as its own entry (LIST, NLST, STAT).
+/// What a listing of a path shows.
+enum Listed {
+    /// A directory's entries, still to be read.
+    Directory(Box<dyn crate::storage::DirLister>),
+    /// A file, listed as its own entry (LIST, NLST, STAT).
+    File(crate::storage::DirEntry),
+}
+
+/// What a listing of `p` (`real` below the user's home) shows; with `files_too`, a file lists
+/// as its own entry (LIST, NLST, STAT), otherwise it is refused (MLSD).
 async fn entries_of(
     storage: &dyn crate::storage::Storage,
     cx: StorageContext,
     p: &VirtualPath,
     real: VirtualPath,
     files_too: bool,
-) -> Result<(Vec<crate::storage::DirEntry>, bool), StorageError> {
+) -> Result<Listed, StorageError> {
     match storage.list(cx.clone(), real.clone()).await {
-        Ok(entries) => Ok((entries, true)),
+        Ok(lister) => Ok(Listed::Directory(lister)),
         Err(e) if e.kind == StorageErrorKind::NotADirectory && files_too => {
             let metadata = storage.metadata(cx, real).await?;
             let name = p.file_name().unwrap_or(b"/");
-            let entry = crate::storage::DirEntry {
+            Ok(Listed::File(crate::storage::DirEntry {
                 name: Bytes::copy_from_slice(name),
                 metadata,
-            };
-            Ok((vec![entry], false))
+            }))
         }
         Err(e) => Err(e),
     }
+}
+
+/// The most lines a STAT listing (a reply on the control connection, held whole) shows: the
+/// rest of a larger folder is left out (LIST streams it instead).
+const STATUS_LISTING_MAX: usize = 100_000;
+
+/// The lines of a STAT listing, read a batch at a time, at most [`STATUS_LISTING_MAX`].
+async fn status_lines(listed: Listed) -> Result<(Vec<Bytes>, bool), StorageError> {
+    let now = listing::now();
+    let mut lines = Vec::new();
+    let mut push = |entries: &[crate::storage::DirEntry]| {
+        for entry in entries {
+            let one = std::slice::from_ref(entry);
+            let mut line = listing::format_batch(one, ListFormat::List, now);
+            line.truncate(line.len().saturating_sub(2));
+            lines.push(Bytes::from(line));
+        }
+    };
+    let directory = match listed {
+        Listed::File(entry) => {
+            push(std::slice::from_ref(&entry));
+            false
+        }
+        Listed::Directory(mut lister) => {
+            let mut listed = 0;
+            while listed < STATUS_LISTING_MAX {
+                let max = crate::storage::LIST_BATCH.min(STATUS_LISTING_MAX - listed);
+                let batch = lister.next_batch(max).await?;
+                if batch.is_empty() {
+                    break;
+                }
+                listed += batch.len();
+                push(&batch);
+            }
+            true
+        }
+    };
+    Ok((lines, directory))
 }
 
 /// The answer to a request: a plain response, or (for transfers) the response and the job.
@@ -911,25 +956,20 @@ async fn run_storage(
         } => {
             // LIST and NLST of a file list that file; MLSD takes only directories.
             let files_too = !matches!(format, ListFormat::Mlsd { .. });
-            let (entries, _) = entries_of(storage, cx, &p, path(&p)?, files_too).await?;
-            let bytes = listing::format(&entries, format);
+            let source = match entries_of(storage, cx, &p, path(&p)?, files_too).await? {
+                Listed::Directory(lister) => listing::ListingReader::directory(lister, format),
+                Listed::File(entry) => listing::ListingReader::file(entry, format),
+            };
             let job = Job {
                 op,
                 params,
-                kind: JobKind::Listing(bytes),
+                kind: JobKind::Listing(Box::new(source)),
             };
             return Ok(Err((StorageResponse::Opened { size: None }, job)));
         }
         StorageRequest::StatusListing { path: p } => {
-            let (entries, directory) = entries_of(storage, cx, &p, path(&p)?, true).await?;
-            let lines = entries
-                .iter()
-                .map(|entry| {
-                    let mut line = listing::format(std::slice::from_ref(entry), ListFormat::List);
-                    line.truncate(line.len().saturating_sub(2));
-                    Bytes::from(line)
-                })
-                .collect();
+            let listed = entries_of(storage, cx, &p, path(&p)?, true).await?;
+            let (lines, directory) = status_lines(listed).await?;
             StorageResponse::Listing { lines, directory }
         }
         StorageRequest::Retrieve {

@@ -1,6 +1,6 @@
 //! [`FsStorage`]: a local directory, every path jailed below it.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -12,9 +12,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::{
-    perm_letters, storage_error, timestamp, BoxFuture, DirEntry, Download, FileKind, FileRead,
-    FileWrite, Metadata, Storage, StorageContext, StorageError, StorageErrorKind, StoreMode,
-    Timestamp, Upload, VirtualPath,
+    perm_letters, storage_error, timestamp, BoxFuture, DirEntry, DirLister, Download, FileKind,
+    FileRead, FileWrite, Metadata, Storage, StorageContext, StorageError, StorageErrorKind,
+    StoreMode, Timestamp, Upload, VirtualPath,
 };
 use crate::blocking::Blocking;
 
@@ -215,43 +215,44 @@ impl Inner {
         out
     }
 
-    fn list(&self, path: &VirtualPath, read_only: bool) -> Result<Vec<DirEntry>, StorageError> {
+    /// The names in the directory `path`, sorted, at most `max_list_entries` of them (hidden
+    /// uploads left out): what a [`FsLister`] then describes a batch at a time.
+    fn list_names(&self, path: &VirtualPath) -> Result<(PathBuf, Vec<OsString>), StorageError> {
         let dir = self.existing(path)?;
         if !fs::metadata(&dir).map_err(io_err)?.is_dir() {
             return Err(kind_err(StorageErrorKind::NotADirectory));
         }
-        let mut entries = Vec::new();
+        let mut names = Vec::new();
         for entry in fs::read_dir(&dir).map_err(io_err)? {
-            if entries.len() >= self.max_list_entries {
+            if names.len() >= self.max_list_entries {
                 break;
             }
             let Ok(entry) = entry else { continue };
             let name = entry.file_name();
-            let name = name.as_bytes();
-            if name.starts_with(TEMP_PREFIX.as_bytes()) {
-                continue;
+            if !name.as_bytes().starts_with(TEMP_PREFIX.as_bytes()) {
+                names.push(name);
             }
-            let Ok(file_type) = entry.file_type() else {
-                continue;
-            };
-            let full = entry.path();
-            if file_type.is_symlink() {
-                // Follow only links that stay inside the root; hide the others.
-                match fs::canonicalize(&full) {
-                    Ok(target) if self.inside(&target) => {}
-                    _ => continue,
-                }
-            }
-            let Ok(meta) = fs::metadata(&full) else {
-                continue;
-            };
-            entries.push(DirEntry {
-                name: Bytes::copy_from_slice(name),
-                metadata: self.metadata_of(&full, &meta, read_only),
-            });
         }
-        entries.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(entries)
+        names.sort_unstable();
+        Ok((dir, names))
+    }
+
+    /// The entry for `name` in the canonical directory `dir`; `None` for a name that vanished
+    /// or a symlink leading outside the root or nowhere (hidden, like every command hides it).
+    fn describe(&self, dir: &Path, name: &OsStr, read_only: bool) -> Option<DirEntry> {
+        let full = dir.join(name);
+        let link = fs::symlink_metadata(&full).ok()?;
+        if link.file_type().is_symlink() {
+            match fs::canonicalize(&full) {
+                Ok(target) if self.inside(&target) => {}
+                _ => return None,
+            }
+        }
+        let meta = fs::metadata(&full).ok()?;
+        Some(DirEntry {
+            name: Bytes::copy_from_slice(name.as_bytes()),
+            metadata: self.metadata_of(&full, &meta, read_only),
+        })
     }
 
     fn open_read(&self, path: &VirtualPath, offset: u64) -> Result<(File, u64), StorageError> {
@@ -476,9 +477,22 @@ impl Storage for FsStorage {
         &self,
         cx: StorageContext,
         path: VirtualPath,
-    ) -> BoxFuture<'_, Result<Vec<DirEntry>, StorageError>> {
+    ) -> BoxFuture<'_, Result<Box<dyn DirLister>, StorageError>> {
         let read_only = cx.read_only();
-        self.run(&cx, move |inner| inner.list(&path, read_only))
+        let blocking = cx.blocking().clone();
+        let names = self.run(&cx, move |inner| inner.list_names(&path));
+        let inner = Arc::clone(&self.inner);
+        Box::pin(async move {
+            let (dir, names) = names.await?;
+            let lister = FsLister {
+                inner,
+                dir: Arc::new(dir),
+                names: names.into_iter(),
+                read_only,
+                blocking,
+            };
+            Ok(Box::new(lister) as Box<dyn DirLister>)
+        })
     }
 
     fn open_read(
@@ -569,6 +583,45 @@ impl Storage for FsStorage {
         mode: u32,
     ) -> BoxFuture<'_, Result<(), StorageError>> {
         self.run(&cx, move |inner| inner.chmod(&path, mode))
+    }
+}
+
+/// A directory listed in name order: the names were read (and sorted) when the listing
+/// started, at most [`FsStorage::max_list_entries`] of them; each batch is described
+/// (`stat`) on the blocking pool when it is asked for, so a listing holds the names and one
+/// batch of entries.
+struct FsLister {
+    inner: Arc<Inner>,
+    dir: Arc<PathBuf>,
+    names: std::vec::IntoIter<OsString>,
+    read_only: bool,
+    blocking: Blocking,
+}
+
+impl DirLister for FsLister {
+    /// Describes names until the batch has an entry or no name is left: names that describe
+    /// to nothing (hidden links, files removed meanwhile) never end the listing early.
+    fn next_batch(&mut self, max: usize) -> BoxFuture<'_, Result<Vec<DirEntry>, StorageError>> {
+        Box::pin(async move {
+            loop {
+                let names: Vec<OsString> = self.names.by_ref().take(max.max(1)).collect();
+                if names.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let (inner, dir) = (Arc::clone(&self.inner), Arc::clone(&self.dir));
+                let read_only = self.read_only;
+                let describe = move || -> Vec<DirEntry> {
+                    names
+                        .iter()
+                        .filter_map(|name| inner.describe(&dir, name, read_only))
+                        .collect()
+                };
+                let batch = self.blocking.unblock(describe).await.map_err(io_err)?;
+                if !batch.is_empty() {
+                    return Ok(batch);
+                }
+            }
+        })
     }
 }
 

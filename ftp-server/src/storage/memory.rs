@@ -8,9 +8,9 @@ use std::time::SystemTime;
 use bytes::{Bytes, BytesMut};
 
 use super::{
-    perm_letters, timestamp, BoxFuture, DirEntry, Download, FileKind, FileRead, FileWrite,
-    Metadata, Storage, StorageContext, StorageError, StorageErrorKind, StoreMode, Timestamp,
-    Upload, VirtualPath,
+    perm_letters, timestamp, BoxFuture, DirEntry, DirLister, Download, FileKind, FileRead,
+    FileWrite, Metadata, Storage, StorageContext, StorageError, StorageErrorKind, StoreMode,
+    Timestamp, Upload, VirtualPath,
 };
 
 /// A file tree in memory (a `BTreeMap` per directory), for tests and throw-away servers.
@@ -203,16 +203,15 @@ impl Storage for MemStorage {
         &self,
         cx: StorageContext,
         path: VirtualPath,
-    ) -> BoxFuture<'_, Result<Vec<DirEntry>, StorageError>> {
-        let tree = self.lock();
-        let result = match find(&tree, &path) {
-            Ok(Node::Dir { entries, .. }) => Ok(entries
-                .iter()
-                .map(|(name, node)| DirEntry {
-                    name: name.clone(),
-                    metadata: node.metadata(cx.read_only()),
-                })
-                .collect()),
+    ) -> BoxFuture<'_, Result<Box<dyn DirLister>, StorageError>> {
+        let result = match find(&self.lock(), &path) {
+            Ok(Node::Dir { .. }) => Ok(Box::new(MemLister {
+                storage: self.clone(),
+                path,
+                after: None,
+                read_only: cx.read_only(),
+                done: false,
+            }) as Box<dyn DirLister>),
             Ok(Node::File { .. }) => Err(err(StorageErrorKind::NotADirectory)),
             Err(e) => Err(e),
         };
@@ -414,6 +413,50 @@ impl Storage for MemStorage {
             }
         });
         ready(result)
+    }
+}
+
+/// Lists a directory in name order, a batch at a time, each batch read under the lock from
+/// just after the last name of the one before: nothing is copied up front, and entries added
+/// or removed meanwhile show or not, as in a directory listing on disk.
+struct MemLister {
+    storage: MemStorage,
+    path: VirtualPath,
+    /// The last name listed.
+    after: Option<Bytes>,
+    read_only: bool,
+    done: bool,
+}
+
+impl DirLister for MemLister {
+    fn next_batch(&mut self, max: usize) -> BoxFuture<'_, Result<Vec<DirEntry>, StorageError>> {
+        use std::ops::Bound;
+        if self.done {
+            return ready(Ok(Vec::new()));
+        }
+        let batch: Vec<DirEntry> = match find(&self.storage.lock(), &self.path) {
+            Ok(Node::Dir { entries, .. }) => {
+                let from = match &self.after {
+                    Some(name) => Bound::Excluded(name.clone()),
+                    None => Bound::Unbounded,
+                };
+                entries
+                    .range((from, Bound::Unbounded))
+                    .take(max.max(1))
+                    .map(|(name, node)| DirEntry {
+                        name: name.clone(),
+                        metadata: node.metadata(self.read_only),
+                    })
+                    .collect()
+            }
+            // Removed (or replaced) while it was listed: the listing ends.
+            _ => Vec::new(),
+        };
+        match batch.last() {
+            Some(last) => self.after = Some(last.name.clone()),
+            None => self.done = true,
+        }
+        ready(Ok(batch))
     }
 }
 

@@ -8,6 +8,9 @@
 //!
 //! * [`FsStorage`]: a directory of the local file system, with every path jailed below it.
 //! * [`MemStorage`]: a tree in memory, for tests and ephemeral servers.
+//! * `OpenDalStorage` (feature `opendal`): an object store (S3, or any Apache OpenDAL
+//!   service), with folders as key prefixes; its documentation lists where FTP on a flat
+//!   store differs from a disk.
 //!
 //! # Paths
 //!
@@ -38,7 +41,11 @@ use crate::blocking::Blocking;
 
 mod fs;
 mod memory;
+#[cfg(feature = "opendal")]
+mod opendal;
 
+#[cfg(feature = "opendal")]
+pub use self::opendal::{FolderMarker, OpenDalStorage, S3Config};
 pub use fs::FsStorage;
 pub use memory::MemStorage;
 
@@ -87,6 +94,82 @@ pub struct DirEntry {
     pub name: Bytes,
     /// What the back end knows about it.
     pub metadata: Metadata,
+}
+
+/// The most entries the server asks one [`DirLister::next_batch`] call for. The `ls -l` columns
+/// of a LIST are sized per batch, so a directory of up to this many entries lists exactly as
+/// if it had been formatted whole.
+pub const LIST_BATCH: usize = 1000;
+
+/// A directory listing in progress, read in bounded batches so that a folder of any size lists
+/// in bounded memory: the server formats each batch and writes it to the data connection
+/// before it asks for the next.
+pub trait DirLister: Send {
+    /// The next entries, at most `max` of them (`max` is at least 1), in the back end's
+    /// order; an empty batch means the listing is complete (and every later call returns
+    /// an empty batch too). An error ends the listing (the client gets `451`).
+    fn next_batch(&mut self, max: usize) -> BoxFuture<'_, Result<Vec<DirEntry>, StorageError>>;
+}
+
+/// A [`DirLister`] over entries already in memory, for back ends that hold them anyway and
+/// for tests.
+#[derive(Debug, Default)]
+pub struct VecLister {
+    entries: std::vec::IntoIter<DirEntry>,
+}
+
+impl VecLister {
+    /// Lists `entries` in their order.
+    pub fn new(entries: Vec<DirEntry>) -> Self {
+        Self {
+            entries: entries.into_iter(),
+        }
+    }
+}
+
+impl DirLister for VecLister {
+    fn next_batch(&mut self, max: usize) -> BoxFuture<'_, Result<Vec<DirEntry>, StorageError>> {
+        let batch = self.entries.by_ref().take(max.max(1)).collect();
+        Box::pin(std::future::ready(Ok(batch)))
+    }
+}
+
+/// What a back end can do beyond the operations every [`Storage`] has, for the server to
+/// offer only what works: a command the back end cannot carry out is refused up front
+/// (`502`) and left out of FEAT and HELP where the protocol can say so.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StorageCapabilities {
+    /// MFMT ([`Storage::set_modified`]) works: otherwise it is refused with `502` and FEAT
+    /// does not list it.
+    pub set_modified: bool,
+    /// SITE CHMOD ([`Storage::chmod`]) works: otherwise it is refused with `502` and SITE
+    /// HELP does not list it.
+    pub chmod: bool,
+    /// APPE ([`StoreMode::Append`]) works. Informational: FEAT has no entry for APPE, so a
+    /// back end without it answers [`StorageErrorKind::Unsupported`] (`502`).
+    pub append: bool,
+    /// REST before STOR (an upload that keeps the first bytes of an existing file) works.
+    /// Informational: FEAT's `REST STREAM` also covers resumed downloads, which every back end
+    /// supports, so it stays listed; a back end without it answers
+    /// [`StorageErrorKind::Unsupported`] (`502`).
+    pub resume_upload: bool,
+}
+
+impl StorageCapabilities {
+    /// Everything: what [`FsStorage`] and [`MemStorage`] can do, and the default.
+    pub const ALL: Self = Self {
+        set_modified: true,
+        chmod: true,
+        append: true,
+        resume_upload: true,
+    };
+}
+
+impl Default for StorageCapabilities {
+    fn default() -> Self {
+        Self::ALL
+    }
 }
 
 /// An opened download.
@@ -166,13 +249,16 @@ pub trait Storage: Send + Sync + 'static {
         path: VirtualPath,
     ) -> BoxFuture<'_, Result<Metadata, StorageError>>;
 
-    /// The entries of the directory `path`, without `.` and `..`. A file gives
-    /// [`StorageErrorKind::NotADirectory`]. Back ends should bound the number of entries.
+    /// Starts listing the directory `path`: its entries, without `.` and `..`, come in
+    /// batches from the returned [`DirLister`]. A missing directory gives
+    /// [`StorageErrorKind::NotFound`] and a file [`StorageErrorKind::NotADirectory`] here, before
+    /// any entry. Back ends should hold no more than a batch in memory at a time, or bound
+    /// what they hold.
     fn list(
         &self,
         cx: StorageContext,
         path: VirtualPath,
-    ) -> BoxFuture<'_, Result<Vec<DirEntry>, StorageError>>;
+    ) -> BoxFuture<'_, Result<Box<dyn DirLister>, StorageError>>;
 
     /// Opens the file `path` for reading from byte `offset` on. An offset past the end gives
     /// [`StorageErrorKind::InvalidOffset`]; a directory [`StorageErrorKind::IsADirectory`].
@@ -222,6 +308,12 @@ pub trait Storage: Send + Sync + 'static {
         from: VirtualPath,
         to: VirtualPath,
     ) -> BoxFuture<'_, Result<(), StorageError>>;
+
+    /// What this back end can do beyond the required operations. The default,
+    /// [`StorageCapabilities::ALL`], fits a back end that implements every method.
+    fn capabilities(&self) -> StorageCapabilities {
+        StorageCapabilities::ALL
+    }
 
     /// Sets the modification time of `path` (MFMT). The default refuses with
     /// [`StorageErrorKind::Unsupported`].

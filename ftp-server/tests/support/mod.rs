@@ -4,6 +4,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod s3_server;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -14,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use ftp_server::auth::{Anonymous, Permissions, UserTable};
 use ftp_server::proto::reply::ReplyDecoder;
-use ftp_server::storage::{FsStorage, VirtualPath};
+use ftp_server::storage::{FsStorage, Storage, VirtualPath};
 use ftp_server::{RunningServer, Server, TlsConfig};
 
 /// The two runtime adapters every interop test runs under.
@@ -281,8 +283,9 @@ impl TestServer {
     /// A server with alice (read-write), bob (read-only) and read-only anonymous access;
     /// `configure` adjusts the builder.
     pub fn start(rt: Rt, configure: impl FnOnce(Server) -> Server) -> Self {
-        let listen = "127.0.0.1:0".parse().unwrap();
-        Self::start_node(rt, TempDir::new("root"), listen, configure)
+        let root = TempDir::new("root");
+        let storage = FsStorage::new(root.path()).unwrap();
+        Self::start_on(rt, root, storage, configure)
     }
 
     /// [`TestServer::start`] serving `root` and listening on `listen` only: one node of
@@ -290,6 +293,30 @@ impl TestServer {
     pub fn start_node(
         rt: Rt,
         root: TempDir,
+        listen: SocketAddr,
+        configure: impl FnOnce(Server) -> Server,
+    ) -> Self {
+        let storage = FsStorage::new(root.path()).unwrap();
+        Self::start_at(rt, root, storage, listen, configure)
+    }
+
+    /// Like [`TestServer::start`], over `storage`; `root` is what [`TestServer::file`] and
+    /// friends read (the folder behind `storage`, if it has one).
+    pub fn start_on(
+        rt: Rt,
+        root: TempDir,
+        storage: impl Storage,
+        configure: impl FnOnce(Server) -> Server,
+    ) -> Self {
+        let listen = "127.0.0.1:0".parse().unwrap();
+        Self::start_at(rt, root, storage, listen, configure)
+    }
+
+    /// The server over `storage`, listening on `listen`.
+    fn start_at(
+        rt: Rt,
+        root: TempDir,
+        storage: impl Storage,
         listen: SocketAddr,
         configure: impl FnOnce(Server) -> Server,
     ) -> Self {
@@ -302,7 +329,7 @@ impl TestServer {
             .unwrap();
         let events = Arc::new(Mutex::new(Vec::new()));
         let log = Arc::clone(&events);
-        let server = Server::new(FsStorage::new(root.path()).unwrap())
+        let server = Server::new(storage)
             .listen(listen)
             .authenticator(users)
             .anonymous(Anonymous::read_only())
