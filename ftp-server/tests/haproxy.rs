@@ -8,165 +8,14 @@
 
 mod support;
 
-use std::io::{self, Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::{IpAddr, SocketAddr};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use ftp_server::proto::proxy::{encode_v2, ProxyHeader};
 use ftp_server::ProxyProtocol;
+use support::load_balancer::*;
 use support::*;
-
-/// Where HAProxy listens, and where the nodes listen (other loopback addresses, so that each
-/// node's passive ports can be the balancer's too).
-const BALANCER: &str = "127.0.0.1";
-const NODE_IPS: [&str; 2] = ["127.0.0.2", "127.0.0.3"];
-const PASSIVE_PORTS: u16 = 40;
-
-/// Debian's haproxy, in /usr/sbin (outside a normal user's PATH); else the one on the PATH.
-/// Fails when there is none: `.ci/run` installs it (`apt-get install haproxy`).
-fn haproxy_binary() -> std::path::PathBuf {
-    let debian = std::path::Path::new("/usr/sbin/haproxy");
-    if debian.exists() {
-        return debian.to_path_buf();
-    }
-    require("haproxy");
-    "haproxy".into()
-}
-
-/// A running HAProxy, killed by its PID on drop.
-struct HaProxy {
-    child: Child,
-    _dir: TempDir,
-}
-
-impl HaProxy {
-    /// Starts `haproxy -db` with `config` and waits (10 s at most) until `ready` accepts.
-    fn start(config: &str, ready: SocketAddr) -> Self {
-        let binary = haproxy_binary();
-        let dir = TempDir::new("haproxy");
-        let path = dir.path().join("haproxy.cfg");
-        std::fs::write(&path, config).unwrap();
-        let check = Command::new(&binary)
-            .arg("-c")
-            .arg("-f")
-            .arg(&path)
-            .output()
-            .unwrap();
-        assert!(check.status.success(), "{config}\n{}", stderr(&check));
-        let child = Command::new(&binary)
-            .arg("-db")
-            .arg("-f")
-            .arg(&path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let haproxy = Self { child, _dir: dir };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(ready).is_err() {
-            assert!(Instant::now() < deadline, "HAProxy did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        haproxy
-    }
-}
-
-impl Drop for HaProxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A free port on the balancer's address, and for each node a range of [`PASSIVE_PORTS`]
-/// ports free on both the balancer's and the node's address. Held under a lock while the
-/// nodes and HAProxy bind them.
-struct Ports {
-    control: u16,
-    control_v1: u16,
-    passive: Vec<u16>,
-}
-
-static PORTS: Mutex<()> = Mutex::new(());
-
-fn free_on(ip: &str, port: u16) -> bool {
-    TcpListener::bind((ip.parse::<IpAddr>().unwrap(), port)).is_ok()
-}
-
-fn pick_ports(nodes: usize) -> Ports {
-    let free_port = || {
-        let listener = TcpListener::bind((BALANCER, 0)).unwrap();
-        listener.local_addr().unwrap().port()
-    };
-    // Below the ephemeral range (32768+), where other tests' random ports never land.
-    let mut base = 20_000 + (std::process::id() % 200) as u16 * 50;
-    let mut passive = Vec::new();
-    while passive.len() < nodes {
-        let ip = NODE_IPS[passive.len()];
-        let range = base..base + PASSIVE_PORTS;
-        if range
-            .clone()
-            .all(|p| free_on(BALANCER, p) && free_on(ip, p))
-        {
-            passive.push(base);
-        }
-        base = if base > 31_000 {
-            20_000
-        } else {
-            base + PASSIVE_PORTS
-        };
-    }
-    Ports {
-        control: free_port(),
-        control_v1: free_port(),
-        passive,
-    }
-}
-
-/// The HAProxy configuration: control connections on `control` (PROXY v2) and `control_v1`
-/// (PROXY v1) balanced round robin over the nodes, with health checks and redispatch; each
-/// node's passive range forwarded to that node, on the same ports (PROXY v2). HAProxy
-/// connects to the nodes from the balancer's address, which they trust (without `source`,
-/// Linux would pick the node's own loopback address).
-fn haproxy_config(ports: &Ports, nodes: &[SocketAddr]) -> String {
-    use std::fmt::Write as _;
-    let mut config = format!(
-        "global\n    maxconn 400\n\n\
-         defaults\n    mode tcp\n    timeout connect 2s\n    timeout client 60s\n    \
-         timeout server 60s\n    option redispatch\n    retries 3\n    \
-         source {BALANCER}\n\n\
-         frontend ftp_control\n    bind {BALANCER}:{}\n    default_backend ftp_nodes\n\n\
-         frontend ftp_control_v1\n    bind {BALANCER}:{}\n    default_backend ftp_nodes_v1\n",
-        ports.control, ports.control_v1
-    );
-    for (backend, proxy) in [
-        ("ftp_nodes", "send-proxy-v2"),
-        ("ftp_nodes_v1", "send-proxy"),
-    ] {
-        let _ = write!(config, "\nbackend {backend}\n    balance roundrobin\n");
-        for (i, node) in nodes.iter().enumerate() {
-            let _ = writeln!(
-                config,
-                "    server node{i} {node} {proxy} check check-send-proxy inter 200ms fall 1"
-            );
-        }
-    }
-    for (i, node) in nodes.iter().enumerate() {
-        let low = ports.passive[i];
-        let high = low + PASSIVE_PORTS - 1;
-        let _ = write!(
-            config,
-            "\nfrontend ftp_passive_node{i}\n    bind {BALANCER}:{low}-{high}\n    \
-             default_backend ftp_passive_node{i}\n\n\
-             backend ftp_passive_node{i}\n    server node{i} {} send-proxy-v2\n",
-            node.ip()
-        );
-    }
-    config
-}
 
 /// One node: listens on its own loopback address, trusts the balancer, announces the
 /// balancer's address for passive connections, and serves `root`.
@@ -233,158 +82,6 @@ fn curl_through_haproxy_is_served_under_its_own_address() {
     });
 }
 
-/// A small FTP client with errors as values, for clients whose server may go away.
-struct Client {
-    ctl: TcpStream,
-    pending: Vec<u8>,
-    ip: IpAddr,
-}
-
-impl Client {
-    /// Connects from `ip` to `server`, reads the greeting and logs in as alice.
-    fn login(ip: IpAddr, server: SocketAddr, header: bool) -> io::Result<Self> {
-        let mut client = Self {
-            ctl: connect_from(ip, server, header)?,
-            pending: Vec::new(),
-            ip,
-        };
-        client.expect(None, 220)?;
-        client.expect(Some("USER alice"), 331)?;
-        client.expect(Some("PASS secret"), 230)?;
-        client.expect(Some("TYPE I"), 200)?;
-        Ok(client)
-    }
-
-    fn reply(&mut self) -> io::Result<(u16, String)> {
-        loop {
-            if let Some(end) = self.pending.windows(2).position(|w| w == b"\r\n") {
-                let line: Vec<u8> = self.pending.drain(..end + 2).collect();
-                let line = String::from_utf8_lossy(&line).into_owned();
-                if line.as_bytes().get(3) == Some(&b' ') {
-                    let code = line[..3].parse().unwrap_or(0);
-                    return Ok((code, line));
-                }
-                continue;
-            }
-            let mut buf = [0u8; 4096];
-            match self.ctl.read(&mut buf)? {
-                0 => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed")),
-                n => self.pending.extend_from_slice(&buf[..n]),
-            }
-        }
-    }
-
-    /// The next reply that is not a preliminary `1xx` one.
-    fn final_reply(&mut self) -> io::Result<(u16, String)> {
-        loop {
-            let (code, text) = self.reply()?;
-            if !(100..200).contains(&code) {
-                return Ok((code, text));
-            }
-        }
-    }
-
-    fn expect(&mut self, command: Option<&str>, code: u16) -> io::Result<String> {
-        if let Some(command) = command {
-            self.ctl.write_all(format!("{command}\r\n").as_bytes())?;
-        }
-        match self.reply()? {
-            (got, text) if got == code => Ok(text),
-            (_, text) => Err(io::Error::other(format!(
-                "{command:?}: {}",
-                text.trim_end()
-            ))),
-        }
-    }
-
-    /// EPSV, and the data connection to the announced port on the server's address.
-    fn data(&mut self, header: bool) -> io::Result<TcpStream> {
-        let text = self.expect(Some("EPSV"), 229)?;
-        let port = ftp_server::proto::addr::parse_epsv_reply(
-            text.trim_end().as_bytes(),
-            ftp_server::proto::addr::Leniency::Strict,
-        )
-        .map_err(|e| io::Error::other(format!("{e:?}")))?;
-        let server = SocketAddr::new(self.ctl.peer_addr()?.ip(), port);
-        connect_from(self.ip, server, header)
-    }
-
-    /// STOR `name` in `chunk`-byte writes `pause` apart.
-    fn store(&mut self, name: &str, bytes: &[u8], chunk: usize, pause: Duration) -> io::Result<()> {
-        let mut data = self.data(false)?;
-        self.ctl.write_all(format!("STOR {name}\r\n").as_bytes())?;
-        for piece in bytes.chunks(chunk) {
-            data.write_all(piece)?;
-            std::thread::sleep(pause);
-        }
-        drop(data);
-        let (code, text) = self.final_reply()?;
-        match code {
-            226 => Ok(()),
-            _ => Err(io::Error::other(text.trim_end().to_owned())),
-        }
-    }
-
-    fn retrieve(&mut self, name: &str, header: bool) -> io::Result<Vec<u8>> {
-        let mut data = self.data(header)?;
-        self.ctl.write_all(format!("RETR {name}\r\n").as_bytes())?;
-        let mut bytes = Vec::new();
-        data.read_to_end(&mut bytes)?;
-        let (code, text) = self.final_reply()?;
-        match code {
-            226 => Ok(bytes),
-            _ => Err(io::Error::other(text.trim_end().to_owned())),
-        }
-    }
-}
-
-/// A TCP connection from `ip` to `server`; with `header`, a connection from the balancer's
-/// address that starts with a PROXY v2 header saying it comes from `ip` (talking to a node
-/// directly, as the balancer does).
-fn connect_from(ip: IpAddr, server: SocketAddr, header: bool) -> io::Result<TcpStream> {
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
-    let local = if header {
-        BALANCER.parse().unwrap()
-    } else {
-        ip
-    };
-    socket.bind(&SocketAddr::new(local, 0).into())?;
-    socket.connect_timeout(&server.into(), Duration::from_secs(5))?;
-    let mut stream = TcpStream::from(socket);
-    stream.set_read_timeout(Some(Duration::from_secs(20)))?;
-    if header {
-        let mut bytes = Vec::new();
-        let source = SocketAddr::new(ip, stream.local_addr()?.port());
-        encode_v2(
-            &ProxyHeader::Proxied {
-                source,
-                destination: server,
-            },
-            &mut bytes,
-        );
-        stream.write_all(&bytes)?;
-    }
-    Ok(stream)
-}
-
-/// Client `i`'s own address in the first phase, and in the second.
-fn client_ip(i: usize) -> IpAddr {
-    IpAddr::from([127, 0, 0, 10 + i as u8])
-}
-
-fn slow_client_ip(i: usize) -> IpAddr {
-    IpAddr::from([127, 0, 0, 40 + i as u8])
-}
-
-/// What one client did in the stop-a-node phase.
-#[derive(Debug, Default)]
-struct Outcome {
-    /// The reply or error that ended its first upload, when it did not succeed.
-    failed: Option<String>,
-    /// The file it stored in the end, and its bytes.
-    stored: Option<(String, Vec<u8>)>,
-}
-
 #[test]
 fn two_nodes_behind_haproxy_share_a_folder_and_survive_losing_one() {
     const CLIENTS: usize = 20;
@@ -444,7 +141,10 @@ fn two_nodes_behind_haproxy_share_a_folder_and_survive_losing_one() {
         std::thread::scope(|scope| {
             for (i, outcome) in outcomes.iter().enumerate() {
                 let started = &started;
-                scope.spawn(move || slow_client(i, balancer, started, outcome));
+                let bytes = pattern(3_000_000, 100 + i as u64);
+                let pause = Duration::from_millis(60);
+                let started = move || started.wait();
+                scope.spawn(move || slow_client(i, balancer, bytes, pause, &started, outcome));
             }
             started.wait();
             std::thread::sleep(Duration::from_millis(800));
@@ -486,37 +186,4 @@ fn two_nodes_behind_haproxy_share_a_folder_and_survive_losing_one() {
         assert_same_tree(&tree(root.path()), &expected);
         drop(nodes);
     });
-}
-
-/// One client of the stop-a-node phase: a slow upload through the balancer; on failure, a
-/// reconnection through the balancer and the upload again under another name.
-fn slow_client(i: usize, balancer: SocketAddr, started: &Gate, outcome: &Mutex<Outcome>) {
-    let bytes = pattern(3_000_000, 100 + i as u64);
-    let mut client = Client::login(slow_client_ip(i), balancer, false).unwrap();
-    started.wait();
-    let name = format!("slow-{i}.bin");
-    let result = client.store(&name, &bytes, 64 * 1024, Duration::from_millis(60));
-    let stored_as = match result {
-        Ok(()) => name,
-        Err(e) => {
-            // The reply that ended it (426 or 421) is the last line the node sent.
-            let why = client
-                .final_reply()
-                .map(|(_, text)| text)
-                .unwrap_or_else(|_| e.to_string());
-            let why = if e.to_string().starts_with("426") {
-                e.to_string()
-            } else {
-                why
-            };
-            outcome.lock().unwrap().failed = Some(why.trim_end().to_owned());
-            let retry = format!("retry-{i}.bin");
-            let mut client = Client::login(slow_client_ip(i), balancer, false).unwrap();
-            client
-                .store(&retry, &bytes, 256 * 1024, Duration::ZERO)
-                .unwrap();
-            retry
-        }
-    };
-    outcome.lock().unwrap().stored = Some((stored_as, bytes));
 }

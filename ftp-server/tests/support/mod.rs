@@ -4,6 +4,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod load_balancer;
 pub mod s3_server;
 
 use std::io::{Read, Write};
