@@ -91,6 +91,8 @@ OPTIONS:
                                 [default: 60]
     --stall-timeout SECONDS     abort a transfer (426) that moves no byte for this long;
                                 0: never [default: 300]
+    --shutdown-grace SECONDS    on SIGTERM or Ctrl-C, running transfers get this long to
+                                finish before they are aborted (426) [default: 10]
     --tls-handshake-timeout SECONDS
                                 give up TLS handshakes that take longer [default: 30]
     --max-login-attempts N      failed logins per session; the last gets 421 [default: 3]
@@ -192,6 +194,7 @@ struct Limits {
     /// `Some(None)`: never.
     stall_timeout: Option<Option<Duration>>,
     tls_handshake_timeout: Option<Duration>,
+    shutdown_grace: Option<Duration>,
     max_login_attempts: Option<u32>,
     ban_after: Option<u32>,
     ban_window: Option<Duration>,
@@ -385,6 +388,9 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
             }
             "--data-timeout" => {
                 options.limits.data_timeout = parse_seconds(&value(&flag)?, &flag, false)?;
+            }
+            "--shutdown-grace" => {
+                options.limits.shutdown_grace = parse_seconds(&value(&flag)?, &flag, false)?;
             }
             "--tls-handshake-timeout" => {
                 let secs = parse_seconds(&value(&flag)?, &flag, false)?;
@@ -603,7 +609,12 @@ fn build(options: &Options) -> Result<(Server, Reloader), String> {
     let mut server = server_on(options)?
         .banner("ftpd (ftp-rs) ready")
         .active_mode(options.active)
-        .shutdown_grace(Duration::from_secs(10));
+        .shutdown_grace(
+            options
+                .limits
+                .shutdown_grace
+                .unwrap_or(Duration::from_secs(10)),
+        );
     for addr in &options.listen {
         server = server.listen(*addr);
     }
@@ -1000,6 +1011,8 @@ mod tests {
             "--stall-timeout",
             "90",
             "--tls-handshake-timeout=5",
+            "--shutdown-grace",
+            "2",
             "--max-login-attempts",
             "5",
             "--ban-after",
@@ -1024,6 +1037,7 @@ mod tests {
                 data_timeout: Some(secs(20)),
                 stall_timeout: Some(Some(secs(90))),
                 tls_handshake_timeout: Some(secs(5)),
+                shutdown_grace: Some(secs(2)),
                 max_login_attempts: Some(5),
                 ban_after: Some(10),
                 ban_window: Some(secs(60)),
@@ -1376,7 +1390,7 @@ mod tests {
         let readme = include_str!("../README.md");
         // The option lines: four spaces, then the flags (`-h, --help`), then the rest.
         let flags = usage_options();
-        assert_eq!(flags.len(), 41, "{flags:?}");
+        assert_eq!(flags.len(), 42, "{flags:?}");
         for flag in flags {
             assert!(readme.contains(flag), "README.md does not list {flag}");
             let accepted = match parse(&[flag]) {
@@ -2178,6 +2192,193 @@ mod tests {
         std::fs::remove_dir_all(&root).unwrap();
     }
 
+    /// Files below `dir` whose names do not start with `.`, relative path → content.
+    fn visible_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut pending = vec![dir.to_path_buf()];
+        while let Some(folder) = pending.pop() {
+            for entry in std::fs::read_dir(&folder).unwrap().map(Result::unwrap) {
+                let path = entry.path();
+                if entry.file_name().to_string_lossy().starts_with('.') {
+                    continue;
+                }
+                if path.is_dir() {
+                    pending.push(path);
+                } else {
+                    let rel = path
+                        .strip_prefix(dir)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned();
+                    out.push((rel, std::fs::read(&path).unwrap()));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// Two ftpd processes on one S3 bucket (s3s-fs) behind a real HAProxy: PROXY protocol v2
+    /// on control and passive connections, each node's passive range forwarded to it and
+    /// announced with the balancer's address. 20 clients store and read back through the
+    /// balancer; every file reads back through either node. Then node 0 gets SIGTERM in the
+    /// middle of 20 slow uploads: exactly its clients get 426 or 421, reconnect through the
+    /// balancer and store on node 1; node 1's clients never notice; the bucket holds exactly
+    /// the completed files and no multipart upload is left pending.
+    #[test]
+    fn two_ftpd_nodes_on_one_bucket_behind_haproxy_survive_losing_one() {
+        use load_balancer::*;
+        use s3_server::{S3Server, ACCESS_KEY, BUCKET, SECRET_KEY};
+        use std::net::IpAddr;
+        use std::sync::Mutex;
+        const CLIENTS: usize = 20;
+        let s3 = S3Server::start();
+        let env = [
+            ("AWS_ENDPOINT_URL", s3.endpoint.as_str()),
+            ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
+            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
+        ];
+        let lock = PORTS.lock().unwrap_or_else(|e| e.into_inner());
+        let ports = pick_ports(2);
+        let nodes: Vec<SocketAddr> = NODE_IPS
+            .iter()
+            .map(|ip| {
+                let free = std::net::TcpListener::bind((*ip, 0)).unwrap();
+                free.local_addr().unwrap()
+            })
+            .collect();
+        let storage = format!("s3://{BUCKET}/shared");
+        let start = |i: usize| {
+            let low = ports.passive[i];
+            let range = format!("{low}-{}", low + PASSIVE_PORTS - 1);
+            let listen = nodes[i].to_string();
+            let args = [
+                "--listen",
+                &listen,
+                "--storage",
+                &storage,
+                "--s3-folder-marker",
+                ".folder",
+                "--user",
+                "alice:secret",
+                "--proxy-protocol",
+                BALANCER,
+                "--passive-address",
+                BALANCER,
+                "--passive-ports",
+                &range,
+                "--shutdown-grace",
+                "1",
+            ];
+            ChildFtpd::start_with_env(&args, false, &env)
+        };
+        let (node0, node1) = (start(0), start(1));
+        let balancer = SocketAddr::new(BALANCER.parse().unwrap(), ports.control);
+        let _haproxy = HaProxy::start(&haproxy_config(&ports, &nodes), balancer);
+        drop(lock);
+
+        let files: Vec<(String, Vec<u8>)> = (0..CLIENTS)
+            .map(|i| {
+                (
+                    format!("first-{i}.bin"),
+                    pattern_bytes(10_000 + i * 37_000, i as u8),
+                )
+            })
+            .collect();
+        std::thread::scope(|scope| {
+            for (i, (name, bytes)) in files.iter().enumerate() {
+                scope.spawn(move || {
+                    let mut client = Client::login(client_ip(i), balancer, false).unwrap();
+                    client
+                        .store(name, bytes, 64 * 1024, Duration::ZERO)
+                        .unwrap();
+                    assert!(client.retrieve(name, false).unwrap() == *bytes, "{name}");
+                });
+            }
+        });
+        for node in &nodes {
+            let direct = IpAddr::from([127, 0, 0, 9]);
+            let mut client = Client::login(direct, *node, true).unwrap();
+            for (name, bytes) in &files {
+                assert!(
+                    client.retrieve(name, true).unwrap() == *bytes,
+                    "{name} via {node}"
+                );
+            }
+        }
+
+        let outcomes: Vec<Mutex<Outcome>> = (0..CLIENTS).map(|_| Mutex::default()).collect();
+        let started = std::sync::Barrier::new(CLIENTS + 1);
+        let node0 = std::thread::scope(|scope| {
+            for (i, outcome) in outcomes.iter().enumerate() {
+                let started = &started;
+                let wait = move || {
+                    started.wait();
+                };
+                let bytes = pattern_bytes(3_000_000, 100 + i as u8);
+                let pause = Duration::from_millis(60);
+                scope.spawn(move || slow_client(i, balancer, bytes, pause, &wait, outcome));
+            }
+            started.wait();
+            std::thread::sleep(Duration::from_millis(800));
+            node0.stop()
+        });
+        let node1 = node1.stop();
+        assert!(
+            node0.signalled && node0.status.is_some_and(|s| s.success()),
+            "{}",
+            node0.stderr
+        );
+        let outcomes: Vec<_> = outcomes
+            .into_iter()
+            .map(|o| o.into_inner().unwrap())
+            .collect();
+        for (i, outcome) in outcomes.iter().enumerate() {
+            let peer = format!("peer=\"{}:", slow_client_ip(i));
+            let on_node0 = node0.stderr.contains(&peer);
+            match &outcome.failed {
+                None => assert!(!on_node0, "client {i} on node 0 went on: {outcome:?}"),
+                Some(why) => {
+                    assert!(on_node0, "client {i} on node 1 failed: {why}");
+                    assert!(why.starts_with("426") || why.starts_with("421"), "{why}");
+                    assert!(
+                        node1.stderr.contains(&peer),
+                        "client {i} did not reach node 1"
+                    );
+                }
+            }
+        }
+        let failed = outcomes.iter().filter(|o| o.failed.is_some()).count();
+        assert!((5..=15).contains(&failed), "{failed} of {CLIENTS} failed");
+        let mut expected = files.clone();
+        expected.extend(
+            outcomes
+                .into_iter()
+                .map(|o| o.stored.expect("stored in the end")),
+        );
+        expected.sort();
+        let stored = visible_files(&s3.bucket_dir().join("shared"));
+        let names = |files: &[(String, Vec<u8>)]| {
+            files
+                .iter()
+                .map(|(n, d)| (n.clone(), d.len()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&stored), names(&expected));
+        assert!(
+            stored == expected,
+            "a stored object differs from what was sent"
+        );
+        assert_eq!(s3.settle_uploads(), 0, "multipart uploads left pending");
+    }
+
+    /// `len` bytes of a pattern seeded by `seed`.
+    fn pattern_bytes(len: usize, seed: u8) -> Vec<u8> {
+        (0..len)
+            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+            .collect()
+    }
+
     /// ftpd on an S3 bucket (s3s-fs on 127.0.0.1, started and killed here): curl uploads,
     /// lists and downloads under each runtime, the credentials coming from the environment.
     #[test]
@@ -2253,3 +2454,7 @@ mod tests {
 #[cfg(test)]
 #[path = "../ftp-server/tests/support/s3_server.rs"]
 mod s3_server;
+
+#[cfg(test)]
+#[path = "../ftp-server/tests/support/load_balancer.rs"]
+mod load_balancer;
