@@ -55,6 +55,12 @@ fn each_user_gets_its_own_rights() {
             drop.expect_raw(command, reply);
         }
         assert_eq!(server.read("incoming/old.txt"), b"old");
+        // The perm facts say exactly what the drop box may do: write a file (no read, append,
+        // delete or rename), and in a folder store files, enter and list.
+        let facts = drop.expect("MLST old.txt", 250);
+        assert!(facts.contains("Perm=w;"), "{facts}");
+        let facts = drop.expect("MLST /", 250);
+        assert!(facts.contains("Perm=cel;"), "{facts}");
         drop.expect("QUIT", 221);
 
         let mut reader = login(&server, "reader");

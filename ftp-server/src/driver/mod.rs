@@ -843,9 +843,10 @@ impl Driver {
         }
         let cx = StorageContext::new(
             user.name.clone(),
-            user.read_only(),
+            user.permissions,
             self.env.blocking.clone(),
-        );
+        )
+        .session(self.id, self.peer);
         let storage = Arc::clone(&self.shared.storage);
         let inbox = self.inbox_tx.clone();
         let home = user.home;

@@ -12,9 +12,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::{
-    perm_letters, storage_error, timestamp, BoxFuture, DirEntry, DirLister, Download, FileKind,
-    FileRead, FileWrite, Metadata, Storage, StorageContext, StorageError, StorageErrorKind,
-    StoreMode, Timestamp, Upload, VirtualPath,
+    perm_fact, storage_error, timestamp, BoxFuture, DirEntry, DirLister, Download, FileKind,
+    FileRead, FileWrite, Metadata, Permissions, Storage, StorageContext, StorageError,
+    StorageErrorKind, StoreMode, Timestamp, Upload, VirtualPath,
 };
 use crate::blocking::Blocking;
 
@@ -120,11 +120,11 @@ impl FsStorage {
     }
 }
 
-/// A directory's `perm` letters for `read_only` access, less `e` when this process may not
+/// A directory's `perm` letters for `rights` access, less `e` when this process may not
 /// search it and `l` when it may not read it (access(2) with the process's own rights).
-fn dir_perm_letters(path: &Path, read_only: bool) -> String {
+fn dir_perm_fact(path: &Path, rights: Permissions) -> String {
     use rustix::fs::{access, Access};
-    let mut letters = perm_letters(FileKind::Dir, read_only).to_owned();
+    let mut letters = perm_fact(FileKind::Dir, rights);
     if access(path, Access::EXEC_OK).is_err() {
         letters.retain(|c| c != 'e');
     }
@@ -194,7 +194,7 @@ impl Inner {
     /// The facts of the file at `path`. A directory's `perm` fact has `e` (CWD) and `l`
     /// (listing) only when this process may search and read it, so CWD into a folder it
     /// cannot enter is refused with 550, not accepted and failed later.
-    fn metadata_of(&self, path: &Path, meta: &fs::Metadata, read_only: bool) -> Metadata {
+    fn metadata_of(&self, path: &Path, meta: &fs::Metadata, rights: Permissions) -> Metadata {
         let kind = if meta.is_file() {
             FileKind::File
         } else if meta.is_dir() {
@@ -207,8 +207,8 @@ impl Inner {
         out.modified = meta.modified().ok().and_then(timestamp);
         out.perm = match kind {
             FileKind::Other => None,
-            FileKind::Dir => Some(dir_perm_letters(path, read_only)),
-            kind => Some(perm_letters(kind, read_only).to_owned()),
+            FileKind::Dir => Some(dir_perm_fact(path, rights)),
+            kind => Some(perm_fact(kind, rights)),
         };
         out.unique = Some(format!("{:x}U{:x}", meta.dev(), meta.ino()));
         out.unix_mode = Some(meta.mode() & 0o7777);
@@ -239,7 +239,7 @@ impl Inner {
 
     /// The entry for `name` in the canonical directory `dir`; `None` for a name that vanished
     /// or a symlink leading outside the root or nowhere (hidden, like every command hides it).
-    fn describe(&self, dir: &Path, name: &OsStr, read_only: bool) -> Option<DirEntry> {
+    fn describe(&self, dir: &Path, name: &OsStr, rights: Permissions) -> Option<DirEntry> {
         let full = dir.join(name);
         let link = fs::symlink_metadata(&full).ok()?;
         if link.file_type().is_symlink() {
@@ -251,7 +251,7 @@ impl Inner {
         let meta = fs::metadata(&full).ok()?;
         Some(DirEntry {
             name: Bytes::copy_from_slice(name.as_bytes()),
-            metadata: self.metadata_of(&full, &meta, read_only),
+            metadata: self.metadata_of(&full, &meta, rights),
         })
     }
 
@@ -465,11 +465,11 @@ impl Storage for FsStorage {
         cx: StorageContext,
         path: VirtualPath,
     ) -> BoxFuture<'_, Result<Metadata, StorageError>> {
-        let read_only = cx.read_only();
+        let rights = cx.permissions();
         self.run(&cx, move |inner| {
             let real = inner.existing(&path)?;
             let meta = fs::metadata(&real).map_err(io_err)?;
-            Ok(inner.metadata_of(&real, &meta, read_only))
+            Ok(inner.metadata_of(&real, &meta, rights))
         })
     }
 
@@ -478,7 +478,7 @@ impl Storage for FsStorage {
         cx: StorageContext,
         path: VirtualPath,
     ) -> BoxFuture<'_, Result<Box<dyn DirLister>, StorageError>> {
-        let read_only = cx.read_only();
+        let rights = cx.permissions();
         let blocking = cx.blocking().clone();
         let names = self.run(&cx, move |inner| inner.list_names(&path));
         let inner = Arc::clone(&self.inner);
@@ -488,7 +488,7 @@ impl Storage for FsStorage {
                 inner,
                 dir: Arc::new(dir),
                 names: names.into_iter(),
-                read_only,
+                rights,
                 blocking,
             };
             Ok(Box::new(lister) as Box<dyn DirLister>)
@@ -594,7 +594,7 @@ struct FsLister {
     inner: Arc<Inner>,
     dir: Arc<PathBuf>,
     names: std::vec::IntoIter<OsString>,
-    read_only: bool,
+    rights: Permissions,
     blocking: Blocking,
 }
 
@@ -609,11 +609,11 @@ impl DirLister for FsLister {
                     return Ok(Vec::new());
                 }
                 let (inner, dir) = (Arc::clone(&self.inner), Arc::clone(&self.dir));
-                let read_only = self.read_only;
+                let rights = self.rights;
                 let describe = move || -> Vec<DirEntry> {
                     names
                         .iter()
-                        .filter_map(|name| inner.describe(&dir, name, read_only))
+                        .filter_map(|name| inner.describe(&dir, name, rights))
                         .collect()
                 };
                 let batch = self.blocking.unblock(describe).await.map_err(io_err)?;

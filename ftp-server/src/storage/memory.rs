@@ -8,8 +8,8 @@ use std::time::SystemTime;
 use bytes::{Bytes, BytesMut};
 
 use super::{
-    perm_letters, timestamp, BoxFuture, DirEntry, DirLister, Download, FileKind, FileRead,
-    FileWrite, Metadata, Storage, StorageContext, StorageError, StorageErrorKind, StoreMode,
+    perm_fact, timestamp, BoxFuture, DirEntry, DirLister, Download, FileKind, FileRead, FileWrite,
+    Metadata, Permissions, Storage, StorageContext, StorageError, StorageErrorKind, StoreMode,
     Timestamp, Upload, VirtualPath,
 };
 
@@ -62,7 +62,7 @@ impl Node {
         }
     }
 
-    fn metadata(&self, read_only: bool) -> Metadata {
+    fn metadata(&self, rights: Permissions) -> Metadata {
         let mut meta = Metadata::new(self.kind());
         let (size, modified) = match self {
             Self::File { data, modified } => (data.len() as u64, modified),
@@ -70,7 +70,7 @@ impl Node {
         };
         meta.size = Some(size);
         meta.modified = timestamp(*modified);
-        meta.perm = Some(perm_letters(self.kind(), read_only).to_owned());
+        meta.perm = Some(perm_fact(self.kind(), rights));
         meta
     }
 
@@ -196,7 +196,7 @@ impl Storage for MemStorage {
         cx: StorageContext,
         path: VirtualPath,
     ) -> BoxFuture<'_, Result<Metadata, StorageError>> {
-        ready(find(&self.lock(), &path).map(|node| node.metadata(cx.read_only())))
+        ready(find(&self.lock(), &path).map(|node| node.metadata(cx.permissions())))
     }
 
     fn list(
@@ -209,7 +209,7 @@ impl Storage for MemStorage {
                 storage: self.clone(),
                 path,
                 after: None,
-                read_only: cx.read_only(),
+                rights: cx.permissions(),
                 done: false,
             }) as Box<dyn DirLister>),
             Ok(Node::File { .. }) => Err(err(StorageErrorKind::NotADirectory)),
@@ -424,7 +424,7 @@ struct MemLister {
     path: VirtualPath,
     /// The last name listed.
     after: Option<Bytes>,
-    read_only: bool,
+    rights: Permissions,
     done: bool,
 }
 
@@ -445,7 +445,7 @@ impl DirLister for MemLister {
                     .take(max.max(1))
                     .map(|(name, node)| DirEntry {
                         name: name.clone(),
-                        metadata: node.metadata(self.read_only),
+                        metadata: node.metadata(self.rights),
                     })
                     .collect()
             }

@@ -29,12 +29,15 @@
 
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 
 use bytes::Bytes;
 
 pub use ftp_proto::path::VirtualPath;
-pub use ftp_proto::server::{FileKind, Metadata, StorageError, StorageErrorKind, StoreMode};
+pub use ftp_proto::server::{
+    FileKind, Metadata, Permissions, StorageError, StorageErrorKind, StoreMode,
+};
 pub use ftp_proto::Timestamp;
 
 use crate::blocking::Blocking;
@@ -56,18 +59,30 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 #[derive(Clone, Debug)]
 pub struct StorageContext {
     user: Bytes,
-    read_only: bool,
+    permissions: Permissions,
+    session: u64,
+    peer: Option<SocketAddr>,
     blocking: Blocking,
 }
 
 impl StorageContext {
-    /// A context for `user`. The server builds these; back ends and tests may too.
-    pub fn new(user: impl Into<Bytes>, read_only: bool, blocking: Blocking) -> Self {
+    /// A context for `user` with these rights. The server builds these (with
+    /// [`StorageContext::session`]); back ends and tests may too.
+    pub fn new(user: impl Into<Bytes>, permissions: Permissions, blocking: Blocking) -> Self {
         Self {
             user: user.into(),
-            read_only,
+            permissions,
+            session: 0,
+            peer: None,
             blocking,
         }
+    }
+
+    /// The same context, for session number `session` of the client at `peer`.
+    pub fn session(mut self, session: u64, peer: SocketAddr) -> Self {
+        self.session = session;
+        self.peer = Some(peer);
+        self
     }
 
     /// The logged-in user's name.
@@ -75,10 +90,27 @@ impl StorageContext {
         &self.user
     }
 
-    /// True when the user may not write. The session already refuses every write command for
-    /// such users; back ends use it for the `perm` fact of listings.
+    /// What the user may do. The session has already refused every command that needs a
+    /// right the user lacks; back ends use it for the `perm` fact of listings
+    /// ([`perm_fact`]).
+    pub fn permissions(&self) -> Permissions {
+        self.permissions
+    }
+
+    /// True when the user has no right that changes storage.
     pub fn read_only(&self) -> bool {
-        self.read_only
+        !self.permissions.intersects(Permissions::ANY_WRITE)
+    }
+
+    /// The session's number (as in [`crate::SessionEvent::session`]); 0 outside a session.
+    pub fn session_id(&self) -> u64 {
+        self.session
+    }
+
+    /// The client's address (from the PROXY protocol header behind a load balancer); `None`
+    /// outside a session.
+    pub fn peer(&self) -> Option<SocketAddr> {
+        self.peer
     }
 
     /// The pool for blocking calls ([`Blocking::unblock`]).
@@ -363,15 +395,35 @@ pub fn storage_error(error: &io::Error) -> StorageError {
     StorageError::new(kind)
 }
 
-/// The `perm` fact letters (RFC 3659 §7.5.5) for a file or directory a user may or may not
-/// write.
-pub(crate) fn perm_letters(kind: FileKind, read_only: bool) -> &'static str {
-    match (kind, read_only) {
-        (FileKind::Dir, true) => "el",
-        (FileKind::Dir, false) => "cdeflmp",
-        (_, true) => "r",
-        (_, false) => "adfrw",
-    }
+/// The `perm` fact (RFC 3659 §7.5.5) of a file or directory for a user with `rights`: the
+/// letters of exactly what the session lets that user do with it. A directory: `c` (STOR
+/// into it: write), `d` (RMD: rmdir), `e` (CWD: always), `f` (rename), `l` (list), `m` (MKD
+/// in it: mkdir), `p` (DELE in it: delete). A file: `a` (APPE: append), `d` (DELE: delete),
+/// `f` (rename), `r` (RETR: read), `w` (STOR: write).
+pub fn perm_fact(kind: FileKind, rights: Permissions) -> String {
+    let letters: &[(char, Permissions)] = match kind {
+        FileKind::Dir => &[
+            ('c', Permissions::WRITE),
+            ('d', Permissions::RMDIR),
+            ('e', Permissions::NONE),
+            ('f', Permissions::RENAME),
+            ('l', Permissions::LIST),
+            ('m', Permissions::MKDIR),
+            ('p', Permissions::DELETE),
+        ],
+        _ => &[
+            ('a', Permissions::APPEND),
+            ('d', Permissions::DELETE),
+            ('f', Permissions::RENAME),
+            ('r', Permissions::READ),
+            ('w', Permissions::WRITE),
+        ],
+    };
+    letters
+        .iter()
+        .filter(|(_, right)| rights.contains(*right))
+        .map(|(letter, _)| *letter)
+        .collect()
 }
 
 /// A timestamp from a system time, `None` when outside what [`Timestamp`] can hold.

@@ -10,8 +10,8 @@ use futures_lite::StreamExt;
 use opendal::{ErrorKind as DalKind, Operator};
 
 use super::{
-    perm_letters, timestamp, BoxFuture, DirEntry, DirLister, Download, FileKind, FileRead,
-    FileWrite, Metadata, Storage, StorageCapabilities, StorageContext, StorageError,
+    perm_fact, timestamp, BoxFuture, DirEntry, DirLister, Download, FileKind, FileRead, FileWrite,
+    Metadata, Permissions, Storage, StorageCapabilities, StorageContext, StorageError,
     StorageErrorKind, StoreMode, Upload, VirtualPath,
 };
 
@@ -76,6 +76,7 @@ const READ_AHEAD: usize = 16;
 /// Listings are read page by page from the store as the data connection takes them, never
 /// whole; entries come in the store's key order.
 #[derive(Clone)]
+#[cfg_attr(docsrs, doc(cfg(feature = "opendal")))]
 pub struct OpenDalStorage {
     inner: Arc<Inner>,
 }
@@ -101,6 +102,7 @@ struct Inner {
 /// when it is the kind written.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(docsrs, doc(cfg(feature = "opendal")))]
 pub enum FolderMarker {
     /// An empty object named like the folder with a trailing slash (`name/`): the S3
     /// convention, which S3 consoles and most tools read as a folder.
@@ -141,6 +143,7 @@ impl Drop for Runtime {
 
 /// Where an S3 bucket is and how to sign requests to it, for [`OpenDalStorage::s3`].
 #[derive(Clone, Debug, Default)]
+#[cfg_attr(docsrs, doc(cfg(feature = "opendal")))]
 pub struct S3Config {
     /// The bucket.
     pub bucket: String,
@@ -257,25 +260,24 @@ fn keys(path: &VirtualPath) -> Result<(String, String), StorageError> {
     }
 }
 
-fn file_perm(read_only: bool) -> String {
+fn file_perm(rights: Permissions) -> String {
     // No `a`: APPE is not supported.
-    let letters = perm_letters(FileKind::File, read_only);
-    letters.replace('a', "")
+    perm_fact(FileKind::File, rights.without(Permissions::APPEND))
 }
 
-fn file_metadata(meta: &opendal::Metadata, read_only: bool) -> Metadata {
+fn file_metadata(meta: &opendal::Metadata, rights: Permissions) -> Metadata {
     let mut out = Metadata::new(FileKind::File);
     out.size = Some(meta.content_length());
     out.modified = meta
         .last_modified()
         .and_then(|t| timestamp(std::time::SystemTime::from(t)));
-    out.perm = Some(file_perm(read_only));
+    out.perm = Some(file_perm(rights));
     out
 }
 
-fn dir_metadata(read_only: bool) -> Metadata {
+fn dir_metadata(rights: Permissions) -> Metadata {
     let mut out = Metadata::new(FileKind::Dir);
-    out.perm = Some(perm_letters(FileKind::Dir, read_only).to_owned());
+    out.perm = Some(perm_fact(FileKind::Dir, rights));
     out
 }
 
@@ -485,8 +487,8 @@ impl Storage for OpenDalStorage {
         let op = self.inner.op.clone();
         self.run(async move {
             match find(&op, &path).await? {
-                Found::File(meta) => Ok(file_metadata(&meta, cx.read_only())),
-                Found::Dir => Ok(dir_metadata(cx.read_only())),
+                Found::File(meta) => Ok(file_metadata(&meta, cx.permissions())),
+                Found::Dir => Ok(dir_metadata(cx.permissions())),
                 Found::Nothing => Err(err(StorageErrorKind::NotFound)),
             }
         })
@@ -517,7 +519,7 @@ impl Storage for OpenDalStorage {
                 lister: Some(lister),
                 dir,
                 hidden,
-                read_only: cx.read_only(),
+                rights: cx.permissions(),
             };
             Ok(Box::new(lister) as Box<dyn DirLister>)
         })
@@ -799,7 +801,7 @@ struct DalLister {
     dir: String,
     /// The hidden marker's name, never listed.
     hidden: Option<String>,
-    read_only: bool,
+    rights: Permissions,
 }
 
 impl DirLister for DalLister {
@@ -807,7 +809,7 @@ impl DirLister for DalLister {
         let Some(mut lister) = self.lister.take() else {
             return Box::pin(async { Ok(Vec::new()) });
         };
-        let (dir, read_only) = (self.dir.clone(), self.read_only);
+        let (dir, rights) = (self.dir.clone(), self.rights);
         let hidden = self.hidden.clone();
         let batch = self.storage.run(async move {
             let mut batch = Vec::new();
@@ -816,7 +818,7 @@ impl DirLister for DalLister {
                     return Ok((batch, None));
                 };
                 let entry = entry.map_err(|e| dal_err(&e))?;
-                match dir_entry(&dir, &entry, read_only) {
+                match dir_entry(&dir, &entry, rights) {
                     Some(entry)
                         if hidden.as_deref().map(str::as_bytes) != Some(&entry.name[..]) =>
                     {
@@ -837,7 +839,7 @@ impl DirLister for DalLister {
 
 /// The listing entry of an object or sub-folder of `dir`; `None` for the folder's own marker
 /// and for keys no FTP name can show (empty segments, as in `a//b`).
-fn dir_entry(dir: &str, entry: &opendal::Entry, read_only: bool) -> Option<DirEntry> {
+fn dir_entry(dir: &str, entry: &opendal::Entry, rights: Permissions) -> Option<DirEntry> {
     let path = entry.path();
     let rest = if dir == "/" {
         path.trim_start_matches('/')
@@ -852,9 +854,9 @@ fn dir_entry(dir: &str, entry: &opendal::Entry, read_only: bool) -> Option<DirEn
         return None;
     }
     let metadata = if is_dir {
-        dir_metadata(read_only)
+        dir_metadata(rights)
     } else {
-        file_metadata(entry.metadata(), read_only)
+        file_metadata(entry.metadata(), rights)
     };
     Some(DirEntry {
         name: Bytes::copy_from_slice(name.as_bytes()),

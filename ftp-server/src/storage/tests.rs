@@ -33,7 +33,7 @@ impl Drop for TempDir {
 }
 
 fn cx() -> StorageContext {
-    StorageContext::new("tester", false, Blocking::thread_per_job())
+    StorageContext::new("tester", Permissions::ALL, Blocking::thread_per_job())
 }
 
 fn vp(path: &str) -> VirtualPath {
@@ -491,7 +491,7 @@ fn file_system_commit_dropped_mid_way_settles_before_the_drop_returns() {
             job();
         });
     });
-    let slow_cx = StorageContext::new("tester", false, slow);
+    let slow_cx = StorageContext::new("tester", Permissions::ALL, slow);
     let entries = || std::fs::read_dir(&dir.0).unwrap().count();
     for keep in [false, true] {
         let name = format!("up-{keep}.bin");
