@@ -599,7 +599,7 @@ async fn run(
     let slot = || fast.then(|| env.pool_slots.try_take()).flatten();
     match job.kind {
         JobKind::Send { source, skip } if plain && skip == 0 => {
-            if let Some(slot) = source.std_file().and_then(|_| slot()) {
+            if let Some(slot) = source.bypass_file().and_then(|_| slot()) {
                 return local::send(env, slot, stream, source, progress).await;
             }
             let chunk = plain_chunk;
@@ -631,7 +631,7 @@ async fn run(
             (Some(stream), result)
         }
         JobKind::Receive(writer) => {
-            if let Some(slot) = writer.std_file().and_then(|_| slot()) {
+            if let Some(slot) = writer.bypass_file().and_then(|_| slot()) {
                 return local::receive(env, slot, stream, writer, progress).await;
             }
             let result = if plain {

@@ -104,7 +104,7 @@ pub(super) async fn send(
     let Stream::Plain(conn) = stream else {
         return (Some(stream), Err(Failure::Data(DataFailure::Other)));
     };
-    let file = source.std_file().map(|file| {
+    let file = source.bypass_file().map(|file| {
         let offset = (&*file).stream_position()?;
         Ok::<_, io::Error>((file.try_clone()?, offset))
     });
@@ -145,7 +145,7 @@ pub(super) async fn receive(
     let Stream::Plain(conn) = stream else {
         return (Some(stream), Err(Failure::Data(DataFailure::Other)));
     };
-    let Some(Ok(mut file)) = writer.std_file().map(File::try_clone) else {
+    let Some(Ok(mut file)) = writer.bypass_file().map(File::try_clone) else {
         writer.abort().await;
         let error = Failure::Storage(StorageErrorKind::Other.into());
         return (Some(Stream::Plain(conn)), Err(error));

@@ -655,7 +655,7 @@ impl FileRead for FsReader {
         })
     }
 
-    fn std_file(&self) -> Option<&File> {
+    fn bypass_file(&self) -> Option<&File> {
         self.file.as_ref()
     }
 }
@@ -835,7 +835,7 @@ impl FileWrite for FsWriter {
         })
     }
 
-    fn std_file(&self) -> Option<&File> {
+    fn bypass_file(&self) -> Option<&File> {
         self.file.as_ref()
     }
 

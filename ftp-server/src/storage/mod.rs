@@ -43,6 +43,7 @@ pub use ftp_proto::Timestamp;
 use crate::blocking::Blocking;
 
 mod fs;
+mod layer;
 mod memory;
 #[cfg(feature = "opendal")]
 mod opendal;
@@ -50,6 +51,7 @@ mod opendal;
 #[cfg(feature = "opendal")]
 pub use self::opendal::{FolderMarker, OpenDalStorage, S3Config};
 pub use fs::FsStorage;
+pub use layer::StorageLayer;
 pub use memory::MemStorage;
 
 /// A boxed, `Send` future: what every back-end method returns.
@@ -227,11 +229,13 @@ pub trait FileRead: Send {
     /// back (it is reused for the next chunk), also on error.
     fn read(&mut self, buf: Vec<u8>) -> BoxFuture<'_, (Vec<u8>, io::Result<usize>)>;
 
-    /// The open file behind this reader, positioned at the next byte to send, when there is
-    /// one: lets the server send it with `sendfile(2)` (zero copy) for plain binary downloads.
-    /// The server then reads it to its end and does not call [`FileRead::read`]. The default
-    /// is `None`.
-    fn std_file(&self) -> Option<&std::fs::File> {
+    /// The open file behind this reader, positioned at the next byte to send, for the server
+    /// to send with `sendfile(2)` (zero copy) on plain binary downloads, **bypassing
+    /// [`FileRead::read`]**: the server then reads the file to its end itself, and this
+    /// reader sees none of the bytes. The default, `None`, keeps every byte going through
+    /// `read`. A wrapper that counts, filters or logs bytes must not return the inner
+    /// reader's file (see [`StorageLayer`]).
+    fn bypass_file(&self) -> Option<&std::fs::File> {
         None
     }
 }
@@ -241,12 +245,13 @@ pub trait FileWrite: Send {
     /// Writes all of `buf` and returns the buffer (it is reused), also on error.
     fn write(&mut self, buf: Vec<u8>) -> BoxFuture<'_, (Vec<u8>, io::Result<()>)>;
 
-    /// The open file behind this writer, when there is one, positioned where the next byte
-    /// goes: lets the server copy plain binary uploads from the socket to the file on its
-    /// blocking pool, without a task switch per chunk. The server then writes through it
-    /// instead of calling [`FileWrite::write`], and still ends with `commit` or `abort`.
-    /// The default is `None`.
-    fn std_file(&self) -> Option<&std::fs::File> {
+    /// The open file behind this writer, positioned where the next byte goes, for the
+    /// server to copy plain binary uploads from the socket into (`splice(2)` on its blocking
+    /// pool), **bypassing [`FileWrite::write`]**: this writer sees none of the bytes, and
+    /// still gets `commit` or `abort`. The default, `None`, keeps every byte going through
+    /// `write`. A wrapper that counts, filters or logs bytes must not return the inner
+    /// writer's file (see [`StorageLayer`]).
+    fn bypass_file(&self) -> Option<&std::fs::File> {
         None
     }
 
