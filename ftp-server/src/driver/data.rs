@@ -171,6 +171,30 @@ pub(crate) struct Job {
     pub(crate) kind: JobKind,
 }
 
+/// A transfer's operation and parameters, before storage has opened its source or sink.
+pub(crate) struct PendingJob {
+    op: StorageOpId,
+    pub(crate) params: TransferParams,
+}
+
+impl Job {
+    /// The transfer of operation `op` with these parameters, once its source or sink is open.
+    pub(crate) fn pending(op: StorageOpId, params: TransferParams) -> PendingJob {
+        PendingJob { op, params }
+    }
+}
+
+impl PendingJob {
+    /// The job, moving `kind`.
+    pub(crate) fn with(self, kind: JobKind) -> Job {
+        Job {
+            op: self.op,
+            params: self.params,
+            kind,
+        }
+    }
+}
+
 pub(crate) enum JobKind {
     /// RETR: the file, and how many bytes of its TYPE A representation to skip (REST).
     Send {

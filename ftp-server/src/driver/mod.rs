@@ -48,7 +48,7 @@ pub(crate) mod data;
 mod listing;
 pub(crate) mod local;
 
-use data::{Cmd, DataEnv, Job, JobKind, Stream};
+use data::{Cmd, DataEnv, Job, JobKind, PendingJob, Stream};
 
 /// Replies waiting beyond this pause reading from the client.
 const WRITE_HIGH_WATER: usize = 64 * 1024;
@@ -261,91 +261,14 @@ pub(crate) async fn run_session(
     };
     let _ = conn.set_nodelay(true);
     let _ = conn.set_oob_inline();
-    let id = shared.next_session_id();
-    let span = tracing::info_span!("ftp_session", id, %peer);
     let info = ConnInfo {
         local,
         peer,
         implicit_tls,
     };
-    let now = Instant::now();
-    let config = Arc::clone(&shared.config);
-    let session = match refusal {
-        None => ServerSession::new(config, info, now),
-        Some(Refusal::Full) => ServerSession::new_refused(config, info, now),
-        Some(Refusal::Banned) => ServerSession::new_refused_because(
-            config,
-            info,
-            now,
-            "Too many failed logins from your address; try again later.",
-        ),
-        Some(Refusal::Rate) => ServerSession::new_refused_because(
-            config,
-            info,
-            now,
-            "Too many connections from your address; slow down.",
-        ),
-        Some(Refusal::Untrusted) => ServerSession::new_refused_because(
-            config,
-            info,
-            now,
-            "Connect through the load balancer.",
-        ),
-    };
-    let (inbox_tx, inbox_rx) = async_channel::bounded(INBOX);
-    let env = Arc::new(DataEnv {
-        rt: Arc::clone(&shared.rt),
-        inbox: inbox_tx.clone(),
-        local_ip: local.ip(),
-        tls: OnceLock::new(),
-        require_reuse: shared.require_reuse,
-        passive_ports: shared.passive_ports.clone(),
-        splice: shared.splice,
-        sendfile: shared.sendfile,
-        pool_slots: Arc::clone(&shared.pool_slots),
-        tls_handshake_timeout: shared.tls_handshake_timeout,
-        buffers: shared.buffers,
-        memory: Arc::clone(&shared.memory),
-        blocking: shared.rt.blocking(),
-        proxy_protocol: shared.proxy_protocol.clone(),
-        metrics: shared.metrics.clone(),
-        upload_limit: shared.upload_limit.clone(),
-        download_limit: shared.download_limit.clone(),
-        user_limits: Mutex::default(),
-    });
-    let metrics = shared.metrics.clone();
-    let shutdown = shared.shutdown.clone();
-    let mut driver = Driver {
-        timer: shared.rt.timer(now),
-        shutdown: Some(Box::pin(async move {
-            let _ = shutdown.recv().await;
-        })),
-        shared,
-        id,
-        peer,
-        implicit_tls,
-        session,
-        control: Control::Gone,
-        wbuf: Vec::new(),
-        wpos: 0,
-        flush: false,
-        inbox_tx,
-        inbox_rx: Box::pin(inbox_rx),
-        local: std::collections::VecDeque::new(),
-        slots: HashMap::new(),
-        transfer_ops: HashMap::new(),
-        tasks: HashMap::new(),
-        aborting: Vec::new(),
-        catching_up: Vec::new(),
-        user: None,
-        env,
-        control_tls: None,
-        transfer_running: false,
-        transfer_since: None,
-        logged_in: None,
-        user_session: None,
-        _counted: refusal.is_none().then(|| metrics.session()),
-    };
+    let session = new_session(&shared, info, refusal);
+    let mut driver = Driver::new(shared, session, info, refusal.is_none());
+    let span = tracing::info_span!("ftp_session", id = driver.id, %peer);
     let tls = if implicit_tls {
         driver.session_tls()
     } else {
@@ -356,6 +279,87 @@ pub(crate) async fn run_session(
         None => Control::Open(Stream::Plain(conn)),
     };
     driver.run().instrument(span).await;
+}
+
+/// The session for a connection: a normal one, or one that says why it is refused (`421`)
+/// and closes.
+fn new_session(shared: &Shared, info: ConnInfo, refusal: Option<Refusal>) -> ServerSession {
+    let (config, now) = (Arc::clone(&shared.config), Instant::now());
+    let because = match refusal {
+        None => return ServerSession::new(config, info, now),
+        Some(Refusal::Full) => return ServerSession::new_refused(config, info, now),
+        Some(Refusal::Banned) => "Too many failed logins from your address; try again later.",
+        Some(Refusal::Rate) => "Too many connections from your address; slow down.",
+        Some(Refusal::Untrusted) => "Connect through the load balancer.",
+    };
+    ServerSession::new_refused_because(config, info, now, because)
+}
+
+impl DataEnv {
+    /// What the data connections of a session on `local` need from the server.
+    fn for_session(shared: &Shared, inbox: Sender<Msg>, local: SocketAddr) -> Self {
+        Self {
+            rt: Arc::clone(&shared.rt),
+            inbox,
+            local_ip: local.ip(),
+            tls: OnceLock::new(),
+            require_reuse: shared.require_reuse,
+            passive_ports: shared.passive_ports.clone(),
+            splice: shared.splice,
+            sendfile: shared.sendfile,
+            pool_slots: Arc::clone(&shared.pool_slots),
+            tls_handshake_timeout: shared.tls_handshake_timeout,
+            buffers: shared.buffers,
+            memory: Arc::clone(&shared.memory),
+            blocking: shared.rt.blocking(),
+            proxy_protocol: shared.proxy_protocol.clone(),
+            metrics: shared.metrics.clone(),
+            upload_limit: shared.upload_limit.clone(),
+            download_limit: shared.download_limit.clone(),
+            user_limits: Mutex::default(),
+        }
+    }
+}
+
+impl Driver {
+    /// The driver of `session`, with no control stream yet; `counted` sessions count in the
+    /// metrics' open sessions.
+    fn new(shared: Arc<Shared>, session: ServerSession, info: ConnInfo, counted: bool) -> Self {
+        let (inbox_tx, inbox_rx) = async_channel::bounded(INBOX);
+        let env = Arc::new(DataEnv::for_session(&shared, inbox_tx.clone(), info.local));
+        let shutdown = shared.shutdown.clone();
+        Self {
+            timer: shared.rt.timer(Instant::now()),
+            shutdown: Some(Box::pin(async move {
+                let _ = shutdown.recv().await;
+            })),
+            id: shared.next_session_id(),
+            _counted: counted.then(|| shared.metrics.session()),
+            shared,
+            peer: info.peer,
+            implicit_tls: info.implicit_tls,
+            session,
+            control: Control::Gone,
+            wbuf: Vec::new(),
+            wpos: 0,
+            flush: false,
+            inbox_tx,
+            inbox_rx: Box::pin(inbox_rx),
+            local: std::collections::VecDeque::new(),
+            slots: HashMap::new(),
+            transfer_ops: HashMap::new(),
+            tasks: HashMap::new(),
+            aborting: Vec::new(),
+            catching_up: Vec::new(),
+            user: None,
+            env,
+            control_tls: None,
+            transfer_running: false,
+            transfer_since: None,
+            logged_in: None,
+            user_session: None,
+        }
+    }
 }
 
 impl Driver {
@@ -854,8 +858,8 @@ impl Driver {
         let task = async move {
             settled.await;
             let msg = match run_storage(&*storage, cx, &home, op, request).await {
-                Ok(Ok(response)) => Msg::Storage(op, Ok(response)),
-                Ok(Err((response, job))) => Msg::Opened { op, response, job },
+                Ok(StorageAnswer::Answered(response)) => Msg::Storage(op, Ok(response)),
+                Ok(StorageAnswer::Transfer(response, job)) => Msg::Opened { op, response, job },
                 Err(error) => Msg::Storage(op, Err(error)),
             };
             let _ = inbox.send(msg).await;
@@ -934,9 +938,15 @@ async fn status_lines(listed: Listed) -> Result<(Vec<Bytes>, bool), StorageError
     Ok((lines, directory))
 }
 
-/// The answer to a request: a plain response, or (for transfers) the response and the job.
-type StorageAnswer = Result<StorageResponse, (StorageResponse, Job)>;
+/// What a storage request comes to.
+enum StorageAnswer {
+    /// The response, and nothing more to do.
+    Answered(StorageResponse),
+    /// A transfer: the response (the 150 reply's facts) and the job for the data connection.
+    Transfer(StorageResponse, Job),
+}
 
+/// Runs one storage request for the session (paths are below `home`).
 async fn run_storage(
     storage: &dyn crate::storage::Storage,
     cx: StorageContext,
@@ -945,33 +955,25 @@ async fn run_storage(
     request: StorageRequest,
 ) -> Result<StorageAnswer, StorageError> {
     let path = |p: &VirtualPath| Driver::storage_path(home, p);
-    Ok(Ok(match request {
+    let done = |_| StorageAnswer::Answered(StorageResponse::Done);
+    match request {
         StorageRequest::Metadata { path: p } => {
-            StorageResponse::Metadata(storage.metadata(cx, path(&p)?).await?)
+            let metadata = storage.metadata(cx, path(&p)?).await?;
+            Ok(StorageAnswer::Answered(StorageResponse::Metadata(metadata)))
         }
         StorageRequest::List {
             path: p,
             format,
             params,
             ..
-        } => {
-            // LIST and NLST of a file list that file; MLSD takes only directories.
-            let files_too = !matches!(format, ListFormat::Mlsd { .. });
-            let source = match entries_of(storage, cx, &p, path(&p)?, files_too).await? {
-                Listed::Directory(lister) => listing::ListingReader::directory(lister, format),
-                Listed::File(entry) => listing::ListingReader::file(entry, format),
-            };
-            let job = Job {
-                op,
-                params,
-                kind: JobKind::Listing(Box::new(source)),
-            };
-            return Ok(Err((StorageResponse::Opened { size: None }, job)));
-        }
+        } => open_listing(storage, cx, &p, path(&p)?, format, Job::pending(op, params)).await,
         StorageRequest::StatusListing { path: p } => {
             let listed = entries_of(storage, cx, &p, path(&p)?, true).await?;
             let (lines, directory) = status_lines(listed).await?;
-            StorageResponse::Listing { lines, directory }
+            Ok(StorageAnswer::Answered(StorageResponse::Listing {
+                lines,
+                directory,
+            }))
         }
         StorageRequest::Retrieve {
             path: p,
@@ -981,27 +983,7 @@ async fn run_storage(
             ..
         } => {
             let offset = restart_offset(offset, marker.as_deref())?;
-            // TYPE A: the offset counts bytes of the CRLF representation, skipped after
-            // encoding; otherwise it is a file offset.
-            let (file_offset, skip) = match params.data_type {
-                DataType::Ascii(_) => (0, offset),
-                _ => (offset, 0),
-            };
-            let download = storage.open_read(cx, path(&p)?, file_offset).await?;
-            let job = Job {
-                op,
-                params,
-                kind: JobKind::Send {
-                    source: download.reader,
-                    skip,
-                },
-            };
-            return Ok(Err((
-                StorageResponse::Opened {
-                    size: download.size,
-                },
-                job,
-            )));
+            open_download(storage, cx, path(&p)?, offset, Job::pending(op, params)).await
         }
         StorageRequest::Store {
             path: p,
@@ -1017,39 +999,70 @@ async fn run_storage(
                 Some(name) => StorageResponse::StoredAs { name },
                 None => StorageResponse::Opened { size: None },
             };
-            let job = Job {
-                op,
-                params,
-                kind: JobKind::Receive(upload.writer),
-            };
-            return Ok(Err((response, job)));
+            let job = Job::pending(op, params).with(JobKind::Receive(upload.writer));
+            Ok(StorageAnswer::Transfer(response, job))
         }
-        StorageRequest::Delete { path: p } => {
-            storage.delete(cx, path(&p)?).await?;
-            StorageResponse::Done
-        }
-        StorageRequest::MakeDir { path: p } => {
-            storage.make_dir(cx, path(&p)?).await?;
-            StorageResponse::Done
-        }
-        StorageRequest::RemoveDir { path: p } => {
-            storage.remove_dir(cx, path(&p)?).await?;
-            StorageResponse::Done
-        }
+        StorageRequest::Delete { path: p } => storage.delete(cx, path(&p)?).await.map(done),
+        StorageRequest::MakeDir { path: p } => storage.make_dir(cx, path(&p)?).await.map(done),
+        StorageRequest::RemoveDir { path: p } => storage.remove_dir(cx, path(&p)?).await.map(done),
         StorageRequest::Rename { from, to } => {
-            storage.rename(cx, path(&from)?, path(&to)?).await?;
-            StorageResponse::Done
+            storage.rename(cx, path(&from)?, path(&to)?).await.map(done)
         }
         StorageRequest::SetModified { path: p, time } => {
-            storage.set_modified(cx, path(&p)?, time).await?;
-            StorageResponse::Done
+            storage.set_modified(cx, path(&p)?, time).await.map(done)
         }
         StorageRequest::Chmod { path: p, mode } => {
-            storage.chmod(cx, path(&p)?, mode).await?;
-            StorageResponse::Done
+            storage.chmod(cx, path(&p)?, mode).await.map(done)
         }
-        _ => return Err(StorageError::new(StorageErrorKind::Unsupported)),
-    }))
+        _ => Err(StorageError::new(StorageErrorKind::Unsupported)),
+    }
+}
+
+/// LIST, NLST, MLSD of `p` (`real` below the home): the listing, read from storage as the
+/// data connection takes it. LIST and NLST of a file list that file; MLSD takes only
+/// directories.
+async fn open_listing(
+    storage: &dyn crate::storage::Storage,
+    cx: StorageContext,
+    p: &VirtualPath,
+    real: VirtualPath,
+    format: ListFormat,
+    job: PendingJob,
+) -> Result<StorageAnswer, StorageError> {
+    let files_too = !matches!(format, ListFormat::Mlsd { .. });
+    let source = match entries_of(storage, cx, p, real, files_too).await? {
+        Listed::Directory(lister) => listing::ListingReader::directory(lister, format),
+        Listed::File(entry) => listing::ListingReader::file(entry, format),
+    };
+    let job = job.with(JobKind::Listing(Box::new(source)));
+    Ok(StorageAnswer::Transfer(
+        StorageResponse::Opened { size: None },
+        job,
+    ))
+}
+
+/// RETR of `real` from `offset`: in TYPE A the offset counts bytes of the CRLF
+/// representation, skipped after encoding; otherwise it is a file offset.
+async fn open_download(
+    storage: &dyn crate::storage::Storage,
+    cx: StorageContext,
+    real: VirtualPath,
+    offset: u64,
+    job: PendingJob,
+) -> Result<StorageAnswer, StorageError> {
+    let (file_offset, skip) = match job.params.data_type {
+        DataType::Ascii(_) => (0, offset),
+        _ => (offset, 0),
+    };
+    let download = storage.open_read(cx, real, file_offset).await?;
+    let response = StorageResponse::Opened {
+        size: download.size,
+    };
+    let source = download.reader;
+    Ok(StorageAnswer::Transfer(
+        response,
+        job.with(JobKind::Send { source, skip }),
+    ))
 }
 
 /// The REST position: the offset (MODE S) or a MODE B/C restart marker, which this server
