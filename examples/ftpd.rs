@@ -2229,7 +2229,6 @@ mod tests {
     fn two_ftpd_nodes_on_one_bucket_behind_haproxy_survive_losing_one() {
         use load_balancer::*;
         use s3_server::{S3Server, ACCESS_KEY, BUCKET, SECRET_KEY};
-        use std::net::IpAddr;
         use std::sync::Mutex;
         const CLIENTS: usize = 20;
         let s3 = S3Server::start();
@@ -2277,34 +2276,10 @@ mod tests {
         let _haproxy = HaProxy::start(&haproxy_config(&ports, &nodes), balancer);
         drop(lock);
 
-        let files: Vec<(String, Vec<u8>)> = (0..CLIENTS)
-            .map(|i| {
-                (
-                    format!("first-{i}.bin"),
-                    pattern_bytes(10_000 + i * 37_000, i as u8),
-                )
-            })
-            .collect();
-        std::thread::scope(|scope| {
-            for (i, (name, bytes)) in files.iter().enumerate() {
-                scope.spawn(move || {
-                    let mut client = Client::login(client_ip(i), balancer, false).unwrap();
-                    client
-                        .store(name, bytes, 64 * 1024, Duration::ZERO)
-                        .unwrap();
-                    assert!(client.retrieve(name, false).unwrap() == *bytes, "{name}");
-                });
-            }
-        });
+        let files = first_files(CLIENTS);
+        store_and_read_back(balancer, &files);
         for node in &nodes {
-            let direct = IpAddr::from([127, 0, 0, 9]);
-            let mut client = Client::login(direct, *node, true).unwrap();
-            for (name, bytes) in &files {
-                assert!(
-                    client.retrieve(name, true).unwrap() == *bytes,
-                    "{name} via {node}"
-                );
-            }
+            read_back_directly(*node, &files);
         }
 
         let outcomes: Vec<Mutex<Outcome>> = (0..CLIENTS).map(|_| Mutex::default()).collect();
@@ -2315,7 +2290,7 @@ mod tests {
                 let wait = move || {
                     started.wait();
                 };
-                let bytes = pattern_bytes(3_000_000, 100 + i as u8);
+                let bytes = sample(3_000_000, 100 + i as u8);
                 let pause = Duration::from_millis(60);
                 scope.spawn(move || slow_client(i, balancer, bytes, pause, &wait, outcome));
             }
@@ -2370,13 +2345,6 @@ mod tests {
             "a stored object differs from what was sent"
         );
         assert_eq!(s3.settle_uploads(), 0, "multipart uploads left pending");
-    }
-
-    /// `len` bytes of a pattern seeded by `seed`.
-    fn pattern_bytes(len: usize, seed: u8) -> Vec<u8> {
-        (0..len)
-            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
-            .collect()
     }
 
     /// ftpd on an S3 bucket (s3s-fs on 127.0.0.1, started and killed here): curl uploads,

@@ -8,7 +8,7 @@
 
 mod support;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -98,25 +98,8 @@ fn two_nodes_behind_haproxy_share_a_folder_and_survive_losing_one() {
         drop(lock);
 
         // 20 clients at once store a file each and read it back through the balancer.
-        let files: Vec<(String, Vec<u8>)> = (0..CLIENTS)
-            .map(|i| {
-                (
-                    format!("first-{i}.bin"),
-                    pattern(10_000 + i * 37_000, i as u64),
-                )
-            })
-            .collect();
-        std::thread::scope(|scope| {
-            for (i, (name, bytes)) in files.iter().enumerate() {
-                scope.spawn(move || {
-                    let mut client = Client::login(client_ip(i), balancer, false).unwrap();
-                    client
-                        .store(name, bytes, 64 * 1024, Duration::ZERO)
-                        .unwrap();
-                    assert!(client.retrieve(name, false).unwrap() == *bytes, "{name}");
-                });
-            }
-        });
+        let files = first_files(CLIENTS);
+        store_and_read_back(balancer, &files);
         // Both nodes had clients, and every file reads back through either node.
         for node in &nodes {
             let events = events(node);
@@ -124,14 +107,7 @@ fn two_nodes_behind_haproxy_share_a_folder_and_survive_losing_one() {
                 events.matches("Connected { peer: 127.0.0.").count() >= 5,
                 "{events}"
             );
-            let mut direct = Client::login(IpAddr::from([127, 0, 0, 9]), node.addr, true).unwrap();
-            for (name, bytes) in &files {
-                assert!(
-                    direct.retrieve(name, true).unwrap() == *bytes,
-                    "{name} via {}",
-                    node.addr
-                );
-            }
+            read_back_directly(node.addr, &files);
         }
 
         // Now 20 slow uploads (3 MB in 64 KiB writes 60 ms apart), and node 0 stops in the

@@ -370,3 +370,50 @@ pub fn slow_client(
     };
     outcome.lock().unwrap().stored = Some((stored_as, bytes));
 }
+
+/// `len` bytes of a pattern that differs with `seed`.
+pub fn sample(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+/// The first phase's files: one per client, from 10 KB to about 700 KB.
+pub fn first_files(clients: usize) -> Vec<(String, Vec<u8>)> {
+    (0..clients)
+        .map(|i| {
+            (
+                format!("first-{i}.bin"),
+                sample(10_000 + i * 37_000, i as u8),
+            )
+        })
+        .collect()
+}
+
+/// One client per file, all at once: each logs in through `balancer` from its own address
+/// ([`client_ip`]), stores its file and reads it back, byte for byte.
+pub fn store_and_read_back(balancer: SocketAddr, files: &[(String, Vec<u8>)]) {
+    std::thread::scope(|scope| {
+        for (i, (name, bytes)) in files.iter().enumerate() {
+            scope.spawn(move || {
+                let mut client = Client::login(client_ip(i), balancer, false).unwrap();
+                client
+                    .store(name, bytes, 64 * 1024, Duration::ZERO)
+                    .unwrap();
+                assert!(client.retrieve(name, false).unwrap() == *bytes, "{name}");
+            });
+        }
+    });
+}
+
+/// Reads every file back from `node` directly (as the balancer would, with a PROXY header),
+/// byte for byte.
+pub fn read_back_directly(node: SocketAddr, files: &[(String, Vec<u8>)]) {
+    let mut client = Client::login(IpAddr::from([127, 0, 0, 9]), node, true).unwrap();
+    for (name, bytes) in files {
+        assert!(
+            client.retrieve(name, true).unwrap() == *bytes,
+            "{name} via {node}"
+        );
+    }
+}
