@@ -321,89 +321,74 @@ mod prometheus {
     impl Collector for Metrics {
         fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
             let s = self.snapshot();
+            let e = &mut encoder;
             gauge(
-                &mut encoder,
+                e,
                 "ftp_sessions_open",
                 "Sessions running now",
                 s.sessions_open,
             )?;
-            counter(&mut encoder, "ftp_sessions", "Sessions started", s.sessions)?;
+            counter(e, "ftp_sessions", "Sessions started", s.sessions)?;
             let refused = RefusedBecause::ALL
                 .iter()
                 .map(|r| r.as_str())
                 .zip(s.refused);
-            counters(
-                &mut encoder,
-                "ftp_connections_refused",
-                "Connections refused",
-                "reason",
-                refused,
-            )?;
-            let logins = [("ok", s.logins), ("failed", s.failed_logins)];
-            counters(
-                &mut encoder,
-                "ftp_logins",
-                "Login attempts",
-                "result",
-                logins,
-            )?;
-            let commands = s.commands.iter().copied();
-            counters(
-                &mut encoder,
-                "ftp_commands",
-                "Commands received",
-                "verb",
-                commands,
-            )?;
             let classes = ["1xx", "2xx", "3xx", "4xx", "5xx"]
                 .into_iter()
                 .zip(s.replies);
-            counters(
-                &mut encoder,
-                "ftp_replies",
-                "Replies sent",
-                "class",
-                classes,
-            )?;
-            let bytes = [("in", s.bytes_received), ("out", s.bytes_sent)];
-            counters(
-                &mut encoder,
-                "ftp_data_bytes",
-                "Data connection bytes of ended transfers",
-                "direction",
-                bytes,
-            )?;
-            gauge(
-                &mut encoder,
-                "ftp_transfers_running",
-                "Transfers running now",
-                s.transfers_running,
-            )?;
             let results = TransferResult::ALL
                 .iter()
                 .map(|r| r.as_str())
                 .zip(s.transfers);
-            counters(
-                &mut encoder,
-                "ftp_transfers",
-                "Transfers ended",
-                "result",
-                results,
+            let families: [(&str, &str, &str, Vec<(&str, u64)>); 7] = [
+                (
+                    "ftp_connections_refused",
+                    "Connections refused",
+                    "reason",
+                    refused.collect(),
+                ),
+                (
+                    "ftp_logins",
+                    "Login attempts",
+                    "result",
+                    vec![("ok", s.logins), ("failed", s.failed_logins)],
+                ),
+                (
+                    "ftp_commands",
+                    "Commands received",
+                    "verb",
+                    s.commands.clone(),
+                ),
+                ("ftp_replies", "Replies sent", "class", classes.collect()),
+                (
+                    "ftp_data_bytes",
+                    "Data connection bytes of ended transfers",
+                    "direction",
+                    vec![("in", s.bytes_received), ("out", s.bytes_sent)],
+                ),
+                (
+                    "ftp_transfers",
+                    "Transfers ended",
+                    "result",
+                    results.collect(),
+                ),
+                (
+                    "ftp_tls_handshakes",
+                    "TLS handshakes",
+                    "result",
+                    vec![("ok", s.tls_handshakes), ("failed", s.tls_failures)],
+                ),
+            ];
+            for (name, help, label, values) in families {
+                counters(e, name, help, label, values)?;
+            }
+            gauge(
+                e,
+                "ftp_transfers_running",
+                "Transfers running now",
+                s.transfers_running,
             )?;
-            let tls = [("ok", s.tls_handshakes), ("failed", s.tls_failures)];
-            counters(
-                &mut encoder,
-                "ftp_tls_handshakes",
-                "TLS handshakes",
-                "result",
-                tls,
-            )?;
-            counter(
-                &mut encoder,
-                "ftp_bans",
-                "Addresses banned for failed logins",
-                s.bans,
-            )
+            counter(e, "ftp_bans", "Addresses banned for failed logins", s.bans)
         }
     }
 

@@ -487,6 +487,31 @@ impl Server {
         if !self.implicit.is_empty() && self.tls.is_none() {
             return Err(invalid("implicit FTPS needs a TLS configuration"));
         }
+        let config = self.session_config();
+        let listeners = self.bind(&*rt)?;
+        let (plain, implicit): (Vec<_>, Vec<_>) = listeners.iter().partition(|l| !l.2);
+        let plain: Vec<SocketAddr> = plain.into_iter().map(|l| l.1).collect();
+        let implicit: Vec<SocketAddr> = implicit.into_iter().map(|l| l.1).collect();
+        let (stop_tx, stop_rx) = async_channel::bounded(1);
+        let (done_tx, done_rx) = async_channel::bounded(1);
+        let shared = Arc::new(self.into_shared(Arc::clone(&rt), config, stop_tx.clone(), stop_rx));
+        for (listener, _, implicit) in listeners {
+            let task = accept_loop(Arc::clone(&shared), listener, implicit, done_tx.clone());
+            rt.spawn(Box::pin(task));
+        }
+        tracing::info!(listen = ?plain, implicit_tls = ?implicit, "FTP server started");
+        Ok(RunningServer {
+            plain,
+            implicit,
+            stop: ShutdownHandle { stop: stop_tx },
+            done: done_rx,
+            shared,
+        })
+    }
+
+    /// The sessions' configuration: the builder's, then the `configure` hooks, then what
+    /// the driver and the storage back end can do, whatever the hooks said.
+    fn session_config(&mut self) -> ServerConfig {
         let mut config = self.config.clone();
         config.anonymous = match &self.anonymous {
             None => AnonymousPolicy::Disabled,
@@ -496,7 +521,6 @@ impl Server {
         for configure in self.configure.drain(..) {
             configure(&mut config);
         }
-        // What the driver can do decides these, whatever `configure` said.
         config.tls = TlsPolicy {
             enabled: self.tls.is_some(),
             allow_ccc: false,
@@ -510,29 +534,35 @@ impl Server {
         let storage_can = self.storage.capabilities();
         config.mfmt &= storage_can.set_modified;
         config.site_chmod &= storage_can.chmod;
+        config
+    }
 
-        let mut listeners = Vec::new();
-        let (mut plain_addrs, mut implicit_addrs) = (Vec::new(), Vec::new());
-        for (addr, implicit) in self
-            .listen
-            .iter()
-            .map(|a| (*a, false))
-            .chain(self.implicit.iter().map(|a| (*a, true)))
-        {
-            let listener = StdListener::bind(addr)?;
-            let local = listener.local_addr()?;
-            if implicit {
-                implicit_addrs.push(local);
-            } else {
-                plain_addrs.push(local);
-            }
-            listeners.push((rt.listener(listener)?, implicit));
-        }
+    /// Binds every listen address: each listener, its bound address, and whether it is an
+    /// implicit-TLS one.
+    fn bind(&self, rt: &dyn Runtime) -> io::Result<Vec<(Box<dyn Listener>, SocketAddr, bool)>> {
+        let plain = self.listen.iter().map(|a| (*a, false));
+        let implicit = self.implicit.iter().map(|a| (*a, true));
+        plain
+            .chain(implicit)
+            .map(|(addr, implicit)| {
+                let listener = StdListener::bind(addr)?;
+                let local = listener.local_addr()?;
+                Ok((rt.listener(listener)?, local, implicit))
+            })
+            .collect()
+    }
 
-        let (stop_tx, stop_rx) = async_channel::bounded(1);
-        let (done_tx, done_rx) = async_channel::bounded(1);
-        let shared = Arc::new(Shared {
-            rt: Arc::clone(&rt),
+    /// What the sessions share, from the builder.
+    fn into_shared(
+        self,
+        rt: Arc<dyn Runtime>,
+        config: ServerConfig,
+        stop_tx: Sender<()>,
+        stop_rx: Receiver<()>,
+    ) -> Shared {
+        Shared {
+            memory: MemoryRelease::new(self.release_memory, rt.blocking()),
+            rt,
             config: Arc::new(config),
             storage: self.storage,
             auth: self.auth,
@@ -545,10 +575,9 @@ impl Server {
             pool_slots: PoolSlots::new(self.pool_transfers),
             tls_handshake_timeout: self.tls_handshake_timeout,
             buffers: self.buffers,
-            memory: MemoryRelease::new(self.release_memory, rt.blocking()),
             events: self.events,
             shutdown: stop_rx,
-            _keep_open: stop_tx.clone(),
+            _keep_open: stop_tx,
             shutdown_message: self.shutdown_message,
             bans: Bans::new(self.ban, self.connection_rate),
             proxy_protocol: self.proxy_protocol.map(Arc::new),
@@ -562,19 +591,7 @@ impl Server {
                 state: Mutex::new(LimitState::default()),
             },
             sessions: AtomicU64::new(0),
-        });
-        for (listener, implicit) in listeners {
-            let task = accept_loop(Arc::clone(&shared), listener, implicit, done_tx.clone());
-            rt.spawn(Box::pin(task));
         }
-        tracing::info!(listen = ?plain_addrs, implicit_tls = ?implicit_addrs, "FTP server started");
-        Ok(RunningServer {
-            plain: plain_addrs,
-            implicit: implicit_addrs,
-            stop: ShutdownHandle { stop: stop_tx },
-            done: done_rx,
-            shared,
-        })
     }
 }
 
