@@ -825,73 +825,57 @@ async fn emit(
     Ok(data.len() as u64)
 }
 
-/// TYPE A and/or MODE B/C download (and every listing): storage bytes → TYPE encoder → skip
-/// the REST offset → MODE encoder → stream.
-async fn send_encoded(
-    stream: &mut Stream,
-    source: Source,
-    params: TransferParams,
-    mut skip: u64,
-    chunk: usize,
-    progress: &mut Progress,
-) -> Result<u64, Failure> {
-    let (mut file, encoded) = match source {
-        Source::File(file) => (file, true),
-        Source::Listing(listing) => (listing, false),
-    };
-    // Listings are already NVT-ASCII with CRLF: they get only the MODE framing.
-    let mut type_encoder = if encoded {
-        Some(
-            TypeEncoder::new(params.data_type, LineEnding::Lf)
-                .map_err(|_| Failure::Storage(StorageErrorKind::Unsupported.into()))?,
-        )
-    } else {
-        None
-    };
-    let mut mode = match params.mode {
-        TransferMode::Block => ModeEncoder::Block(BlockEncoder::default()),
-        TransferMode::Compressed => {
-            ModeEncoder::Compressed(Box::new(CompressedEncoder::new(params.data_type)))
-        }
-        _ => ModeEncoder::Stream,
-    };
-    let mut input = vec![0u8; chunk];
-    let mut mid = vec![0u8; 2 * chunk + 16];
-    let mut out = vec![0u8; 2 * chunk + 1024];
-    let mut total = 0u64;
-    loop {
-        let (buf, n) = file.read(input).await;
-        input = buf;
-        let n = n.map_err(|e| storage_failure(&e))?.min(input.len());
-        if n == 0 {
-            if let Some(encoder) = &mut type_encoder {
-                loop {
-                    let finish = encoder.finish(&mut mid);
-                    total += emit(
-                        stream,
-                        &mut mode,
-                        &mut skip,
-                        &mid[..finish.written],
-                        &mut out,
-                    )
-                    .await?;
-                    if finish.done {
-                        break;
-                    }
-                }
+/// The download pipeline after storage: TYPE encoder (none for listings, which are already
+/// NVT-ASCII with CRLF) → skip the REST offset → MODE encoder → stream, with its buffers.
+struct SendPipeline {
+    type_encoder: Option<TypeEncoder>,
+    mode: ModeEncoder,
+    skip: u64,
+    mid: Vec<u8>,
+    out: Vec<u8>,
+}
+
+impl SendPipeline {
+    fn new(
+        params: &TransferParams,
+        listing: bool,
+        skip: u64,
+        chunk: usize,
+    ) -> Result<Self, Failure> {
+        let unsupported = |_| Failure::Storage(StorageErrorKind::Unsupported.into());
+        let type_encoder = match listing {
+            true => None,
+            false => Some(TypeEncoder::new(params.data_type, LineEnding::Lf).map_err(unsupported)?),
+        };
+        let mode = match params.mode {
+            TransferMode::Block => ModeEncoder::Block(BlockEncoder::default()),
+            TransferMode::Compressed => {
+                ModeEncoder::Compressed(Box::new(CompressedEncoder::new(params.data_type)))
             }
-            break;
-        }
+            _ => ModeEncoder::Stream,
+        };
+        Ok(Self {
+            type_encoder,
+            mode,
+            skip,
+            mid: vec![0u8; 2 * chunk + 16],
+            out: vec![0u8; 2 * chunk + 1024],
+        })
+    }
+
+    /// Sends `data` through the pipeline; returns the bytes that counted (after the skip).
+    async fn send(&mut self, stream: &mut Stream, data: &[u8]) -> Result<u64, Failure> {
+        let mut total = 0;
         let mut pos = 0;
-        while pos < n {
-            let (consumed, written) = match &mut type_encoder {
+        while pos < data.len() {
+            let (consumed, written) = match &mut self.type_encoder {
                 Some(encoder) => {
-                    let step = encoder.encode(&input[pos..n], &mut mid);
+                    let step = encoder.encode(&data[pos..], &mut self.mid);
                     (step.consumed, step.written)
                 }
                 None => {
-                    let k = n - pos;
-                    mid[..k].copy_from_slice(&input[pos..n]);
+                    let k = data.len() - pos;
+                    self.mid[..k].copy_from_slice(&data[pos..]);
                     (k, k)
                 }
             };
@@ -899,25 +883,71 @@ async fn send_encoded(
                 return Err(Failure::Data(DataFailure::Other));
             }
             pos += consumed;
-            total += emit(stream, &mut mode, &mut skip, &mid[..written], &mut out).await?;
+            let mid = &self.mid[..written];
+            total += emit(stream, &mut self.mode, &mut self.skip, mid, &mut self.out).await?;
         }
-        progress.moved(total).await;
+        Ok(total)
     }
-    // The MODE trailer (EOF marker).
+
+    /// The end of the file: what the TYPE encoder held back, then the MODE trailer (the EOF
+    /// marker); returns the bytes that counted.
+    async fn finish(&mut self, stream: &mut Stream) -> Result<u64, Failure> {
+        let mut total = 0;
+        while let Some(encoder) = &mut self.type_encoder {
+            let finish = encoder.finish(&mut self.mid);
+            let mid = &self.mid[..finish.written];
+            total += emit(stream, &mut self.mode, &mut self.skip, mid, &mut self.out).await?;
+            if finish.done {
+                break;
+            }
+        }
+        loop {
+            let finish = match &mut self.mode {
+                ModeEncoder::Stream => break,
+                ModeEncoder::Block(encoder) => encoder.finish(&mut self.out),
+                ModeEncoder::Compressed(encoder) => encoder.finish(&mut self.out),
+            };
+            let trailer = &self.out[..finish.written];
+            stream
+                .write_all(trailer)
+                .await
+                .map_err(|e| data_failure(&e))?;
+            if finish.done {
+                break;
+            }
+        }
+        Ok(total)
+    }
+}
+
+/// TYPE A and/or MODE B/C download (and every listing): storage bytes through a
+/// [`SendPipeline`] to the stream.
+async fn send_encoded(
+    stream: &mut Stream,
+    source: Source,
+    params: TransferParams,
+    skip: u64,
+    chunk: usize,
+    progress: &mut Progress,
+) -> Result<u64, Failure> {
+    let (mut file, listing) = match source {
+        Source::File(file) => (file, false),
+        Source::Listing(listing) => (listing, true),
+    };
+    let mut pipeline = SendPipeline::new(&params, listing, skip, chunk)?;
+    let mut input = vec![0u8; chunk];
+    let mut total = 0u64;
     loop {
-        let finish = match &mut mode {
-            ModeEncoder::Stream => break,
-            ModeEncoder::Block(encoder) => encoder.finish(&mut out),
-            ModeEncoder::Compressed(encoder) => encoder.finish(&mut out),
-        };
-        stream
-            .write_all(&out[..finish.written])
-            .await
-            .map_err(|e| data_failure(&e))?;
-        if finish.done {
+        let (buf, n) = file.read(input).await;
+        input = buf;
+        let n = n.map_err(|e| storage_failure(&e))?.min(input.len());
+        if n == 0 {
             break;
         }
+        total += pipeline.send(stream, &input[..n]).await?;
+        progress.moved(total).await;
     }
+    total += pipeline.finish(stream).await?;
     stream.flush().await.map_err(|e| data_failure(&e))?;
     Ok(total)
 }
@@ -928,8 +958,106 @@ enum ModeDecoder {
     Compressed(CompressedDecoder),
 }
 
-/// TYPE A and/or MODE B/C upload: stream → MODE decoder (to its EOF marker) → TYPE decoder →
-/// storage, committed only when everything decoded cleanly.
+/// The upload pipeline before storage: MODE decoder (to its EOF marker) → TYPE decoder →
+/// bytes pending for storage, with its buffers.
+struct ReceivePipeline {
+    type_decoder: TypeDecoder,
+    mode: ModeDecoder,
+    mid: Vec<u8>,
+    decoded: Vec<u8>,
+    /// Decoded bytes not yet written to storage.
+    pending: Vec<u8>,
+}
+
+impl ReceivePipeline {
+    fn new(params: &TransferParams, chunk: usize) -> Result<Self, Failure> {
+        let type_decoder = TypeDecoder::new(params.data_type, LineEnding::Lf)
+            .map_err(|_| Failure::Storage(StorageErrorKind::Unsupported.into()))?;
+        let mode = match params.mode {
+            TransferMode::Block => ModeDecoder::Block(BlockDecoder::default()),
+            TransferMode::Compressed => {
+                ModeDecoder::Compressed(CompressedDecoder::new(params.data_type))
+            }
+            _ => ModeDecoder::Stream,
+        };
+        Ok(Self {
+            type_decoder,
+            mode,
+            mid: vec![0u8; chunk],
+            decoded: vec![0u8; chunk],
+            pending: Vec::with_capacity(2 * chunk),
+        })
+    }
+
+    /// Decodes the front of `input` into `pending`: how many bytes it took and whether the
+    /// MODE's EOF marker came; `None` when the MODE decoder needs more input first.
+    fn decode(&mut self, input: &[u8]) -> Result<Option<(usize, bool)>, Failure> {
+        let bad = |_| Failure::Data(DataFailure::Other);
+        let (consumed, written, event) = match &mut self.mode {
+            ModeDecoder::Stream => {
+                self.mid[..input.len()].copy_from_slice(input);
+                (input.len(), input.len(), None)
+            }
+            ModeDecoder::Block(d) => {
+                let step = d.decode(input, &mut self.mid).map_err(bad)?;
+                if !step.made_progress() {
+                    return Ok(None);
+                }
+                (step.consumed, step.written, step.event)
+            }
+            ModeDecoder::Compressed(d) => {
+                let step = d.decode(input, &mut self.mid).map_err(bad)?;
+                if !step.made_progress() {
+                    return Ok(None);
+                }
+                (step.consumed, step.written, step.event)
+            }
+        };
+        // TYPE step: data bytes → local bytes. Restart markers, suspect flags and record ends
+        // carry nothing to store.
+        let mut p = 0;
+        while p < written {
+            let step = self
+                .type_decoder
+                .decode(&self.mid[p..written], &mut self.decoded);
+            if step.consumed == 0 && step.written == 0 {
+                return Err(Failure::Data(DataFailure::Other));
+            }
+            p += step.consumed;
+            self.pending
+                .extend_from_slice(&self.decoded[..step.written]);
+        }
+        Ok(Some((consumed, event == Some(WireEvent::EndOfFile))))
+    }
+
+    /// The data connection ended: the end of the file in MODE S; in MODE B and C, before the
+    /// EOF marker, so the upload was cut short.
+    fn end_of_stream(&mut self) -> Result<(), Failure> {
+        let bad = |_| Failure::Data(DataFailure::Other);
+        match &mut self.mode {
+            ModeDecoder::Stream => return Ok(()),
+            ModeDecoder::Block(d) => d.finish(&mut self.mid).map_err(bad)?,
+            ModeDecoder::Compressed(d) => d.finish(&mut self.mid).map_err(bad)?,
+        };
+        Err(Failure::Data(DataFailure::Other))
+    }
+
+    /// What is left for storage once the file ended: the pending bytes and what the TYPE
+    /// decoder held back.
+    fn finish(mut self) -> Vec<u8> {
+        loop {
+            let finish = self.type_decoder.finish(&mut self.decoded);
+            self.pending
+                .extend_from_slice(&self.decoded[..finish.written]);
+            if finish.done {
+                return self.pending;
+            }
+        }
+    }
+}
+
+/// TYPE A and/or MODE B/C upload: stream → [`ReceivePipeline`] → storage, committed only
+/// when everything decoded cleanly.
 async fn receive_encoded(
     env: &DataEnv,
     stream: &mut Stream,
@@ -939,20 +1067,8 @@ async fn receive_encoded(
     progress: &mut Progress,
 ) -> Result<u64, Failure> {
     let result = async {
-        let mut type_decoder = TypeDecoder::new(params.data_type, LineEnding::Lf)
-            .map_err(|_| Failure::Storage(StorageErrorKind::Unsupported.into()))?;
-        let mut mode = match params.mode {
-            TransferMode::Block => ModeDecoder::Block(BlockDecoder::default()),
-            TransferMode::Compressed => {
-                ModeDecoder::Compressed(CompressedDecoder::new(params.data_type))
-            }
-            _ => ModeDecoder::Stream,
-        };
-        let bad = |_| Failure::Data(DataFailure::Other);
+        let mut pipeline = ReceivePipeline::new(&params, chunk)?;
         let mut input = vec![0u8; chunk];
-        let mut mid = vec![0u8; chunk];
-        let mut decoded = vec![0u8; chunk];
-        let mut pending: Vec<u8> = Vec::with_capacity(2 * chunk);
         let mut total = 0u64;
         let mut ended = false;
         while !ended {
@@ -963,70 +1079,27 @@ async fn receive_encoded(
             total += n as u64;
             progress.moved(total).await;
             if n == 0 {
-                match &mut mode {
-                    ModeDecoder::Stream => break,
-                    // The connection ended before the EOF marker: the upload was cut short.
-                    ModeDecoder::Block(d) => d.finish(&mut mid).map_err(bad)?,
-                    ModeDecoder::Compressed(d) => d.finish(&mut mid).map_err(bad)?,
-                };
-                return Err(Failure::Data(DataFailure::Other));
+                pipeline.end_of_stream()?;
+                break;
             }
             let mut pos = 0;
             while !ended && pos < n {
-                // MODE step: wire bytes → data bytes in `mid`, stopping at events.
-                let (written, event) = match &mut mode {
-                    ModeDecoder::Stream => {
-                        let k = n - pos;
-                        mid[..k].copy_from_slice(&input[pos..n]);
-                        pos = n;
-                        (k, None)
-                    }
-                    ModeDecoder::Block(d) => {
-                        let step = d.decode(&input[pos..n], &mut mid).map_err(bad)?;
-                        if !step.made_progress() {
-                            break;
-                        }
-                        pos += step.consumed;
-                        (step.written, step.event)
-                    }
-                    ModeDecoder::Compressed(d) => {
-                        let step = d.decode(&input[pos..n], &mut mid).map_err(bad)?;
-                        if !step.made_progress() {
-                            break;
-                        }
-                        pos += step.consumed;
-                        (step.written, step.event)
-                    }
+                let Some((consumed, eof)) = pipeline.decode(&input[pos..n])? else {
+                    break;
                 };
-                // Restart markers, suspect flags and record ends carry nothing to store.
-                ended = event == Some(WireEvent::EndOfFile);
-                // TYPE step: data bytes → local bytes.
-                let mut p = 0;
-                while p < written {
-                    let step = type_decoder.decode(&mid[p..written], &mut decoded);
-                    if step.consumed == 0 && step.written == 0 {
-                        return Err(Failure::Data(DataFailure::Other));
-                    }
-                    p += step.consumed;
-                    pending.extend_from_slice(&decoded[..step.written]);
-                }
-                if pending.len() >= chunk {
-                    let (mut buf, written) = writer.write(std::mem::take(&mut pending)).await;
+                (pos, ended) = (pos + consumed, eof);
+                if pipeline.pending.len() >= chunk {
+                    let (mut buf, written) =
+                        writer.write(std::mem::take(&mut pipeline.pending)).await;
                     written.map_err(|e| storage_failure(&e))?;
                     buf.clear();
-                    pending = buf;
+                    pipeline.pending = buf;
                 }
             }
         }
-        loop {
-            let finish = type_decoder.finish(&mut decoded);
-            pending.extend_from_slice(&decoded[..finish.written]);
-            if finish.done {
-                break;
-            }
-        }
-        if !pending.is_empty() {
-            let (_, written) = writer.write(pending).await;
+        let rest = pipeline.finish();
+        if !rest.is_empty() {
+            let (_, written) = writer.write(rest).await;
             written.map_err(|e| storage_failure(&e))?;
         }
         Ok(total)
