@@ -340,7 +340,7 @@ mod prometheus {
                 .iter()
                 .map(|r| r.as_str())
                 .zip(s.transfers);
-            let families: [(&str, &str, &str, Vec<(&str, u64)>); 7] = [
+            let families: [Family<'_>; 7] = [
                 (
                     "ftp_connections_refused",
                     "Connections refused",
@@ -391,6 +391,9 @@ mod prometheus {
             counter(e, "ftp_bans", "Addresses banned for failed logins", s.bans)
         }
     }
+
+    /// A labelled counter family: name, help, label, and each label value's count.
+    type Family<'a> = (&'a str, &'a str, &'a str, Vec<(&'a str, u64)>);
 
     fn gauge(
         e: &mut DescriptorEncoder<'_>,

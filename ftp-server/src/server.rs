@@ -489,14 +489,19 @@ impl Server {
         }
         let config = self.session_config();
         let listeners = self.bind(&*rt)?;
-        let (plain, implicit): (Vec<_>, Vec<_>) = listeners.iter().partition(|l| !l.2);
-        let plain: Vec<SocketAddr> = plain.into_iter().map(|l| l.1).collect();
-        let implicit: Vec<SocketAddr> = implicit.into_iter().map(|l| l.1).collect();
+        let (plain, implicit): (Vec<_>, Vec<_>) = listeners.iter().partition(|l| !l.implicit);
+        let plain: Vec<SocketAddr> = plain.into_iter().map(|l| l.local).collect();
+        let implicit: Vec<SocketAddr> = implicit.into_iter().map(|l| l.local).collect();
         let (stop_tx, stop_rx) = async_channel::bounded(1);
         let (done_tx, done_rx) = async_channel::bounded(1);
         let shared = Arc::new(self.into_shared(Arc::clone(&rt), config, stop_tx.clone(), stop_rx));
-        for (listener, _, implicit) in listeners {
-            let task = accept_loop(Arc::clone(&shared), listener, implicit, done_tx.clone());
+        for bound in listeners {
+            let task = accept_loop(
+                Arc::clone(&shared),
+                bound.listener,
+                bound.implicit,
+                done_tx.clone(),
+            );
             rt.spawn(Box::pin(task));
         }
         tracing::info!(listen = ?plain, implicit_tls = ?implicit, "FTP server started");
@@ -537,9 +542,8 @@ impl Server {
         config
     }
 
-    /// Binds every listen address: each listener, its bound address, and whether it is an
-    /// implicit-TLS one.
-    fn bind(&self, rt: &dyn Runtime) -> io::Result<Vec<(Box<dyn Listener>, SocketAddr, bool)>> {
+    /// Binds every listen address.
+    fn bind(&self, rt: &dyn Runtime) -> io::Result<Vec<Bound>> {
         let plain = self.listen.iter().map(|a| (*a, false));
         let implicit = self.implicit.iter().map(|a| (*a, true));
         plain
@@ -547,7 +551,12 @@ impl Server {
             .map(|(addr, implicit)| {
                 let listener = StdListener::bind(addr)?;
                 let local = listener.local_addr()?;
-                Ok((rt.listener(listener)?, local, implicit))
+                let listener = rt.listener(listener)?;
+                Ok(Bound {
+                    listener,
+                    local,
+                    implicit,
+                })
             })
             .collect()
     }
@@ -593,6 +602,15 @@ impl Server {
             sessions: AtomicU64::new(0),
         }
     }
+}
+
+/// A listener bound by [`Server::start`].
+struct Bound {
+    listener: Box<dyn Listener>,
+    /// The address it is bound to.
+    local: SocketAddr,
+    /// Implicit TLS (else plain FTP and explicit FTPS).
+    implicit: bool,
 }
 
 /// Everything the sessions of one server share.
