@@ -8,6 +8,7 @@ use bytes::Bytes;
 
 use crate::addr::canonical_ip;
 use crate::listing::MlsxEntry;
+use crate::path::VirtualPath;
 use crate::reply::{Reply, ReplyCode};
 
 use super::state::{Busy, ControlTls, DataChannel, Login, PendingOp, ServerSession, TransferStage};
@@ -15,7 +16,7 @@ use super::text::{self, OpClass};
 use super::timer::Timer;
 use super::types::{
     AuthFailure, AuthId, CloseReason, DataConnId, DataEvent, DataFailure, DataIntent, FileKind,
-    Principal, ServerEvent, StorageError, StorageOpId, StorageResponse, TransferKind,
+    Metadata, Principal, ServerEvent, StorageError, StorageOpId, StorageResponse, TransferKind,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -241,81 +242,10 @@ impl ServerSession {
             }
         };
         match (op, response) {
-            (PendingOp::Cwd(path), StorageResponse::Metadata(meta)) => {
-                // A `perm` fact without `e` (RFC 3659 §7.5.5) says the folder can't be entered.
-                let enterable = meta.perm.as_deref().is_none_or(|perm| perm.contains('e'));
-                match meta.kind {
-                    FileKind::Dir if enterable => {
-                        self.settings.cwd = path;
-                        self.reply(ReplyCode::FILE_ACTION_OK, "Directory successfully changed.");
-                    }
-                    FileKind::Dir => self.reply(ReplyCode::FILE_UNAVAILABLE, "Permission denied."),
-                    _ => self.reply(ReplyCode::FILE_UNAVAILABLE, "Not a directory."),
-                }
-            }
-            (PendingOp::Rnfr(path), StorageResponse::Metadata(_)) => {
-                self.settings.rename_from = Some(path);
-                self.reply(ReplyCode::FILE_ACTION_PENDING, "Ready for RNTO.");
-            }
-            (PendingOp::Size, StorageResponse::Metadata(meta)) => match meta.size {
-                Some(size) if meta.kind != FileKind::Dir => {
-                    self.reply(ReplyCode::FILE_STATUS, size.to_string())
-                }
-                _ => self.reply(ReplyCode::FILE_UNAVAILABLE, "Not a plain file."),
-            },
-            (PendingOp::Mdtm, StorageResponse::Metadata(meta)) => match meta.modified {
-                Some(time) => self.reply(ReplyCode::FILE_STATUS, time.to_string()),
-                None => self.reply(
-                    ReplyCode::FILE_UNAVAILABLE,
-                    "Modification time not available.",
-                ),
-            },
-            (PendingOp::Mlst { path, label }, StorageResponse::Metadata(meta)) => {
-                let facts = meta.mlsx_facts(self.settings.facts);
-                let name = Bytes::copy_from_slice(path.as_bytes());
-                let mut entry = Vec::new();
-                if MlsxEntry::new(facts, name)
-                    .write_mlst_line(&mut entry)
-                    .is_err()
-                {
-                    // A name with CR or LF (CR NUL on the wire) cannot go into a reply line.
-                    return self.reply(
-                        ReplyCode::FILE_UNAVAILABLE,
-                        "Name cannot be shown in an MLST reply.",
-                    );
-                }
-                entry.truncate(entry.len() - 2);
-                let first = [&b" Listing "[..], &label].concat();
-                let lines = [
-                    Bytes::from(first),
-                    Bytes::from(entry),
-                    Bytes::from_static(b"End"),
-                ];
-                self.send(Reply::multiline(ReplyCode::FILE_ACTION_OK, lines));
-            }
+            (op, StorageResponse::Metadata(meta)) => self.on_metadata(op, meta),
+            (op, StorageResponse::Done) => self.on_done(op),
             (PendingOp::StatPath { label }, StorageResponse::Listing { lines, directory }) => {
                 self.send_status_listing(&label, lines, directory);
-            }
-            (PendingOp::Dele, StorageResponse::Done) => {
-                self.reply(ReplyCode::FILE_ACTION_OK, "File deleted.")
-            }
-            (PendingOp::Rmd, StorageResponse::Done) => {
-                self.reply(ReplyCode::FILE_ACTION_OK, "Directory removed.")
-            }
-            (PendingOp::Mkd(path), StorageResponse::Done) => {
-                let reply = Reply::with_quoted_path(
-                    ReplyCode::PATHNAME_CREATED,
-                    path.as_bytes(),
-                    "created",
-                );
-                self.send(reply);
-            }
-            (PendingOp::Rnto, StorageResponse::Done) => {
-                self.reply(ReplyCode::FILE_ACTION_OK, "Rename successful.")
-            }
-            (PendingOp::Mfmt { time, arg }, StorageResponse::Done) => {
-                let message = [format!("Modify={time}; ").as_bytes(), &arg].concat();
-                self.reply(ReplyCode::FILE_STATUS, message);
             }
             (PendingOp::Hash { arg }, StorageResponse::Hash(value)) => {
                 let head = format!(
@@ -327,17 +257,101 @@ impl ServerSession {
                 );
                 self.reply(ReplyCode::FILE_STATUS, [head.as_bytes(), &arg].concat());
             }
-            (PendingOp::Chmod, StorageResponse::Done) => {
-                self.reply(ReplyCode::COMMAND_OK, "SITE CHMOD command ok.")
-            }
-            (PendingOp::Site, StorageResponse::Done) => {
-                self.reply(ReplyCode::COMMAND_OK, "SITE command successful.")
-            }
             (PendingOp::Site, StorageResponse::SiteReply { message }) => {
                 let lines: Vec<Bytes> = message.split('\n').map(text::one_line).collect();
                 self.send(Reply::multiline(ReplyCode::COMMAND_OK, lines));
             }
-            _ => self.reply(ReplyCode::LOCAL_ERROR, "Unexpected answer from storage."),
+            _ => self.unexpected_answer(),
+        }
+    }
+
+    fn unexpected_answer(&mut self) {
+        self.reply(ReplyCode::LOCAL_ERROR, "Unexpected answer from storage.")
+    }
+
+    /// CWD, RNFR, SIZE, MDTM and MLST, answered from the path's metadata.
+    fn on_metadata(&mut self, op: PendingOp, meta: Metadata) {
+        match op {
+            PendingOp::Cwd(path) => {
+                // A `perm` fact without `e` (RFC 3659 §7.5.5) says the folder can't be entered.
+                let enterable = meta.perm.as_deref().is_none_or(|perm| perm.contains('e'));
+                match meta.kind {
+                    FileKind::Dir if enterable => {
+                        self.settings.cwd = path;
+                        self.reply(ReplyCode::FILE_ACTION_OK, "Directory successfully changed.");
+                    }
+                    FileKind::Dir => self.reply(ReplyCode::FILE_UNAVAILABLE, "Permission denied."),
+                    _ => self.reply(ReplyCode::FILE_UNAVAILABLE, "Not a directory."),
+                }
+            }
+            PendingOp::Rnfr(path) => {
+                self.settings.rename_from = Some(path);
+                self.reply(ReplyCode::FILE_ACTION_PENDING, "Ready for RNTO.");
+            }
+            PendingOp::Size => match meta.size {
+                Some(size) if meta.kind != FileKind::Dir => {
+                    self.reply(ReplyCode::FILE_STATUS, size.to_string())
+                }
+                _ => self.reply(ReplyCode::FILE_UNAVAILABLE, "Not a plain file."),
+            },
+            PendingOp::Mdtm => match meta.modified {
+                Some(time) => self.reply(ReplyCode::FILE_STATUS, time.to_string()),
+                None => self.reply(
+                    ReplyCode::FILE_UNAVAILABLE,
+                    "Modification time not available.",
+                ),
+            },
+            PendingOp::Mlst { path, label } => self.answer_mlst(&path, &label, &meta),
+            _ => self.unexpected_answer(),
+        }
+    }
+
+    /// The 250 reply to MLST: the path's facts on one line between `Listing` and `End`.
+    fn answer_mlst(&mut self, path: &VirtualPath, label: &[u8], meta: &Metadata) {
+        let facts = meta.mlsx_facts(self.settings.facts);
+        let name = Bytes::copy_from_slice(path.as_bytes());
+        let mut entry = Vec::new();
+        if MlsxEntry::new(facts, name)
+            .write_mlst_line(&mut entry)
+            .is_err()
+        {
+            // A name with CR or LF (CR NUL on the wire) cannot go into a reply line.
+            return self.reply(
+                ReplyCode::FILE_UNAVAILABLE,
+                "Name cannot be shown in an MLST reply.",
+            );
+        }
+        entry.truncate(entry.len() - 2);
+        let first = [&b" Listing "[..], label].concat();
+        let lines = [
+            Bytes::from(first),
+            Bytes::from(entry),
+            Bytes::from_static(b"End"),
+        ];
+        self.send(Reply::multiline(ReplyCode::FILE_ACTION_OK, lines));
+    }
+
+    /// DELE, RMD, MKD, RNTO, MFMT and SITE, done.
+    fn on_done(&mut self, op: PendingOp) {
+        match op {
+            PendingOp::Dele => self.reply(ReplyCode::FILE_ACTION_OK, "File deleted."),
+            PendingOp::Rmd => self.reply(ReplyCode::FILE_ACTION_OK, "Directory removed."),
+            PendingOp::Mkd(path) => {
+                let reply = Reply::with_quoted_path(
+                    ReplyCode::PATHNAME_CREATED,
+                    path.as_bytes(),
+                    "created",
+                );
+                self.send(reply);
+            }
+            PendingOp::Rnto => self.reply(ReplyCode::FILE_ACTION_OK, "Rename successful."),
+            PendingOp::Mfmt { time, arg } => {
+                let message = [format!("Modify={time}; ").as_bytes(), &arg].concat();
+                self.reply(ReplyCode::FILE_STATUS, message);
+            }
+            PendingOp::Chmod => self.reply(ReplyCode::COMMAND_OK, "SITE CHMOD command ok."),
+            PendingOp::Site => self.reply(ReplyCode::COMMAND_OK, "SITE command successful."),
+            _ => self.unexpected_answer(),
         }
     }
 }
