@@ -348,151 +348,181 @@ impl<'a, R: Runtime> Download<'a, R> {
             return Poll::Ready(Ok(0));
         }
         loop {
-            match self.phase {
+            let step = match self.phase {
                 Phase::Done => return Poll::Ready(Ok(0)),
-                _ if self.transfer.ended && self.transfer.verdict_decides => {
-                    let verdict = ready!(self.transfer.poll_verdict(cx));
-                    if verdict.is_ok() {
-                        self.phase = Phase::Done;
-                    }
-                    return Poll::Ready(verdict);
-                }
-                _ if self.transfer.ended => return Poll::Ready(Err(failed_stream())),
-                Phase::Closing => {
-                    match self.transfer.poll_ready(cx) {
-                        Poll::Ready(Ok(())) => {}
-                        Poll::Ready(Err(_)) if self.transfer.verdict_decides => continue,
-                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                        Poll::Pending => return Poll::Pending,
-                    }
-                    let Some(conn) = self.transfer.ready_conn() else {
-                        return Poll::Ready(Err(failed_stream()));
-                    };
-                    match Pin::new(&mut **conn).poll_close(cx) {
-                        Poll::Pending => {
-                            return match self.transfer.pending(cx) {
-                                Poll::Ready(e) => Poll::Ready(Err(e)),
-                                Poll::Pending => Poll::Pending,
-                            }
-                        }
-                        Poll::Ready(_) => {
-                            self.transfer.end();
-                            self.phase = Phase::Done;
-                            // Let the session see the end at once (the final reply may be in).
-                            self.transfer.driver.poll_drive(cx);
-                            return Poll::Ready(Ok(0));
-                        }
-                    }
-                }
-                Phase::Flushing => {
-                    let (written, done) = match self.decoder.finish(buf) {
-                        Ok(step) => step,
-                        Err(e) => {
-                            let e = io::Error::new(io::ErrorKind::InvalidData, e);
-                            return Poll::Ready(Err(self.transfer.fail(&e)));
-                        }
-                    };
-                    self.transfer.bytes += written as u64;
-                    if done {
-                        self.phase = Phase::Closing;
-                    }
-                    if written > 0 {
-                        return Poll::Ready(Ok(written));
-                    }
-                }
-                Phase::Reading if self.decoder.is_plain() => {
-                    match self.transfer.poll_ready(cx) {
-                        Poll::Ready(Ok(())) => {}
-                        Poll::Ready(Err(_)) if self.transfer.verdict_decides => continue,
-                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                        Poll::Pending => return Poll::Pending,
-                    }
-                    let Some(conn) = self.transfer.ready_conn() else {
-                        return Poll::Ready(Err(failed_stream()));
-                    };
-                    match Pin::new(&mut **conn).poll_read(cx, buf) {
-                        Poll::Ready(Ok(0)) => self.phase = Phase::Closing,
-                        Poll::Ready(Ok(n)) => {
-                            self.transfer.bytes += n as u64;
-                            self.transfer.progressed();
-                            return Poll::Ready(Ok(n));
-                        }
-                        Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Poll::Ready(Err(e)) => {
-                            let error = self.transfer.fail(&e);
-                            if !self.transfer.verdict_after(&error) {
-                                return Poll::Ready(Err(error));
-                            }
-                        }
-                        Poll::Pending => {
-                            return match self.transfer.pending(cx) {
-                                Poll::Ready(e) => Poll::Ready(Err(e)),
-                                Poll::Pending => Poll::Pending,
-                            }
-                        }
-                    }
-                }
-                Phase::Reading => {
-                    if self.wire_start < self.wire_end {
-                        let step = self
-                            .decoder
-                            .decode(&self.wire[self.wire_start..self.wire_end], buf);
-                        let (consumed, written) = match step {
-                            Ok(step) => step,
-                            Err(e) => {
-                                let e = io::Error::new(io::ErrorKind::InvalidData, e);
-                                return Poll::Ready(Err(self.transfer.fail(&e)));
-                            }
-                        };
-                        self.wire_start += consumed;
-                        if self.decoder.at_end_of_file() {
-                            // MODE B/C: the end-of-file mark ends the file, whether or not
-                            // the server closes the connection.
-                            self.wire_start = self.wire_end;
-                            self.phase = Phase::Flushing;
-                        }
-                        if written > 0 {
-                            self.transfer.bytes += written as u64;
-                            return Poll::Ready(Ok(written));
-                        }
-                        if consumed > 0 || self.phase == Phase::Flushing {
-                            continue;
-                        }
-                    }
-                    match self.transfer.poll_ready(cx) {
-                        Poll::Ready(Ok(())) => {}
-                        Poll::Ready(Err(_)) if self.transfer.verdict_decides => continue,
-                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                        Poll::Pending => return Poll::Pending,
-                    }
-                    let Some(conn) = self.transfer.ready_conn() else {
-                        return Poll::Ready(Err(failed_stream()));
-                    };
-                    match Pin::new(&mut **conn).poll_read(cx, &mut self.wire) {
-                        Poll::Ready(Ok(0)) => self.phase = Phase::Flushing,
-                        Poll::Ready(Ok(n)) => {
-                            self.wire_start = 0;
-                            self.wire_end = n;
-                            self.transfer.progressed();
-                        }
-                        Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Poll::Ready(Err(e)) => {
-                            let error = self.transfer.fail(&e);
-                            if !self.transfer.verdict_after(&error) {
-                                return Poll::Ready(Err(error));
-                            }
-                        }
-                        Poll::Pending => {
-                            return match self.transfer.pending(cx) {
-                                Poll::Ready(e) => Poll::Ready(Err(e)),
-                                Poll::Pending => Poll::Pending,
-                            }
-                        }
-                    }
-                }
+                _ if self.transfer.ended => return self.poll_ended(cx),
+                Phase::Closing => self.poll_closing(cx),
+                Phase::Flushing => self.flush(buf),
+                Phase::Reading if self.decoder.is_plain() => self.poll_plain(cx, buf),
+                Phase::Reading => self.poll_decoded(cx, buf),
+            };
+            if let ReadStep::Return(poll) = step {
+                return poll;
             }
         }
     }
+
+    /// The transfer ended before the stream did: the server's verdict decides, or it failed.
+    fn poll_ended(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        if !self.transfer.verdict_decides {
+            return Poll::Ready(Err(failed_stream()));
+        }
+        let verdict = ready!(self.transfer.poll_verdict(cx));
+        if verdict.is_ok() {
+            self.phase = Phase::Done;
+        }
+        Poll::Ready(verdict)
+    }
+
+    /// `None` once the data connection is ready to read; otherwise what `poll_read` does.
+    fn poll_connection(&mut self, cx: &mut Context<'_>) -> Option<ReadStep> {
+        match self.transfer.poll_ready(cx) {
+            Poll::Ready(Ok(())) => None,
+            Poll::Ready(Err(_)) if self.transfer.verdict_decides => Some(ReadStep::Again),
+            Poll::Ready(Err(e)) => Some(ReadStep::Return(Poll::Ready(Err(e)))),
+            Poll::Pending => Some(ReadStep::Return(Poll::Pending)),
+        }
+    }
+
+    /// A read of the data connection failed, or has nothing yet.
+    fn after_read(&mut self, cx: &mut Context<'_>, read: Poll<io::Error>) -> ReadStep {
+        match read {
+            Poll::Ready(e) if e.kind() == io::ErrorKind::Interrupted => ReadStep::Again,
+            Poll::Ready(e) => {
+                let error = self.transfer.fail(&e);
+                match self.transfer.verdict_after(&error) {
+                    true => ReadStep::Again,
+                    false => ReadStep::Return(Poll::Ready(Err(error))),
+                }
+            }
+            Poll::Pending => match self.transfer.pending(cx) {
+                Poll::Ready(e) => ReadStep::Return(Poll::Ready(Err(e))),
+                Poll::Pending => ReadStep::Return(Poll::Pending),
+            },
+        }
+    }
+
+    /// The file's bytes are all read: close the data connection, then report the end.
+    fn poll_closing(&mut self, cx: &mut Context<'_>) -> ReadStep {
+        if let Some(step) = self.poll_connection(cx) {
+            return step;
+        }
+        let Some(conn) = self.transfer.ready_conn() else {
+            return ReadStep::Return(Poll::Ready(Err(failed_stream())));
+        };
+        if Pin::new(&mut **conn).poll_close(cx).is_pending() {
+            return self.after_read(cx, Poll::Pending);
+        }
+        self.transfer.end();
+        self.phase = Phase::Done;
+        // Let the session see the end at once (the final reply may be in).
+        self.transfer.driver.poll_drive(cx);
+        ReadStep::Return(Poll::Ready(Ok(0)))
+    }
+
+    /// The wire ended: what the decoder still holds.
+    fn flush(&mut self, buf: &mut [u8]) -> ReadStep {
+        let (written, done) = match self.decoder.finish(buf) {
+            Ok(step) => step,
+            Err(e) => {
+                let e = io::Error::new(io::ErrorKind::InvalidData, e);
+                return ReadStep::Return(Poll::Ready(Err(self.transfer.fail(&e))));
+            }
+        };
+        self.transfer.bytes += written as u64;
+        if done {
+            self.phase = Phase::Closing;
+        }
+        match written {
+            0 => ReadStep::Again,
+            n => ReadStep::Return(Poll::Ready(Ok(n))),
+        }
+    }
+
+    /// TYPE I, MODE S: the data connection's bytes, straight into `buf`.
+    fn poll_plain(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> ReadStep {
+        if let Some(step) = self.poll_connection(cx) {
+            return step;
+        }
+        let Some(conn) = self.transfer.ready_conn() else {
+            return ReadStep::Return(Poll::Ready(Err(failed_stream())));
+        };
+        match Pin::new(&mut **conn).poll_read(cx, buf) {
+            Poll::Ready(Ok(0)) => {
+                self.phase = Phase::Closing;
+                ReadStep::Again
+            }
+            Poll::Ready(Ok(n)) => {
+                self.transfer.bytes += n as u64;
+                self.transfer.progressed();
+                ReadStep::Return(Poll::Ready(Ok(n)))
+            }
+            Poll::Ready(Err(e)) => self.after_read(cx, Poll::Ready(e)),
+            Poll::Pending => self.after_read(cx, Poll::Pending),
+        }
+    }
+
+    /// TYPE A or MODE B/C: decode what the wire buffer holds into `buf`, reading the data
+    /// connection when it is empty.
+    fn poll_decoded(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> ReadStep {
+        if self.wire_start < self.wire_end {
+            if let Some(step) = self.decode(buf) {
+                return step;
+            }
+        }
+        if let Some(step) = self.poll_connection(cx) {
+            return step;
+        }
+        let Some(conn) = self.transfer.ready_conn() else {
+            return ReadStep::Return(Poll::Ready(Err(failed_stream())));
+        };
+        match Pin::new(&mut **conn).poll_read(cx, &mut self.wire) {
+            Poll::Ready(Ok(0)) => self.phase = Phase::Flushing,
+            Poll::Ready(Ok(n)) => {
+                self.wire_start = 0;
+                self.wire_end = n;
+                self.transfer.progressed();
+            }
+            Poll::Ready(Err(e)) => return self.after_read(cx, Poll::Ready(e)),
+            Poll::Pending => return self.after_read(cx, Poll::Pending),
+        }
+        ReadStep::Again
+    }
+
+    /// Decodes the front of the wire buffer into `buf`; `None` when it took nothing and the
+    /// data connection must be read.
+    fn decode(&mut self, buf: &mut [u8]) -> Option<ReadStep> {
+        let step = self
+            .decoder
+            .decode(&self.wire[self.wire_start..self.wire_end], buf);
+        let (consumed, written) = match step {
+            Ok(step) => step,
+            Err(e) => {
+                let e = io::Error::new(io::ErrorKind::InvalidData, e);
+                return Some(ReadStep::Return(Poll::Ready(Err(self.transfer.fail(&e)))));
+            }
+        };
+        self.wire_start += consumed;
+        if self.decoder.at_end_of_file() {
+            // MODE B/C: the end-of-file mark ends the file, whether or not the server closes
+            // the connection.
+            self.wire_start = self.wire_end;
+            self.phase = Phase::Flushing;
+        }
+        if written > 0 {
+            self.transfer.bytes += written as u64;
+            return Some(ReadStep::Return(Poll::Ready(Ok(written))));
+        }
+        (consumed > 0 || self.phase == Phase::Flushing).then_some(ReadStep::Again)
+    }
+}
+
+/// What one step of [`Download::poll_read`] came to.
+enum ReadStep {
+    /// Go round again (the phase may have changed).
+    Again,
+    /// Return this.
+    Return(Poll<io::Result<usize>>),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
