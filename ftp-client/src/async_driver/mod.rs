@@ -105,6 +105,35 @@ pub(crate) struct Driver<R: Runtime> {
     _runtime: PhantomData<R>,
 }
 
+/// The TCP connection to the server of `options` (`host` names it in errors): through the
+/// application's connector when it has one, else to each resolved address in turn.
+async fn open_tcp<R: Runtime>(
+    options: &ConnectOptions,
+    host: &str,
+    deadline: Instant,
+) -> Result<Box<dyn Conn>> {
+    let connect_error = |source| Error::Connect {
+        host: host.to_owned(),
+        source,
+    };
+    if let Some(connector) = &options.connector {
+        let timeout = deadline.saturating_duration_since(Instant::now());
+        let connect = connect_with::<R>(connector, options.host.clone(), options.port, timeout);
+        return connect.await.map_err(connect_error);
+    }
+    let addrs = R::resolve(options.host.clone(), options.port)
+        .await
+        .map_err(connect_error)?;
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
+    for addr in addrs {
+        match R::connect(addr).await {
+            Ok(conn) => return Ok(conn),
+            Err(e) => last = e,
+        }
+    }
+    Err(connect_error(last))
+}
+
 impl<R: Runtime> Driver<R> {
     /// Connects the control connection (TCP, and TLS for implicit FTPS) within the connect
     /// timeout, queues AUTH TLS and the login as the options say, and runs until they are
@@ -117,34 +146,7 @@ impl<R: Runtime> Driver<R> {
             _ => Some(options.tls.build(&options.host)?),
         };
         let deadline = Instant::now() + options.connect_timeout;
-        let connecting = async {
-            if let Some(connector) = &options.connector {
-                let timeout = deadline.saturating_duration_since(Instant::now());
-                let connect =
-                    connect_with::<R>(connector, options.host.clone(), options.port, timeout);
-                return connect.await.map_err(|source| Error::Connect {
-                    host: host.clone(),
-                    source,
-                });
-            }
-            let addrs = R::resolve(options.host.clone(), options.port)
-                .await
-                .map_err(|source| Error::Connect {
-                    host: host.clone(),
-                    source,
-                })?;
-            let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
-            for addr in addrs {
-                match R::connect(addr).await {
-                    Ok(conn) => return Ok(conn),
-                    Err(e) => last = e,
-                }
-            }
-            Err(Error::Connect {
-                host: host.clone(),
-                source: last,
-            })
-        };
+        let connecting = open_tcp::<R>(options, &host, deadline);
         let conn = timeout_at::<R, _>(deadline, connecting)
             .await
             .ok_or_else(|| Error::ConnectTimeout { host: host.clone() })??;
