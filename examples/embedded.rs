@@ -20,7 +20,7 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use ftp_server::auth::{AuthFailure, Authenticator, Credentials, Permissions, User};
+use ftp_server::auth::{AuthFailure, Authenticator, Credentials, User};
 use ftp_server::blocking::Blocking;
 use ftp_server::storage::{
     BoxFuture, FileWrite, FsStorage, Storage, StorageContext, StorageError, StorageLayer,
@@ -179,11 +179,8 @@ impl AppUsers {
         let name = String::from_utf8_lossy(&credentials.user).into_owned();
         let given = credentials.password.into_inner();
         match self.0.get(&name) {
-            Some(password) if password.as_bytes() == &given[..] => {
-                let mut user = User::new(name);
-                user.permissions = Permissions::ALL;
-                Ok(user)
-            }
+            // Every right, rooted at the storage's root: what `User::new` gives.
+            Some(password) if password.as_bytes() == &given[..] => Ok(User::new(name)),
             _ => Err(AuthFailure::InvalidCredentials),
         }
     }

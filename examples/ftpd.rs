@@ -503,26 +503,26 @@ fn log_event(event: &SessionEvent<'_>) {
     let user = user.as_deref().unwrap_or("-");
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     let ms = event.elapsed.map_or(0, |d| d.as_millis() as u64);
-    macro_rules! line {
+    macro_rules! log_line {
         ($level:ident, $message:literal $(, $($field:tt)*)?) => {
             tracing::$level!(target: "ftpd", session, peer, user, $($($field)*,)? $message)
         };
     }
     match event.event {
-        ServerEvent::Connected { .. } => line!(info, "connected"),
-        ServerEvent::Command { verb } => line!(info, "command", verb = text(verb)),
+        ServerEvent::Connected { .. } => log_line!(info, "connected"),
+        ServerEvent::Command { verb } => log_line!(info, "command", verb = text(verb)),
         ServerEvent::Rejected { verb, code } => {
-            line!(info, "rejected", verb = text(verb), code = code.get())
+            log_line!(info, "rejected", verb = text(verb), code = code.get())
         }
-        ServerEvent::LoggedIn { read_only, .. } => line!(info, "logged in", read_only),
+        ServerEvent::LoggedIn { read_only, .. } => log_line!(info, "logged in", read_only),
         ServerEvent::LoginFailed { user, attempts } => {
-            line!(warn, "login failed", tried = text(user), attempts)
+            log_line!(warn, "login failed", tried = text(user), attempts)
         }
-        ServerEvent::TlsEstablished => line!(info, "TLS established"),
-        ServerEvent::TransferCompleted { kind, path, bytes } => line!(
+        ServerEvent::TlsEstablished => log_line!(info, "TLS established"),
+        ServerEvent::TransferCompleted { kind, path, bytes } => log_line!(
             info, "transfer completed", verb = kind.verb(), path = %path, bytes, duration_ms = ms
         ),
-        ServerEvent::TransferFailed { kind, path, code } => line!(
+        ServerEvent::TransferFailed { kind, path, code } => log_line!(
             warn, "transfer failed", verb = kind.verb(), path = %path, code = code.get(),
             duration_ms = ms
         ),
@@ -531,11 +531,11 @@ fn log_event(event: &SessionEvent<'_>) {
             path,
             bytes,
             reason,
-        } => line!(
+        } => log_line!(
             warn, "transfer interrupted", verb = kind.verb(), path = %path, bytes,
             duration_ms = ms, reason = ?reason
         ),
-        ServerEvent::Closed { reason } => line!(info, "closed", reason = ?reason),
+        ServerEvent::Closed { reason } => log_line!(info, "closed", reason = ?reason),
         _ => {}
     }
 }
