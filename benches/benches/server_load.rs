@@ -11,6 +11,9 @@
 //!   cargo bench -p ftp-benches --bench server_load
 //! ```
 //!
+//! `FTP_LOAD_ROWS=small,tls` measures only those rows (of `idle,logins,small,retr,stor,tls`);
+//! the idle baseline and the settled memory are always measured.
+//!
 //! What is measured, for each server (`FTP_LOAD_SERVERS`, default
 //! `tokio,async-io,vsftpd,pure-ftpd,pyftpdlib`):
 //!
@@ -108,6 +111,8 @@ struct Config {
     login_workers: usize,
     mem_limit_kib: u64,
     tls_files: usize,
+    /// `FTP_LOAD_ROWS`: the rows to measure (`idle,logins,small,retr,stor,tls`); all if unset.
+    rows: Option<Vec<String>>,
 }
 
 impl Config {
@@ -125,7 +130,17 @@ impl Config {
             login_workers: env_usize("FTP_LOAD_LOGIN_WORKERS", 64).max(1),
             tls_files: env_usize("FTP_LOAD_TLS_FILES", 500).max(1),
             mem_limit_kib: env_u64("FTP_LOAD_MEM_LIMIT_MB", 6144).max(1) << 10,
+            rows: std::env::var("FTP_LOAD_ROWS")
+                .ok()
+                .map(|rows| rows.split(',').map(|row| row.trim().to_owned()).collect()),
         }
+    }
+
+    /// Whether the row named `row` is measured in this run.
+    fn runs(&self, row: &str) -> bool {
+        self.rows
+            .as_ref()
+            .is_none_or(|rows| rows.iter().any(|r| r == row))
     }
 
     /// What the idle row opens on `kind`, and why it is less than asked.
@@ -992,16 +1007,28 @@ fn measure(kind: Kind, server: &Running, config: &Config, root: &Path, column: &
     wait_for_calm(server);
     column.idle_baseline = server.memory();
     column.set(ROW_IDLE_BASE, format!("{:.1}", column.idle_baseline.mib()));
-    let cell = idle_row(server, config.clients, config, None);
-    column.set(ROW_IDLE_SMALL, cell);
-    let (n, cap) = config.idle_for(kind);
-    let cell = idle_row(server, n, config, cap);
-    column.set(ROW_IDLE_LARGE, cell);
-    column.set(ROW_LOGINS, logins_row(server, config));
-    column.set(ROW_SMALL, small_files_row(server, config));
-    column.set(ROW_RETR, retr_row(server, config));
-    column.set(ROW_STOR, stor_row(kind, server, config, root));
-    column.set(ROW_TLS_STOR, tls_uploads_row(server, config));
+    if config.runs("idle") {
+        let cell = idle_row(server, config.clients, config, None);
+        column.set(ROW_IDLE_SMALL, cell);
+        let (n, cap) = config.idle_for(kind);
+        let cell = idle_row(server, n, config, cap);
+        column.set(ROW_IDLE_LARGE, cell);
+    }
+    if config.runs("logins") {
+        column.set(ROW_LOGINS, logins_row(server, config));
+    }
+    if config.runs("small") {
+        column.set(ROW_SMALL, small_files_row(server, config));
+    }
+    if config.runs("retr") {
+        column.set(ROW_RETR, retr_row(server, config));
+    }
+    if config.runs("stor") {
+        column.set(ROW_STOR, stor_row(kind, server, config, root));
+    }
+    if config.runs("tls") {
+        column.set(ROW_TLS_STOR, tls_uploads_row(server, config));
+    }
     column.load_left = Some(Instant::now());
     column.notes.extend(server.monitor().killed());
 }

@@ -200,6 +200,8 @@ pub(crate) enum JobKind {
     Send {
         source: Box<dyn FileRead>,
         skip: u64,
+        /// The file's size when storage knows it: smaller files get smaller buffers.
+        size: Option<u64>,
     },
     /// LIST, NLST, MLSD: bytes in their wire form (CRLF), formatted a batch at a time.
     Listing(Box<dyn FileRead>),
@@ -296,23 +298,72 @@ fn random() -> u64 {
 }
 
 /// Binds a passive listener on the control connection's local address, on a random free port
-/// of the range (or any port).
+/// of the range, or of the system's ephemeral ports when no range is set.
 fn bind(env: &DataEnv) -> io::Result<StdListener> {
-    let Some(range) = env.passive_ports.clone() else {
-        return StdListener::bind(SocketAddr::new(env.local_ip, 0));
-    };
+    match env.passive_ports.clone() {
+        Some(range) => bind_in_range(env.local_ip, range),
+        None => bind_ephemeral(env.local_ip),
+    }
+}
+
+/// Tries every port of `range`, from a random one on.
+fn bind_in_range(ip: IpAddr, range: RangeInclusive<u16>) -> io::Result<StdListener> {
     let (low, high) = (*range.start(), *range.end());
     let len = u64::from(high.saturating_sub(low)) + 1;
     let start = random() % len;
     let mut last = io::Error::new(io::ErrorKind::AddrInUse, "no free passive port");
     for i in 0..len {
         let port = low + ((start + i) % len) as u16;
-        match StdListener::bind(SocketAddr::new(env.local_ip, port)) {
+        match StdListener::bind(SocketAddr::new(ip, port)) {
             Ok(listener) => return Ok(listener),
             Err(e) => last = e,
         }
     }
     Err(last)
+}
+
+/// Random ports of the system's ephemeral range, then any port the system picks.
+///
+/// Binding port 0 makes Linux search its port table for a port no socket holds, not even one
+/// in TIME_WAIT; after a few thousand short data connections (each leaves one) that search
+/// took most of the server's time: 1 KiB RETRs ran at a third of the rate they reach with
+/// random ports. A random port held only by TIME_WAIT connections binds at once (the standard
+/// library sets `SO_REUSEADDR` on listeners).
+fn bind_ephemeral(ip: IpAddr) -> io::Result<StdListener> {
+    const TRIES: usize = 32;
+    let range = ephemeral_ports();
+    let len = u64::from(range.end() - range.start()) + 1;
+    for _ in 0..TRIES {
+        let port = range.start() + (random() % len) as u16;
+        if let Ok(listener) = StdListener::bind(SocketAddr::new(ip, port)) {
+            return Ok(listener);
+        }
+    }
+    StdListener::bind(SocketAddr::new(ip, 0))
+}
+
+/// The ports the system hands out for outgoing connections (Linux:
+/// `/proc/sys/net/ipv4/ip_local_port_range`, read once; elsewhere, and when that file cannot
+/// be read, the IANA dynamic range 49152-65535).
+fn ephemeral_ports() -> RangeInclusive<u16> {
+    static PORTS: OnceLock<RangeInclusive<u16>> = OnceLock::new();
+    PORTS
+        .get_or_init(|| {
+            std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+                .ok()
+                .and_then(|text| parse_port_range(&text))
+                .unwrap_or(49152..=65535)
+        })
+        .clone()
+}
+
+/// `"32768\t60999\n"` → `32768..=60999`; `None` unless two ports, low ≤ high, low > 0.
+fn parse_port_range(text: &str) -> Option<RangeInclusive<u16>> {
+    let mut ports = text.split_whitespace().map(str::parse::<u16>);
+    let (Some(Ok(low)), Some(Ok(high)), None) = (ports.next(), ports.next(), ports.next()) else {
+        return None;
+    };
+    (low > 0 && low <= high).then_some(low..=high)
 }
 
 /// PASV, EPSV, LPSV: bind, report `Listening`, accept one connection from the expected peer
@@ -622,15 +673,15 @@ async fn run(
     let fast = plain && matches!(stream, Stream::Plain(_)) && !paced;
     let slot = || fast.then(|| env.pool_slots.try_take()).flatten();
     match job.kind {
-        JobKind::Send { source, skip } if plain && skip == 0 => {
+        JobKind::Send { source, skip, size } if plain && skip == 0 => {
             if let Some(slot) = source.bypass_file().and_then(|_| slot()) {
                 return local::send(env, slot, stream, source, progress).await;
             }
-            let chunk = plain_chunk;
+            let chunk = fitted(plain_chunk, size);
             let result = send_plain(&mut stream, source, chunk, &mut progress).await;
             (Some(stream), result)
         }
-        JobKind::Send { source, skip } => {
+        JobKind::Send { source, skip, .. } => {
             let result = send_encoded(
                 &mut stream,
                 Source::File(source),
@@ -667,6 +718,16 @@ async fn run(
             };
             (Some(stream), result)
         }
+    }
+}
+
+/// A download buffer of `chunk` bytes, or less for a file known to be smaller (at least
+/// 4 KiB, so that a file that grows while it is sent still moves in sensible steps).
+fn fitted(chunk: usize, size: Option<u64>) -> usize {
+    const LEAST: usize = 4 << 10;
+    match size {
+        Some(size) => chunk.min(usize::try_from(size).unwrap_or(usize::MAX).max(LEAST)),
+        None => chunk,
     }
 }
 
@@ -1110,7 +1171,38 @@ async fn receive_encoded(
 
 #[cfg(test)]
 mod tests {
-    use super::BufferBudget;
+    use super::{bind_ephemeral, ephemeral_ports, parse_port_range, BufferBudget};
+
+    #[test]
+    fn the_system_port_range_is_read_strictly() {
+        assert_eq!(parse_port_range("32768\t60999\n"), Some(32768..=60999));
+        assert_eq!(parse_port_range("1024 1024"), Some(1024..=1024));
+        for bad in [
+            "",
+            "32768",
+            "60999 32768",
+            "0 100",
+            "1 2 3",
+            "x 5",
+            "1 70000",
+        ] {
+            assert_eq!(parse_port_range(bad), None, "{bad:?}");
+        }
+    }
+
+    /// A passive listener without a configured range gets a port of the system's ephemeral
+    /// range, and two listeners never share one.
+    #[test]
+    fn passive_listeners_bind_distinct_ephemeral_ports() {
+        let ip = std::net::IpAddr::from([127, 0, 0, 1]);
+        let first = bind_ephemeral(ip).unwrap();
+        let second = bind_ephemeral(ip).unwrap();
+        let ports = [first.local_addr().unwrap(), second.local_addr().unwrap()].map(|a| a.port());
+        assert_ne!(ports[0], ports[1]);
+        for port in ports {
+            assert!(ephemeral_ports().contains(&port), "{port}");
+        }
+    }
 
     /// What each copy path allocates from the budget never exceeds it.
     #[test]

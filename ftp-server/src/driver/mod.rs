@@ -1058,10 +1058,10 @@ async fn open_download(
     let response = StorageResponse::Opened {
         size: download.size,
     };
-    let source = download.reader;
+    let (source, size) = (download.reader, download.size);
     Ok(StorageAnswer::Transfer(
         response,
-        job.with(JobKind::Send { source, skip }),
+        job.with(JobKind::Send { source, skip, size }),
     ))
 }
 

@@ -502,13 +502,19 @@ impl Storage for FsStorage {
         offset: u64,
     ) -> BoxFuture<'_, Result<Download, StorageError>> {
         let blocking = cx.blocking().clone();
-        let open = self.run(&cx, move |inner| inner.open_read(&path, offset));
+        let open = self.run(&cx, move |inner| {
+            let (mut file, size) = inner.open_read(&path, offset)?;
+            let ahead =
+                ReadAhead::of_small_file(&mut file, size.saturating_sub(offset)).map_err(io_err)?;
+            Ok((file, size, ahead))
+        });
         Box::pin(async move {
-            let (file, size) = open.await?;
+            let (file, size, ahead) = open.await?;
             Ok(Download {
                 reader: Box::new(FsReader {
                     file: Some(file),
                     blocking,
+                    ahead,
                 }),
                 size: Some(size),
             })
@@ -625,15 +631,74 @@ impl DirLister for FsLister {
     }
 }
 
-/// A file being read on the blocking pool, one chunk per call.
+/// A file being read on the blocking pool, one chunk per call; a small file is read whole
+/// when it is opened.
 struct FsReader {
     /// `None` only while a read runs on the pool (or after the pool lost it).
     file: Option<File>,
     blocking: Blocking,
+    ahead: Option<ReadAhead>,
+}
+
+/// The bytes of a small file read on the pool trip that opened it, so that its download takes
+/// one trip to the blocking pool instead of three (open, read, read to find the end): each
+/// trip is two thread hand-offs, which cost more than reading a few KiB.
+struct ReadAhead {
+    bytes: Vec<u8>,
+    /// How many of `bytes` were handed out.
+    taken: usize,
+    /// The file ended after `bytes` (it had not grown since it was opened).
+    ended: bool,
+}
+
+impl ReadAhead {
+    /// Files this small (bytes from the offset on) are read whole when opened.
+    const MAX: u64 = 16 << 10;
+
+    /// Reads `file` to its end when `remaining` is at most [`ReadAhead::MAX`]; one byte more
+    /// than `remaining` is asked for, so that a file that grew is noticed (and read on later).
+    fn of_small_file(file: &mut File, remaining: u64) -> io::Result<Option<Self>> {
+        if remaining > Self::MAX {
+            return Ok(None);
+        }
+        let mut bytes = vec![0; remaining as usize + 1];
+        let mut filled = 0;
+        while filled < bytes.len() {
+            match file.read(&mut bytes[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let ended = filled < bytes.len();
+        bytes.truncate(filled);
+        Ok(Some(Self {
+            bytes,
+            taken: 0,
+            ended,
+        }))
+    }
+
+    /// Copies the next bytes into `buf`; `None` when every byte was handed out and the file
+    /// may have more.
+    fn take(&mut self, buf: &mut [u8]) -> Option<usize> {
+        let rest = &self.bytes[self.taken..];
+        if rest.is_empty() && !self.ended {
+            return None;
+        }
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        self.taken += n;
+        Some(n)
+    }
 }
 
 impl FileRead for FsReader {
     fn read(&mut self, mut buf: Vec<u8>) -> BoxFuture<'_, (Vec<u8>, io::Result<usize>)> {
+        if let Some(n) = self.ahead.as_mut().and_then(|ahead| ahead.take(&mut buf)) {
+            return Box::pin(std::future::ready((buf, Ok(n))));
+        }
         Box::pin(async move {
             let Some(mut file) = self.file.take() else {
                 return (buf, Err(io::Error::other("file lost")));
@@ -655,8 +720,12 @@ impl FileRead for FsReader {
         })
     }
 
+    /// `None` once bytes were read ahead: the file's position is past them.
     fn bypass_file(&self) -> Option<&File> {
-        self.file.as_ref()
+        match self.ahead {
+            Some(_) => None,
+            None => self.file.as_ref(),
+        }
     }
 }
 

@@ -425,6 +425,65 @@ fn file_system_jail_refuses_symlinks_leading_outside() {
         .is_symlink());
 }
 
+/// A small file is read whole when it is opened (its download needs no more trips to the
+/// blocking pool), yet a file that grows after that is still sent to its end; only large files
+/// offer their file for `sendfile`.
+#[test]
+fn file_system_reads_small_files_when_opening_them() {
+    use std::io::Write;
+    let dir = TempDir::new("read-ahead");
+    let storage = FsStorage::new(&dir.0).unwrap();
+    let small: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(dir.0.join("small"), &small).unwrap();
+    std::fs::write(dir.0.join("large"), vec![7u8; 100_000]).unwrap();
+    block_on(async {
+        let mut download = storage.open_read(cx(), vp("/small"), 0).await.unwrap();
+        assert!(download.reader.bypass_file().is_none());
+        // Overwritten in place: a reader that had not read the bytes yet would see zeros.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(dir.0.join("small"))
+            .unwrap()
+            .write_all(&vec![0; small.len()])
+            .unwrap();
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 4096];
+        loop {
+            let (back, n) = download.reader.read(buf).await;
+            buf = back;
+            match n.unwrap() {
+                0 => break,
+                n => out.extend_from_slice(&buf[..n]),
+            }
+        }
+        assert_eq!(out, small, "the bytes were read at the open");
+
+        std::fs::write(dir.0.join("growing"), b"12345").unwrap();
+        let mut download = storage.open_read(cx(), vp("/growing"), 2).await.unwrap();
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.0.join("growing"))
+            .unwrap();
+        file.write_all(b"678").unwrap();
+        let (buf, n) = download.reader.read(vec![0; 64]).await;
+        assert_eq!(
+            &buf[..n.unwrap()],
+            b"345",
+            "read at the open, one byte past the size"
+        );
+        let (_, n) = download.reader.read(buf).await;
+        assert_eq!(n.unwrap(), 0, "the file had not grown at the open");
+
+        let download = storage.open_read(cx(), vp("/large"), 0).await.unwrap();
+        assert!(download.reader.bypass_file().is_some());
+        let download = storage.open_read(cx(), vp("/large"), 90_000).await.unwrap();
+        assert!(
+            download.reader.bypass_file().is_none(),
+            "10,000 bytes from the offset"
+        );
+    });
+}
+
 #[test]
 fn file_system_refuses_special_files_and_hides_uploads_in_progress() {
     let dir = TempDir::new("special");
