@@ -160,10 +160,10 @@ pub use ftp_proto as proto;
 
 pub mod auth;
 pub mod bans;
-pub mod blocking;
 mod driver;
 mod memory;
 pub mod metrics;
+pub mod pool;
 pub mod proxy;
 mod runtime;
 mod server;

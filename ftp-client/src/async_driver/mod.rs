@@ -29,7 +29,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use ftp_proto::client::{
-    ClientDataEvent, ClientSession, ControlInfo, DataConnId, DataFailure, OpId, OpOutput,
+    ClientControlInfo, ClientDataEvent, ClientSession, DataConnId, DataFailure, OpId, OpOutput,
     UsageError,
 };
 
@@ -170,7 +170,7 @@ impl<R: Runtime> Driver<R> {
             }
             _ => conn,
         };
-        let info = ControlInfo {
+        let info = ClientControlInfo {
             peer,
             local,
             implicit_tls: options.tls_mode == TlsMode::Implicit,

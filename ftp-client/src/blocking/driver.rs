@@ -8,7 +8,7 @@ use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAdd
 use std::time::{Duration, Instant};
 
 use ftp_proto::client::{
-    ClientConfig, ClientDataEvent, ClientSession, ControlInfo, DataConnId, DataFailure, OpId,
+    ClientConfig, ClientControlInfo, ClientDataEvent, ClientSession, DataConnId, DataFailure, OpId,
     OpOutput, UsageError,
 };
 
@@ -100,7 +100,7 @@ impl Driver {
             }
             _ => Stream::Plain(tcp),
         };
-        let conn = ControlInfo {
+        let conn = ClientControlInfo {
             peer,
             local,
             implicit_tls: options.tls_mode == TlsMode::Implicit,

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use async_channel::{Receiver, Sender};
 use ftp_proto::addr::canonical_ip;
 use ftp_proto::server::{
-    DataConnId, DataEvent, DataFailure, StorageError, StorageErrorKind, StorageOpId,
+    DataConnId, DataFailure, ServerDataEvent, StorageError, StorageErrorKind, StorageOpId,
     StorageResponse, TransferParams,
 };
 use ftp_proto::transfer::{
@@ -29,9 +29,9 @@ use futures_rustls::LazyConfigAcceptor;
 
 use super::local::{self, PoolSlots};
 use super::Msg;
-use crate::blocking::Blocking;
 use crate::memory::{Load, MemoryRelease};
 use crate::metrics::Metrics;
+use crate::pool::BlockingPool;
 use crate::proxy::{self, ProxyProtocol};
 use crate::runtime::{self, Conn, Runtime, Unread};
 use crate::storage::{storage_error, FileRead, FileWrite};
@@ -103,7 +103,7 @@ pub(crate) struct DataEnv {
     pub(crate) memory: Arc<MemoryRelease>,
     /// How long a data connection's TLS handshake may take.
     pub(crate) tls_handshake_timeout: Duration,
-    pub(crate) blocking: Blocking,
+    pub(crate) blocking: BlockingPool,
     /// Who may send a PROXY protocol header on passive data connections.
     pub(crate) proxy_protocol: Option<Arc<ProxyProtocol>>,
     /// Counts TLS handshakes.
@@ -141,7 +141,7 @@ impl DataEnv {
         *self.user_limits.lock().unwrap_or_else(|e| e.into_inner()) = rates;
     }
 
-    async fn report(&self, id: DataConnId, event: DataEvent) {
+    async fn report(&self, id: DataConnId, event: ServerDataEvent) {
         let _ = self.inbox.send(Msg::Data(id, event)).await;
     }
 
@@ -332,10 +332,12 @@ pub(crate) async fn listen(
         Ok(bound) => bound,
         Err(e) => {
             tracing::warn!(%e, "cannot bind a passive listener");
-            return env.report(id, DataEvent::Failed(DataFailure::Bind)).await;
+            return env
+                .report(id, ServerDataEvent::Failed(DataFailure::Bind))
+                .await;
         }
     };
-    env.report(id, DataEvent::Listening { local }).await;
+    env.report(id, ServerDataEvent::Listening { local }).await;
     let expected = expect_peer.map(canonical_ip);
     let (conn, peer) = loop {
         match poll_fn(|cx| listener.poll_accept(cx)).await {
@@ -378,7 +380,7 @@ pub(crate) async fn connect(
                 io::ErrorKind::TimedOut => DataFailure::TimedOut,
                 _ => DataFailure::Other,
             };
-            env.report(id, DataEvent::Failed(failure)).await;
+            env.report(id, ServerDataEvent::Failed(failure)).await;
         }
     }
 }
@@ -477,8 +479,8 @@ async fn serve(
                 };
                 if let Ok(cmd) = cmd {
                     let event = match cmd {
-                        Cmd::Transfer(_) => DataEvent::Failed(DataFailure::Tls),
-                        Cmd::Close => DataEvent::Closed,
+                        Cmd::Transfer(_) => ServerDataEvent::Failed(DataFailure::Tls),
+                        Cmd::Close => ServerDataEvent::Closed,
                     };
                     env.report(id, event).await;
                 }
@@ -488,7 +490,7 @@ async fn serve(
     } else {
         (Stream::Plain(conn), None)
     };
-    env.report(id, DataEvent::Connected { peer }).await;
+    env.report(id, ServerDataEvent::Connected { peer }).await;
     loop {
         let cmd = match early.take() {
             Some(cmd) => cmd,
@@ -504,7 +506,7 @@ async fn serve(
                 let msg = match outcome {
                     Ok(bytes) => Msg::Storage(op, Ok(StorageResponse::Transferred { bytes })),
                     Err(Failure::Storage(error)) => Msg::Storage(op, Err(error)),
-                    Err(Failure::Data(failure)) => Msg::Data(id, DataEvent::Failed(failure)),
+                    Err(Failure::Data(failure)) => Msg::Data(id, ServerDataEvent::Failed(failure)),
                 };
                 let _ = env.inbox.send(msg).await;
                 match back {
@@ -514,7 +516,7 @@ async fn serve(
             }
             Cmd::Close => {
                 close_gracefully(&env.rt, stream).await;
-                env.report(id, DataEvent::Closed).await;
+                env.report(id, ServerDataEvent::Closed).await;
                 return;
             }
         }
@@ -589,7 +591,7 @@ impl Progress {
             self.last = now;
             let _ = self
                 .inbox
-                .try_send(Msg::Data(self.id, DataEvent::Progress { bytes }));
+                .try_send(Msg::Data(self.id, ServerDataEvent::Progress { bytes }));
         }
     }
 }

@@ -26,9 +26,9 @@ use std::time::{Duration, Instant};
 use async_channel::{Receiver, Sender};
 use bytes::Bytes;
 use ftp_proto::server::{
-    AuthId, ConnInfo, DataConnId, DataEvent, DataIntent, ListFormat, Permissions, Principal,
-    Secret, ServerEvent, ServerOutput, ServerSession, StorageError, StorageErrorKind, StorageOpId,
-    StorageRequest, StorageResponse,
+    AuthId, DataConnId, ListFormat, Permissions, Principal, Secret, ServerControlInfo,
+    ServerDataEvent, ServerDataIntent, ServerEvent, ServerOutput, ServerSession, StorageError,
+    StorageErrorKind, StorageOpId, StorageRequest, StorageResponse,
 };
 use ftp_proto::transfer::DataType;
 use futures_io::{AsyncRead, AsyncWrite};
@@ -73,7 +73,7 @@ const CLOSE_FLUSH: Duration = Duration::from_secs(5);
 
 /// What side tasks report to the control task.
 pub(crate) enum Msg {
-    Data(DataConnId, DataEvent),
+    Data(DataConnId, ServerDataEvent),
     Storage(StorageOpId, Result<StorageResponse, StorageError>),
     /// Storage opened a transfer: `response` goes to the session, `job` to the data task.
     Opened {
@@ -261,7 +261,7 @@ pub(crate) async fn run_session(
     };
     let _ = conn.set_nodelay(true);
     let _ = conn.set_oob_inline();
-    let info = ConnInfo {
+    let info = ServerControlInfo {
         local,
         peer,
         implicit_tls,
@@ -283,7 +283,11 @@ pub(crate) async fn run_session(
 
 /// The session for a connection: a normal one, or one that says why it is refused (`421`)
 /// and closes.
-fn new_session(shared: &Shared, info: ConnInfo, refusal: Option<Refusal>) -> ServerSession {
+fn new_session(
+    shared: &Shared,
+    info: ServerControlInfo,
+    refusal: Option<Refusal>,
+) -> ServerSession {
     let (config, now) = (Arc::clone(&shared.config), Instant::now());
     let because = match refusal {
         None => return ServerSession::new(config, info, now),
@@ -324,7 +328,12 @@ impl DataEnv {
 impl Driver {
     /// The driver of `session`, with no control stream yet; `counted` sessions count in the
     /// metrics' open sessions.
-    fn new(shared: Arc<Shared>, session: ServerSession, info: ConnInfo, counted: bool) -> Self {
+    fn new(
+        shared: Arc<Shared>,
+        session: ServerSession,
+        info: ServerControlInfo,
+        counted: bool,
+    ) -> Self {
         let (inbox_tx, inbox_rx) = async_channel::bounded(INBOX);
         let env = Arc::new(DataEnv::for_session(&shared, inbox_tx.clone(), info.local));
         let shutdown = shared.shutdown.clone();
@@ -643,7 +652,7 @@ impl Driver {
     fn handle_msg(&mut self, now: Instant, msg: Msg) {
         match msg {
             Msg::Data(id, event) => {
-                if matches!(event, DataEvent::Closed | DataEvent::Failed(_)) {
+                if matches!(event, ServerDataEvent::Closed | ServerDataEvent::Failed(_)) {
                     self.slots.remove(&id);
                 }
                 self.session.handle_data_event(now, id, event);
@@ -738,9 +747,9 @@ impl Driver {
         })
     }
 
-    fn data_intent(&mut self, intent: DataIntent) {
+    fn data_intent(&mut self, intent: ServerDataIntent) {
         match intent {
-            DataIntent::Listen {
+            ServerDataIntent::Listen {
                 id,
                 expect_peer,
                 tls,
@@ -754,7 +763,7 @@ impl Driver {
                     slot.task = Some(spawn_abortable(&*rt, task));
                 }
             }
-            DataIntent::Connect { id, addr, tls } => {
+            ServerDataIntent::Connect { id, addr, tls } => {
                 let env = Arc::clone(&self.env);
                 let rt = Arc::clone(&self.shared.rt);
                 let slot = self.slot(id);
@@ -763,17 +772,17 @@ impl Driver {
                     slot.task = Some(spawn_abortable(&*rt, task));
                 }
             }
-            DataIntent::Close { id } => {
+            ServerDataIntent::Close { id } => {
                 let sent = self
                     .slots
                     .get(&id)
                     .filter(|slot| slot.task.is_some())
                     .is_some_and(|slot| slot.cmds.try_send(Cmd::Close).is_ok());
                 if !sent {
-                    self.local.push_back(Msg::Data(id, DataEvent::Closed));
+                    self.local.push_back(Msg::Data(id, ServerDataEvent::Closed));
                 }
             }
-            DataIntent::Abort { id } => {
+            ServerDataIntent::Abort { id } => {
                 if let Some(task) = self.slots.remove(&id).and_then(|mut slot| slot.task.take()) {
                     self.aborting.push(task.ended());
                 }

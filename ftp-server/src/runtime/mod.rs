@@ -17,7 +17,7 @@ use std::time::Instant;
 use async_channel::{Receiver, Sender};
 use futures_io::{AsyncRead, AsyncWrite};
 
-use crate::blocking::Blocking;
+use crate::pool::BlockingPool;
 use crate::storage::BoxFuture;
 
 #[cfg(feature = "async-std")]
@@ -104,7 +104,7 @@ pub(crate) trait Runtime: Send + Sync + 'static {
     /// Runs `future` to completion in the background.
     fn spawn(&self, future: BoxFuture<'static, ()>);
     /// The runtime's pool for blocking work.
-    fn blocking(&self) -> Blocking;
+    fn blocking(&self) -> BlockingPool;
     /// A timer that fires at `at`.
     fn timer(&self, at: Instant) -> Box<dyn Timer>;
     /// Registers a bound, listening `std` socket with the runtime.
