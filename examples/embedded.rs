@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use ftp_server::auth::{AuthFailure, Authenticator, Credentials, User};
-use ftp_server::blocking::Blocking;
+use ftp_server::pool::BlockingPool;
 use ftp_server::storage::{
     BoxFuture, FileWrite, FsStorage, Storage, StorageContext, StorageError, StorageLayer,
     StoreMode, Upload, VirtualPath,
@@ -190,7 +190,7 @@ impl Authenticator for AppUsers {
     fn authenticate(
         &self,
         credentials: Credentials,
-        _blocking: Blocking,
+        _blocking: BlockingPool,
     ) -> BoxFuture<'_, Result<User, AuthFailure>> {
         let result = self.check(credentials);
         Box::pin(async move { result })

@@ -30,9 +30,22 @@ use std::task::{Context, Poll};
 
 use futures_io::{AsyncRead, AsyncWrite};
 
-crate::async_client::async_client!(crate::runtime::async_io::AsyncIoRuntime);
+use crate::async_client::{upload_from, AsyncClient, AsyncDownload, AsyncRuntime, AsyncUpload};
+use crate::error::Result;
+pub use crate::runtime::async_io::AsyncIoRuntime;
 
-impl Client {
+/// An FTP or FTPS client for async-std and smol: [`AsyncClient`] on [`AsyncIoRuntime`],
+/// where its methods are documented.
+pub type Client = AsyncClient<AsyncIoRuntime>;
+/// A download in progress, a [`futures_io::AsyncRead`] ([`AsyncDownload`]).
+pub type Download<'a> = AsyncDownload<'a, AsyncIoRuntime>;
+/// An upload in progress, a [`futures_io::AsyncWrite`] ([`AsyncUpload`]).
+pub type Upload<'a> = AsyncUpload<'a, AsyncIoRuntime>;
+
+impl AsyncRuntime for AsyncIoRuntime {}
+
+/// What differs on async-std and smol: the reader is a [`futures_io::AsyncRead`].
+impl AsyncClient<AsyncIoRuntime> {
     /// Uploads everything `reader` yields to `path` (STOR); returns the bytes sent.
     pub async fn store_from(
         &mut self,
@@ -54,7 +67,7 @@ impl Client {
     }
 }
 
-impl AsyncRead for Download<'_> {
+impl AsyncRead for AsyncDownload<'_, AsyncIoRuntime> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -64,7 +77,7 @@ impl AsyncRead for Download<'_> {
     }
 }
 
-impl AsyncWrite for Upload<'_> {
+impl AsyncWrite for AsyncUpload<'_, AsyncIoRuntime> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -77,7 +90,7 @@ impl AsyncWrite for Upload<'_> {
         self.get_mut().0.poll_flush(cx)
     }
 
-    /// Ends the data (see [`Upload::finish`], which also waits for the server's verdict).
+    /// Ends the data (see [`AsyncUpload::finish`], which also waits for the server's verdict).
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.get_mut().0.poll_close(cx)
     }

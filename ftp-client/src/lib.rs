@@ -11,9 +11,13 @@
 //!
 //! Each style has a `Client` with the same methods (connect, login, cwd, pwd, list, nlst,
 //! mlst, size, mdtm, set_modified, mkdir, rmdir, delete, rename, retrieve, retrieve_to,
-//! retrieve_to_vec, store, store_unique, append, site, raw, ccc, noop, quit, ...) and the same [`Error`]. Transfers are streams: `retrieve` returns a
-//! `Download` the caller reads, `store` an `Upload` the caller fills and `finish`es; either
-//! dropped early aborts the transfer cleanly.
+//! retrieve_to_vec, store, store_unique, append, site, raw, ccc, noop, quit, ...) and the
+//! same [`Error`]. Transfers are streams: `retrieve` returns a `Download` the caller reads,
+//! `store` an `Upload` the caller fills and `finish`es; either dropped early aborts the
+//! transfer cleanly. The async styles share one client, `AsyncClient`, generic over the
+//! runtime (its methods are documented there): `tokio::Client` is
+//! `AsyncClient<tokio::TokioRuntime>`, `async_std::Client` is
+//! `AsyncClient<async_std::AsyncIoRuntime>`, and likewise `AsyncDownload` and `AsyncUpload`.
 //!
 //! What every style does:
 //!
@@ -151,6 +155,9 @@ mod url;
 
 pub use ftp_proto as proto;
 
+#[cfg(any(feature = "tokio", feature = "async-std"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "tokio", feature = "async-std"))))]
+pub use crate::async_client::{AsyncClient, AsyncDownload, AsyncRuntime, AsyncUpload};
 pub use crate::connector::Connector;
 pub use crate::error::{Error, Result};
 pub use crate::local::PartFile;

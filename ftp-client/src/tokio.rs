@@ -27,9 +27,22 @@ use std::task::{ready, Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-crate::async_client::async_client!(crate::runtime::tokio::TokioRuntime);
+use crate::async_client::{upload_from, AsyncClient, AsyncDownload, AsyncRuntime, AsyncUpload};
+use crate::error::Result;
+pub use crate::runtime::tokio::TokioRuntime;
 
-impl Client {
+/// An FTP or FTPS client on tokio: [`AsyncClient`] on [`TokioRuntime`], where its methods
+/// are documented.
+pub type Client = AsyncClient<TokioRuntime>;
+/// A download in progress on tokio, a [`tokio::io::AsyncRead`] ([`AsyncDownload`]).
+pub type Download<'a> = AsyncDownload<'a, TokioRuntime>;
+/// An upload in progress on tokio, a [`tokio::io::AsyncWrite`] ([`AsyncUpload`]).
+pub type Upload<'a> = AsyncUpload<'a, TokioRuntime>;
+
+impl AsyncRuntime for TokioRuntime {}
+
+/// What differs on tokio: the reader is a [`tokio::io::AsyncRead`].
+impl AsyncClient<TokioRuntime> {
     /// Uploads everything `reader` yields to `path` (STOR); returns the bytes sent.
     pub async fn store_from(
         &mut self,
@@ -61,7 +74,7 @@ fn poll_tokio_read(
     Poll::Ready(Ok(buf.filled().len()))
 }
 
-impl AsyncRead for Download<'_> {
+impl AsyncRead for AsyncDownload<'_, TokioRuntime> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -73,7 +86,7 @@ impl AsyncRead for Download<'_> {
     }
 }
 
-impl AsyncWrite for Upload<'_> {
+impl AsyncWrite for AsyncUpload<'_, TokioRuntime> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -86,7 +99,7 @@ impl AsyncWrite for Upload<'_> {
         self.get_mut().0.poll_flush(cx)
     }
 
-    /// Ends the data (see [`Upload::finish`], which also waits for the server's verdict).
+    /// Ends the data (see [`AsyncUpload::finish`], which also waits for the server's verdict).
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.get_mut().0.poll_close(cx)
     }

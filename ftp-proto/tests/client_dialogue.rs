@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use client_support::*;
 use ftp_proto::client::{
-    ClientConfig, ClientDataEvent, ClientDataIntent, ClientEvent, CloseReason, ControlInfo,
+    ClientConfig, ClientControlInfo, ClientDataEvent, ClientDataIntent, ClientEvent, CloseReason,
     Credentials, DataFailure, DataMode, Direction, ListKind, OpError, OpOutput, PasvAddressPolicy,
     ProtocolError, StoreKind, TransferKind, TransferParams, UsageError,
 };
@@ -739,7 +739,7 @@ fn client_pasv_address_policies() {
             feat: false,
             ..ClientConfig::default()
         };
-        let conn = ControlInfo::new(
+        let conn = ClientControlInfo::new(
             "192.0.2.10:40000".parse().unwrap(),
             "198.51.100.7:21".parse().unwrap(),
         );
@@ -757,7 +757,7 @@ fn client_pasv_address_policies() {
 
 #[test]
 fn client_ipv6_control_connection_uses_epsv_and_eprt_family_2() {
-    let conn = ControlInfo::new(
+    let conn = ClientControlInfo::new(
         "[2001:db8::7]:50000".parse().unwrap(),
         "[2001:db8::1]:21".parse().unwrap(),
     );
@@ -1348,7 +1348,7 @@ fn client_explicit_tls_s10() {
 
 /// Implicit FTPS, logged in: every data connection is protected.
 fn protected(config: ClientConfig, f: impl Fn(&mut C)) {
-    let conn = ControlInfo {
+    let conn = ClientControlInfo {
         implicit_tls: true,
         ..conn()
     };
@@ -1530,7 +1530,7 @@ fn client_auth_tls_refused_and_handshake_timeout() {
 /// that want the user first answer 503 before it.
 #[test]
 fn client_implicit_tls_protects_data_after_user_and_pass() {
-    let conn = ControlInfo {
+    let conn = ClientControlInfo {
         implicit_tls: true,
         ..conn()
     };
@@ -1582,7 +1582,7 @@ fn client_explicit_tls_pbsz_503_protects_data_after_login() {
 
 #[test]
 fn client_implicit_tls_protects_data_at_login() {
-    let conn = ControlInfo {
+    let conn = ClientControlInfo {
         implicit_tls: true,
         ..conn()
     };

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ftp_proto::client::{
-    ClientConfig, ClientDataEvent, ClientDataIntent, ClientEvent, ClientOutput, ClientSession,
-    ControlInfo, Credentials, DataConnId, DataFailure, DataMode, ListKind, OpId, StoreKind,
+    ClientConfig, ClientControlInfo, ClientDataEvent, ClientDataIntent, ClientEvent, ClientOutput,
+    ClientSession, Credentials, DataConnId, DataFailure, DataMode, ListKind, OpId, StoreKind,
 };
 use ftp_proto::reply::ReplyConfig;
 use proptest::prelude::*;
@@ -155,10 +155,10 @@ fn config(flags: u8) -> ClientConfig {
     }
 }
 
-fn conn(flags: u8) -> ControlInfo {
-    ControlInfo {
+fn conn(flags: u8) -> ClientControlInfo {
+    ClientControlInfo {
         implicit_tls: flags & 32 != 0,
-        ..ControlInfo::new(
+        ..ClientControlInfo::new(
             "198.51.100.7:50000".parse().unwrap(),
             "192.0.2.1:21".parse().unwrap(),
         )

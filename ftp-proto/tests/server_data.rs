@@ -7,9 +7,9 @@ mod server_support;
 use std::time::Duration;
 
 use ftp_proto::server::{
-    CloseReason, ConnInfo, DataEvent, DataFailure, DataIntent, ListFormat, ServerConfig,
-    ServerEvent, StorageErrorKind, StorageRequest, StorageResponse, StoreMode, TlsPolicy,
-    TransferKind,
+    CloseReason, DataFailure, ListFormat, ServerConfig, ServerControlInfo, ServerDataEvent,
+    ServerDataIntent, ServerEvent, StorageErrorKind, StorageRequest, StorageResponse, StoreMode,
+    TlsPolicy, TransferKind,
 };
 use ftp_proto::transfer::{DataType, FileStructure, FormatControl, TransferMode};
 use server_support::*;
@@ -27,7 +27,7 @@ fn pasv_reply_waits_for_the_listener_and_pipelined_lines_wait_too() {
         h.advance(Duration::from_millis(5));
         h.data(
             id,
-            DataEvent::Listening {
+            ServerDataEvent::Listening {
                 local: "192.0.2.1:50000".parse().unwrap(),
             },
         );
@@ -48,7 +48,7 @@ fn pasv_uses_the_advertised_address() {
         let id = h.expect_listen();
         h.data(
             id,
-            DataEvent::Listening {
+            ServerDataEvent::Listening {
                 local: "192.0.2.1:1025".parse().unwrap(),
             },
         );
@@ -63,7 +63,7 @@ fn lpsv_reply() {
         let id = h.expect_listen();
         h.data(
             id,
-            DataEvent::Listening {
+            ServerDataEvent::Listening {
                 local: "192.0.2.1:50000".parse().unwrap(),
             },
         );
@@ -85,7 +85,7 @@ fn ipv6_control_connection() {
             h.send(b"EPSV 1\r\n");
             h.expect(b"522 Network protocol not supported, use (2)\r\n");
             h.send(b"EPSV 2\r\n");
-            let DataIntent::Listen {
+            let ServerDataIntent::Listen {
                 id,
                 expect_peer,
                 ipv6: true,
@@ -97,7 +97,7 @@ fn ipv6_control_connection() {
             assert_eq!(expect_peer, Some("2001:db8::7".parse().unwrap()));
             h.data(
                 id,
-                DataEvent::Listening {
+                ServerDataEvent::Listening {
                     local: "[2001:db8::1]:50000".parse().unwrap(),
                 },
             );
@@ -124,7 +124,7 @@ fn dual_stack_mapped_addresses_count_as_ipv4() {
             let id = h.expect_listen();
             h.data(
                 id,
-                DataEvent::Listening {
+                ServerDataEvent::Listening {
                     local: "[::ffff:192.0.2.1]:50000".parse().unwrap(),
                 },
             );
@@ -141,7 +141,7 @@ fn listener_failure_and_bind_timeout_are_425() {
     logged_in(ServerConfig::default(), |h| {
         h.send(b"PASV\r\n");
         let id = h.expect_listen();
-        h.data(id, DataEvent::Failed(DataFailure::Bind));
+        h.data(id, ServerDataEvent::Failed(DataFailure::Bind));
         h.expect_abort(id);
         h.expect(b"425 Can't open passive connection.\r\n");
         h.send(b"EPSV\r\n");
@@ -152,7 +152,7 @@ fn listener_failure_and_bind_timeout_are_425() {
         h.expect(b"425 Can't open passive connection.\r\n");
         h.data(
             id,
-            DataEvent::Listening {
+            ServerDataEvent::Listening {
                 local: "192.0.2.1:50000".parse().unwrap(),
             },
         );
@@ -192,7 +192,7 @@ impl PasvAgain for H {
         let id = self.expect_listen();
         self.data(
             id,
-            DataEvent::Listening {
+            ServerDataEvent::Listening {
                 local: "192.0.2.1:50001".parse().unwrap(),
             },
         );
@@ -260,17 +260,17 @@ fn retr_passive_150_then_226_only_after_the_close() {
         h.expect_idle();
         h.data(
             data,
-            DataEvent::Connected {
+            ServerDataEvent::Connected {
                 peer: client_data(),
             },
         );
-        h.data(data, DataEvent::Progress { bytes: 4 });
+        h.data(data, ServerDataEvent::Progress { bytes: 4 });
         h.storage(id, Ok(StorageResponse::Transferred { bytes: 10 }));
         h.expect_close_intent(data);
         h.expect_idle(); // no 226 before the data connection is closed
         h.send(b"NOOP\r\n");
         h.expect_idle(); // commands wait for the transfer
-        h.data(data, DataEvent::Closed);
+        h.data(data, ServerDataEvent::Closed);
         h.expect(b"226 Transfer complete.\r\n200 NOOP ok.\r\n");
         assert!(h.events.contains(&ServerEvent::TransferStarted {
             kind: TransferKind::Retrieve,
@@ -299,7 +299,7 @@ fn stor_upload_where_the_client_closes_first() {
         ));
         h.storage(id, Ok(opened()));
         h.expect(b"125 Data connection already open; transfer starting.\r\n");
-        h.data(data, DataEvent::Closed); // EOF from the client
+        h.data(data, ServerDataEvent::Closed); // EOF from the client
         h.expect_idle();
         h.storage(id, Ok(StorageResponse::Transferred { bytes: 99 }));
         h.expect(b"226 Transfer complete.\r\n");
@@ -505,7 +505,7 @@ fn data_failures_map_to_425_426_and_522() {
             let (id, _) = h.expect_storage();
             h.storage(id, Ok(opened()));
             h.expect_code(if *connected { 125 } else { 150 });
-            h.data(data, DataEvent::Failed(*failure));
+            h.data(data, ServerDataEvent::Failed(*failure));
             h.expect_abort(data);
             h.expect(reply);
             h.storage(id, Ok(StorageResponse::Transferred { bytes: 1 })); // stale
@@ -525,12 +525,12 @@ fn active_connect_refused_is_425() {
         };
         h.storage(id, Ok(opened()));
         h.expect(b"150 Opening ASCII mode data connection for LIST.\r\n");
-        h.expect_out(Out::Data(DataIntent::Connect {
+        h.expect_out(Out::Data(ServerDataIntent::Connect {
             id: data,
             addr: "198.51.100.7:1025".parse().unwrap(),
             tls: false,
         }));
-        h.data(data, DataEvent::Failed(DataFailure::Refused));
+        h.data(data, ServerDataEvent::Failed(DataFailure::Refused));
         h.expect_abort(data);
         h.expect(b"425 Can't open data connection.\r\n");
     });
@@ -586,11 +586,11 @@ fn a_transfer_that_moves_no_byte_for_the_stall_timeout_is_426() {
             h.expect_code(125);
             assert_eq!(h.until_deadline(), Some(Duration::from_secs(30)));
             h.advance(Duration::from_secs(20));
-            h.data(data, DataEvent::Progress { bytes: 65536 });
+            h.data(data, ServerDataEvent::Progress { bytes: 65536 });
             assert_eq!(h.until_deadline(), Some(Duration::from_secs(30)));
             // A report of the same count is no progress.
             h.advance(Duration::from_secs(20));
-            h.data(data, DataEvent::Progress { bytes: 65536 });
+            h.data(data, ServerDataEvent::Progress { bytes: 65536 });
             assert_eq!(h.until_deadline(), Some(Duration::from_secs(10)));
             h.advance(Duration::from_secs(9));
             h.timeout();
@@ -641,7 +641,7 @@ fn port_theft_is_refused() {
         h.expect_code(150);
         h.data(
             data,
-            DataEvent::Connected {
+            ServerDataEvent::Connected {
                 peer: "203.0.113.66:4444".parse().unwrap(),
             },
         );
@@ -652,7 +652,7 @@ fn port_theft_is_refused() {
         let data = h.pasv();
         h.data(
             data,
-            DataEvent::Connected {
+            ServerDataEvent::Connected {
                 peer: "203.0.113.66:4444".parse().unwrap(),
             },
         );
@@ -666,7 +666,7 @@ fn port_theft_is_refused() {
     };
     logged_in(config, |h| {
         h.send(b"PASV\r\n");
-        let DataIntent::Listen {
+        let ServerDataIntent::Listen {
             id,
             expect_peer: None,
             ..
@@ -676,14 +676,14 @@ fn port_theft_is_refused() {
         };
         h.data(
             id,
-            DataEvent::Listening {
+            ServerDataEvent::Listening {
                 local: "192.0.2.1:50000".parse().unwrap(),
             },
         );
         h.expect_code(227);
         h.data(
             id,
-            DataEvent::Connected {
+            ServerDataEvent::Connected {
                 peer: "203.0.113.66:4444".parse().unwrap(),
             },
         );
@@ -719,7 +719,7 @@ fn abor_while_the_data_connection_closes_waits_for_the_226() {
         h.expect_close_intent(data);
         h.send(b"\xff\xf4\xff\xf2ABOR\r\n");
         h.expect_idle();
-        h.data(data, DataEvent::Closed);
+        h.data(data, ServerDataEvent::Closed);
         h.expect(b"226 Transfer complete.\r\n226 No transfer to abort.\r\n");
     });
 }
@@ -825,7 +825,7 @@ fn idle_timeout_never_fires_during_a_transfer() {
         for hour in 1..=12u64 {
             assert_eq!(h.until_deadline(), Some(Duration::from_secs(300)));
             h.advance(Duration::from_secs(299));
-            h.data(data, DataEvent::Progress { bytes: hour << 30 });
+            h.data(data, ServerDataEvent::Progress { bytes: hour << 30 });
             h.timeout();
             h.expect_idle();
         }
@@ -860,7 +860,7 @@ fn transferred_without_opened_still_sends_the_1yz_first() {
         h.storage(id, Ok(StorageResponse::Transferred { bytes: 0 }));
         h.expect(b"125 Data connection already open; transfer starting.\r\n");
         h.expect_close_intent(data);
-        h.data(data, DataEvent::Closed);
+        h.data(data, ServerDataEvent::Closed);
         h.expect(b"226 Transfer complete.\r\n");
     });
 }
@@ -886,12 +886,12 @@ fn prot_p_makes_data_connections_tls_and_prot_c_is_521_when_required() {
         h.expect(b"521 Data connections must be protected (PROT P).\r\n");
         h.send(b"PBSZ 0\r\nPROT P\r\nPASV\r\n");
         h.expect(b"200 PBSZ=0\r\n200 Protection level set to P.\r\n");
-        let DataIntent::Listen { id, tls: true, .. } = h.expect_data() else {
+        let ServerDataIntent::Listen { id, tls: true, .. } = h.expect_data() else {
             panic!("expected a TLS listener");
         };
         h.data(
             id,
-            DataEvent::Listening {
+            ServerDataEvent::Listening {
                 local: "192.0.2.1:50000".parse().unwrap(),
             },
         );
@@ -908,7 +908,7 @@ fn prot_p_makes_data_connections_tls_and_prot_c_is_521_when_required() {
         };
         h.storage(sid, Ok(opened()));
         h.expect_code(150);
-        h.expect_out(Out::Data(DataIntent::Connect {
+        h.expect_out(Out::Data(ServerDataIntent::Connect {
             id: data,
             addr: "198.51.100.7:2000".parse().unwrap(),
             tls: true,
@@ -974,7 +974,7 @@ fn eof_during_a_transfer_aborts_it() {
         let (id, _) = h.expect_storage();
         h.storage(id, Ok(opened()));
         h.expect_code(125);
-        h.data(data, DataEvent::Progress { bytes: 4096 });
+        h.data(data, ServerDataEvent::Progress { bytes: 4096 });
         h.eof();
         h.expect_abort(data);
         h.expect_closed();
@@ -1007,19 +1007,19 @@ fn stale_data_events_are_ignored() {
         let new = h.pasv_after_abort(old);
         h.data(
             old,
-            DataEvent::Connected {
+            ServerDataEvent::Connected {
                 peer: client_data(),
             },
         );
-        h.data(old, DataEvent::Failed(DataFailure::Reset));
+        h.data(old, ServerDataEvent::Failed(DataFailure::Reset));
         h.data(
             ftp_proto::server::DataConnId::from_raw(777),
-            DataEvent::Closed,
+            ServerDataEvent::Closed,
         );
         h.expect_idle();
         h.data(
             new,
-            DataEvent::Connected {
+            ServerDataEvent::Connected {
                 peer: client_data(),
             },
         );
@@ -1033,7 +1033,7 @@ fn stale_data_events_are_ignored() {
 #[test]
 fn the_connection_info_is_kept() {
     let h = H::new(ServerConfig::default(), Feed::Whole);
-    assert_eq!(h.session.conn(), &ConnInfo::new(local(), peer()));
+    assert_eq!(h.session.conn(), &ServerControlInfo::new(local(), peer()));
 }
 
 #[test]
@@ -1047,14 +1047,14 @@ fn lprt_and_eprt_prepare_active_transfers() {
         };
         h.storage(id, Ok(opened()));
         h.expect(b"150 Opening ASCII mode data connection for NLST.\r\n");
-        h.expect_out(Out::Data(DataIntent::Connect {
+        h.expect_out(Out::Data(ServerDataIntent::Connect {
             id: data,
             addr: "198.51.100.7:1025".parse().unwrap(),
             tls: false,
         }));
         h.data(
             data,
-            DataEvent::Connected {
+            ServerDataEvent::Connected {
                 peer: "198.51.100.7:1025".parse().unwrap(),
             },
         );
@@ -1071,7 +1071,7 @@ fn shutdown_waits_for_a_pending_listener() {
         h.expect_idle();
         h.data(
             id,
-            DataEvent::Listening {
+            ServerDataEvent::Listening {
                 local: "192.0.2.1:50000".parse().unwrap(),
             },
         );

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ftp_proto::server::{
-    AnonymousPolicy, AuthFailure, CloseReason, ConnInfo, Permissions, Principal, Secret,
-    ServerConfig, ServerEvent, ServerSession, StorageRequest, TlsPolicy,
+    AnonymousPolicy, AuthFailure, CloseReason, Permissions, Principal, Secret, ServerConfig,
+    ServerControlInfo, ServerEvent, ServerSession, StorageRequest, TlsPolicy,
 };
 use server_support::*;
 
@@ -39,7 +39,7 @@ fn full_server_gets_421_and_close() {
     let base = epoch();
     let session = ServerSession::new_refused(
         Arc::new(ServerConfig::default()),
-        ConnInfo::new(local(), peer()),
+        ServerControlInfo::new(local(), peer()),
         base,
     );
     let mut h = H::wrap(session, base, Feed::Whole);
@@ -649,7 +649,7 @@ fn a_delayed_greeting_whose_time_has_come_is_immediate() {
     let base = epoch();
     let session = ServerSession::new_delayed(
         Arc::new(ServerConfig::default()),
-        ConnInfo::new(local(), peer()),
+        ServerControlInfo::new(local(), peer()),
         base,
         base,
     );
@@ -662,7 +662,7 @@ fn shutdown_before_the_220_closes_with_421() {
     let base = epoch();
     let session = ServerSession::new_delayed(
         Arc::new(ServerConfig::default()),
-        ConnInfo::new(local(), peer()),
+        ServerControlInfo::new(local(), peer()),
         base,
         base + Duration::from_secs(60),
     );

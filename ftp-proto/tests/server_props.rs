@@ -18,10 +18,10 @@ use bytes::Bytes;
 use ftp_proto::line::LineConfig;
 use ftp_proto::path::VirtualPath;
 use ftp_proto::server::{
-    AnonymousPolicy, AuthFailure, AuthId, ConnInfo, DataConnId, DataEvent, DataFailure, DataIntent,
-    FileKind, HashAlgorithm, HashValue, Metadata, Principal, ServerConfig, ServerOutput,
-    ServerSession, StorageError, StorageErrorKind, StorageOpId, StorageRequest, StorageResponse,
-    TlsPolicy,
+    AnonymousPolicy, AuthFailure, AuthId, DataConnId, DataFailure, FileKind, HashAlgorithm,
+    HashValue, Metadata, Principal, ServerConfig, ServerControlInfo, ServerDataEvent,
+    ServerDataIntent, ServerOutput, ServerSession, StorageError, StorageErrorKind, StorageOpId,
+    StorageRequest, StorageResponse, TlsPolicy,
 };
 use proptest::prelude::*;
 
@@ -217,7 +217,7 @@ fn storage_result() -> impl Strategy<Value = Result<StorageResponse, StorageErro
     ]
 }
 
-fn data_event() -> impl Strategy<Value = DataEvent> {
+fn data_event() -> impl Strategy<Value = ServerDataEvent> {
     let addr = prop::sample::select(vec![
         "192.0.2.1:50000",
         "198.51.100.7:40000",
@@ -236,11 +236,11 @@ fn data_event() -> impl Strategy<Value = DataEvent> {
     ]);
     prop_oneof![
         addr.clone()
-            .prop_map(|local| DataEvent::Listening { local }),
-        addr.prop_map(|peer| DataEvent::Connected { peer }),
-        (0u64..1 << 40).prop_map(|bytes| DataEvent::Progress { bytes }),
-        Just(DataEvent::Closed),
-        failure.prop_map(DataEvent::Failed),
+            .prop_map(|local| ServerDataEvent::Listening { local }),
+        addr.prop_map(|peer| ServerDataEvent::Connected { peer }),
+        (0u64..1 << 40).prop_map(|bytes| ServerDataEvent::Progress { bytes }),
+        Just(ServerDataEvent::Closed),
+        failure.prop_map(ServerDataEvent::Failed),
     ]
 }
 
@@ -249,7 +249,7 @@ enum Step {
     Input(Vec<u8>),
     Storage(Pick, Result<StorageResponse, StorageError>),
     Auth(Pick, Result<Principal, AuthFailure>),
-    Data(Pick, DataEvent),
+    Data(Pick, ServerDataEvent),
     Tls,
     Advance(u64),
     Deadline,
@@ -310,8 +310,8 @@ fn epoch() -> Instant {
     Instant::now()
 }
 
-fn conn() -> ConnInfo {
-    ConnInfo::new(
+fn conn() -> ServerControlInfo {
+    ServerControlInfo::new(
         "192.0.2.1:21".parse().unwrap(),
         "198.51.100.7:50000".parse().unwrap(),
     )
@@ -461,7 +461,7 @@ impl Driver {
                 }
                 ServerOutput::Authenticate { id, .. } => self.auth.push(id),
                 ServerOutput::Data(
-                    DataIntent::Listen { id, .. } | DataIntent::Connect { id, .. },
+                    ServerDataIntent::Listen { id, .. } | ServerDataIntent::Connect { id, .. },
                 ) => self.data.push(id),
                 ServerOutput::Close => self.closed = true,
                 _ => {}
@@ -479,10 +479,10 @@ impl Driver {
     /// Replies that only certain driver reports may cause.
     fn check_replies(&self, step: &Step, transmitted: &[u8]) {
         let lines: Vec<&[u8]> = transmitted.split(|&b| b == b'\n').collect();
-        let listening = matches!(step, Step::Data(_, DataEvent::Listening { .. }));
+        let listening = matches!(step, Step::Data(_, ServerDataEvent::Listening { .. }));
         let closed = matches!(
             step,
-            Step::Data(_, DataEvent::Closed)
+            Step::Data(_, ServerDataEvent::Closed)
                 | Step::Storage(_, Ok(StorageResponse::Transferred { .. }))
         );
         for line in lines {
@@ -515,7 +515,7 @@ proptest! {
     fn logged_in_sessions_keep_every_invariant(steps in prop::collection::vec(step(), 1..60)) {
         let mut driver = Driver::new(small_config());
         driver.run(&Step::Input(b"USER anonymous\r\nPASS x\r\nPASV\r\n".to_vec()));
-        driver.run(&Step::Data(Pick::Latest, DataEvent::Listening { local: "192.0.2.1:50000".parse().unwrap() }));
+        driver.run(&Step::Data(Pick::Latest, ServerDataEvent::Listening { local: "192.0.2.1:50000".parse().unwrap() }));
         for step in &steps {
             driver.run(step);
         }
@@ -653,15 +653,15 @@ fn answer(session: &mut ServerSession, now: Instant, output: ServerOutput) {
         ServerOutput::Authenticate { id, user, .. } => {
             session.handle_auth_result(now, id, Ok(Principal::new(user)));
         }
-        ServerOutput::Data(DataIntent::Listen { id, .. }) => {
+        ServerOutput::Data(ServerDataIntent::Listen { id, .. }) => {
             let local = "192.0.2.1:50000".parse().unwrap();
-            session.handle_data_event(now, id, DataEvent::Listening { local });
+            session.handle_data_event(now, id, ServerDataEvent::Listening { local });
         }
-        ServerOutput::Data(DataIntent::Connect { id, addr, .. }) => {
-            session.handle_data_event(now, id, DataEvent::Connected { peer: addr });
+        ServerOutput::Data(ServerDataIntent::Connect { id, addr, .. }) => {
+            session.handle_data_event(now, id, ServerDataEvent::Connected { peer: addr });
         }
-        ServerOutput::Data(DataIntent::Close { id }) => {
-            session.handle_data_event(now, id, DataEvent::Closed);
+        ServerOutput::Data(ServerDataIntent::Close { id }) => {
+            session.handle_data_event(now, id, ServerDataEvent::Closed);
         }
         ServerOutput::StartTls => session.handle_tls_established(now),
         _ => {}

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ftp_proto::server::{
-    AnonymousPolicy, CloseReason, ConnInfo, ServerConfig, ServerEvent, ServerSession, TlsPolicy,
+    AnonymousPolicy, CloseReason, ServerConfig, ServerControlInfo, ServerEvent, ServerSession,
+    TlsPolicy,
 };
 use server_support::*;
 
@@ -155,9 +156,9 @@ fn rein_is_refused_under_tls_when_the_driver_cannot_end_it() {
 
 #[test]
 fn implicit_tls_is_protected_from_the_start() {
-    let conn = ConnInfo {
+    let conn = ServerControlInfo {
         implicit_tls: true,
-        ..ConnInfo::new(local(), peer())
+        ..ServerControlInfo::new(local(), peer())
     };
     dialogue_with(
         |feed| H::raw_with(tls(TlsPolicy::default()), conn, feed),
@@ -241,7 +242,11 @@ fn anonymous_may_log_in_without_tls_under_the_login_policy() {
         })
     };
     let base = epoch();
-    let session = ServerSession::new(Arc::new(config), ConnInfo::new(local(), peer()), base);
+    let session = ServerSession::new(
+        Arc::new(config),
+        ServerControlInfo::new(local(), peer()),
+        base,
+    );
     let mut h = H::wrap(session, base, Feed::Whole);
     h.expect(b"220 Service ready\r\n");
     h.send(b"USER ftp\r\nPASS a@b\r\n");

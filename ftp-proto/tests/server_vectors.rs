@@ -7,9 +7,9 @@ mod server_support;
 use std::time::Duration;
 
 use ftp_proto::server::{
-    AuthFailure, ConnInfo, DataEvent, DataIntent, FactSet, FileKind, HashAlgorithm, ListFormat,
-    Metadata, Principal, ServerConfig, ServerSession, StorageRequest, StorageResponse, StoreMode,
-    TlsPolicy, TransferParams,
+    AuthFailure, FactSet, FileKind, HashAlgorithm, ListFormat, Metadata, Principal, ServerConfig,
+    ServerControlInfo, ServerDataEvent, ServerDataIntent, ServerSession, StorageRequest,
+    StorageResponse, StoreMode, TlsPolicy, TransferParams,
 };
 use ftp_proto::transfer::{DataType, FileStructure, TransferMode};
 use ftp_proto::Timestamp;
@@ -147,14 +147,14 @@ fn s04_port_rest_retr_in_active_mode() {
             h.expect(
                 b"150 Opening BINARY mode data connection for cap60.pl198.tar (1024990 bytes).\r\n",
             );
-            h.expect_out(Out::Data(DataIntent::Connect {
+            h.expect_out(Out::Data(ServerDataIntent::Connect {
                 id: data,
                 addr: "127.0.0.1:3947".parse().unwrap(),
                 tls: false,
             }));
             h.data(
                 data,
-                DataEvent::Connected {
+                ServerDataEvent::Connected {
                     peer: "127.0.0.1:3947".parse().unwrap(),
                 },
             );
@@ -179,7 +179,7 @@ fn s05_abor_during_retr_gives_426_then_226() {
         h.expect_idle();
         // The storage task's late answer and the data connection's close are stale.
         h.storage(id, Ok(StorageResponse::Transferred { bytes: 10 }));
-        h.data(data, DataEvent::Closed);
+        h.data(data, ServerDataEvent::Closed);
         h.expect_idle();
         h.send(b"NOOP\r\n");
         h.expect(b"200 NOOP ok.\r\n");
@@ -211,11 +211,11 @@ fn s07_stat_during_retr_reports_progress_and_transfer_continues() {
         h.expect(b"150 Opening ASCII mode data connection for big.\r\n");
         h.data(
             data,
-            DataEvent::Connected {
+            ServerDataEvent::Connected {
                 peer: "198.51.100.7:40001".parse().unwrap(),
             },
         );
-        h.data(data, DataEvent::Progress { bytes: 1234 });
+        h.data(data, ServerDataEvent::Progress { bytes: 1234 });
         h.send(b"\xff\xf4\xff\xf2STAT\r\n");
         h.expect(b"213-Status:\r\n RETR /big: 1234 bytes so far\r\n213 End\r\n");
         h.expect_idle();
@@ -246,7 +246,7 @@ fn s08_mlsd_lists_over_the_data_connection() {
         h.expect(b"150 Opening BINARY mode data connection for MLSD.\r\n");
         h.data(
             data,
-            DataEvent::Connected {
+            ServerDataEvent::Connected {
                 peer: "198.51.100.7:40002".parse().unwrap(),
             },
         );
@@ -330,7 +330,7 @@ fn s12_stou_names_the_file_in_the_150() {
                 data,
                 params: ServerSession::new(
                     ServerConfig::default().into(),
-                    ConnInfo::new(local(), peer()),
+                    ServerControlInfo::new(local(), peer()),
                     h.now
                 )
                 .transfer_params(),
@@ -358,7 +358,7 @@ fn s13_120_then_220_and_commands_wait_for_the_220() {
             let base = epoch();
             let session = ServerSession::new_delayed(
                 ServerConfig::default().into(),
-                ConnInfo::new(local(), peer()),
+                ServerControlInfo::new(local(), peer()),
                 base,
                 base + Duration::from_secs(300),
             );
@@ -766,7 +766,7 @@ fn a16_epsv_is_229_after_the_listener_is_bound() {
         h.expect_idle();
         h.data(
             id,
-            DataEvent::Listening {
+            ServerDataEvent::Listening {
                 local: "192.0.2.1:6446".parse().unwrap(),
             },
         );

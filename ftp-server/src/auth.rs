@@ -12,7 +12,7 @@ use bytes::Bytes;
 
 pub use ftp_proto::server::{AuthFailure, Permissions, Secret};
 
-use crate::blocking::Blocking;
+use crate::pool::BlockingPool;
 use crate::storage::{BoxFuture, VirtualPath};
 
 /// A user the authenticator let in. Start from [`User::new`] and set the fields that differ:
@@ -107,7 +107,7 @@ pub struct Credentials {
 
 /// Checks credentials. Runs as a side task: it may take its time (the session answers other
 /// sessions meanwhile), and it runs CPU-heavy work such as password hashing on the
-/// [`Blocking`] pool it is given.
+/// [`BlockingPool`] it is given.
 ///
 /// Answer [`AuthFailure::InvalidCredentials`] for a wrong name *or* password (never reveal
 /// which), [`AuthFailure::Unavailable`] when the back end cannot decide (the session replies
@@ -117,7 +117,7 @@ pub trait Authenticator: Send + Sync + 'static {
     fn authenticate(
         &self,
         credentials: Credentials,
-        blocking: Blocking,
+        blocking: BlockingPool,
     ) -> BoxFuture<'_, Result<User, AuthFailure>>;
 }
 
@@ -129,7 +129,7 @@ impl Authenticator for NoUsers {
     fn authenticate(
         &self,
         _credentials: Credentials,
-        _blocking: Blocking,
+        _blocking: BlockingPool,
     ) -> BoxFuture<'_, Result<User, AuthFailure>> {
         Box::pin(async { Err(AuthFailure::InvalidCredentials) })
     }
@@ -192,7 +192,7 @@ impl<A: Authenticator> Authenticator for Replaceable<A> {
     fn authenticate(
         &self,
         credentials: Credentials,
-        blocking: Blocking,
+        blocking: BlockingPool,
     ) -> BoxFuture<'_, Result<User, AuthFailure>> {
         let current = self.current();
         Box::pin(async move { current.authenticate(credentials, blocking).await })
@@ -462,7 +462,7 @@ impl Authenticator for UserTable {
     fn authenticate(
         &self,
         credentials: Credentials,
-        blocking: Blocking,
+        blocking: BlockingPool,
     ) -> BoxFuture<'_, Result<User, AuthFailure>> {
         let account = self.users.get(&credentials.user).cloned();
         let hash = account
@@ -516,7 +516,7 @@ mod tests {
 
     fn check(table: &UserTable, user: &str, password: &str) -> Result<User, AuthFailure> {
         futures_lite::future::block_on(
-            table.authenticate(credentials(user, password), Blocking::thread_per_job()),
+            table.authenticate(credentials(user, password), BlockingPool::thread_per_job()),
         )
     }
 
@@ -581,7 +581,7 @@ mod tests {
         let running = Arc::new(AtomicUsize::new(0));
         let most = Arc::new(AtomicUsize::new(0));
         let (r, m) = (Arc::clone(&running), Arc::clone(&most));
-        let pool = Blocking::new(move |job| {
+        let pool = BlockingPool::new(move |job| {
             let (r, m) = (Arc::clone(&r), Arc::clone(&m));
             std::thread::spawn(move || {
                 // The window counted is the sleep, which lies inside the verification's turn:
@@ -616,7 +616,7 @@ mod tests {
     #[test]
     fn no_users_refuses_everyone() {
         let result = futures_lite::future::block_on(
-            NoUsers.authenticate(credentials("a", "b"), Blocking::thread_per_job()),
+            NoUsers.authenticate(credentials("a", "b"), BlockingPool::thread_per_job()),
         );
         assert_eq!(result, Err(AuthFailure::InvalidCredentials));
     }

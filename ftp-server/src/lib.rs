@@ -36,7 +36,7 @@
 //! |---|---|---|
 //! | `tokio` | tokio (its `net`, `rt` and `time` features) | `tokio` |
 //! | `async-std` | async-std **and smol**, or any executor | `async-io`, `async-executor`, `blocking` |
-//!
+//! | `tls` (default) | either: FTPS, [`Server::tls`] and the `tls` module | `rustls` (*ring* provider), `futures-rustls` |
 //! | `opendal` | either (storage calls run on a tokio runtime of their own) | `opendal` (S3 service, rustls), `tokio` |
 //!
 //! Neither runtime feature pulls in the other's crates. The `async-std` feature does not depend on the
@@ -86,13 +86,15 @@
 //!
 //! # TLS
 //!
-//! With [`Server::tls`] (rustls, *ring* provider): explicit FTPS (`AUTH TLS`) on every listen
+//! With the `tls` feature (on by default) and [`Server::tls`] (rustls, *ring* provider): explicit FTPS (`AUTH TLS`) on every listen
 //! address, implicit FTPS on [`Server::implicit_tls_listen`] addresses, `PROT P` data
 //! connections that close with `close_notify`, TLS required for logins and/or data on request,
 //! and [`Server::require_tls_session_reuse`] (vsftpd's `require_ssl_reuse`): a protected data
 //! connection must resume its own control connection's TLS session (see [`TlsConfig`] for the
 //! TLS 1.3 ticket policy that keeps resumption working). An upload that ends without
-//! `close_notify` is treated as cut short (`426`, nothing stored). CCC is not offered.
+//! `close_notify` is treated as cut short (`426`, nothing stored). CCC is not offered. Without
+//! the `tls` feature neither rustls nor ring is compiled, and `AUTH TLS` is answered as by a
+//! server with no TLS configured.
 //!
 //! # Transfers
 //!
@@ -160,21 +162,25 @@ pub use ftp_proto as proto;
 
 pub mod auth;
 pub mod bans;
-pub mod blocking;
 mod driver;
 mod memory;
 pub mod metrics;
+pub mod pool;
 pub mod proxy;
 mod runtime;
 mod server;
 pub mod storage;
 mod throttle;
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub mod tls;
 
 pub use bans::{BanPolicy, ConnectionRate};
 pub use metrics::{Metrics, MetricsSnapshot};
 pub use proxy::{IpNet, ProxyProtocol};
 pub use server::{RunningServer, Server, SessionEvent, ShutdownHandle};
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub use tls::TlsConfig;
 
 /// Re-exported for [`Server::start_async_io_with`] callers and storage implementors.

@@ -25,7 +25,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::blocking::Blocking;
+use crate::pool::BlockingPool;
 
 /// Asks the C allocator to return the free pages of all its heaps to the system; true when
 /// it returned some. Does nothing where the C library has no such call.
@@ -93,7 +93,7 @@ struct Gauge {
 /// Counts sessions and transfers and releases freed memory when either falls.
 pub(crate) struct MemoryRelease {
     enabled: bool,
-    blocking: Blocking,
+    blocking: BlockingPool,
     gauges: Mutex<[Gauge; 2]>,
 }
 
@@ -103,7 +103,7 @@ impl MemoryRelease {
 
     /// Also fixes the allocator's thresholds (see [`fix_allocator_thresholds`]) when
     /// `enabled`.
-    pub(crate) fn new(enabled: bool, blocking: Blocking) -> Arc<Self> {
+    pub(crate) fn new(enabled: bool, blocking: BlockingPool) -> Arc<Self> {
         if enabled {
             fix_allocator_thresholds();
         }
@@ -174,10 +174,10 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     /// A pool that counts the jobs it is given (and runs them).
-    fn counting_pool() -> (Blocking, Arc<AtomicUsize>) {
+    fn counting_pool() -> (BlockingPool, Arc<AtomicUsize>) {
         let jobs = Arc::new(AtomicUsize::new(0));
         let counter = Arc::clone(&jobs);
-        let pool = Blocking::new(move |job| {
+        let pool = BlockingPool::new(move |job| {
             counter.fetch_add(1, Ordering::SeqCst);
             job();
         });

@@ -212,6 +212,7 @@ impl Metrics {
         add(&self.0.refused[because as usize], 1);
     }
 
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))] // counts 0 without TLS
     pub(crate) fn tls_handshake(&self, ok: bool) {
         add(
             if ok {

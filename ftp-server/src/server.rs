@@ -31,6 +31,7 @@ use crate::runtime::{self, Conn, Listener, Runtime};
 use crate::storage::BoxFuture;
 use crate::storage::Storage;
 use crate::throttle::RateLimiter;
+#[cfg(feature = "tls")]
 use crate::tls::TlsConfig;
 
 /// An audit event of one session, for logs and metrics ([`Server::on_event`]).
@@ -85,7 +86,9 @@ pub struct Server {
     storage: Arc<dyn Storage>,
     auth: Arc<dyn Authenticator>,
     anonymous: Option<Anonymous>,
+    #[cfg(feature = "tls")]
     tls: Option<TlsConfig>,
+    #[cfg(feature = "tls")]
     require_reuse: bool,
     passive_ports: Option<RangeInclusive<u16>>,
     max_sessions: usize,
@@ -98,6 +101,7 @@ pub struct Server {
     splice: bool,
     sendfile: bool,
     pool_transfers: usize,
+    #[cfg(feature = "tls")]
     tls_handshake_timeout: Duration,
     buffers: BufferBudget,
     release_memory: bool,
@@ -113,7 +117,7 @@ impl fmt::Debug for Server {
             .field("listen", &self.listen)
             .field("implicit_tls_listen", &self.implicit)
             .field("anonymous", &self.anonymous)
-            .field("tls", &self.tls.is_some())
+            .field("tls", &self.tls_enabled())
             .field("passive_ports", &self.passive_ports)
             .finish_non_exhaustive()
     }
@@ -136,7 +140,9 @@ impl Server {
             storage: Arc::new(storage),
             auth: Arc::new(NoUsers),
             anonymous: None,
+            #[cfg(feature = "tls")]
             tls: None,
+            #[cfg(feature = "tls")]
             require_reuse: false,
             passive_ports: None,
             max_sessions: 512,
@@ -149,6 +155,7 @@ impl Server {
             splice: false,
             sendfile: false,
             pool_transfers: 64,
+            #[cfg(feature = "tls")]
             tls_handshake_timeout: Duration::from_secs(30),
             buffers: BufferBudget::DEFAULT,
             release_memory: true,
@@ -168,6 +175,8 @@ impl Server {
         self
     }
 
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     /// Also listens on `addr` for implicit FTPS (TLS from the first byte, traditionally port
     /// 990). Needs [`Server::tls`].
     pub fn implicit_tls_listen(mut self, addr: SocketAddr) -> Self {
@@ -311,6 +320,8 @@ impl Server {
         self
     }
 
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     /// How long a TLS handshake may take, on control connections (implicit FTPS and AUTH TLS)
     /// and on data connections (default 30 s). A control connection whose handshake times out
     /// is closed; a data connection's gets `522` or `425` for its transfer.
@@ -325,6 +336,8 @@ impl Server {
         self
     }
 
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     /// Enables FTPS with this certificate: AUTH TLS on every [`Server::listen`] address, and
     /// the [`Server::implicit_tls_listen`] addresses.
     pub fn tls(mut self, tls: TlsConfig) -> Self {
@@ -332,18 +345,24 @@ impl Server {
         self
     }
 
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     /// Refuses USER (534) before AUTH TLS, except for anonymous logins.
     pub fn require_tls_for_login(mut self, required: bool) -> Self {
         self.config.tls.require_for_login = required;
         self
     }
 
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     /// Refuses transfers (521) on unprotected data connections (PROT C).
     pub fn require_tls_for_data(mut self, required: bool) -> Self {
         self.config.tls.require_for_data = required;
         self
     }
 
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     /// Refuses (522) a protected data connection whose TLS handshake does not resume the TLS
     /// session of its control connection, like vsftpd's `require_ssl_reuse`: proof that the
     /// data connection comes from the client that logged in, not from someone who raced it to
@@ -478,13 +497,21 @@ impl Server {
         )))
     }
 
+    /// True when FTPS is configured ([`Server::tls`]); never without the `tls` feature.
+    fn tls_enabled(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
+    }
+
     #[cfg_attr(not(any(feature = "tokio", feature = "async-std")), allow(dead_code))]
     fn start(mut self, rt: Arc<dyn Runtime>) -> io::Result<RunningServer> {
         let invalid = |what: &str| io::Error::new(io::ErrorKind::InvalidInput, what.to_owned());
         if self.listen.is_empty() && self.implicit.is_empty() {
             return Err(invalid("no listen address"));
         }
-        if !self.implicit.is_empty() && self.tls.is_none() {
+        if !self.implicit.is_empty() && !self.tls_enabled() {
             return Err(invalid("implicit FTPS needs a TLS configuration"));
         }
         let config = self.session_config();
@@ -507,6 +534,7 @@ impl Server {
         tracing::info!(listen = ?plain, implicit_tls = ?implicit, "FTP server started");
         Ok(RunningServer {
             plain,
+            #[cfg(feature = "tls")]
             implicit,
             stop: ShutdownHandle { stop: stop_tx },
             done: done_rx,
@@ -527,7 +555,7 @@ impl Server {
             configure(&mut config);
         }
         config.tls = TlsPolicy {
-            enabled: self.tls.is_some(),
+            enabled: self.tls_enabled(),
             allow_ccc: false,
             ..config.tls
         };
@@ -576,12 +604,15 @@ impl Server {
             storage: self.storage,
             auth: self.auth,
             anonymous: self.anonymous,
+            #[cfg(feature = "tls")]
             tls: self.tls,
+            #[cfg(feature = "tls")]
             require_reuse: self.require_reuse,
             passive_ports: self.passive_ports,
             splice: self.splice,
             sendfile: self.sendfile,
             pool_slots: PoolSlots::new(self.pool_transfers),
+            #[cfg(feature = "tls")]
             tls_handshake_timeout: self.tls_handshake_timeout,
             buffers: self.buffers,
             events: self.events,
@@ -620,12 +651,15 @@ pub(crate) struct Shared {
     pub(crate) storage: Arc<dyn Storage>,
     pub(crate) auth: Arc<dyn Authenticator>,
     pub(crate) anonymous: Option<Anonymous>,
+    #[cfg(feature = "tls")]
     pub(crate) tls: Option<TlsConfig>,
+    #[cfg(feature = "tls")]
     pub(crate) require_reuse: bool,
     pub(crate) passive_ports: Option<RangeInclusive<u16>>,
     pub(crate) splice: bool,
     pub(crate) sendfile: bool,
     pub(crate) pool_slots: Arc<PoolSlots>,
+    #[cfg(feature = "tls")]
     pub(crate) tls_handshake_timeout: Duration,
     pub(crate) buffers: BufferBudget,
     pub(crate) memory: Arc<MemoryRelease>,
@@ -874,6 +908,7 @@ impl ShutdownHandle {
 #[derive(Debug)]
 pub struct RunningServer {
     plain: Vec<SocketAddr>,
+    #[cfg(feature = "tls")]
     implicit: Vec<SocketAddr>,
     stop: ShutdownHandle,
     done: Receiver<()>,
@@ -893,6 +928,8 @@ impl RunningServer {
         &self.plain
     }
 
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     /// The bound addresses for implicit FTPS.
     pub fn implicit_tls_addrs(&self) -> &[SocketAddr] {
         &self.implicit

@@ -20,9 +20,9 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use ftp_proto::client::{
-    ClientConfig, ClientDataEvent, ClientDataIntent, ClientEvent, ClientOutput, ClientSession,
-    ControlInfo, Credentials, DataConnId, DataFailure, DataMode, ListKind, OpId, PasvAddressPolicy,
-    StoreKind,
+    ClientConfig, ClientControlInfo, ClientDataEvent, ClientDataIntent, ClientEvent, ClientOutput,
+    ClientSession, Credentials, DataConnId, DataFailure, DataMode, ListKind, OpId,
+    PasvAddressPolicy, StoreKind,
 };
 use ftp_proto::command::HostName;
 use ftp_proto::reply::ReplyConfig;
@@ -393,9 +393,9 @@ fuzz_target!(|data: &[u8]| {
     let reply = config.reply;
     let max_buffered =
         reply.max_buffered + reply.max_line_len * (reply.max_lines + 2) + reply.max_line_len * 8;
-    let conn = ControlInfo {
+    let conn = ClientControlInfo {
         implicit_tls: more & 16 != 0,
-        ..ControlInfo::new(
+        ..ClientControlInfo::new(
             "198.51.100.7:50000".parse().unwrap(),
             "192.0.2.1:21".parse().unwrap(),
         )

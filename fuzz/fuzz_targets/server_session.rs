@@ -22,10 +22,10 @@ use std::time::{Duration, Instant};
 use ftp_proto::line::LineConfig;
 use ftp_proto::path::VirtualPath;
 use ftp_proto::server::{
-    AnonymousPolicy, AuthFailure, AuthId, ConnInfo, DataConnId, DataEvent, DataFailure, DataIntent,
-    FileKind, HashAlgorithm, HashValue, Metadata, Permissions, Principal, ServerConfig,
-    ServerOutput, ServerSession, StorageError, StorageErrorKind, StorageOpId, StorageRequest,
-    StorageResponse, TlsPolicy,
+    AnonymousPolicy, AuthFailure, AuthId, DataConnId, DataFailure, FileKind, HashAlgorithm,
+    HashValue, Metadata, Permissions, Principal, ServerConfig, ServerControlInfo, ServerDataEvent,
+    ServerDataIntent, ServerOutput, ServerSession, StorageError, StorageErrorKind, StorageOpId,
+    StorageRequest, StorageResponse, TlsPolicy,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -239,7 +239,7 @@ fn storage_result(input: &mut Input<'_>) -> Result<StorageResponse, StorageError
     }
 }
 
-fn data_event(input: &mut Input<'_>) -> DataEvent {
+fn data_event(input: &mut Input<'_>) -> ServerDataEvent {
     const ADDRS: [&str; 5] = [
         "192.0.2.1:50000",
         "198.51.100.7:40000",
@@ -260,13 +260,13 @@ fn data_event(input: &mut Input<'_>) -> DataEvent {
         .parse()
         .unwrap();
     match input.byte() % 5 {
-        0 => DataEvent::Listening { local: addr },
-        1 => DataEvent::Connected { peer: addr },
-        2 => DataEvent::Progress {
+        0 => ServerDataEvent::Listening { local: addr },
+        1 => ServerDataEvent::Connected { peer: addr },
+        2 => ServerDataEvent::Progress {
             bytes: u64::from(input.u16()),
         },
-        3 => DataEvent::Closed,
-        _ => DataEvent::Failed(FAILURES[usize::from(input.byte()) % FAILURES.len()]),
+        3 => ServerDataEvent::Closed,
+        _ => ServerDataEvent::Failed(FAILURES[usize::from(input.byte()) % FAILURES.len()]),
     }
 }
 
@@ -346,7 +346,7 @@ impl Driver {
                 }
                 ServerOutput::Authenticate { id, .. } => self.auth.push(id),
                 ServerOutput::Data(
-                    DataIntent::Listen { id, .. } | DataIntent::Connect { id, .. },
+                    ServerDataIntent::Listen { id, .. } | ServerDataIntent::Connect { id, .. },
                 ) => self.data.push(id),
                 ServerOutput::Close => self.closed = true,
                 _ => {}
@@ -427,8 +427,8 @@ impl Driver {
                 let id = Self::pick(&self.data, input.byte(), DataConnId::from_raw);
                 let event = data_event(input);
                 let cause = match event {
-                    DataEvent::Listening { .. } => Cause::Listening,
-                    DataEvent::Closed => Cause::Closed,
+                    ServerDataEvent::Listening { .. } => Cause::Listening,
+                    ServerDataEvent::Closed => Cause::Closed,
                     _ => Cause::Other,
                 };
                 self.session.handle_data_event(self.now, id, event);
@@ -462,9 +462,9 @@ fuzz_target!(|data: &[u8]| {
     let config = config(flags);
     let max_buffered =
         config.line.flood_limit + config.line.max_buffered + config.line.max_line_len;
-    let conn = ConnInfo {
+    let conn = ServerControlInfo {
         implicit_tls: input.byte() & 1 == 1,
-        ..ConnInfo::new(
+        ..ServerControlInfo::new(
             "192.0.2.1:21".parse().unwrap(),
             "198.51.100.7:50000".parse().unwrap(),
         )

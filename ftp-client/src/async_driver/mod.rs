@@ -29,7 +29,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use ftp_proto::client::{
-    ClientDataEvent, ClientSession, ControlInfo, DataConnId, DataFailure, OpId, OpOutput,
+    ClientControlInfo, ClientDataEvent, ClientSession, DataConnId, DataFailure, OpId, OpOutput,
     UsageError,
 };
 
@@ -68,7 +68,17 @@ enum SideResult {
     Failed(DataFailure),
 }
 
-/// A control-connection state other than "open".
+/// How far [`Driver::poll_send`] got; `progress`: bytes went out.
+enum Sent {
+    /// Everything queued is written and flushed.
+    All { progress: bool },
+    /// The connection takes no more for now, or there is none to write to.
+    Waiting { progress: bool },
+    /// The control connection failed.
+    Failed(io::Error),
+}
+
+/// The control connection: open, or on its way to TLS, to plaintext (CCC) or to closed.
 enum ControlState {
     Open(Box<dyn Conn>),
     /// `StartTls`: waiting for the queued bytes to be written, then the handshake.
@@ -160,7 +170,7 @@ impl<R: Runtime> Driver<R> {
             }
             _ => conn,
         };
-        let info = ControlInfo {
+        let info = ClientControlInfo {
             peer,
             local,
             implicit_tls: options.tls_mode == TlsMode::Implicit,
@@ -388,96 +398,127 @@ impl<R: Runtime> Driver<R> {
         cx.waker().wake_by_ref();
     }
 
+    /// Executes one of the session's actions (one method per kind).
     fn execute(&mut self, action: Action) {
         match action {
-            Action::Connect { id, addr, tls } => {
-                let connect = match &self.net.connector {
-                    Some(connector) => {
-                        let timeout = self.net.data_timeout;
-                        connect_with::<R>(connector, addr.ip().to_string(), addr.port(), timeout)
-                    }
-                    None => R::connect(addr),
-                };
-                let fut: BoxFuture<'static, SideResult> = Box::pin(async move {
-                    match connect.await {
-                        Ok(conn) => SideResult::Connected(conn, addr),
-                        Err(e) => {
-                            tracing::debug!(%addr, error = %e, "data connection failed");
-                            SideResult::Failed(data_failure(&e))
-                        }
-                    }
-                });
-                self.side.push((id, fut));
-                self.data_tls.insert(id, tls);
-            }
+            Action::Connect { id, addr, tls } => self.connect_data(id, addr, tls),
             Action::Listen {
                 id,
                 ip,
                 expect_peer,
                 tls,
-            } => match self.listen(ip, expect_peer) {
-                Ok((fut, local)) => {
-                    self.side.push((id, fut));
-                    self.data_tls.insert(id, tls);
-                    self.core
-                        .data_event(id, ClientDataEvent::Listening { local });
-                }
-                Err(error) => {
-                    tracing::debug!(%error, "active-mode bind failed");
-                    self.core
-                        .data_event(id, ClientDataEvent::Failed(DataFailure::Bind));
-                }
-            },
+            } => self.listen_data(id, ip, expect_peer, tls),
             Action::Handshake { id } => self.start_data_tls(id),
-            Action::Close { id } => match self.conns.remove(&id) {
-                Some(DataConn::Ready(conn)) => {
-                    let deadline = Instant::now() + self.net.data_timeout;
-                    let fut: BoxFuture<'static, SideResult> = Box::pin(async move {
-                        close_gracefully::<R>(conn, deadline).await;
-                        SideResult::Closed
-                    });
-                    self.side.push((id, fut));
-                }
-                Some(conn) => {
-                    self.abort_conn(conn);
-                    self.core.data_event(id, ClientDataEvent::Closed);
-                }
-                None => self.core.data_event(id, ClientDataEvent::Closed),
-            },
-            Action::Abort { id } => {
-                self.side.retain(|(side, _)| *side != id);
-                self.data_tls.remove(&id);
-                if let Some(conn) = self.conns.remove(&id) {
-                    self.abort_conn(conn);
-                }
+            Action::Close { id } => self.close_data(id),
+            Action::Abort { id } => self.abort_data(id),
+            Action::StartTls => self.request_tls(),
+            Action::StopTls => self.request_clear(),
+            Action::CloseControl => self.close_control(),
+        }
+    }
+
+    /// `Connect`: connects the data connection (through the application's connector when it
+    /// has one) as a side future; [`poll_side`](Self::poll_side) reports the result.
+    fn connect_data(&mut self, id: DataConnId, addr: SocketAddr, tls: bool) {
+        let connect = match &self.net.connector {
+            Some(connector) => {
+                let timeout = self.net.data_timeout;
+                connect_with::<R>(connector, addr.ip().to_string(), addr.port(), timeout)
             }
-            Action::StartTls => {
-                self.control = match std::mem::replace(&mut self.control, ControlState::Closed) {
-                    ControlState::Open(conn) => ControlState::TlsRequested(conn),
-                    other => other,
-                };
-            }
-            Action::StopTls => {
-                let queued = self.core.wbuf.len();
-                self.control = match std::mem::replace(&mut self.control, ControlState::Closed) {
-                    ControlState::Open(conn) => ControlState::ClearRequested(conn, queued),
-                    other => other,
-                };
-            }
-            Action::CloseControl => {
-                self.control = match std::mem::replace(&mut self.control, ControlState::Closed) {
-                    ControlState::Open(conn) | ControlState::TlsRequested(conn) => {
-                        ControlState::Closing(conn)
-                    }
-                    _ => ControlState::Closed,
-                };
-                self.side.clear();
-                self.data_tls.clear();
-                let conns: Vec<DataConn> = self.conns.drain().map(|(_, c)| c).collect();
-                for conn in conns {
-                    self.abort_conn(conn);
+            None => R::connect(addr),
+        };
+        let fut: BoxFuture<'static, SideResult> = Box::pin(async move {
+            match connect.await {
+                Ok(conn) => SideResult::Connected(conn, addr),
+                Err(e) => {
+                    tracing::debug!(%addr, error = %e, "data connection failed");
+                    SideResult::Failed(data_failure(&e))
                 }
             }
+        });
+        self.side.push((id, fut));
+        self.data_tls.insert(id, tls);
+    }
+
+    /// `Listen`: binds the active-mode listener and reports where; the accept is a side
+    /// future.
+    fn listen_data(&mut self, id: DataConnId, ip: IpAddr, expect_peer: IpAddr, tls: bool) {
+        match self.listen(ip, expect_peer) {
+            Ok((fut, local)) => {
+                self.side.push((id, fut));
+                self.data_tls.insert(id, tls);
+                self.core
+                    .data_event(id, ClientDataEvent::Listening { local });
+            }
+            Err(error) => {
+                tracing::debug!(%error, "active-mode bind failed");
+                self.core
+                    .data_event(id, ClientDataEvent::Failed(DataFailure::Bind));
+            }
+        }
+    }
+
+    /// `Close`: a ready connection closes gracefully as a side future (reported `Closed`
+    /// when done); any other is torn down and reported closed at once.
+    fn close_data(&mut self, id: DataConnId) {
+        match self.conns.remove(&id) {
+            Some(DataConn::Ready(conn)) => {
+                let deadline = Instant::now() + self.net.data_timeout;
+                let fut: BoxFuture<'static, SideResult> = Box::pin(async move {
+                    close_gracefully::<R>(conn, deadline).await;
+                    SideResult::Closed
+                });
+                self.side.push((id, fut));
+            }
+            Some(conn) => {
+                self.abort_conn(conn);
+                self.core.data_event(id, ClientDataEvent::Closed);
+            }
+            None => self.core.data_event(id, ClientDataEvent::Closed),
+        }
+    }
+
+    /// `Abort`: drops the connection's pending connect or accept and tears it down.
+    fn abort_data(&mut self, id: DataConnId) {
+        self.side.retain(|(side, _)| *side != id);
+        self.data_tls.remove(&id);
+        if let Some(conn) = self.conns.remove(&id) {
+            self.abort_conn(conn);
+        }
+    }
+
+    /// `StartTls`: the handshake begins once the queued bytes are written
+    /// ([`poll_write`](Self::poll_write)).
+    fn request_tls(&mut self) {
+        self.control = match std::mem::replace(&mut self.control, ControlState::Closed) {
+            ControlState::Open(conn) => ControlState::TlsRequested(conn),
+            other => other,
+        };
+    }
+
+    /// `StopTls` (CCC): the TLS shutdown begins once the bytes queued so far are written.
+    fn request_clear(&mut self) {
+        let queued = self.core.wbuf.len();
+        self.control = match std::mem::replace(&mut self.control, ControlState::Closed) {
+            ControlState::Open(conn) => ControlState::ClearRequested(conn, queued),
+            other => other,
+        };
+    }
+
+    /// `Close`: the control connection closes once the queued bytes are written; every data
+    /// connection and pending connect or accept is dropped.
+    fn close_control(&mut self) {
+        self.control = match std::mem::replace(&mut self.control, ControlState::Closed) {
+            ControlState::Open(conn) | ControlState::TlsRequested(conn) => {
+                ControlState::Closing(conn)
+            }
+            _ => ControlState::Closed,
+        };
+        self.side.clear();
+        self.data_tls.clear();
+        let conns: Vec<DataConn> = self.conns.drain().map(|(_, c)| c).collect();
+        for conn in conns {
+            self.abort_conn(conn);
         }
     }
 
@@ -551,9 +592,21 @@ impl<R: Runtime> Driver<R> {
     }
 
     /// Writes queued control bytes; then flushes; then starts a requested TLS handshake or
-    /// close.
+    /// close. True when something moved.
     fn poll_write(&mut self, cx: &mut Context<'_>) -> bool {
-        let mut progress = false;
+        match self.poll_send(cx) {
+            Sent::Failed(error) => {
+                self.fail_control(&error);
+                true
+            }
+            Sent::Waiting { progress } => progress,
+            Sent::All { progress } => self.start_requested(cx) || progress,
+        }
+    }
+
+    /// Writes and flushes the queued control bytes (under `StopTls`, only those queued
+    /// before it).
+    fn poll_send(&mut self, cx: &mut Context<'_>) -> Sent {
         if matches!(self.control, ControlState::Closed) {
             // Nothing can be written any more.
             self.core.wbuf.clear();
@@ -568,26 +621,23 @@ impl<R: Runtime> Driver<R> {
         | ControlState::ClearRequested(conn, _)
         | ControlState::Closing(conn)) = &mut self.control
         else {
-            return false;
+            return Sent::Waiting { progress: false };
         };
+        let mut progress = false;
         while self.written < limit {
             match Pin::new(&mut **conn).poll_write(cx, &self.core.wbuf[self.written..]) {
                 Poll::Ready(Ok(0)) => {
                     let error =
                         io::Error::new(io::ErrorKind::WriteZero, "control connection closed");
-                    self.fail_control(&error);
-                    return true;
+                    return Sent::Failed(error);
                 }
                 Poll::Ready(Ok(n)) => {
                     self.written += n;
                     self.flush_due = true;
                     progress = true;
                 }
-                Poll::Ready(Err(error)) => {
-                    self.fail_control(&error);
-                    return true;
-                }
-                Poll::Pending => return progress,
+                Poll::Ready(Err(error)) => return Sent::Failed(error),
+                Poll::Pending => return Sent::Waiting { progress },
             }
         }
         self.core.wbuf.drain(..limit);
@@ -595,14 +645,16 @@ impl<R: Runtime> Driver<R> {
         if self.flush_due {
             match Pin::new(&mut **conn).poll_flush(cx) {
                 Poll::Ready(Ok(())) => self.flush_due = false,
-                Poll::Ready(Err(error)) => {
-                    self.fail_control(&error);
-                    return true;
-                }
-                Poll::Pending => return progress,
+                Poll::Ready(Err(error)) => return Sent::Failed(error),
+                Poll::Pending => return Sent::Waiting { progress },
             }
         }
-        // Everything is out: a requested handshake or close may begin.
+        Sent::All { progress }
+    }
+
+    /// Everything queued is out: a requested TLS handshake or shutdown begins (true), or a
+    /// requested close goes on.
+    fn start_requested(&mut self, cx: &mut Context<'_>) -> bool {
         match std::mem::replace(&mut self.control, ControlState::Closed) {
             ControlState::TlsRequested(conn) => {
                 match &self.tls {
@@ -624,15 +676,14 @@ impl<R: Runtime> Driver<R> {
                 true
             }
             ControlState::Closing(mut conn) => {
-                match Pin::new(&mut *conn).poll_close(cx) {
-                    Poll::Pending => self.control = ControlState::Closing(conn),
-                    Poll::Ready(_) => {}
+                if Pin::new(&mut *conn).poll_close(cx).is_pending() {
+                    self.control = ControlState::Closing(conn);
                 }
-                progress
+                false
             }
             other => {
                 self.control = other;
-                progress
+                false
             }
         }
     }

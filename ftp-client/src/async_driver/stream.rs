@@ -644,37 +644,35 @@ impl<'a, R: Runtime> Upload<'a, R> {
             return Poll::Ready(Ok(0));
         }
         if self.encoder.is_plain() {
-            let conn = match self.transfer.poll_conn(cx) {
-                Poll::Ready(Ok(conn)) => conn,
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => return Poll::Pending,
-            };
-            return match Pin::new(&mut **conn).poll_write(cx, buf) {
-                Poll::Ready(Ok(n)) => {
-                    self.transfer.bytes += n as u64;
-                    self.transfer.progressed();
-                    Poll::Ready(Ok(n))
-                }
-                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {
-                    Poll::Ready(Err(e))
-                }
-                Poll::Ready(Err(e)) => Poll::Ready(Err(self.transfer.fail(&e))),
-                Poll::Pending => match self.transfer.pending(cx) {
-                    Poll::Ready(e) => Poll::Ready(Err(e)),
-                    Poll::Pending => Poll::Pending,
-                },
-            };
+            self.poll_write_plain(cx, buf)
+        } else {
+            self.poll_write_encoded(cx, buf)
         }
-        // Room first: what was encoded before goes out.
-        match self.poll_wire(cx) {
-            Poll::Ready(Ok(())) => {}
-            other => return other.map(|r| r.map(|()| 0)),
+    }
+
+    /// TYPE I, MODE S: `buf` straight to the data connection.
+    fn poll_write_plain(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let conn = ready!(self.transfer.poll_conn(cx))?;
+        match Pin::new(&mut **conn).poll_write(cx, buf) {
+            Poll::Ready(Ok(n)) => {
+                self.transfer.bytes += n as u64;
+                self.transfer.progressed();
+                Poll::Ready(Ok(n))
+            }
+            Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => Poll::Ready(Err(e)),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(self.transfer.fail(&e))),
+            Poll::Pending => self.transfer.pending(cx).map(Err),
         }
+    }
+
+    /// TYPE A or MODE B/C: once what was encoded before is out, encode `buf` into the wire
+    /// buffer and start writing it; what does not go now goes with the next call.
+    fn poll_write_encoded(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        ready!(self.poll_wire(cx))?;
         let (consumed, written) = self.encoder.encode(buf, &mut self.wire);
         self.wire_start = 0;
         self.wire_end = written;
         self.transfer.bytes += consumed as u64;
-        // Start writing; what does not go now goes with the next call.
         if let Poll::Ready(Err(e)) = self.poll_wire(cx) {
             return Poll::Ready(Err(e));
         }
@@ -712,86 +710,77 @@ impl<'a, R: Runtime> Upload<'a, R> {
     /// the connection (within the data timeout); then the end of the bytes is reported.
     pub(crate) fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         loop {
+            // Each phase is `Ready(Ok(()))` when it moved on (maybe to the next phase).
             match self.closing {
                 Closing::Done => return Poll::Ready(Ok(())),
                 _ if self.transfer.ended => return Poll::Ready(Err(failed_stream())),
-                Closing::No => {
-                    self.closing = Closing::Tail;
-                }
-                Closing::Tail => {
-                    match self.poll_wire(cx) {
-                        Poll::Ready(Ok(())) => {}
-                        other => return other,
-                    }
-                    if self.encoder.is_plain() {
-                        self.closing = Closing::Close;
-                        continue;
-                    }
-                    let (written, done) = self.encoder.finish(&mut self.wire);
-                    self.wire_start = 0;
-                    self.wire_end = written;
-                    if done {
-                        self.closing = Closing::Close;
-                        match self.poll_wire(cx) {
-                            Poll::Ready(Ok(())) => {}
-                            other => return other,
-                        }
-                    }
-                }
-                Closing::Close => {
-                    match self.poll_wire(cx) {
-                        Poll::Ready(Ok(())) => {}
-                        other => return other,
-                    }
-                    let conn = match self.transfer.poll_conn(cx) {
-                        Poll::Ready(Ok(conn)) => conn,
-                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                        Poll::Pending => return Poll::Pending,
-                    };
-                    match Pin::new(&mut **conn).poll_close(cx) {
-                        Poll::Ready(Ok(())) => {
-                            self.closing = Closing::Drain { drained: 0 };
-                            self.transfer.deadline =
-                                Some(Instant::now() + self.transfer.driver.net.data_timeout);
-                        }
-                        Poll::Ready(Err(e)) => return Poll::Ready(Err(self.transfer.fail(&e))),
-                        Poll::Pending => {
-                            return match self.transfer.pending(cx) {
-                                Poll::Ready(e) => Poll::Ready(Err(e)),
-                                Poll::Pending => Poll::Pending,
-                            }
-                        }
-                    }
-                }
-                Closing::Drain { drained } => {
-                    if drained >= DRAIN_LIMIT {
-                        self.finish_close(cx);
-                        continue;
-                    }
-                    let conn = match self.transfer.poll_conn(cx) {
-                        Poll::Ready(Ok(conn)) => conn,
-                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                        Poll::Pending => return Poll::Pending,
-                    };
-                    let mut scratch = [0u8; 4096];
-                    match Pin::new(&mut **conn).poll_read(cx, &mut scratch) {
-                        Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => self.finish_close(cx),
-                        Poll::Ready(Ok(n)) => {
-                            self.closing = Closing::Drain {
-                                drained: drained + n,
-                            }
-                        }
-                        Poll::Pending => match self.transfer.pending(cx) {
-                            // The server did not close within the data timeout: the bytes
-                            // are out; its final reply decides.
-                            Poll::Ready(_) if !self.transfer.ended => self.finish_close(cx),
-                            Poll::Ready(e) => return Poll::Ready(Err(e)),
-                            Poll::Pending => return Poll::Pending,
-                        },
-                    }
-                }
+                Closing::No => self.closing = Closing::Tail,
+                Closing::Tail => ready!(self.poll_tail(cx))?,
+                Closing::Close => ready!(self.poll_shutdown(cx))?,
+                Closing::Drain { drained } => ready!(self.poll_drain(cx, drained))?,
             }
         }
+    }
+
+    /// Writes what is held, then the encoders' tails (a MODE B end-of-file block); plain
+    /// transfers have none.
+    fn poll_tail(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.poll_wire(cx))?;
+        if self.encoder.is_plain() {
+            self.closing = Closing::Close;
+            return Poll::Ready(Ok(()));
+        }
+        let (written, done) = self.encoder.finish(&mut self.wire);
+        self.wire_start = 0;
+        self.wire_end = written;
+        if done {
+            self.closing = Closing::Close;
+            ready!(self.poll_wire(cx))?;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// close_notify and FIN; then the server's end is awaited within the data timeout.
+    fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.poll_wire(cx))?;
+        let conn = ready!(self.transfer.poll_conn(cx))?;
+        match Pin::new(&mut **conn).poll_close(cx) {
+            Poll::Ready(Ok(())) => {
+                self.closing = Closing::Drain { drained: 0 };
+                self.transfer.deadline =
+                    Some(Instant::now() + self.transfer.driver.net.data_timeout);
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(self.transfer.fail(&e))),
+            Poll::Pending => self.transfer.pending(cx).map(Err),
+        }
+    }
+
+    /// Reads (and drops) what the server still sends until it closes, at most
+    /// [`DRAIN_LIMIT`] bytes and until the deadline; then the end is reported.
+    fn poll_drain(&mut self, cx: &mut Context<'_>, drained: usize) -> Poll<io::Result<()>> {
+        if drained >= DRAIN_LIMIT {
+            self.finish_close(cx);
+            return Poll::Ready(Ok(()));
+        }
+        let conn = ready!(self.transfer.poll_conn(cx))?;
+        let mut scratch = [0u8; 4096];
+        match Pin::new(&mut **conn).poll_read(cx, &mut scratch) {
+            Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => self.finish_close(cx),
+            Poll::Ready(Ok(n)) => {
+                self.closing = Closing::Drain {
+                    drained: drained + n,
+                }
+            }
+            Poll::Pending => match self.transfer.pending(cx) {
+                // The server did not close within the data timeout: the bytes are out; its
+                // final reply decides.
+                Poll::Ready(_) if !self.transfer.ended => self.finish_close(cx),
+                Poll::Ready(e) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            },
+        }
+        Poll::Ready(Ok(()))
     }
 
     fn finish_close(&mut self, cx: &mut Context<'_>) {

@@ -8,7 +8,7 @@ use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAdd
 use std::time::{Duration, Instant};
 
 use ftp_proto::client::{
-    ClientConfig, ClientDataEvent, ClientSession, ControlInfo, DataConnId, DataFailure, OpId,
+    ClientConfig, ClientControlInfo, ClientDataEvent, ClientSession, DataConnId, DataFailure, OpId,
     OpOutput, UsageError,
 };
 
@@ -100,7 +100,7 @@ impl Driver {
             }
             _ => Stream::Plain(tcp),
         };
-        let conn = ControlInfo {
+        let conn = ClientControlInfo {
             peer,
             local,
             implicit_tls: options.tls_mode == TlsMode::Implicit,
@@ -272,65 +272,21 @@ impl Driver {
         }
     }
 
-    /// Executes every pending action, then writes the queued control bytes.
+    /// Executes every pending action (one method per kind), then writes the queued control
+    /// bytes.
     fn execute(&mut self) -> Result<()> {
         while let Some(action) = self.core.next_action() {
             match action {
-                Action::Connect { id, addr, tls } => {
-                    let event = match self.connect_data(addr, tls) {
-                        Ok(conn) => {
-                            self.conns.insert(id, conn);
-                            ClientDataEvent::Connected { peer: addr }
-                        }
-                        Err(failure) => ClientDataEvent::Failed(failure),
-                    };
-                    self.core.data_event(id, event);
-                }
+                Action::Connect { id, addr, tls } => self.connect_data(id, addr, tls),
                 Action::Listen {
                     id,
                     ip,
                     expect_peer,
                     tls,
-                } => {
-                    let event = match bind_active(&self.net, ip) {
-                        Ok((listener, local)) => match listener.set_nonblocking(true) {
-                            Ok(()) => {
-                                self.listeners.insert(
-                                    id,
-                                    PendingAccept {
-                                        listener,
-                                        expect: expect_peer,
-                                        tls,
-                                    },
-                                );
-                                ClientDataEvent::Listening { local }
-                            }
-                            Err(_) => ClientDataEvent::Failed(DataFailure::Bind),
-                        },
-                        Err(error) => {
-                            tracing::debug!(%error, "active-mode bind failed");
-                            ClientDataEvent::Failed(DataFailure::Bind)
-                        }
-                    };
-                    self.core.data_event(id, event);
-                }
+                } => self.listen_data(id, ip, expect_peer, tls),
                 Action::Handshake { id } => self.start_data_tls(id),
-                Action::Close { id } => {
-                    match self.conns.remove(&id) {
-                        Some(DataConn::Ready(stream)) => {
-                            let _ = stream.close_gracefully(self.net.data_timeout);
-                        }
-                        Some(conn) => conn.abort(),
-                        None => {}
-                    }
-                    self.core.data_event(id, ClientDataEvent::Closed);
-                }
-                Action::Abort { id } => {
-                    self.listeners.remove(&id);
-                    if let Some(conn) = self.conns.remove(&id) {
-                        conn.abort();
-                    }
-                }
+                Action::Close { id } => self.close_data(id),
+                Action::Abort { id } => self.abort_data(id),
                 Action::StartTls => {
                     self.flush();
                     self.start_tls();
@@ -339,20 +295,80 @@ impl Driver {
                     self.flush();
                     self.stop_tls();
                 }
-                Action::CloseControl => {
-                    self.flush();
-                    if let Some(control) = self.control.take() {
-                        let _ = control.tcp().shutdown(Shutdown::Both);
-                    }
-                    self.listeners.clear();
-                    for (_, conn) in self.conns.drain() {
-                        conn.abort();
-                    }
-                }
+                Action::CloseControl => self.close_control(),
             }
         }
         self.flush();
         Ok(())
+    }
+
+    /// `Connect`: connects the data connection now and reports the result.
+    fn connect_data(&mut self, id: DataConnId, addr: SocketAddr, tls: bool) {
+        let event = match self.open_data(addr, tls) {
+            Ok(conn) => {
+                self.conns.insert(id, conn);
+                ClientDataEvent::Connected { peer: addr }
+            }
+            Err(failure) => ClientDataEvent::Failed(failure),
+        };
+        self.core.data_event(id, event);
+    }
+
+    /// `Listen`: binds a non-blocking active-mode listener, which
+    /// [`poll_accept`](Self::poll_accept) polls, and reports where.
+    fn listen_data(&mut self, id: DataConnId, ip: IpAddr, expect: IpAddr, tls: bool) {
+        let event = match bind_active(&self.net, ip) {
+            Ok((listener, local)) => match listener.set_nonblocking(true) {
+                Ok(()) => {
+                    let pending = PendingAccept {
+                        listener,
+                        expect,
+                        tls,
+                    };
+                    self.listeners.insert(id, pending);
+                    ClientDataEvent::Listening { local }
+                }
+                Err(_) => ClientDataEvent::Failed(DataFailure::Bind),
+            },
+            Err(error) => {
+                tracing::debug!(%error, "active-mode bind failed");
+                ClientDataEvent::Failed(DataFailure::Bind)
+            }
+        };
+        self.core.data_event(id, event);
+    }
+
+    /// `Close`: a ready connection closes gracefully, any other is torn down; then `Closed`.
+    fn close_data(&mut self, id: DataConnId) {
+        match self.conns.remove(&id) {
+            Some(DataConn::Ready(stream)) => {
+                let _ = stream.close_gracefully(self.net.data_timeout);
+            }
+            Some(conn) => conn.abort(),
+            None => {}
+        }
+        self.core.data_event(id, ClientDataEvent::Closed);
+    }
+
+    /// `Abort`: drops the connection's listener and tears the connection down.
+    fn abort_data(&mut self, id: DataConnId) {
+        self.listeners.remove(&id);
+        if let Some(conn) = self.conns.remove(&id) {
+            conn.abort();
+        }
+    }
+
+    /// `Close`: writes what is queued, shuts the control connection down and drops every
+    /// data connection and listener.
+    fn close_control(&mut self) {
+        self.flush();
+        if let Some(control) = self.control.take() {
+            let _ = control.tcp().shutdown(Shutdown::Both);
+        }
+        self.listeners.clear();
+        for (_, conn) in self.conns.drain() {
+            conn.abort();
+        }
     }
 
     /// Writes the queued control bytes; a failure ends the session.
@@ -496,7 +512,8 @@ impl Driver {
         }
     }
 
-    fn connect_data(&mut self, addr: SocketAddr, tls: bool) -> Result<DataConn, DataFailure> {
+    /// Connects a data connection (through the application's connector when it has one).
+    fn open_data(&mut self, addr: SocketAddr, tls: bool) -> Result<DataConn, DataFailure> {
         let timeout = self.net.data_timeout;
         let tcp = match &self.net.connector {
             Some(connector) => connector

@@ -29,12 +29,21 @@ mod stream;
 
 use std::io::{self, Read, Write};
 
-use ftp_proto::client::{ClientDataEvent, DataConnId, Direction, OpId, StoreKind, TransferOutcome};
+use ftp_proto::client::{
+    ClientDataEvent, ClientSession, Credentials, DataConnId, Direction, ListKind, OpId, StoreKind,
+    TransferOutcome,
+};
+use ftp_proto::command::Command;
+use ftp_proto::feat::Features;
+use ftp_proto::listing::Entry;
+use ftp_proto::transfer::{DataType, TransferMode};
+use ftp_proto::{Reply, Timestamp};
 
 use self::driver::Driver;
 use self::stream::Stream;
 use crate::error::{data_failure, Error, Result};
-use crate::ops::client_methods;
+use crate::local::PartFile;
+use crate::ops::{self, LISTING_LIMIT};
 use crate::options::{parse_host_port, ConnectOptions};
 use crate::transcode::{Decoder, Encoder};
 use crate::url::FtpUrl;
@@ -83,7 +92,274 @@ impl Client {
         })
     }
 
-    client_methods!(, []);
+    /// Logs in with `user` and `password` (USER, PASS; then FEAT and `OPTS UTF8 ON` when
+    /// the server lists UTF8). With FTPS, log in after the TLS setup, which
+    /// [`connect_with`](Self::connect_with) does first.
+    pub fn login(&mut self, user: impl AsRef<str>, password: impl AsRef<str>) -> Result<()> {
+        let credentials = Credentials::new(user.as_ref().to_owned(), password.as_ref().to_owned());
+        let op = self.driver.queue(|s| s.login(credentials.clone()))?;
+        self.driver.wait(op)?;
+        self.driver.core.logged_in(credentials);
+        Ok(())
+    }
+
+    /// Changes the working directory (CWD).
+    pub fn cwd(&mut self, path: impl AsRef<[u8]>) -> Result<()> {
+        let op = self.driver.queue(|s| s.cwd(ops::bytes(path)))?;
+        self.driver.wait(op).map(drop)
+    }
+
+    /// Goes to the parent directory (CDUP).
+    pub fn cdup(&mut self) -> Result<()> {
+        let op = self.driver.queue(|s| s.cdup())?;
+        self.driver.wait(op).map(drop)
+    }
+
+    /// The working directory (PWD), decoded as UTF-8 (invalid bytes replaced).
+    pub fn pwd(&mut self) -> Result<String> {
+        let op = self.driver.queue(|s| s.pwd())?;
+        ops::path(self.driver.wait(op)?)
+    }
+
+    /// Creates a directory (MKD); returns its name as the server reports it.
+    pub fn mkdir(&mut self, path: impl AsRef<[u8]>) -> Result<String> {
+        let op = self.driver.queue(|s| s.mkdir(ops::bytes(path)))?;
+        ops::path(self.driver.wait(op)?)
+    }
+
+    /// Removes an empty directory (RMD).
+    pub fn rmdir(&mut self, path: impl AsRef<[u8]>) -> Result<()> {
+        let op = self.driver.queue(|s| s.rmdir(ops::bytes(path)))?;
+        self.driver.wait(op).map(drop)
+    }
+
+    /// Deletes a file (DELE).
+    pub fn delete(&mut self, path: impl AsRef<[u8]>) -> Result<()> {
+        let op = self.driver.queue(|s| s.delete(ops::bytes(path)))?;
+        self.driver.wait(op).map(drop)
+    }
+
+    /// Renames `from` to `to` (RNFR, RNTO).
+    pub fn rename(&mut self, from: impl AsRef<[u8]>, to: impl AsRef<[u8]>) -> Result<()> {
+        let (from, to) = (ops::bytes(from), ops::bytes(to));
+        let op = self.driver.queue(|s| s.rename(from, to))?;
+        self.driver.wait(op).map(drop)
+    }
+
+    /// The size of a file in bytes (SIZE, after `TYPE I` so every server counts bytes).
+    pub fn size(&mut self, path: impl AsRef<[u8]>) -> Result<u64> {
+        let op = self.driver.queue(|s| s.size(ops::bytes(path)))?;
+        ops::size(self.driver.wait(op)?)
+    }
+
+    /// The modification time of a file, UTC (MDTM).
+    pub fn mdtm(&mut self, path: impl AsRef<[u8]>) -> Result<Timestamp> {
+        let op = self.driver.queue(|s| s.mdtm(ops::bytes(path)))?;
+        ops::modified(self.driver.wait(op)?)
+    }
+
+    /// Sets the modification time of a file, UTC (MFMT).
+    pub fn set_modified(&mut self, path: impl AsRef<[u8]>, time: Timestamp) -> Result<()> {
+        let op = self
+            .driver
+            .queue(|s| s.set_modified(ops::bytes(path), time))?;
+        self.driver.wait(op).map(drop)
+    }
+
+    /// The facts of one file or directory (MLST; an empty path for the working
+    /// directory), as a typed entry.
+    pub fn mlst(&mut self, path: impl AsRef<[u8]>) -> Result<Entry> {
+        let op = self.driver.queue(|s| s.mlst(ops::opt_path(path)))?;
+        ops::entry(self.driver.wait(op)?)
+    }
+
+    /// CCC (RFC 4217 §6): the control connection goes back to plaintext after the
+    /// server's 200 (close_notify both ways), so firewalls can read it; data connections
+    /// stay protected.
+    pub fn ccc(&mut self) -> Result<()> {
+        let op = self.driver.queue(|s| s.ccc())?;
+        self.driver.wait(op).map(drop)
+    }
+
+    /// The features the server lists (FEAT). Login asks for them already; see
+    /// [`features`](Self::features).
+    pub fn feat(&mut self) -> Result<Features> {
+        let op = self.driver.queue(|s| s.feat())?;
+        ops::features(self.driver.wait(op)?)
+    }
+
+    /// NOOP: checks that the server answers.
+    pub fn noop(&mut self) -> Result<()> {
+        let op = self.driver.queue(|s| s.noop())?;
+        self.driver.wait(op).map(drop)
+    }
+
+    /// Sends a command line as given (`SITE CHMOD 644 f`, `HELP`, `SYST`) and returns the
+    /// server's 2yz or 3yz reply; 4yz and 5yz are [`Error::Reply`].
+    /// Verbs that change what the session tracks or need a data connection (AUTH, REIN,
+    /// QUIT, ABOR, RETR, STOR, LIST, ...) are refused with
+    /// [`Error::Usage`]: use their methods.
+    pub fn raw(&mut self, line: impl AsRef<[u8]>) -> Result<Reply> {
+        let op = self.driver.queue(|s| s.raw_line(ops::bytes(line)))?;
+        ops::done(self.driver.wait(op)?)
+    }
+
+    /// SITE with `args` (`CHMOD 644 f`, `UMASK 022`, ...): the server's 2yz or 3yz reply;
+    /// 4yz and 5yz are [`Error::Reply`].
+    pub fn site(&mut self, args: impl AsRef<[u8]>) -> Result<Reply> {
+        let command = Command::Site(ops::bytes(args));
+        let op = self.driver.queue(|s| s.raw(command))?;
+        ops::done(self.driver.wait(op)?)
+    }
+
+    /// Uploads under a name the server chooses (STOU; `hint` is sent as its argument
+    /// when not empty, which some servers use as the base of the name): write the bytes
+    /// into the returned upload, then `finish` it; the outcome's
+    /// [`stored_as`](TransferOutcome::stored_as) is the name, when
+    /// the server said it.
+    pub fn store_unique(&mut self, hint: impl AsRef<[u8]>) -> Result<Upload<'_>> {
+        self.upload(hint, StoreKind::Unique, 0)
+    }
+
+    /// Downloads `path` into memory, failing past `limit` bytes (the transfer is then
+    /// aborted): the whole file, once the server confirmed it.
+    pub fn retrieve_to_vec(&mut self, path: impl AsRef<[u8]>, limit: usize) -> Result<Vec<u8>> {
+        let mut stream = self.retrieve(path, 0)?;
+        let mut data = Vec::new();
+        stream.read_all(&mut data, limit)?;
+        stream.finish()?;
+        Ok(data)
+    }
+
+    /// Downloads `path` into the local file `local` without ever losing what `local`
+    /// held: the bytes go to a temporary file beside it (`.NAME.part-PID-N`), which
+    /// replaces `local` only once the server confirmed the transfer. A refusal (550) or
+    /// a transfer cut short leaves `local` as it was and removes the temporary file.
+    /// Local writes are plain blocking `std::fs` calls, also in the async clients.
+    /// Returns the transfer's outcome (byte count, final reply).
+    pub fn retrieve_to(
+        &mut self,
+        path: impl AsRef<[u8]>,
+        local: impl AsRef<std::path::Path>,
+    ) -> Result<TransferOutcome> {
+        let mut stream = self.retrieve(path, 0)?;
+        let mut part = match PartFile::beside(local.as_ref()) {
+            Ok(part) => part,
+            Err(error) => {
+                let _ = stream.abort();
+                return Err(error);
+            }
+        };
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match stream.read_chunk(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    if let Err(error) = part.write(&buf[..n]) {
+                        let _ = stream.abort();
+                        return Err(error);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let verdict = stream.finish();
+                    return Err(ops::stream_failed(Error::Io(e), verdict));
+                }
+            }
+        }
+        let outcome = stream.finish()?;
+        part.commit()?;
+        Ok(outcome)
+    }
+
+    /// Ends the session politely (QUIT) and closes the connection. Returns the server's
+    /// goodbye (221) when it sent one.
+    pub fn quit(mut self) -> Result<Reply> {
+        let op = self.driver.queue(|s| s.quit())?;
+        let reply = ops::done(self.driver.wait(op)?);
+        self.driver.shutdown();
+        reply
+    }
+
+    /// The entries of a directory (an empty path for the working directory): MLSD when
+    /// the server lists MLST in FEAT, LIST otherwise, parsed into typed entries (Unix
+    /// `ls -l`, DOS/IIS, EPLF and MLSx formats). Lines that do not parse and the `.`/`..`
+    /// entries are left out; every [`Entry`] keeps its raw line.
+    ///
+    /// A directory that does not exist is an error (the server's 550), never an empty
+    /// list: LIST is sent from inside the directory after a CWD into it (and a CWD back),
+    /// as curl does ([`ClientSession::list`]).
+    pub fn list(&mut self, path: impl AsRef<[u8]>) -> Result<Vec<Entry>> {
+        let listing = self.listing(path, ListKind::Auto)?;
+        Ok(ops::entries(listing))
+    }
+
+    /// The names in a directory (NLST; an empty path for the working directory), decoded
+    /// as UTF-8 (invalid bytes replaced), without `.` and `..`. Servers differ in whether
+    /// they prefix the directory.
+    pub fn nlst(&mut self, path: impl AsRef<[u8]>) -> Result<Vec<String>> {
+        let listing = self.listing(path, ListKind::Nlst)?;
+        Ok(ops::names(&listing))
+    }
+
+    /// The bytes of a listing as the server sent them (line ends as `\n`): `kind` says
+    /// which command ([`ListKind::Auto`] is MLSD when
+    /// available, else LIST). At most [`LISTING_LIMIT`] bytes.
+    pub fn listing(&mut self, path: impl AsRef<[u8]>, kind: ListKind) -> Result<Vec<u8>> {
+        let op = self
+            .driver
+            .queue_data(|s| s.list(ops::opt_path(path), kind))?;
+        let mut stream = self.transfer_stream(op)?;
+        let mut data = Vec::new();
+        stream.read_all(&mut data, LISTING_LIMIT)?;
+        stream.finish()?;
+        Ok(data)
+    }
+
+    /// Sets the representation of file transfers (TYPE): `DataType::Image` (binary, the
+    /// default) or `DataType::Ascii(..)`, whose line ends are converted (CRLF on the wire,
+    /// `\n` locally). Sent before the next transfer.
+    pub fn set_type(&mut self, data_type: DataType) -> Result<()> {
+        Ok(self.driver.core.session.set_type(data_type)?)
+    }
+
+    /// Sets the transfer mode (MODE): stream (the default), block or compressed, decoded
+    /// on the data path. Sent before the next transfer.
+    pub fn set_mode(&mut self, mode: TransferMode) -> Result<()> {
+        Ok(self.driver.core.session.set_mode(mode)?)
+    }
+
+    /// What the server listed in FEAT at login (empty before login, or when FEAT was
+    /// refused).
+    pub fn features(&self) -> &Features {
+        self.driver.core.session.features()
+    }
+
+    /// The server's 220 greeting.
+    pub fn greeting(&self) -> Option<&Reply> {
+        self.driver.core.greeting.as_ref()
+    }
+
+    /// True once a login succeeded.
+    pub fn is_logged_in(&self) -> bool {
+        self.driver.core.session.is_logged_in()
+    }
+
+    /// True while TLS protects the control connection; data connections are protected
+    /// too when [`is_data_protected`](Self::is_data_protected).
+    pub fn is_secure(&self) -> bool {
+        self.driver.core.session.is_control_protected()
+    }
+
+    /// True when data connections use TLS (PROT P accepted).
+    pub fn is_data_protected(&self) -> bool {
+        self.driver.core.session.is_data_protected()
+    }
+
+    /// The protocol session, for what has no method here (read-only).
+    pub fn session(&self) -> &ClientSession {
+        &self.driver.core.session
+    }
 
     /// Downloads `path` from byte `offset` (REST when not 0): the returned [`Download`] reads
     /// the file's bytes. Read it to the end, then call [`Download::finish`] for the server's
@@ -91,7 +367,7 @@ impl Client {
     pub fn retrieve(&mut self, path: impl AsRef<[u8]>, offset: u64) -> Result<Download<'_>> {
         let op = self
             .driver
-            .queue_data(|s| s.retrieve(crate::ops::bytes(path), offset))?;
+            .queue_data(|s| s.retrieve(ops::bytes(path), offset))?;
         self.transfer_stream(op)
     }
 
@@ -131,7 +407,7 @@ impl Client {
     ) -> Result<Upload<'_>> {
         let op = self
             .driver
-            .queue_data(|s| s.store(crate::ops::bytes(path), kind, offset))?;
+            .queue_data(|s| s.store(ops::bytes(path), kind, offset))?;
         let (started, stream) = self.driver.wait_started(op)?;
         let encoder = Encoder::new(started.params);
         let wire = if encoder.is_plain() {
@@ -177,7 +453,7 @@ impl Client {
 
 /// Uploads what `reader` yields, with a buffer the size of the upload's wire buffer, then
 /// waits for the server's verdict. A failed write reports the verdict instead of the
-/// socket's error ([`stream_failed`](crate::ops::stream_failed)); a failed read of `reader`
+/// socket's error ([`stream_failed`](ops::stream_failed)); a failed read of `reader`
 /// aborts the upload.
 fn upload_from(mut upload: Upload<'_>, reader: &mut impl Read) -> Result<u64> {
     let mut buf = vec![0u8; WIRE_LEN];
@@ -193,7 +469,7 @@ fn upload_from(mut upload: Upload<'_>, reader: &mut impl Read) -> Result<u64> {
             }
         };
         if let Err(e) = upload.write_all(&buf[..n]) {
-            return Err(crate::ops::stream_failed(unwrap_io(e), upload.finish()));
+            return Err(ops::stream_failed(unwrap_io(e), upload.finish()));
         }
         total += n as u64;
     }
@@ -313,7 +589,7 @@ impl<'a> Transfer<'a> {
 
     fn result(&mut self) -> Result<TransferOutcome> {
         self.settled = true;
-        crate::ops::transfer(self.driver.wait(self.op)?)
+        ops::transfer(self.driver.wait(self.op)?)
     }
 }
 
@@ -404,7 +680,7 @@ impl Download<'_> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     let verdict = self.transfer.result();
-                    return Err(crate::ops::stream_failed(unwrap_io(e), verdict));
+                    return Err(ops::stream_failed(unwrap_io(e), verdict));
                 }
             };
             if out.len() + n > limit {

@@ -14,9 +14,10 @@ use futures_io::{AsyncRead, AsyncWrite};
 
 use super::{BoxFuture, Conn, Listener, Runtime, Timer};
 
-/// The async-io reactor (async-std, smol).
-#[derive(Debug)]
-pub(crate) struct AsyncIoRuntime;
+/// The async-io reactor that async-std and smol share, as the runtime of an
+/// [`AsyncClient`](crate::AsyncClient); any executor can poll the client.
+#[derive(Debug, Clone, Copy)]
+pub struct AsyncIoRuntime;
 
 struct IoConn(Async<StdStream>);
 

@@ -5,6 +5,11 @@
 //!
 //! No task is spawned and no thread started: every future here is polled by the driver,
 //! inside the futures the application awaits.
+//!
+//! The traits are `pub` in this private module: [`Runtime`] bounds the public client types
+//! (as the supertrait of [`AsyncRuntime`](crate::AsyncRuntime)), so it and what its methods
+//! name must be as visible as they are, yet nobody outside the crate can name them (the
+//! trait is sealed).
 
 use std::future::Future;
 use std::io;
@@ -23,7 +28,7 @@ pub(crate) mod tokio;
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// A connected stream: TCP of the runtime, or TLS over it.
-pub(crate) trait Conn: AsyncRead + AsyncWrite + Send + Unpin + 'static {
+pub trait Conn: AsyncRead + AsyncWrite + Send + Unpin + 'static {
     /// `(local, peer)` addresses.
     fn addrs(&self) -> io::Result<(SocketAddr, SocketAddr)>;
     /// Makes the next close a reset (SO_LINGER 0).
@@ -42,7 +47,7 @@ pub(crate) trait Conn: AsyncRead + AsyncWrite + Send + Unpin + 'static {
 }
 
 /// A listening socket of the runtime.
-pub(crate) trait Listener: Send + 'static {
+pub trait Listener: Send + 'static {
     /// Polls for the next connection.
     fn poll_accept(
         &mut self,
@@ -51,7 +56,7 @@ pub(crate) trait Listener: Send + 'static {
 }
 
 /// A resettable timer of the runtime.
-pub(crate) trait Timer: Send {
+pub trait Timer: Send {
     /// Fire at `at` instead.
     fn reset(&mut self, at: Instant);
     /// Ready once the deadline has passed.
@@ -60,7 +65,7 @@ pub(crate) trait Timer: Send {
 
 /// What the driver needs from a runtime. Implemented by zero-sized types; the driver is
 /// generic over it.
-pub(crate) trait Runtime: Send + Sync + 'static {
+pub trait Runtime: Send + Sync + 'static {
     /// Resolves `host` (a name or an IP address) to addresses for `port`.
     fn resolve(host: String, port: u16) -> BoxFuture<'static, io::Result<Vec<SocketAddr>>>;
     /// Connects to `addr`.

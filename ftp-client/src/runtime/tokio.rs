@@ -14,9 +14,10 @@ use tokio::net::{TcpListener, TcpStream};
 
 use super::{BoxFuture, Conn, Listener, Runtime, Timer};
 
-/// Tokio, through the runtime of the calling task.
-#[derive(Debug)]
-pub(crate) struct TokioRuntime;
+/// Tokio as the runtime of an [`AsyncClient`](crate::AsyncClient): sockets and timers of the
+/// runtime of the calling task (its `net` and `time` drivers enabled).
+#[derive(Debug, Clone, Copy)]
+pub struct TokioRuntime;
 
 struct TokioConn(TcpStream);
 

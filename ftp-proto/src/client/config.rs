@@ -1,5 +1,5 @@
 //! Client configuration ([`ClientConfig`]) and what the driver knows about the control
-//! connection ([`ControlInfo`]).
+//! connection ([`ClientControlInfo`]).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
@@ -161,9 +161,11 @@ impl Default for ClientConfig {
     }
 }
 
-/// What the driver knows about the control connection.
+/// The control connection as the client sees it: the server's end (`peer`), the client's
+/// (`local`) and whether it is implicit FTPS. The server's counterpart is
+/// [`ServerControlInfo`](crate::server::ServerControlInfo).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ControlInfo {
+pub struct ClientControlInfo {
     /// The server's end: EPSV connections go to its IP, active-mode connections must come from
     /// it.
     pub peer: SocketAddr,
@@ -175,7 +177,7 @@ pub struct ControlInfo {
     pub implicit_tls: bool,
 }
 
-impl ControlInfo {
+impl ClientControlInfo {
     /// A plaintext control connection from `local` to `peer`.
     pub fn new(local: SocketAddr, peer: SocketAddr) -> Self {
         Self {

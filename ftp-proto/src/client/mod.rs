@@ -123,12 +123,12 @@
 //!
 //! use ftp_proto::client::{
 //!     ClientConfig, ClientDataEvent, ClientDataIntent, ClientEvent, ClientOutput, ClientSession,
-//!     ControlInfo, Credentials, DataFailure, ListKind,
+//!     ClientControlInfo, Credentials, DataFailure, ListKind,
 //! };
 //!
 //! fn main() -> std::io::Result<()> {
 //!     let mut control = TcpStream::connect("127.0.0.1:21")?;
-//!     let conn = ControlInfo::new(control.local_addr()?, control.peer_addr()?);
+//!     let conn = ClientControlInfo::new(control.local_addr()?, control.peer_addr()?);
 //!     let mut session = ClientSession::new(ClientConfig::default(), conn, Instant::now());
 //!     session.login(Credentials::anonymous()).expect("a new session takes a login");
 //!     let listing = session.list(None, ListKind::Auto).expect("queued behind the login");
@@ -216,7 +216,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-pub use config::{ClientConfig, ControlInfo, DataMode, PasvAddressPolicy};
+pub use config::{ClientConfig, ClientControlInfo, DataMode, PasvAddressPolicy};
 pub use state::ClientSession;
 pub use types::{
     ClientDataEvent, ClientDataIntent, ClientEvent, ClientOutput, CloseReason, Credentials,
@@ -236,7 +236,7 @@ const OUTPUT_HIGH_WATER: usize = 32;
 
 impl ClientSession {
     /// A session for a new control connection, waiting for the greeting. Performs no I/O.
-    pub fn new(config: ClientConfig, conn: ControlInfo, now: Instant) -> Self {
+    pub fn new(config: ClientConfig, conn: ClientControlInfo, now: Instant) -> Self {
         Self::build(config, conn, now)
     }
 
@@ -601,7 +601,7 @@ impl ClientSession {
     }
 
     /// The control connection's addresses.
-    pub fn conn(&self) -> &ControlInfo {
+    pub fn conn(&self) -> &ClientControlInfo {
         &self.conn
     }
 }

@@ -19,7 +19,7 @@ use crate::feat::Features;
 use crate::reply::{Reply, ReplyDecoder};
 use crate::transfer::{DataType, FileStructure, FormatControl, TransferMode};
 
-use super::config::{ClientConfig, ControlInfo};
+use super::config::{ClientConfig, ClientControlInfo};
 use super::types::{
     ClientDataIntent, ClientEvent, ClientOutput, CloseReason, Credentials, DataConnId, DataFailure,
     Direction, ListKind, OpError, OpId, OpOutput, StoreKind, TransferKind, TransferParams,
@@ -311,7 +311,7 @@ pub(super) struct Op {
 #[derive(Debug)]
 pub struct ClientSession {
     pub(super) config: ClientConfig,
-    pub(super) conn: ControlInfo,
+    pub(super) conn: ClientControlInfo,
     pub(super) now: Instant,
     pub(super) decoder: ReplyDecoder,
     pub(super) out: VecDeque<ClientOutput>,
@@ -334,7 +334,7 @@ pub struct ClientSession {
 // Construction and output
 
 impl ClientSession {
-    pub(super) fn build(config: ClientConfig, conn: ControlInfo, now: Instant) -> Self {
+    pub(super) fn build(config: ClientConfig, conn: ClientControlInfo, now: Instant) -> Self {
         let deadline = super::timer::after(now, config.reply_timeout);
         Self {
             decoder: ReplyDecoder::new(config.reply),

@@ -69,7 +69,7 @@ pub enum Direction {
     Upload,
 }
 
-/// Work the driver must do on a data connection.
+/// Work the client's driver must do on a data connection.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[must_use = "every intent must be executed by the driver"]
 #[non_exhaustive]
@@ -147,7 +147,7 @@ pub enum ClientDataIntent {
     },
 }
 
-/// What the driver observed on a data connection.
+/// What the client's driver observed on a data connection.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ClientDataEvent {

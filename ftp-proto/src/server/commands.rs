@@ -21,7 +21,7 @@ use super::state::{
 };
 use super::text::{self, OpClass};
 use super::types::{
-    CloseReason, DataIntent, ListFormat, Secret, ServerEvent, ServerOutput, StorageOpId,
+    CloseReason, ListFormat, Secret, ServerDataIntent, ServerEvent, ServerOutput, StorageOpId,
     StorageRequest, StoreMode, TransferKind, TransferParams,
 };
 
@@ -668,7 +668,7 @@ impl ServerSession {
         let id = super::types::DataConnId::from_raw(self.fresh_id());
         let expect_peer =
             (!self.config.allow_foreign_passive).then(|| canonical_ip(self.conn.peer.ip()));
-        self.intent(DataIntent::Listen {
+        self.intent(ServerDataIntent::Listen {
             id,
             expect_peer,
             ipv6: self.control_is_ipv6(),

@@ -1,5 +1,5 @@
 //! Server configuration: policies and limits shared by every session (`Arc<ServerConfig>`),
-//! and what the driver knows about one control connection ([`ConnInfo`]).
+//! and what the driver knows about one control connection ([`ServerControlInfo`]).
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -299,9 +299,11 @@ impl ServerConfig {
     }
 }
 
-/// What the driver knows about one control connection.
+/// The control connection as the server sees it: its own end (`local`), the client's
+/// (`peer`) and whether it is implicit FTPS. The client's counterpart is
+/// [`ClientControlInfo`](crate::client::ClientControlInfo).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ConnInfo {
+pub struct ServerControlInfo {
     /// The server's end: its IP goes into 227/228 replies unless `passive_address` is set.
     pub local: SocketAddr,
     /// The client's end: PORT/EPRT/LPRT and data connections must come from its IP.
@@ -311,7 +313,7 @@ pub struct ConnInfo {
     pub implicit_tls: bool,
 }
 
-impl ConnInfo {
+impl ServerControlInfo {
     /// A plaintext control connection.
     pub fn new(local: SocketAddr, peer: SocketAddr) -> Self {
         Self {

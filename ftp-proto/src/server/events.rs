@@ -15,15 +15,16 @@ use super::state::{Busy, ControlTls, DataChannel, Login, PendingOp, ServerSessio
 use super::text::{self, OpClass};
 use super::timer::Timer;
 use super::types::{
-    AuthFailure, AuthId, CloseReason, DataConnId, DataEvent, DataFailure, DataIntent, FileKind,
-    Metadata, Principal, ServerEvent, StorageError, StorageOpId, StorageResponse, TransferKind,
+    AuthFailure, AuthId, CloseReason, DataConnId, DataFailure, FileKind, Metadata, Principal,
+    ServerDataEvent, ServerDataIntent, ServerEvent, StorageError, StorageOpId, StorageResponse,
+    TransferKind,
 };
 
 // ---------------------------------------------------------------------------------------------
 // Data connections
 
 impl ServerSession {
-    pub(super) fn on_data_event(&mut self, id: DataConnId, event: DataEvent) {
+    pub(super) fn on_data_event(&mut self, id: DataConnId, event: ServerDataEvent) {
         match &self.busy {
             Busy::Bind { id: bind, kind, .. } if *bind == id => {
                 let kind = *kind;
@@ -37,25 +38,30 @@ impl ServerSession {
         }
     }
 
-    fn on_bind_event(&mut self, id: DataConnId, kind: super::state::PassiveKind, event: DataEvent) {
+    fn on_bind_event(
+        &mut self,
+        id: DataConnId,
+        kind: super::state::PassiveKind,
+        event: ServerDataEvent,
+    ) {
         self.verb = Bytes::from_static(match kind {
             super::state::PassiveKind::Pasv => b"PASV",
             super::state::PassiveKind::Epsv => b"EPSV",
             super::state::PassiveKind::Lpsv => b"LPSV",
         });
         match event {
-            DataEvent::Listening { local } => {
+            ServerDataEvent::Listening { local } => {
                 self.channel_bound(id);
                 let reply = self.passive_reply(kind, local);
                 self.send(reply);
                 self.become_idle();
             }
-            DataEvent::Failed(_) | DataEvent::Closed => {
-                self.intent(DataIntent::Abort { id });
+            ServerDataEvent::Failed(_) | ServerDataEvent::Closed => {
+                self.intent(ServerDataIntent::Abort { id });
                 self.reply(ReplyCode::CANT_OPEN_DATA, "Can't open passive connection.");
                 self.become_idle();
             }
-            DataEvent::Connected { .. } | DataEvent::Progress { .. } => {}
+            ServerDataEvent::Connected { .. } | ServerDataEvent::Progress { .. } => {}
         }
     }
 
@@ -65,29 +71,31 @@ impl ServerSession {
             || canonical_ip(peer.ip()) == canonical_ip(self.conn.peer.ip())
     }
 
-    fn on_idle_channel_event(&mut self, event: DataEvent) {
+    fn on_idle_channel_event(&mut self, event: ServerDataEvent) {
         match event {
-            DataEvent::Connected { peer } if self.passive_peer_ok(peer) => self.channel_connected(),
-            DataEvent::Connected { .. } => self.drop_channel(),
-            DataEvent::Closed | DataEvent::Failed(_) => self.channel_gone(),
-            DataEvent::Listening { .. } | DataEvent::Progress { .. } => {}
+            ServerDataEvent::Connected { peer } if self.passive_peer_ok(peer) => {
+                self.channel_connected()
+            }
+            ServerDataEvent::Connected { .. } => self.drop_channel(),
+            ServerDataEvent::Closed | ServerDataEvent::Failed(_) => self.channel_gone(),
+            ServerDataEvent::Listening { .. } | ServerDataEvent::Progress { .. } => {}
         }
     }
 
-    fn on_transfer_data(&mut self, event: DataEvent) {
+    fn on_transfer_data(&mut self, event: ServerDataEvent) {
         let passive = self
             .transfer_ref()
             .is_some_and(|t| matches!(t.channel, DataChannel::Passive { .. }));
         match event {
-            DataEvent::Connected { peer } if passive && !self.passive_peer_ok(peer) => {
+            ServerDataEvent::Connected { peer } if passive && !self.passive_peer_ok(peer) => {
                 let (code, text) = text::data_failure(DataFailure::PeerMismatch, false);
                 self.fail_transfer(code, text);
             }
-            DataEvent::Connected { .. } => self.transfer_connected(),
-            DataEvent::Progress { bytes } => self.transfer_progress(bytes),
-            DataEvent::Closed => self.transfer_data_closed(),
-            DataEvent::Failed(failure) => self.on_transfer_failed(failure),
-            DataEvent::Listening { .. } => {}
+            ServerDataEvent::Connected { .. } => self.transfer_connected(),
+            ServerDataEvent::Progress { bytes } => self.transfer_progress(bytes),
+            ServerDataEvent::Closed => self.transfer_data_closed(),
+            ServerDataEvent::Failed(failure) => self.on_transfer_failed(failure),
+            ServerDataEvent::Listening { .. } => {}
         }
     }
 
@@ -209,7 +217,7 @@ impl ServerSession {
             path: transfer.path,
         });
         if let DataChannel::Active { addr } = transfer.channel {
-            self.intent(DataIntent::Connect {
+            self.intent(ServerDataIntent::Connect {
                 id: transfer.data,
                 addr,
                 tls: self.settings.data_protected,
@@ -594,7 +602,7 @@ impl ServerSession {
         match &self.busy {
             Busy::Bind { id, .. } => {
                 let id = *id;
-                self.intent(DataIntent::Abort { id });
+                self.intent(ServerDataIntent::Abort { id });
                 self.reply(ReplyCode::CANT_OPEN_DATA, "Can't open passive connection.");
                 self.become_idle();
             }

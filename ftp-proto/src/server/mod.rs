@@ -30,7 +30,7 @@
 //! 2. **Pass the current time**: `now` is `Instant::now()` when the input is handled, never the
 //!    deadline it slept until. The session clamps `now` so it never goes backwards; an early
 //!    `handle_timeout` does nothing; every deadline the session acts on is in `poll_timeout`.
-//! 3. **Execute intents as documented** on [`DataIntent`], [`StorageRequest`] and
+//! 3. **Execute intents as documented** on [`ServerDataIntent`], [`StorageRequest`] and
 //!    [`ServerOutput`], echoing the ids it was given. A result for an id the session no longer
 //!    waits for (after ABOR, a timeout, a new PASV) is ignored, so races are harmless.
 //! 4. **Move bulk bytes itself**: for `Retrieve`, `Store` and `List`, the storage back end copies
@@ -44,7 +44,7 @@
 //!   delay, a listener bind or a transfer is pending, later lines wait, unparsed. During a
 //!   transfer only ABOR, STAT (no argument) and QUIT are taken: at the head of the queue, or
 //!   anywhere in it when Telnet IP/Synch marked them urgent.
-//! * 227/228/229 only after [`DataEvent::Listening`]; 226 only after [`DataEvent::Closed`]
+//! * 227/228/229 only after [`ServerDataEvent::Listening`]; 226 only after [`ServerDataEvent::Closed`]
 //!   answers the `Close` that followed `Transferred` (RFC 959 §5.2).
 //! * After `AUTH TLS`, the 234 is followed by [`ServerOutput::StartTls`], and every byte already
 //!   received after the AUTH line is discarded, never executed (ProFTPD bug 3624); input is
@@ -68,7 +68,7 @@
 //! use std::time::{Duration, Instant};
 //!
 //! use ftp_proto::server::{
-//!     AnonymousPolicy, ConnInfo, ServerConfig, ServerOutput, ServerSession, StorageError,
+//!     AnonymousPolicy, ServerControlInfo, ServerConfig, ServerOutput, ServerSession, StorageError,
 //!     StorageErrorKind, StorageRequest, StorageResponse,
 //! };
 //!
@@ -85,7 +85,7 @@
 //!     });
 //!     let listener = TcpListener::bind("127.0.0.1:2121")?;
 //!     let (mut control, peer) = listener.accept()?;
-//!     let conn = ConnInfo::new(control.local_addr()?, peer);
+//!     let conn = ServerControlInfo::new(control.local_addr()?, peer);
 //!     let mut session = ServerSession::new(config, conn, Instant::now());
 //!     let mut buf = [0u8; 4096];
 //!     loop {
@@ -156,7 +156,7 @@
 //! * PORT/EPRT/LPRT to a port below 1024 → **504** (RFC 2577), checked first; to another host
 //!   than the control peer → **500** for PORT ("Illegal PORT command", the traditional reply),
 //!   **501** for EPRT/LPRT. Passive listeners carry the peer address in
-//!   [`DataIntent::Listen::expect_peer`] and a connection from elsewhere fails the transfer
+//!   [`ServerDataIntent::Listen::expect_peer`] and a connection from elsewhere fails the transfer
 //!   with 425.
 //! * EPSV ALL → 200; then PORT, PASV, EPRT, LPRT, LPSV → **501**. `EPSV 2` on IPv4 → **522**
 //!   `use (1)`.
@@ -198,17 +198,19 @@ mod types;
 use std::sync::Arc;
 use std::time::Instant;
 
-pub use config::{AnonymousPolicy, ConnInfo, FactSet, HashAlgorithm, ServerConfig, TlsPolicy};
+pub use config::{
+    AnonymousPolicy, FactSet, HashAlgorithm, ServerConfig, ServerControlInfo, TlsPolicy,
+};
 pub use permissions::{Permissions, UnknownPermission};
 pub use state::ServerSession;
 /// Every verb the server session implements (whether a configuration offers it or not), in
 /// alphabetical order: what HELP lists when all are offered.
 pub use text::IMPLEMENTED as IMPLEMENTED_VERBS;
 pub use types::{
-    AuthFailure, AuthId, CloseReason, DataConnId, DataEvent, DataFailure, DataIntent, FileKind,
-    HashValue, ListFormat, Metadata, Principal, Secret, ServerEvent, ServerOutput, StorageError,
-    StorageErrorKind, StorageOpId, StorageRequest, StorageResponse, StoreMode, TransferKind,
-    TransferParams,
+    AuthFailure, AuthId, CloseReason, DataConnId, DataFailure, FileKind, HashValue, ListFormat,
+    Metadata, Principal, Secret, ServerDataEvent, ServerDataIntent, ServerEvent, ServerOutput,
+    StorageError, StorageErrorKind, StorageOpId, StorageRequest, StorageResponse, StoreMode,
+    TransferKind, TransferParams,
 };
 
 use crate::path::VirtualPath;
@@ -218,7 +220,7 @@ use types::ServerEvent as Event;
 
 impl ServerSession {
     /// A session for a new control connection; queues the 220 greeting. Performs no I/O.
-    pub fn new(config: Arc<ServerConfig>, conn: ConnInfo, now: Instant) -> Self {
+    pub fn new(config: Arc<ServerConfig>, conn: ServerControlInfo, now: Instant) -> Self {
         let mut session = Self::build(config, conn, now);
         session.event(Event::Connected { peer: conn.peer });
         session.greet();
@@ -227,7 +229,7 @@ impl ServerSession {
 
     /// A session for a connection the server cannot take (too many clients): queues
     /// `421 <full_message>` and `Close`.
-    pub fn new_refused(config: Arc<ServerConfig>, conn: ConnInfo, now: Instant) -> Self {
+    pub fn new_refused(config: Arc<ServerConfig>, conn: ServerControlInfo, now: Instant) -> Self {
         let message = config.full_message.clone();
         Self::new_refused_because(config, conn, now, &message)
     }
@@ -236,7 +238,7 @@ impl ServerSession {
     /// `421 message` (on one line) and `Close`, like [`ServerSession::new_refused`].
     pub fn new_refused_because(
         config: Arc<ServerConfig>,
-        conn: ConnInfo,
+        conn: ServerControlInfo,
         now: Instant,
         message: &str,
     ) -> Self {
@@ -251,7 +253,7 @@ impl ServerSession {
     /// greeting at `ready_at` (RFC 959 §5.4). Commands received before the 220 wait.
     pub fn new_delayed(
         config: Arc<ServerConfig>,
-        conn: ConnInfo,
+        conn: ServerControlInfo,
         now: Instant,
         ready_at: Instant,
     ) -> Self {
@@ -285,7 +287,7 @@ impl ServerSession {
     }
 
     /// What the driver observed on data connection `id`.
-    pub fn handle_data_event(&mut self, now: Instant, id: DataConnId, event: DataEvent) {
+    pub fn handle_data_event(&mut self, now: Instant, id: DataConnId, event: ServerDataEvent) {
         self.advance(now);
         if self.is_closed() {
             return;
@@ -438,7 +440,7 @@ impl ServerSession {
     }
 
     /// The control connection's addresses.
-    pub fn conn(&self) -> &ConnInfo {
+    pub fn conn(&self) -> &ServerControlInfo {
         &self.conn
     }
 }

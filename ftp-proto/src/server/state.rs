@@ -21,11 +21,11 @@ use crate::reply::{Reply, ReplyCode};
 use crate::timestamp::Timestamp;
 use crate::transfer::{DataType, FileStructure, FormatControl, TransferMode};
 
-use super::config::{ConnInfo, FactSet, HashAlgorithm, ServerConfig};
+use super::config::{FactSet, HashAlgorithm, ServerConfig, ServerControlInfo};
 use super::text;
 use super::types::{
-    AuthId, CloseReason, DataConnId, DataIntent, Principal, Secret, ServerEvent, ServerOutput,
-    StorageOpId, TransferKind, TransferParams,
+    AuthId, CloseReason, DataConnId, Principal, Secret, ServerDataIntent, ServerEvent,
+    ServerOutput, StorageOpId, TransferKind, TransferParams,
 };
 
 /// Outputs queued before the session stops taking new command lines until the driver drains:
@@ -163,7 +163,7 @@ pub(super) struct Transfer {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) enum Busy {
     Idle,
-    /// PASV/EPSV/LPSV: waiting for `DataEvent::Listening`.
+    /// PASV/EPSV/LPSV: waiting for `ServerDataEvent::Listening`.
     Bind {
         id: DataConnId,
         kind: PassiveKind,
@@ -270,7 +270,7 @@ impl Settings {
 #[derive(Debug)]
 pub struct ServerSession {
     pub(super) config: Arc<ServerConfig>,
-    pub(super) conn: ConnInfo,
+    pub(super) conn: ServerControlInfo,
     pub(super) now: Instant,
     pub(super) framer: LineFramer,
     /// Complete lines taken from the framer, not yet executed (bounded like the framer).
@@ -300,7 +300,7 @@ pub struct ServerSession {
 // Construction and output
 
 impl ServerSession {
-    pub(super) fn build(config: Arc<ServerConfig>, conn: ConnInfo, now: Instant) -> Self {
+    pub(super) fn build(config: Arc<ServerConfig>, conn: ServerControlInfo, now: Instant) -> Self {
         let settings = Settings::new(&config);
         Self {
             framer: LineFramer::new(config.line),
@@ -350,7 +350,7 @@ impl ServerSession {
         self.emit(ServerOutput::Event(event));
     }
 
-    pub(super) fn intent(&mut self, intent: DataIntent) {
+    pub(super) fn intent(&mut self, intent: ServerDataIntent) {
         self.emit(ServerOutput::Data(intent));
     }
 
@@ -657,7 +657,7 @@ impl ServerSession {
     pub(super) fn drop_channel(&mut self) {
         let old = core::mem::replace(&mut self.data, DataChannel::None);
         if let Some(id) = old.id() {
-            self.intent(DataIntent::Abort { id });
+            self.intent(ServerDataIntent::Abort { id });
         }
     }
 
@@ -707,7 +707,7 @@ impl ServerSession {
         let Busy::Transfer(transfer) = core::mem::replace(&mut self.busy, Busy::Idle) else {
             return None;
         };
-        self.intent(DataIntent::Abort { id: transfer.data });
+        self.intent(ServerDataIntent::Abort { id: transfer.data });
         self.verb = Bytes::from_static(transfer.kind.verb().as_bytes());
         self.reply(code, text);
         self.event(ServerEvent::TransferFailed {
@@ -915,7 +915,7 @@ impl ServerSession {
         transfer.stage = TransferStage::Closing;
         transfer.since = now;
         let id = transfer.data;
-        self.intent(DataIntent::Close { id });
+        self.intent(ServerDataIntent::Close { id });
     }
 
     /// Ends the session: tears down data connections, emits `Closed` and `Close`.
@@ -931,12 +931,12 @@ impl ServerSession {
                 reason,
             };
             let id = transfer.data;
-            self.intent(DataIntent::Abort { id });
+            self.intent(ServerDataIntent::Abort { id });
             self.event(interrupted);
         }
         if let Busy::Bind { id, .. } = &self.busy {
             let id = *id;
-            self.intent(DataIntent::Abort { id });
+            self.intent(ServerDataIntent::Abort { id });
         }
         self.drop_channel();
         self.busy = Busy::Idle;

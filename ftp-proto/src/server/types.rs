@@ -38,7 +38,7 @@ pub enum ServerOutput {
     /// IAC-escaped; Telnet option refusals).
     Transmit(Bytes),
     /// Work on a data connection.
-    Data(DataIntent),
+    Data(ServerDataIntent),
     /// Ask the storage back end to do something; answer with
     /// [`handle_storage_result`](super::ServerSession::handle_storage_result) and this `id`.
     Storage {
@@ -76,13 +76,13 @@ pub enum ServerOutput {
     Event(ServerEvent),
 }
 
-/// Work the driver must do on a data connection.
+/// Work the server's driver must do on a data connection.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[must_use = "every intent must be executed by the driver"]
 #[non_exhaustive]
-pub enum DataIntent {
+pub enum ServerDataIntent {
     /// Bind a listener (PASV, EPSV, LPSV) on the control connection's local address, on a port
-    /// the driver picks from its range, and report [`DataEvent::Listening`]. Accept one
+    /// the driver picks from its range, and report [`ServerDataEvent::Listening`]. Accept one
     /// connection, and only from `expect_peer` when it is set (RFC 2577 port theft): a
     /// connection from elsewhere is refused with [`DataFailure::PeerMismatch`].
     Listen {
@@ -93,20 +93,20 @@ pub enum DataIntent {
         /// Bind IPv6 (the control connection is IPv6) rather than IPv4.
         ipv6: bool,
         /// Run a TLS handshake (as TLS server) on the accepted connection before reporting
-        /// [`DataEvent::Connected`] (PROT P).
+        /// [`ServerDataEvent::Connected`] (PROT P).
         tls: bool,
     },
-    /// Connect to the client (PORT, EPRT, LPRT) and report [`DataEvent::Connected`].
+    /// Connect to the client (PORT, EPRT, LPRT) and report [`ServerDataEvent::Connected`].
     Connect {
         /// The connection.
         id: DataConnId,
         /// Where to connect.
         addr: SocketAddr,
         /// Run a TLS handshake (as TLS server: the FTP client is always the TLS client, RFC
-        /// 4217 §7) before reporting [`DataEvent::Connected`] (PROT P).
+        /// 4217 §7) before reporting [`ServerDataEvent::Connected`] (PROT P).
         tls: bool,
     },
-    /// Close gracefully (TLS close_notify, then FIN) and report [`DataEvent::Closed`].
+    /// Close gracefully (TLS close_notify, then FIN) and report [`ServerDataEvent::Closed`].
     Close {
         /// The connection.
         id: DataConnId,
@@ -118,11 +118,11 @@ pub enum DataIntent {
     },
 }
 
-/// What the driver observed on a data connection.
+/// What the server's driver observed on a data connection.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum DataEvent {
-    /// The listener asked for by [`DataIntent::Listen`] is bound here.
+pub enum ServerDataEvent {
+    /// The listener asked for by [`ServerDataIntent::Listen`] is bound here.
     Listening {
         /// The bound address (its port goes into the 227/228/229 reply).
         local: SocketAddr,
@@ -137,7 +137,7 @@ pub enum DataEvent {
         /// Total bytes so far.
         bytes: u64,
     },
-    /// The connection is closed: the answer to [`DataIntent::Close`], or the peer closed it.
+    /// The connection is closed: the answer to [`ServerDataIntent::Close`], or the peer closed it.
     Closed,
     /// The listener or connection failed; it is gone.
     Failed(DataFailure),
@@ -426,7 +426,7 @@ pub enum StorageResponse {
     Metadata(Metadata),
     /// A transfer's source or sink is ready (file opened, listing readable): the session now
     /// sends 150 (125 when the data connection is already up) and, in active mode, asks for the
-    /// connection. The back end then waits for [`DataEvent::Connected`] on the request's
+    /// connection. The back end then waits for [`ServerDataEvent::Connected`] on the request's
     /// `data` id before it moves bytes.
     Opened {
         /// The size of a download, when known (shown in the 150 reply).

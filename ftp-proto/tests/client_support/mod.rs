@@ -13,8 +13,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use ftp_proto::client::{
-    ClientConfig, ClientDataEvent, ClientDataIntent, ClientEvent, ClientOutput, ClientSession,
-    ControlInfo, DataConnId, OpError, OpId, OpOutput,
+    ClientConfig, ClientControlInfo, ClientDataEvent, ClientDataIntent, ClientEvent, ClientOutput,
+    ClientSession, DataConnId, OpError, OpId, OpOutput,
 };
 
 /// One output, with events kept in order among the others.
@@ -55,8 +55,8 @@ pub fn client_addr() -> SocketAddr {
     CLIENT.parse().unwrap()
 }
 
-pub fn conn() -> ControlInfo {
-    ControlInfo::new(client_addr(), server_addr())
+pub fn conn() -> ClientControlInfo {
+    ClientControlInfo::new(client_addr(), server_addr())
 }
 
 pub struct C {
@@ -70,7 +70,7 @@ pub struct C {
 }
 
 impl C {
-    pub fn new(config: ClientConfig, conn: ControlInfo, feed: Feed) -> Self {
+    pub fn new(config: ClientConfig, conn: ClientControlInfo, feed: Feed) -> Self {
         let base = epoch();
         let session = ClientSession::new(config, conn, base);
         let mut c = Self {
@@ -406,7 +406,7 @@ pub fn script(config: ClientConfig, script: impl Fn(&mut C)) {
     script_with(config, conn(), script)
 }
 
-pub fn script_with(config: ClientConfig, conn: ControlInfo, script: impl Fn(&mut C)) {
+pub fn script_with(config: ClientConfig, conn: ClientControlInfo, script: impl Fn(&mut C)) {
     let mut whole = C::new(config.clone(), conn, Feed::Whole);
     script(&mut whole);
     let feeds = std::iter::once(Feed::Bytewise).chain((1..=64).map(Feed::SplitAt));

@@ -28,14 +28,14 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ftp_proto::client::{
-    self, ClientConfig, ClientDataEvent, ClientDataIntent, ClientEvent, ClientOutput,
-    ClientSession, ControlInfo, Direction, OpError, OpId, OpOutput, TransferParams,
+    self, ClientConfig, ClientControlInfo, ClientDataEvent, ClientDataIntent, ClientEvent,
+    ClientOutput, ClientSession, Direction, OpError, OpId, OpOutput, TransferParams,
 };
 use ftp_proto::path::VirtualPath;
 use ftp_proto::server::{
-    self, AuthFailure, ConnInfo, DataEvent, DataIntent, FileKind, ListFormat, Metadata, Principal,
-    ServerConfig, ServerEvent, ServerOutput, ServerSession, StorageError, StorageErrorKind,
-    StorageOpId, StorageRequest, StorageResponse, StoreMode,
+    self, AuthFailure, FileKind, ListFormat, Metadata, Principal, ServerConfig, ServerControlInfo,
+    ServerDataEvent, ServerDataIntent, ServerEvent, ServerOutput, ServerSession, StorageError,
+    StorageErrorKind, StorageOpId, StorageRequest, StorageResponse, StoreMode,
 };
 use ftp_proto::transfer::{
     BlockDecoder, BlockEncoder, LineEnding, TransferMode, TypeDecoder, TypeEncoder,
@@ -446,7 +446,7 @@ pub struct Pair {
     client_tls: bool,
     server_tls: bool,
     client_events: VecDeque<(client::DataConnId, ClientDataEvent)>,
-    server_data_events: VecDeque<(server::DataConnId, DataEvent)>,
+    server_data_events: VecDeque<(server::DataConnId, ServerDataEvent)>,
     server_results: VecDeque<(StorageOpId, Result<StorageResponse, StorageError>)>,
     auth_results: VecDeque<(server::AuthId, Result<Principal, AuthFailure>)>,
 }
@@ -467,13 +467,13 @@ impl Pair {
         implicit_tls: bool,
     ) -> Self {
         let base = epoch();
-        let cconn = ControlInfo {
+        let cconn = ClientControlInfo {
             implicit_tls,
-            ..ControlInfo::new(client_control(), server_control())
+            ..ClientControlInfo::new(client_control(), server_control())
         };
-        let sconn = ConnInfo {
+        let sconn = ServerControlInfo {
             implicit_tls,
-            ..ConnInfo::new(server_control(), client_control())
+            ..ServerControlInfo::new(server_control(), client_control())
         };
         let mut users = BTreeMap::new();
         users.insert(b"alice".to_vec(), b"secret".to_vec());
@@ -653,8 +653,10 @@ impl Pair {
                     }
                 }
                 if let Some(server_id) = notify {
-                    self.server_data_events
-                        .push_back((server_id, DataEvent::Failed(server::DataFailure::Reset)));
+                    self.server_data_events.push_back((
+                        server_id,
+                        ServerDataEvent::Failed(server::DataFailure::Reset),
+                    ));
                 }
             }
             other => panic!("unknown client intent {other:?}"),
@@ -679,7 +681,7 @@ impl Pair {
             .push_back((id, ClientDataEvent::Connected { peer: addr }));
         let peer = SocketAddr::new(client_control().ip(), 40000);
         self.server_data_events
-            .push_back((server_id, DataEvent::Connected { peer }));
+            .push_back((server_id, ServerDataEvent::Connected { peer }));
     }
 
     fn link(&mut self, client: client::DataConnId, server: server::DataConnId) {
@@ -769,42 +771,43 @@ impl Pair {
         moved
     }
 
-    fn server_intent(&mut self, intent: DataIntent) {
+    fn server_intent(&mut self, intent: ServerDataIntent) {
         match intent {
-            DataIntent::Listen { id, tls, .. } => {
+            ServerDataIntent::Listen { id, tls, .. } => {
                 self.log.push(format!("S: Listen tls={tls}"));
                 let port = self.port();
                 self.fabric.server_listeners.insert(port, id);
                 let local = SocketAddr::new(server_control().ip(), port);
                 self.server_data_events
-                    .push_back((id, DataEvent::Listening { local }));
+                    .push_back((id, ServerDataEvent::Listening { local }));
             }
-            DataIntent::Connect { id, addr, tls } => {
+            ServerDataIntent::Connect { id, addr, tls } => {
                 self.log.push(format!("S: Connect {addr} tls={tls}"));
                 let listener = self.fabric.client_listeners.remove(&addr.port());
                 match listener {
                     Some((client_id, expect)) if expect == server_control().ip() => {
                         self.link(client_id, id);
                         self.server_data_events
-                            .push_back((id, DataEvent::Connected { peer: addr }));
+                            .push_back((id, ServerDataEvent::Connected { peer: addr }));
                         let peer = SocketAddr::new(server_control().ip(), 20);
                         self.client_events
                             .push_back((client_id, ClientDataEvent::Connected { peer }));
                     }
                     _ => self
                         .server_data_events
-                        .push_back((id, DataEvent::Failed(server::DataFailure::Refused))),
+                        .push_back((id, ServerDataEvent::Failed(server::DataFailure::Refused))),
                 }
             }
-            DataIntent::Close { id } => {
+            ServerDataIntent::Close { id } => {
                 self.log.push("S: Close data".into());
                 if let Some(link) = self.link_by_server(id) {
                     link.server_fin = true;
                     link.server_gone = true;
                 }
-                self.server_data_events.push_back((id, DataEvent::Closed));
+                self.server_data_events
+                    .push_back((id, ServerDataEvent::Closed));
             }
-            DataIntent::Abort { id } => {
+            ServerDataIntent::Abort { id } => {
                 self.log.push("S: Abort data".into());
                 self.fabric.server_listeners.retain(|_, l| *l != id);
                 self.fabric.orphan_tasks.retain(|(l, _)| *l != id);
@@ -1036,7 +1039,7 @@ impl Pair {
                 let (server_id, client_id) = (link.server, link.client);
                 let reset = server::DataFailure::Reset;
                 self.server_data_events
-                    .push_back((server_id, DataEvent::Failed(reset)));
+                    .push_back((server_id, ServerDataEvent::Failed(reset)));
                 let reset = ClientDataEvent::Failed(client::DataFailure::Reset);
                 self.client_events.push_back((client_id, reset));
                 true

@@ -17,16 +17,16 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ftp_proto::server::{
-    AuthFailure, AuthId, ConnInfo, DataConnId, DataEvent, DataIntent, FileKind, Metadata,
-    Principal, ServerConfig, ServerEvent, ServerOutput, ServerSession, StorageError,
-    StorageErrorKind, StorageOpId, StorageRequest, StorageResponse,
+    AuthFailure, AuthId, DataConnId, FileKind, Metadata, Principal, ServerConfig,
+    ServerControlInfo, ServerDataEvent, ServerDataIntent, ServerEvent, ServerOutput, ServerSession,
+    StorageError, StorageErrorKind, StorageOpId, StorageRequest, StorageResponse,
 };
 
 /// One normalised output.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Out {
     Tx(Vec<u8>),
-    Data(DataIntent),
+    Data(ServerDataIntent),
     Storage(StorageOpId, StorageRequest),
     Auth {
         id: AuthId,
@@ -80,10 +80,10 @@ pub struct H {
 impl H {
     /// A session whose greeting has not been read yet.
     pub fn raw(config: ServerConfig, feed: Feed) -> Self {
-        Self::raw_with(config, ConnInfo::new(local(), peer()), feed)
+        Self::raw_with(config, ServerControlInfo::new(local(), peer()), feed)
     }
 
-    pub fn raw_with(config: ServerConfig, conn: ConnInfo, feed: Feed) -> Self {
+    pub fn raw_with(config: ServerConfig, conn: ServerControlInfo, feed: Feed) -> Self {
         let base = epoch();
         let session = ServerSession::new(Arc::new(config), conn, base);
         Self::wrap(session, base, feed)
@@ -135,7 +135,7 @@ impl H {
         let id = self.expect_listen();
         self.data(
             id,
-            DataEvent::Listening {
+            ServerDataEvent::Listening {
                 local: "192.0.2.1:50000".parse().unwrap(),
             },
         );
@@ -148,7 +148,7 @@ impl H {
         let id = self.pasv();
         self.data(
             id,
-            DataEvent::Connected {
+            ServerDataEvent::Connected {
                 peer: "198.51.100.7:40000".parse().unwrap(),
             },
         );
@@ -188,7 +188,7 @@ impl H {
         self.drain();
     }
 
-    pub fn data(&mut self, id: DataConnId, event: DataEvent) {
+    pub fn data(&mut self, id: DataConnId, event: ServerDataEvent) {
         self.session.handle_data_event(self.now, id, event);
         self.drain();
     }
@@ -362,7 +362,7 @@ impl H {
     }
 
     #[track_caller]
-    pub fn expect_data(&mut self) -> DataIntent {
+    pub fn expect_data(&mut self) -> ServerDataIntent {
         match self.pending.pop_front() {
             Some(Out::Data(intent)) => intent,
             other => panic!("expected a data intent, got {other:?}"),
@@ -373,7 +373,7 @@ impl H {
     #[track_caller]
     pub fn expect_listen(&mut self) -> DataConnId {
         match self.expect_data() {
-            DataIntent::Listen {
+            ServerDataIntent::Listen {
                 id,
                 expect_peer,
                 ipv6: false,
@@ -385,12 +385,12 @@ impl H {
 
     #[track_caller]
     pub fn expect_abort(&mut self, id: DataConnId) {
-        self.expect_out(Out::Data(DataIntent::Abort { id }));
+        self.expect_out(Out::Data(ServerDataIntent::Abort { id }));
     }
 
     #[track_caller]
     pub fn expect_close_intent(&mut self, id: DataConnId) {
-        self.expect_out(Out::Data(DataIntent::Close { id }));
+        self.expect_out(Out::Data(ServerDataIntent::Close { id }));
     }
 
     #[track_caller]
@@ -432,7 +432,7 @@ impl H {
         self.storage(storage, Ok(StorageResponse::Transferred { bytes }));
         self.expect_close_intent(data);
         self.expect_idle();
-        self.data(data, DataEvent::Closed);
+        self.data(data, ServerDataEvent::Closed);
         self.expect(b"226 Transfer complete.\r\n");
     }
 }
@@ -445,7 +445,7 @@ pub fn dialogue(config: ServerConfig, script: impl Fn(&mut H)) {
 
 /// [`dialogue`] on a control connection between `local` and `peer`.
 pub fn dialogue_conn(config: ServerConfig, local: &str, peer: &str, script: impl Fn(&mut H)) {
-    let conn = ConnInfo::new(local.parse().unwrap(), peer.parse().unwrap());
+    let conn = ServerControlInfo::new(local.parse().unwrap(), peer.parse().unwrap());
     dialogue_with(|feed| H::raw_with(config.clone(), conn, feed), script);
 }
 

@@ -7,14 +7,16 @@ use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener as StdListener};
 use std::ops::RangeInclusive;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, OnceLock};
+#[cfg(feature = "tls")]
+use std::sync::OnceLock;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use async_channel::{Receiver, Sender};
 use ftp_proto::addr::canonical_ip;
 use ftp_proto::server::{
-    DataConnId, DataEvent, DataFailure, StorageError, StorageErrorKind, StorageOpId,
+    DataConnId, DataFailure, ServerDataEvent, StorageError, StorageErrorKind, StorageOpId,
     StorageResponse, TransferParams,
 };
 use ftp_proto::transfer::{
@@ -24,18 +26,22 @@ use ftp_proto::transfer::{
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_lite::future::{poll_fn, zip};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
+#[cfg(feature = "tls")]
 use futures_rustls::server::TlsStream;
+#[cfg(feature = "tls")]
 use futures_rustls::LazyConfigAcceptor;
 
 use super::local::{self, PoolSlots};
 use super::Msg;
-use crate::blocking::Blocking;
 use crate::memory::{Load, MemoryRelease};
+#[cfg(feature = "tls")]
 use crate::metrics::Metrics;
+use crate::pool::BlockingPool;
 use crate::proxy::{self, ProxyProtocol};
 use crate::runtime::{self, Conn, Runtime, Unread};
 use crate::storage::{storage_error, FileRead, FileWrite};
 use crate::throttle::{RateLimiter, Throttle};
+#[cfg(feature = "tls")]
 use crate::tls::DataTls;
 
 /// The memory a running transfer's buffers may take ([`crate::Server::transfer_buffer`]),
@@ -75,6 +81,7 @@ impl BufferBudget {
 /// configuration for its direction (see [`DataTls`]). curl starts TLS before it sends the
 /// command and goes on sending it, so it waits for nothing; a client that started TLS early
 /// and waited for the handshake before sending the command would lose this much per transfer.
+#[cfg(feature = "tls")]
 const DIRECTION_WAIT: Duration = Duration::from_secs(1);
 
 /// How long a closed data connection keeps reading (and discarding) what the client still
@@ -88,7 +95,9 @@ pub(crate) struct DataEnv {
     pub(crate) local_ip: IpAddr,
     /// Set when the control connection starts TLS (data connections can be protected only
     /// after that): a session that never uses TLS never builds its configurations.
+    #[cfg(feature = "tls")]
     pub(crate) tls: OnceLock<DataTls>,
+    #[cfg(feature = "tls")]
     pub(crate) require_reuse: bool,
     pub(crate) passive_ports: Option<RangeInclusive<u16>>,
     /// splice(2) for plain uploads into local files.
@@ -102,11 +111,13 @@ pub(crate) struct DataEnv {
     /// Counts running transfers, to give memory back when they fall.
     pub(crate) memory: Arc<MemoryRelease>,
     /// How long a data connection's TLS handshake may take.
+    #[cfg(feature = "tls")]
     pub(crate) tls_handshake_timeout: Duration,
-    pub(crate) blocking: Blocking,
+    pub(crate) blocking: BlockingPool,
     /// Who may send a PROXY protocol header on passive data connections.
     pub(crate) proxy_protocol: Option<Arc<ProxyProtocol>>,
     /// Counts TLS handshakes.
+    #[cfg(feature = "tls")]
     pub(crate) metrics: Metrics,
     /// The server's bandwidth limits, shared by every session.
     pub(crate) upload_limit: Option<Arc<RateLimiter>>,
@@ -141,7 +152,7 @@ impl DataEnv {
         *self.user_limits.lock().unwrap_or_else(|e| e.into_inner()) = rates;
     }
 
-    async fn report(&self, id: DataConnId, event: DataEvent) {
+    async fn report(&self, id: DataConnId, event: ServerDataEvent) {
         let _ = self.inbox.send(Msg::Data(id, event)).await;
     }
 
@@ -212,14 +223,25 @@ pub(crate) enum JobKind {
 /// A data or control stream: plain TCP or TLS over it.
 pub(crate) enum Stream {
     Plain(Box<dyn Conn>),
+    #[cfg(feature = "tls")]
     Tls(Box<TlsStream<Box<dyn Conn>>>),
 }
 
 impl Stream {
+    /// The TCP connection of a plain stream; a TLS stream back as `Err`.
+    pub(crate) fn into_plain(self) -> Result<Box<dyn Conn>, Self> {
+        match self {
+            Self::Plain(conn) => Ok(conn),
+            #[cfg(feature = "tls")]
+            tls @ Self::Tls(_) => Err(tls),
+        }
+    }
+
     /// What the kernel holds unread beneath the stream (for TLS, on the TCP connection).
     pub(crate) fn unread(&self) -> Unread {
         match self {
             Self::Plain(conn) => conn.unread(),
+            #[cfg(feature = "tls")]
             Self::Tls(tls) => tls.get_ref().0.unread(),
         }
     }
@@ -233,6 +255,7 @@ impl AsyncRead for Stream {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Self::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            #[cfg(feature = "tls")]
             Self::Tls(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
@@ -246,6 +269,7 @@ impl AsyncWrite for Stream {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Self::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            #[cfg(feature = "tls")]
             Self::Tls(s) => Pin::new(s).poll_write(cx, buf),
         }
     }
@@ -253,6 +277,7 @@ impl AsyncWrite for Stream {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Self::Plain(s) => Pin::new(s).poll_flush(cx),
+            #[cfg(feature = "tls")]
             Self::Tls(s) => Pin::new(s).poll_flush(cx),
         }
     }
@@ -260,6 +285,7 @@ impl AsyncWrite for Stream {
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Self::Plain(s) => Pin::new(s).poll_close(cx),
+            #[cfg(feature = "tls")]
             Self::Tls(s) => Pin::new(s).poll_close(cx),
         }
     }
@@ -383,10 +409,12 @@ pub(crate) async fn listen(
         Ok(bound) => bound,
         Err(e) => {
             tracing::warn!(%e, "cannot bind a passive listener");
-            return env.report(id, DataEvent::Failed(DataFailure::Bind)).await;
+            return env
+                .report(id, ServerDataEvent::Failed(DataFailure::Bind))
+                .await;
         }
     };
-    env.report(id, DataEvent::Listening { local }).await;
+    env.report(id, ServerDataEvent::Listening { local }).await;
     let expected = expect_peer.map(canonical_ip);
     let (conn, peer) = loop {
         match poll_fn(|cx| listener.poll_accept(cx)).await {
@@ -429,7 +457,7 @@ pub(crate) async fn connect(
                 io::ErrorKind::TimedOut => DataFailure::TimedOut,
                 _ => DataFailure::Other,
             };
-            env.report(id, DataEvent::Failed(failure)).await;
+            env.report(id, ServerDataEvent::Failed(failure)).await;
         }
     }
 }
@@ -442,11 +470,12 @@ pub(crate) async fn connect(
 /// arrives (at most [`DIRECTION_WAIT`] later). Uploads get a configuration that sends TLS 1.3
 /// tickets only to clients that ask for them ([`DataTls`]). A transfer command taken from
 /// `cmds` to decide is returned, to run first.
+#[cfg(feature = "tls")]
 async fn handshake(
     env: &DataEnv,
     conn: Box<dyn Conn>,
     cmds: &Receiver<Cmd>,
-) -> (Result<TlsStream<Box<dyn Conn>>, ()>, Option<Cmd>) {
+) -> (Result<Stream, ()>, Option<Cmd>) {
     let Some(configs) = env.tls.get().cloned() else {
         return (Err(()), None);
     };
@@ -504,7 +533,19 @@ async fn handshake(
     // An upload's server sends nothing after the handshake (no ticket, see `DataTls`):
     // acknowledge the client's Finished now, or its first data waits 40 ms for it.
     tls.get_ref().0.acknowledge_now();
-    (Ok(tls), early)
+    (Ok(Stream::Tls(Box::new(tls))), early)
+}
+
+/// Without the `tls` feature no data connection can be protected: the session never accepts
+/// PROT P (no TLS is configured), so this is not reached; should it be, the transfer fails
+/// as a failed handshake does.
+#[cfg(not(feature = "tls"))]
+async fn handshake(
+    _env: &DataEnv,
+    _conn: Box<dyn Conn>,
+    _cmds: &Receiver<Cmd>,
+) -> (Result<Stream, ()>, Option<Cmd>) {
+    (Err(()), None)
 }
 
 async fn serve(
@@ -517,7 +558,7 @@ async fn serve(
 ) {
     let (mut stream, mut early) = if tls {
         match handshake(&env, conn, &cmds).await {
-            (Ok(tls), early) => (Stream::Tls(Box::new(tls)), early),
+            (Ok(stream), early) => (stream, early),
             (Err(()), early) => {
                 // Report the failure when the transfer command arrives, so that the session
                 // answers that command with 522; reported on an idle channel it would only
@@ -528,8 +569,8 @@ async fn serve(
                 };
                 if let Ok(cmd) = cmd {
                     let event = match cmd {
-                        Cmd::Transfer(_) => DataEvent::Failed(DataFailure::Tls),
-                        Cmd::Close => DataEvent::Closed,
+                        Cmd::Transfer(_) => ServerDataEvent::Failed(DataFailure::Tls),
+                        Cmd::Close => ServerDataEvent::Closed,
                     };
                     env.report(id, event).await;
                 }
@@ -539,7 +580,7 @@ async fn serve(
     } else {
         (Stream::Plain(conn), None)
     };
-    env.report(id, DataEvent::Connected { peer }).await;
+    env.report(id, ServerDataEvent::Connected { peer }).await;
     loop {
         let cmd = match early.take() {
             Some(cmd) => cmd,
@@ -555,7 +596,7 @@ async fn serve(
                 let msg = match outcome {
                     Ok(bytes) => Msg::Storage(op, Ok(StorageResponse::Transferred { bytes })),
                     Err(Failure::Storage(error)) => Msg::Storage(op, Err(error)),
-                    Err(Failure::Data(failure)) => Msg::Data(id, DataEvent::Failed(failure)),
+                    Err(Failure::Data(failure)) => Msg::Data(id, ServerDataEvent::Failed(failure)),
                 };
                 let _ = env.inbox.send(msg).await;
                 match back {
@@ -565,7 +606,7 @@ async fn serve(
             }
             Cmd::Close => {
                 close_gracefully(&env.rt, stream).await;
-                env.report(id, DataEvent::Closed).await;
+                env.report(id, ServerDataEvent::Closed).await;
                 return;
             }
         }
@@ -640,7 +681,7 @@ impl Progress {
             self.last = now;
             let _ = self
                 .inbox
-                .try_send(Msg::Data(self.id, DataEvent::Progress { bytes }));
+                .try_send(Msg::Data(self.id, ServerDataEvent::Progress { bytes }));
         }
     }
 }

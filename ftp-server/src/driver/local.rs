@@ -101,8 +101,9 @@ pub(super) async fn send(
     source: Box<dyn FileRead>,
     mut progress: Progress,
 ) -> (Option<Stream>, Result<u64, Failure>) {
-    let Stream::Plain(conn) = stream else {
-        return (Some(stream), Err(Failure::Data(DataFailure::Other)));
+    let conn = match stream.into_plain() {
+        Ok(conn) => conn,
+        Err(stream) => return (Some(stream), Err(Failure::Data(DataFailure::Other))),
     };
     let file = source.bypass_file().map(|file| {
         let offset = (&*file).stream_position()?;
@@ -142,8 +143,9 @@ pub(super) async fn receive(
     writer: Box<dyn FileWrite>,
     mut progress: Progress,
 ) -> (Option<Stream>, Result<u64, Failure>) {
-    let Stream::Plain(conn) = stream else {
-        return (Some(stream), Err(Failure::Data(DataFailure::Other)));
+    let conn = match stream.into_plain() {
+        Ok(conn) => conn,
+        Err(stream) => return (Some(stream), Err(Failure::Data(DataFailure::Other))),
     };
     let Some(Ok(mut file)) = writer.bypass_file().map(File::try_clone) else {
         writer.abort().await;

@@ -16,25 +16,30 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+#[cfg(feature = "tls")]
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, OnceLock};
+#[cfg(feature = "tls")]
+use std::sync::OnceLock;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use async_channel::{Receiver, Sender};
 use bytes::Bytes;
 use ftp_proto::server::{
-    AuthId, ConnInfo, DataConnId, DataEvent, DataIntent, ListFormat, Permissions, Principal,
-    Secret, ServerEvent, ServerOutput, ServerSession, StorageError, StorageErrorKind, StorageOpId,
-    StorageRequest, StorageResponse,
+    AuthId, DataConnId, ListFormat, Permissions, Principal, Secret, ServerControlInfo,
+    ServerDataEvent, ServerDataIntent, ServerEvent, ServerOutput, ServerSession, StorageError,
+    StorageErrorKind, StorageOpId, StorageRequest, StorageResponse,
 };
 use ftp_proto::transfer::DataType;
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_lite::future::poll_fn;
 use futures_lite::{AsyncWriteExt, Stream as _};
+#[cfg(feature = "tls")]
 use futures_rustls::server::TlsStream;
+#[cfg(feature = "tls")]
 use futures_rustls::TlsAcceptor;
 use tracing::Instrument;
 
@@ -73,7 +78,7 @@ const CLOSE_FLUSH: Duration = Duration::from_secs(5);
 
 /// What side tasks report to the control task.
 pub(crate) enum Msg {
-    Data(DataConnId, DataEvent),
+    Data(DataConnId, ServerDataEvent),
     Storage(StorageOpId, Result<StorageResponse, StorageError>),
     /// Storage opened a transfer: `response` goes to the session, `job` to the data task.
     Opened {
@@ -107,17 +112,21 @@ impl Drop for Slot {
     }
 }
 
+#[cfg(feature = "tls")]
 type TlsControl = Box<TlsStream<Box<dyn Conn>>>;
+#[cfg(feature = "tls")]
 type Handshake = Pin<Box<dyn Future<Output = io::Result<TlsControl>> + Send>>;
 
 enum Control {
     Open(Stream),
+    #[cfg(feature = "tls")]
     Handshake(Handshake),
     Gone,
 }
 
 /// The server side of a TLS handshake on the control connection, given up after the
 /// server's `tls_handshake_timeout`.
+#[cfg(feature = "tls")]
 fn accept_tls(
     shared: &Shared,
     config: Arc<rustls::ServerConfig>,
@@ -180,6 +189,7 @@ enum Wake {
     Msg(Msg),
     Timer,
     Shutdown,
+    #[cfg(feature = "tls")]
     Handshake(io::Result<TlsControl>),
 }
 
@@ -198,6 +208,7 @@ pub(crate) struct Driver {
     shared: Arc<Shared>,
     id: u64,
     peer: SocketAddr,
+    #[cfg(feature = "tls")]
     implicit_tls: bool,
     session: ServerSession,
     control: Control,
@@ -221,6 +232,7 @@ pub(crate) struct Driver {
     user: Option<User>,
     env: Arc<DataEnv>,
     /// Built on first use (see [`Driver::session_tls`]).
+    #[cfg(feature = "tls")]
     control_tls: Option<Arc<rustls::ServerConfig>>,
     /// A transfer has started and not ended yet (for [`crate::Metrics`]).
     transfer_running: bool,
@@ -261,7 +273,7 @@ pub(crate) async fn run_session(
     };
     let _ = conn.set_nodelay(true);
     let _ = conn.set_oob_inline();
-    let info = ConnInfo {
+    let info = ServerControlInfo {
         local,
         peer,
         implicit_tls,
@@ -269,21 +281,17 @@ pub(crate) async fn run_session(
     let session = new_session(&shared, info, refusal);
     let mut driver = Driver::new(shared, session, info, refusal.is_none());
     let span = tracing::info_span!("ftp_session", id = driver.id, %peer);
-    let tls = if implicit_tls {
-        driver.session_tls()
-    } else {
-        None
-    };
-    driver.control = match tls {
-        Some(config) => Control::Handshake(accept_tls(&driver.shared, config, conn)),
-        None => Control::Open(Stream::Plain(conn)),
-    };
+    driver.control = driver.first_control(conn, implicit_tls);
     driver.run().instrument(span).await;
 }
 
 /// The session for a connection: a normal one, or one that says why it is refused (`421`)
 /// and closes.
-fn new_session(shared: &Shared, info: ConnInfo, refusal: Option<Refusal>) -> ServerSession {
+fn new_session(
+    shared: &Shared,
+    info: ServerControlInfo,
+    refusal: Option<Refusal>,
+) -> ServerSession {
     let (config, now) = (Arc::clone(&shared.config), Instant::now());
     let because = match refusal {
         None => return ServerSession::new(config, info, now),
@@ -302,17 +310,21 @@ impl DataEnv {
             rt: Arc::clone(&shared.rt),
             inbox,
             local_ip: local.ip(),
+            #[cfg(feature = "tls")]
             tls: OnceLock::new(),
+            #[cfg(feature = "tls")]
             require_reuse: shared.require_reuse,
             passive_ports: shared.passive_ports.clone(),
             splice: shared.splice,
             sendfile: shared.sendfile,
             pool_slots: Arc::clone(&shared.pool_slots),
+            #[cfg(feature = "tls")]
             tls_handshake_timeout: shared.tls_handshake_timeout,
             buffers: shared.buffers,
             memory: Arc::clone(&shared.memory),
             blocking: shared.rt.blocking(),
             proxy_protocol: shared.proxy_protocol.clone(),
+            #[cfg(feature = "tls")]
             metrics: shared.metrics.clone(),
             upload_limit: shared.upload_limit.clone(),
             download_limit: shared.download_limit.clone(),
@@ -324,7 +336,12 @@ impl DataEnv {
 impl Driver {
     /// The driver of `session`, with no control stream yet; `counted` sessions count in the
     /// metrics' open sessions.
-    fn new(shared: Arc<Shared>, session: ServerSession, info: ConnInfo, counted: bool) -> Self {
+    fn new(
+        shared: Arc<Shared>,
+        session: ServerSession,
+        info: ServerControlInfo,
+        counted: bool,
+    ) -> Self {
         let (inbox_tx, inbox_rx) = async_channel::bounded(INBOX);
         let env = Arc::new(DataEnv::for_session(&shared, inbox_tx.clone(), info.local));
         let shutdown = shared.shutdown.clone();
@@ -337,6 +354,7 @@ impl Driver {
             _counted: counted.then(|| shared.metrics.session()),
             shared,
             peer: info.peer,
+            #[cfg(feature = "tls")]
             implicit_tls: info.implicit_tls,
             session,
             control: Control::Gone,
@@ -353,6 +371,7 @@ impl Driver {
             catching_up: Vec::new(),
             user: None,
             env,
+            #[cfg(feature = "tls")]
             control_tls: None,
             transfer_running: false,
             transfer_since: None,
@@ -401,23 +420,8 @@ impl Driver {
                     let message = self.shared.shutdown_message.clone();
                     self.session.shutdown(now, &message);
                 }
-                Wake::Handshake(Ok(tls)) => {
-                    self.shared.metrics.tls_handshake(true);
-                    // HOST must name the server the handshake asked for (RFC 7151).
-                    let sni = tls.get_ref().1.server_name();
-                    let sni = sni.map(|name| Bytes::copy_from_slice(name.as_bytes()));
-                    self.session.set_tls_server_name(sni);
-                    self.control = Control::Open(Stream::Tls(tls));
-                    if !self.implicit_tls {
-                        self.session.handle_tls_established(now);
-                    }
-                }
-                Wake::Handshake(Err(e)) => {
-                    self.shared.metrics.tls_handshake(false);
-                    tracing::debug!(%e, "control connection TLS handshake failed");
-                    self.control = Control::Gone;
-                    self.session.handle_eof(now);
-                }
+                #[cfg(feature = "tls")]
+                Wake::Handshake(result) => self.handshake_done(now, result),
             }
         }
         tracing::debug!("session ended");
@@ -425,6 +429,7 @@ impl Driver {
 
     /// Polls every source once; ready with the first that has something.
     fn poll_wake(&mut self, cx: &mut Context<'_>, timer_armed: bool) -> Poll<Wake> {
+        #[cfg(feature = "tls")]
         if let Control::Handshake(handshake) = &mut self.control {
             if let Poll::Ready(result) = handshake.as_mut().poll(cx) {
                 self.control = Control::Gone;
@@ -530,20 +535,68 @@ impl Driver {
         ok
     }
 
+    /// The control stream a new connection starts with: a TLS handshake for implicit FTPS,
+    /// else plain TCP.
+    fn first_control(&mut self, conn: Box<dyn Conn>, implicit_tls: bool) -> Control {
+        #[cfg(feature = "tls")]
+        if implicit_tls {
+            if let Some(config) = self.session_tls() {
+                return Control::Handshake(accept_tls(&self.shared, config, conn));
+            }
+        }
+        // Without the `tls` feature no listener is implicit FTPS (`Server::start` refuses
+        // implicit listeners without TLS).
+        let _ = implicit_tls;
+        Control::Open(Stream::Plain(conn))
+    }
+
+    /// `StartTls` (AUTH TLS accepted): the replies out, then the handshake. Without the `tls`
+    /// feature the session refuses AUTH TLS (no TLS configured), so this cannot come; should
+    /// it, the session ends.
     async fn start_tls(&mut self) {
         let until = Instant::now() + CLOSE_FLUSH;
         let flushed = self.flush_control(until).await;
-        let config = self.session_tls();
-        match (std::mem::replace(&mut self.control, Control::Gone), config) {
-            (Control::Open(Stream::Plain(conn)), Some(config)) if flushed => {
-                self.control = Control::Handshake(accept_tls(&self.shared, config, conn));
+        let control = std::mem::replace(&mut self.control, Control::Gone);
+        #[cfg(feature = "tls")]
+        if let (Control::Open(Stream::Plain(conn)), Some(config), true) =
+            (control, self.session_tls(), flushed)
+        {
+            self.control = Control::Handshake(accept_tls(&self.shared, config, conn));
+            return;
+        }
+        #[cfg(not(feature = "tls"))]
+        drop((control, flushed));
+        self.session.handle_eof(Instant::now());
+    }
+
+    /// The control connection's TLS handshake ended: the stream is protected (and, for AUTH
+    /// TLS, the session told), or the session ends.
+    #[cfg(feature = "tls")]
+    fn handshake_done(&mut self, now: Instant, result: io::Result<TlsControl>) {
+        match result {
+            Ok(tls) => {
+                self.shared.metrics.tls_handshake(true);
+                // HOST must name the server the handshake asked for (RFC 7151).
+                let sni = tls.get_ref().1.server_name();
+                let sni = sni.map(|name| Bytes::copy_from_slice(name.as_bytes()));
+                self.session.set_tls_server_name(sni);
+                self.control = Control::Open(Stream::Tls(tls));
+                if !self.implicit_tls {
+                    self.session.handle_tls_established(now);
+                }
             }
-            _ => self.session.handle_eof(Instant::now()),
+            Err(e) => {
+                self.shared.metrics.tls_handshake(false);
+                tracing::debug!(%e, "control connection TLS handshake failed");
+                self.control = Control::Gone;
+                self.session.handle_eof(now);
+            }
         }
     }
 
     /// The control connection's TLS configuration, the session's configurations built on
     /// first use (see `TlsConfig::for_session`); `None` without TLS.
+    #[cfg(feature = "tls")]
     fn session_tls(&mut self) -> Option<Arc<rustls::ServerConfig>> {
         if self.control_tls.is_none() {
             let tls = self.shared.tls.as_ref()?.for_session();
@@ -558,6 +611,7 @@ impl Driver {
         // A session that ends before its TLS handshake does (an implicit-TLS connection
         // refused with 421) finishes the handshake first, within `CLOSE_FLUSH`, so that the
         // client hears why rather than a silent close.
+        #[cfg(feature = "tls")]
         if let Control::Handshake(handshake) = &mut self.control {
             let done = runtime::timeout_at(&*self.shared.rt, until, handshake.as_mut()).await;
             self.control = match done {
@@ -643,7 +697,7 @@ impl Driver {
     fn handle_msg(&mut self, now: Instant, msg: Msg) {
         match msg {
             Msg::Data(id, event) => {
-                if matches!(event, DataEvent::Closed | DataEvent::Failed(_)) {
+                if matches!(event, ServerDataEvent::Closed | ServerDataEvent::Failed(_)) {
                     self.slots.remove(&id);
                 }
                 self.session.handle_data_event(now, id, event);
@@ -738,9 +792,9 @@ impl Driver {
         })
     }
 
-    fn data_intent(&mut self, intent: DataIntent) {
+    fn data_intent(&mut self, intent: ServerDataIntent) {
         match intent {
-            DataIntent::Listen {
+            ServerDataIntent::Listen {
                 id,
                 expect_peer,
                 tls,
@@ -754,7 +808,7 @@ impl Driver {
                     slot.task = Some(spawn_abortable(&*rt, task));
                 }
             }
-            DataIntent::Connect { id, addr, tls } => {
+            ServerDataIntent::Connect { id, addr, tls } => {
                 let env = Arc::clone(&self.env);
                 let rt = Arc::clone(&self.shared.rt);
                 let slot = self.slot(id);
@@ -763,17 +817,17 @@ impl Driver {
                     slot.task = Some(spawn_abortable(&*rt, task));
                 }
             }
-            DataIntent::Close { id } => {
+            ServerDataIntent::Close { id } => {
                 let sent = self
                     .slots
                     .get(&id)
                     .filter(|slot| slot.task.is_some())
                     .is_some_and(|slot| slot.cmds.try_send(Cmd::Close).is_ok());
                 if !sent {
-                    self.local.push_back(Msg::Data(id, DataEvent::Closed));
+                    self.local.push_back(Msg::Data(id, ServerDataEvent::Closed));
                 }
             }
-            DataIntent::Abort { id } => {
+            ServerDataIntent::Abort { id } => {
                 if let Some(task) = self.slots.remove(&id).and_then(|mut slot| slot.task.take()) {
                     self.aborting.push(task.ended());
                 }

@@ -16,7 +16,7 @@ use async_executor::Executor;
 use async_io::{Async, Timer as IoTimer};
 
 use super::{acknowledge_now, peek_unread, Conn, Listener, Runtime, Timer, Unread};
-use crate::blocking::Blocking;
+use crate::pool::BlockingPool;
 use crate::storage::BoxFuture;
 
 type Spawn = Arc<dyn Fn(BoxFuture<'static, ()>) + Send + Sync>;
@@ -163,8 +163,8 @@ impl Runtime for AsyncIoRuntime {
         (self.spawn)(future);
     }
 
-    fn blocking(&self) -> Blocking {
-        Blocking::new(|job| blocking::unblock(job).detach())
+    fn blocking(&self) -> BlockingPool {
+        BlockingPool::new(|job| blocking::unblock(job).detach())
     }
 
     fn timer(&self, at: Instant) -> Box<dyn Timer> {

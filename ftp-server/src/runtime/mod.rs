@@ -17,7 +17,7 @@ use std::time::Instant;
 use async_channel::{Receiver, Sender};
 use futures_io::{AsyncRead, AsyncWrite};
 
-use crate::blocking::Blocking;
+use crate::pool::BlockingPool;
 use crate::storage::BoxFuture;
 
 #[cfg(feature = "async-std")]
@@ -40,6 +40,7 @@ pub(crate) trait Conn: AsyncRead + AsyncWrite + Send + Unpin + 'static {
     /// What the kernel holds unread for the socket right now (see [`peek_unread`]).
     fn unread(&self) -> Unread;
     /// Sends the acknowledgement of what was received so far now (see [`acknowledge_now`]).
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))] // after data TLS handshakes only
     fn acknowledge_now(&self);
 }
 
@@ -47,7 +48,10 @@ pub(crate) trait Conn: AsyncRead + AsyncWrite + Send + Unpin + 'static {
 /// acknowledgement timer (`TCP_QUICKACK`, Linux). A server that has just read a client's TLS
 /// Finished and sends nothing back (an upload) otherwise leaves the client's first data
 /// waiting: Nagle's algorithm holds it until that acknowledgement, 40 ms later.
-#[cfg_attr(not(any(feature = "tokio", feature = "async-std")), allow(dead_code))]
+#[cfg_attr(
+    not(all(feature = "tls", any(feature = "tokio", feature = "async-std"))),
+    allow(dead_code)
+)]
 pub(crate) fn acknowledge_now(socket: impl rustix::fd::AsFd) {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     let _ = rustix::net::sockopt::set_tcp_quickack(socket, true);
@@ -104,7 +108,7 @@ pub(crate) trait Runtime: Send + Sync + 'static {
     /// Runs `future` to completion in the background.
     fn spawn(&self, future: BoxFuture<'static, ()>);
     /// The runtime's pool for blocking work.
-    fn blocking(&self) -> Blocking;
+    fn blocking(&self) -> BlockingPool;
     /// A timer that fires at `at`.
     fn timer(&self, at: Instant) -> Box<dyn Timer>;
     /// Registers a bound, listening `std` socket with the runtime.
@@ -122,6 +126,7 @@ pub(crate) async fn sleep_until(rt: &dyn Runtime, at: Instant) {
 }
 
 /// Runs an I/O `future` but gives up at `at` with a [`io::ErrorKind::TimedOut`] error.
+#[cfg_attr(not(feature = "tls"), allow(dead_code))] // TLS handshakes only
 pub(crate) async fn io_deadline<T>(
     rt: &dyn Runtime,
     at: Instant,

@@ -13,7 +13,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Handle;
 
 use super::{acknowledge_now, peek_unread, Conn, Listener, Runtime, Timer, Unread};
-use crate::blocking::Blocking;
+use crate::pool::BlockingPool;
 use crate::storage::BoxFuture;
 
 /// Tokio, through the handle of the runtime the server was started in.
@@ -127,9 +127,9 @@ impl Runtime for TokioRuntime {
         drop(self.handle.spawn(future));
     }
 
-    fn blocking(&self) -> Blocking {
+    fn blocking(&self) -> BlockingPool {
         let handle = self.handle.clone();
-        Blocking::new(move |job| drop(handle.spawn_blocking(job)))
+        BlockingPool::new(move |job| drop(handle.spawn_blocking(job)))
     }
 
     fn timer(&self, at: Instant) -> Box<dyn Timer> {

@@ -16,7 +16,7 @@ use super::{
     FileRead, FileWrite, Metadata, Permissions, Storage, StorageContext, StorageError,
     StorageErrorKind, StoreMode, Timestamp, Upload, VirtualPath,
 };
-use crate::blocking::Blocking;
+use crate::pool::BlockingPool;
 
 /// Uploads in progress are written to hidden files with this prefix in the target's directory;
 /// listings leave them out.
@@ -601,7 +601,7 @@ struct FsLister {
     dir: Arc<PathBuf>,
     names: std::vec::IntoIter<OsString>,
     rights: Permissions,
-    blocking: Blocking,
+    blocking: BlockingPool,
 }
 
 impl DirLister for FsLister {
@@ -636,7 +636,7 @@ impl DirLister for FsLister {
 struct FsReader {
     /// `None` only while a read runs on the pool (or after the pool lost it).
     file: Option<File>,
-    blocking: Blocking,
+    blocking: BlockingPool,
     ahead: Option<ReadAhead>,
 }
 
@@ -737,7 +737,7 @@ struct FsWriter {
     /// STOU's placeholder for the reserved name, removed when the upload fails.
     placeholder: Option<PathBuf>,
     sync: bool,
-    blocking: Option<Blocking>,
+    blocking: Option<BlockingPool>,
     done: bool,
 }
 
@@ -875,11 +875,11 @@ impl Drop for FsWriter {
     }
 }
 
-fn blocking_of(writer: &FsWriter) -> Blocking {
+fn blocking_of(writer: &FsWriter) -> BlockingPool {
     writer
         .blocking
         .clone()
-        .unwrap_or_else(Blocking::thread_per_job)
+        .unwrap_or_else(BlockingPool::thread_per_job)
 }
 
 impl FileWrite for FsWriter {

@@ -40,7 +40,7 @@ pub use ftp_proto::server::{
 };
 pub use ftp_proto::Timestamp;
 
-use crate::blocking::Blocking;
+use crate::pool::BlockingPool;
 
 mod fs;
 mod layer;
@@ -64,13 +64,13 @@ pub struct StorageContext {
     permissions: Permissions,
     session: u64,
     peer: Option<SocketAddr>,
-    blocking: Blocking,
+    blocking: BlockingPool,
 }
 
 impl StorageContext {
     /// A context for `user` with these rights. The server builds these (with
     /// [`StorageContext::session`]); back ends and tests may too.
-    pub fn new(user: impl Into<Bytes>, permissions: Permissions, blocking: Blocking) -> Self {
+    pub fn new(user: impl Into<Bytes>, permissions: Permissions, blocking: BlockingPool) -> Self {
         Self {
             user: user.into(),
             permissions,
@@ -115,8 +115,8 @@ impl StorageContext {
         self.peer
     }
 
-    /// The pool for blocking calls ([`Blocking::unblock`]).
-    pub fn blocking(&self) -> &Blocking {
+    /// The pool for blocking calls ([`BlockingPool::unblock`]).
+    pub fn blocking(&self) -> &BlockingPool {
         &self.blocking
     }
 }

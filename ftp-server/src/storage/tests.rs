@@ -6,7 +6,7 @@ use bytes::Bytes;
 use futures_lite::future::block_on;
 
 use super::*;
-use crate::blocking::Blocking;
+use crate::pool::BlockingPool;
 
 /// A fresh directory below the system's temporary directory, removed on drop.
 pub(crate) struct TempDir(pub(crate) PathBuf);
@@ -33,7 +33,7 @@ impl Drop for TempDir {
 }
 
 fn cx() -> StorageContext {
-    StorageContext::new("tester", Permissions::ALL, Blocking::thread_per_job())
+    StorageContext::new("tester", Permissions::ALL, BlockingPool::thread_per_job())
 }
 
 fn vp(path: &str) -> VirtualPath {
@@ -544,7 +544,7 @@ fn file_system_commit_dropped_mid_way_settles_before_the_drop_returns() {
     let dir = TempDir::new("commit-drop");
     let storage = FsStorage::new(&dir.0).unwrap();
     // A pool whose jobs start late: the commit is still queued when its future is dropped.
-    let slow = Blocking::new(|job| {
+    let slow = BlockingPool::new(|job| {
         std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(300));
             job();

@@ -1,4 +1,5 @@
-//! Running blocking work (file system calls, password hashing) off the async executor.
+//! The thread pool for blocking work (file system calls, password hashing), off the async
+//! executor. (Not named `blocking`: the async-io runtime uses the `blocking` crate.)
 
 use std::fmt;
 use std::io;
@@ -11,20 +12,20 @@ type Job = Box<dyn FnOnce() + Send + 'static>;
 ///
 /// The server hands one to every storage and authentication call, so a back end that must
 /// block (a local file system, a password hash) stays runtime-neutral: it calls
-/// [`Blocking::unblock`] and awaits the result. Back ends that are async by nature (object
+/// [`BlockingPool::unblock`] and awaits the result. Back ends that are async by nature (object
 /// stores) ignore it.
 #[derive(Clone)]
-pub struct Blocking {
+pub struct BlockingPool {
     spawn: Arc<dyn Fn(Job) + Send + Sync>,
 }
 
-impl fmt::Debug for Blocking {
+impl fmt::Debug for BlockingPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Blocking(..)")
+        f.write_str("BlockingPool(..)")
     }
 }
 
-impl Blocking {
+impl BlockingPool {
     /// A pool that runs each job with `spawn` (which must run it on a thread where blocking is
     /// allowed, exactly once).
     pub fn new(spawn: impl Fn(Box<dyn FnOnce() + Send + 'static>) + Send + Sync + 'static) -> Self {
