@@ -259,12 +259,21 @@ impl Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
-        let pids: Vec<String> = descendants(self.pid()).iter().map(u32::to_string).collect();
-        let _ = Command::new("kill")
-            .arg("-KILL")
-            .args(&pids)
-            .stderr(Stdio::null())
-            .status();
+        // Ours end when their stdin closes (and may print statistics first); peers are killed.
+        if self._stdin.take().is_some() {
+            let until = Instant::now() + Duration::from_secs(3);
+            while Instant::now() < until && matches!(self.child.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let pids: Vec<String> = descendants(self.pid()).iter().map(u32::to_string).collect();
+            let _ = Command::new("kill")
+                .arg("-KILL")
+                .args(&pids)
+                .stderr(Stdio::null())
+                .status();
+        }
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.tmp);
     }
@@ -392,8 +401,45 @@ fn serve(role: &str) {
         announce(running.local_addrs());
         wait_for_stdin_end();
     }
+    if std::env::var_os("FTP_LOAD_MALLOC_STATS").is_some() {
+        print_malloc_stats();
+    }
     std::process::exit(0);
 }
+
+/// glibc's per-arena statistics, on stderr: where the memory still resident after the load
+/// sits (`FTP_LOAD_MALLOC_STATS=1`, printed when the bench ends the server), and what one
+/// more `malloc_trim` would give back then.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn print_malloc_stats() {
+    extern "C" {
+        fn malloc_stats();
+    }
+    // SAFETY: malloc_stats takes no arguments and only reads the allocator's own state.
+    unsafe { malloc_stats() }
+    let pss = || {
+        std::fs::read_to_string("/proc/self/smaps_rollup")
+            .ok()
+            .and_then(|s| s.lines().find(|l| l.starts_with("Pss:")).map(str::to_owned))
+            .unwrap_or_default()
+    };
+    let before = pss();
+    // SAFETY: malloc_trim takes no pointers and moves no live allocation.
+    let released = unsafe { malloc_trim(0) };
+    eprintln!(
+        "malloc_trim(0) now: {before} -> {} (released: {released})",
+        pss()
+    );
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+extern "C" {
+    fn malloc_trim(pad: usize) -> i32;
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn print_malloc_stats() {}
 
 fn our_server(root: &Path) -> std::io::Result<Server> {
     let mut users = if std::env::var("FTP_LOAD_ARGON2").as_deref() == Ok("fast") {

@@ -8,22 +8,33 @@
 //! [`MemoryRelease`] calls it, on the blocking pool, each time the number of running sessions
 //! or of running transfers has fallen to half of its highest point since the last release
 //! (and by at least [`MemoryRelease::MIN_DROP`]): when load falls, not while it holds steady.
+//! Each such release is followed by two more, 15 and 30 s after it ([`SettledRelease`]), for
+//! what is freed later.
 //! It is on by default ([`crate::Server::release_memory`]). With another global allocator
 //! (jemalloc, mimalloc, which return memory themselves) the call finds little to do.
 //!
-//! The same option also fixes glibc's mmap and trim thresholds at [`ALLOCATOR_THRESHOLD`] when
-//! the server starts. glibc raises both each time it frees a large mapped block, up to 32 and
-//! 64 MiB:
+//! The same option also fixes glibc's mmap threshold at [`ALLOCATOR_THRESHOLD`] and its trim
+//! threshold at [`TRIM_THRESHOLD`] when the server starts. glibc raises both each time it
+//! frees a large mapped block, up to 32 and 64 MiB:
 //! after the first Argon2id password check frees its 19 MiB, every later check took its
 //! 19 MiB from the heaps of whichever of the allocator's arenas its thread used, where small
 //! allocations then split it and kept it resident. 900 logins (300 concurrent at a time) left
 //! 16 arenas holding 3.9 GB with 42 MB in use (glibc's `malloc_stats`, in
 //! `benches/benches/server_load.rs`), and the two checks of `UserTable::new` and `add` left
 //! 19 MiB in the main heap of an idle server. With the thresholds fixed, blocks of 1 MiB or
-//! more are mapped on their own and unmapped when freed, and a heap gives back its free top
-//! once it passes 1 MiB.
+//! more are mapped on their own and unmapped when freed.
+//!
+//! The trim threshold is also what the free top of each arena's heap may keep, and
+//! `malloc_trim` does not shrink the heaps of arenas other than the main one: with 1 MiB, the
+//! 16 arenas of a 2-core machine (one per blocking-pool thread, up to 8 per core) kept 10 MiB
+//! of free tops resident after 300 uploads, where 55 KB were in use. At [`TRIM_THRESHOLD`]
+//! they keep at most 2 MiB.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::runtime::{sleep_until, Runtime};
 
 use crate::pool::BlockingPool;
 
@@ -46,7 +57,11 @@ fn release_freed_memory() -> bool {
 /// a heap whose free top passes it gives that back.
 pub(crate) const ALLOCATOR_THRESHOLD: usize = 1 << 20;
 
-/// Fixes the C allocator's mmap and trim thresholds at [`ALLOCATOR_THRESHOLD`] (glibc
+/// A heap (arena) whose free top passes this gives the excess back to the system.
+pub(crate) const TRIM_THRESHOLD: usize = 128 << 10;
+
+/// Fixes the C allocator's mmap threshold at [`ALLOCATOR_THRESHOLD`] and its trim threshold at
+/// [`TRIM_THRESHOLD`] (glibc
 /// otherwise moves them up as large blocks are freed) and gives back what is free already;
 /// once per process. Does nothing where the C library has no such settings.
 pub(crate) fn fix_allocator_thresholds() {
@@ -61,13 +76,14 @@ pub(crate) fn fix_allocator_thresholds() {
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
 fn set_allocator_thresholds() -> bool {
-    let threshold = ALLOCATOR_THRESHOLD as libc::c_int;
+    let mmap = ALLOCATOR_THRESHOLD as libc::c_int;
+    let trim = TRIM_THRESHOLD as libc::c_int;
     // SAFETY: mallopt takes no pointers; it changes a setting of glibc's allocator under the
     // allocator's own lock and moves no live allocation. Blocks allocated before keep their
     // kind, and glibc frees each by how it was allocated.
     unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, threshold) == 1
-            && libc::mallopt(libc::M_TRIM_THRESHOLD, threshold) == 1
+        libc::mallopt(libc::M_MMAP_THRESHOLD, mmap) == 1
+            && libc::mallopt(libc::M_TRIM_THRESHOLD, trim) == 1
     }
 }
 
@@ -90,11 +106,31 @@ struct Gauge {
     high: usize,
 }
 
-/// Counts sessions and transfers and releases freed memory when either falls.
+/// Counts sessions and transfers and releases freed memory when either falls, and once more
+/// when the fall has settled.
 pub(crate) struct MemoryRelease {
     enabled: bool,
     blocking: BlockingPool,
+    settled: Option<SettledRelease>,
     gauges: Mutex<[Gauge; 2]>,
+}
+
+/// Two more releases, [`SettledRelease::DELAY`] and twice that after a fall: what ends after
+/// the first one is freed too late for it (the last sessions' buffers, and the per-thread
+/// caches of blocking-pool threads, which exit 10 s after their last job under tokio).
+struct SettledRelease {
+    rt: Arc<dyn Runtime>,
+    delay: Duration,
+    /// One settled release waits at a time; falls meanwhile join it.
+    pending: AtomicBool,
+}
+
+impl SettledRelease {
+    /// Past the tokio blocking pool's 10 s keep-alive.
+    const DELAY: Duration = Duration::from_secs(15);
+    /// Releases, each `DELAY` after the one before: the thread that ran one release exits
+    /// (and frees what it held) a keep-alive later.
+    const ROUNDS: usize = 2;
 }
 
 impl MemoryRelease {
@@ -102,14 +138,23 @@ impl MemoryRelease {
     pub(crate) const MIN_DROP: usize = 8;
 
     /// Also fixes the allocator's thresholds (see [`fix_allocator_thresholds`]) when
-    /// `enabled`.
-    pub(crate) fn new(enabled: bool, blocking: BlockingPool) -> Arc<Self> {
+    /// `enabled`. Each fall releases at once and, on `rt`, again when it has settled.
+    pub(crate) fn new(enabled: bool, rt: Arc<dyn Runtime>) -> Arc<Self> {
+        Self::with_settle_delay(enabled, rt, SettledRelease::DELAY)
+    }
+
+    fn with_settle_delay(enabled: bool, rt: Arc<dyn Runtime>, delay: Duration) -> Arc<Self> {
         if enabled {
             fix_allocator_thresholds();
         }
         Arc::new(Self {
             enabled,
-            blocking,
+            blocking: rt.blocking(),
+            settled: Some(SettledRelease {
+                rt,
+                delay,
+                pending: AtomicBool::new(false),
+            }),
             gauges: Mutex::new([Gauge::default(); 2]),
         })
     }
@@ -127,7 +172,7 @@ impl MemoryRelease {
         }
     }
 
-    fn ended(&self, load: Load) {
+    fn ended(self: &Arc<Self>, load: Load) {
         let fell = self.update(load, |gauge| {
             gauge.running = gauge.running.saturating_sub(1);
             let fell =
@@ -138,11 +183,37 @@ impl MemoryRelease {
             fell
         });
         if fell && self.enabled {
-            self.blocking.detach(|| {
-                let released = release_freed_memory();
-                tracing::debug!(released, "load fell: freed memory given back to the system");
-            });
+            self.release_now("load fell");
+            self.release_when_settled();
         }
+    }
+
+    fn release_now(&self, why: &'static str) {
+        self.blocking.detach(move || {
+            let released = release_freed_memory();
+            tracing::debug!(released, why, "freed memory given back to the system");
+        });
+    }
+
+    /// Releases again once the fall has settled, unless such a release is waiting already.
+    fn release_when_settled(self: &Arc<Self>) {
+        let Some(settled) = &self.settled else {
+            return;
+        };
+        if settled.pending.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let this = Arc::clone(self);
+        settled.rt.spawn(Box::pin(async move {
+            let Some(settled) = &this.settled else {
+                return;
+            };
+            for _ in 0..SettledRelease::ROUNDS {
+                sleep_until(&*settled.rt, Instant::now() + settled.delay).await;
+                this.release_now("load fell and settled");
+            }
+            settled.pending.store(false, Ordering::Release);
+        }));
     }
 
     /// Applies `change` to the gauge of `load`; returns what it returns.
@@ -184,10 +255,20 @@ mod tests {
         (pool, jobs)
     }
 
+    /// Releases on `pool`, at once only.
+    fn release_at_once(enabled: bool, pool: BlockingPool) -> Arc<MemoryRelease> {
+        Arc::new(MemoryRelease {
+            enabled,
+            blocking: pool,
+            settled: None,
+            gauges: Mutex::new([Gauge::default(); 2]),
+        })
+    }
+
     #[test]
     fn releases_when_load_falls_to_half_its_high_point() {
         let (pool, releases) = counting_pool();
-        let release = MemoryRelease::new(true, pool);
+        let release = release_at_once(true, pool);
         let mut sessions: Vec<LoadGuard> =
             (0..100).map(|_| release.track(Load::Sessions)).collect();
         // Steady load, and small falls, release nothing.
@@ -215,9 +296,53 @@ mod tests {
     #[test]
     fn disabled_counts_but_never_releases() {
         let (pool, releases) = counting_pool();
-        let release = MemoryRelease::new(false, pool);
+        let release = release_at_once(false, pool);
         let sessions: Vec<LoadGuard> = (0..64).map(|_| release.track(Load::Sessions)).collect();
         drop(sessions);
         assert_eq!(releases.load(Ordering::SeqCst), 0);
+    }
+
+    /// Each fall releases at once; two more releases follow, the delay apart, however many
+    /// falls came meanwhile.
+    #[cfg(feature = "tokio")]
+    #[test]
+    fn releases_again_once_a_fall_has_settled() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let (pool, releases) = counting_pool();
+            let release = Arc::new(MemoryRelease {
+                enabled: true,
+                blocking: pool,
+                settled: Some(SettledRelease {
+                    rt: Arc::new(crate::runtime::tokio::TokioRuntime::current()),
+                    delay: Duration::from_millis(300),
+                    pending: AtomicBool::new(false),
+                }),
+                gauges: Mutex::new([Gauge::default(); 2]),
+            });
+            let sessions: Vec<LoadGuard> = (0..32).map(|_| release.track(Load::Sessions)).collect();
+            drop(sessions); // falls at 16, 8 and 0
+            assert_eq!(releases.load(Ordering::SeqCst), 3, "at once");
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            let transfers: Vec<LoadGuard> =
+                (0..8).map(|_| release.track(Load::Transfers)).collect();
+            drop(transfers);
+            assert_eq!(releases.load(Ordering::SeqCst), 4, "at once");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            assert_eq!(releases.load(Ordering::SeqCst), 4, "not settled yet");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            assert_eq!(
+                releases.load(Ordering::SeqCst),
+                5,
+                "the first settled release"
+            );
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            assert_eq!(releases.load(Ordering::SeqCst), 6, "the second");
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            assert_eq!(releases.load(Ordering::SeqCst), 6, "and no more");
+        });
     }
 }

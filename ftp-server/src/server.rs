@@ -598,7 +598,7 @@ impl Server {
         stop_rx: Receiver<()>,
     ) -> Shared {
         Shared {
-            memory: MemoryRelease::new(self.release_memory, rt.blocking()),
+            memory: MemoryRelease::new(self.release_memory, Arc::clone(&rt)),
             rt,
             config: Arc::new(config),
             storage: self.storage,
