@@ -17,6 +17,7 @@ use ftp_proto::client::{
 use ftp_proto::reply::Reply;
 
 use crate::error::Error;
+#[cfg(feature = "tls")]
 use crate::options::ConnectOptions;
 
 /// An I/O action for the driver, in the order the session asked for it.
@@ -82,9 +83,11 @@ pub(crate) struct Core {
     fatal: Option<Fatal>,
     /// The TLS session store's ticket count, to tell a data connection refused for want of
     /// a TLS 1.3 ticket ([`Error::TlsSessionsExhausted`]).
+    #[cfg(feature = "tls")]
     tickets: Option<std::sync::Arc<crate::tls::TicketCounter>>,
     /// How to connect again over TLS 1.2 when the TLS 1.3 tickets run dry
     /// ([`Core::tls12_switch`]); taken when used, so it is tried once.
+    #[cfg(feature = "tls")]
     tls12: Option<ConnectOptions>,
 }
 
@@ -93,6 +96,7 @@ pub(crate) struct Core {
 struct Fatal {
     kind: io::ErrorKind,
     message: String,
+    #[cfg(feature = "tls")]
     tls: Option<rustls::Error>,
 }
 
@@ -110,13 +114,16 @@ impl Core {
             greeting: None,
             close_reason: None,
             fatal: None,
+            #[cfg(feature = "tls")]
             tickets: None,
+            #[cfg(feature = "tls")]
             tls12: None,
         }
     }
 
     /// The core of a connection made as `options` say with `tls`: it watches the TLS 1.3
     /// tickets, to switch to TLS 1.2 when they run dry and to explain refusals.
+    #[cfg(feature = "tls")]
     pub(crate) fn with_tickets(
         session: ClientSession,
         tls: Option<&crate::tls::TlsSetup>,
@@ -136,9 +143,12 @@ impl Core {
 
     /// A login succeeded with `credentials`: a TLS 1.2 switch logs in with them too.
     pub(crate) fn logged_in(&mut self, credentials: Credentials) {
+        #[cfg(feature = "tls")]
         if let Some(options) = &mut self.tls12 {
             options.credentials = Some(credentials);
         }
+        #[cfg(not(feature = "tls"))]
+        drop(credentials);
     }
 
     /// The options of a new control connection over TLS 1.2, once, when this one must not
@@ -148,6 +158,7 @@ impl Core {
     /// logged-in TLS control connection, and a configuration that allows TLS 1.2. The
     /// driver then moves the session there before the transfer (see
     /// [`TlsConfig`](crate::TlsConfig), "When TLS 1.3 tickets run dry").
+    #[cfg(feature = "tls")]
     pub(crate) fn tls12_switch(&mut self) -> Option<ConnectOptions> {
         let dry = self.tickets.as_ref().is_some_and(|t| t.dry());
         let session = &self.session;
@@ -292,14 +303,14 @@ impl Core {
     pub(crate) fn control_failed(&mut self, error: &io::Error) {
         if self.fatal.is_none() {
             tracing::debug!(%error, "control connection failed");
-            let tls = error
-                .get_ref()
-                .and_then(|e| e.downcast_ref::<rustls::Error>())
-                .cloned();
             self.fatal = Some(Fatal {
                 kind: error.kind(),
                 message: error.to_string(),
-                tls,
+                #[cfg(feature = "tls")]
+                tls: error
+                    .get_ref()
+                    .and_then(|e| e.downcast_ref::<rustls::Error>())
+                    .cloned(),
             });
         }
         self.session.handle_eof(Instant::now());
@@ -338,6 +349,7 @@ impl Core {
     /// An operation error, with the control connection's I/O error in place of a bare
     /// "closed" when there was one.
     pub(crate) fn explain(&self, error: OpError) -> Error {
+        #[cfg(feature = "tls")]
         if self.tickets.as_ref().is_some_and(|t| t.ran_out()) && refused_data(&error) {
             let reply = match error {
                 OpError::Reply(reply) => Some(reply),
@@ -346,10 +358,13 @@ impl Core {
             return Error::TlsSessionsExhausted { reply };
         }
         match (&error, &self.fatal) {
-            (OpError::ConnectionClosed { reply: None }, Some(fatal)) => match &fatal.tls {
-                Some(tls) => Error::Tls(tls.clone()),
-                None => Error::Io(io::Error::new(fatal.kind, fatal.message.clone())),
-            },
+            (OpError::ConnectionClosed { reply: None }, Some(fatal)) => {
+                #[cfg(feature = "tls")]
+                if let Some(tls) = &fatal.tls {
+                    return Error::Tls(tls.clone());
+                }
+                Error::Io(io::Error::new(fatal.kind, fatal.message.clone()))
+            }
             _ => error.into(),
         }
     }
@@ -366,6 +381,7 @@ impl Core {
 
 /// A failure a server that requires TLS session reuse gives a data connection that did not
 /// resume: 425, 426, 450 or 522, or the connection's TLS or a reset.
+#[cfg(feature = "tls")]
 fn refused_data(error: &OpError) -> bool {
     match error {
         OpError::Reply(reply) => matches!(reply.code().get(), 425 | 426 | 450 | 522),

@@ -44,8 +44,17 @@ pub enum Error {
     Io(#[from] io::Error),
     /// The TLS configuration was refused, or a TLS handshake on the control connection
     /// failed (a certificate that does not verify, say).
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     #[error("TLS: {}", tls_text(.0))]
     Tls(#[from] rustls::Error),
+    /// FTPS was asked for ([`TlsMode::Explicit`](crate::TlsMode::Explicit) or
+    /// [`Implicit`](crate::TlsMode::Implicit), an `ftpes://` or `ftps://` URL), but
+    /// ftp-client was built without its `tls` feature. Nothing was sent: the client never
+    /// falls back to plain FTP. Enable the feature (it is among the default features) to
+    /// connect with FTPS.
+    #[error("FTPS was asked for, but ftp-client was built without its `tls` feature")]
+    TlsNotBuiltIn,
     /// The server refused a command with a 4yz or 5yz reply.
     #[error("server replied {}", reply_text(.0))]
     Reply(Reply),
@@ -99,6 +108,8 @@ pub enum Error {
     /// itself (see [`TlsConfig`](crate::TlsConfig)); this error means that failed (the
     /// server offers no TLS 1.2, refuses a second connection, or the configuration is a
     /// caller's own rustls one). `reply` is the server's refusal. The session goes on.
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     #[error("the server requires TLS session reuse and gave no new TLS 1.3 session ticket to resume with; connect again with TLS 1.2 (TlsConfig::tls12_only){}", .reply.as_ref().map(|r| format!(" (server replied {})", reply_text(r))).unwrap_or_default())]
     TlsSessionsExhausted {
         /// The server's refusal, if it sent one.
@@ -126,9 +137,9 @@ impl Error {
             Self::Reply(reply) | Self::UnexpectedReply(reply) | Self::AccountRequired(reply) => {
                 Some(reply)
             }
-            Self::Aborted { reply }
-            | Self::ConnectionClosed { reply }
-            | Self::TlsSessionsExhausted { reply } => reply.as_ref(),
+            Self::Aborted { reply } | Self::ConnectionClosed { reply } => reply.as_ref(),
+            #[cfg(feature = "tls")]
+            Self::TlsSessionsExhausted { reply } => reply.as_ref(),
             Self::Protocol(ProtocolError::UnexpectedGreeting(reply)) => Some(reply),
             _ => None,
         }
@@ -136,17 +147,19 @@ impl Error {
 
     /// True when the control connection is gone: every later call fails too.
     pub fn is_fatal(&self) -> bool {
-        matches!(
-            self,
+        match self {
             Self::Url(_)
-                | Self::Connect { .. }
-                | Self::ConnectTimeout { .. }
-                | Self::Io(_)
-                | Self::Tls(_)
-                | Self::ConnectionClosed { .. }
-                | Self::Timeout
-                | Self::Protocol(_)
-        )
+            | Self::Connect { .. }
+            | Self::ConnectTimeout { .. }
+            | Self::Io(_)
+            | Self::TlsNotBuiltIn
+            | Self::ConnectionClosed { .. }
+            | Self::Timeout
+            | Self::Protocol(_) => true,
+            #[cfg(feature = "tls")]
+            Self::Tls(_) => true,
+            _ => false,
+        }
     }
 
     /// True for a timeout of any kind: connecting, a reply, a data connection.
@@ -206,6 +219,7 @@ impl From<Error> for io::Error {
                 io::ErrorKind::PermissionDenied
             }
             Error::Usage(_) | Error::Url(_) => io::ErrorKind::InvalidInput,
+            Error::TlsNotBuiltIn => io::ErrorKind::Unsupported,
             _ => io::ErrorKind::Other,
         };
         Self::new(kind, error)
@@ -214,6 +228,7 @@ impl From<Error> for io::Error {
 
 /// A TLS error as a person can act on it: what a refused certificate means and how to get
 /// past it, rustls' own words in parentheses.
+#[cfg(feature = "tls")]
 fn tls_text(error: &rustls::Error) -> String {
     use rustls::CertificateError as C;
     let rustls::Error::InvalidCertificate(cert) = error else {
@@ -236,14 +251,17 @@ fn tls_text(error: &rustls::Error) -> String {
 }
 
 /// What a certificate that no trusted authority signed means.
+#[cfg(feature = "tls")]
 const UNTRUSTED: &str = "the server's certificate is self-signed or issued by an authority \
     this client does not trust: add that authority's certificate \
     (TlsConfig::add_root_pem), or for a test server skip verification \
     (TlsConfig::danger_accept_invalid_certs)";
 
+#[cfg(feature = "tls")]
 impl Error {
     /// True when the server's TLS certificate did not verify (self-signed, an unknown
     /// authority, another name, expired).
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub fn is_certificate_refused(&self) -> bool {
         matches!(self, Self::Tls(rustls::Error::InvalidCertificate(_)))
     }

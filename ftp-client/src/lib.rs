@@ -21,11 +21,11 @@
 //!
 //! What every style does:
 //!
-//! * **FTPS** with rustls (ring provider): explicit (`AUTH TLS`) and implicit, `PROT P` data
-//!   connections that resume the control connection's TLS session (vsftpd's
-//!   `require_ssl_reuse=YES` accepts them), close_notify on every data connection close, your
-//!   own trust anchors ([`TlsConfig`]), and [`TlsConfig::danger_accept_invalid_certs`] for test
-//!   servers.
+//! * **FTPS** with rustls (ring provider; feature `tls`, on by default): explicit (`AUTH TLS`)
+//!   and implicit, `PROT P` data connections that resume the control connection's TLS session
+//!   (vsftpd's `require_ssl_reuse=YES` accepts them), close_notify on every data connection
+//!   close, your own trust anchors (`TlsConfig`), and `TlsConfig::danger_accept_invalid_certs`
+//!   for test servers.
 //! * **Data connections**: passive (EPSV, then PASV, connecting to the control connection's
 //!   peer whatever address a 227 names) or active (EPRT/PORT, advertised address and port
 //!   range configurable, only the server may connect).
@@ -38,6 +38,21 @@
 //! * **Your own connector** ([`Connector`]) for the control and passive data connections
 //!   (a SOCKS5 or HTTP CONNECT proxy).
 //! * **TYPE A and MODE B/C** decoded and encoded on the data path.
+//!
+//! ## Features
+//!
+//! | feature | default | adds | pulls in |
+//! |---|---|---|---|
+//! | `tokio` | yes | the `tokio` module | `tokio` (its `net` and `time` features), `futures-io` |
+//! | `async-std` | no | the `async_std` module (alias `smol`) | `async-io`, `blocking`, `futures-io` |
+//! | `tls` | yes | FTPS: `TlsConfig`, `ConnectOptions::tls_config`, `Error::Tls`, the `rustls` re-export | `rustls` (*ring* provider), `futures-rustls` |
+//! | `webpki-roots` | yes | the Mozilla root certificates as `TlsConfig::default`'s trust store; implies `tls` | `webpki-roots` |
+//!
+//! The blocking client needs no feature. Neither runtime feature pulls in the other's crates,
+//! nor any TLS crate: without `tls` neither rustls nor ring is compiled, and a connection that
+//! asks for FTPS ([`TlsMode::Explicit`] or [`TlsMode::Implicit`], an `ftps://` or `ftpes://`
+//! URL) fails with [`Error::TlsNotBuiltIn`] before anything is sent, never falling back to
+//! plain FTP.
 //!
 //! ## Blocking
 //!
@@ -113,8 +128,8 @@
 //!   (ProFTPD, after uploads) still runs the supply dry, since rustls presents each ticket
 //!   once: the client then moves the session to a new control connection over TLS 1.2
 //!   (whose session resumes any number of times) before the next transfer, logging in again
-//!   and restoring the working directory and transfer parameters (see [`TlsConfig`]). Only
-//!   when that new connection cannot be had is the refusal [`Error::TlsSessionsExhausted`].
+//!   and restoring the working directory and transfer parameters (see `TlsConfig`). Only
+//!   when that new connection cannot be had is the refusal `Error::TlsSessionsExhausted`.
 //!
 //! ## How it is built
 //!
@@ -146,6 +161,7 @@ mod ops;
 mod options;
 #[cfg(any(feature = "tokio", feature = "async-std"))]
 mod runtime;
+#[cfg(feature = "tls")]
 mod tls;
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
@@ -163,6 +179,8 @@ pub use crate::error::{Error, Result};
 pub use crate::local::PartFile;
 pub use crate::ops::LISTING_LIMIT;
 pub use crate::options::{ConnectOptions, TlsMode};
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub use crate::tls::TlsConfig;
 pub use crate::url::{FtpUrl, UrlError};
 
@@ -173,6 +191,10 @@ pub use ftp_proto::feat::Features;
 pub use ftp_proto::listing::{Entry, EntryKind};
 pub use ftp_proto::transfer::{DataType, FormatControl, TransferMode};
 pub use ftp_proto::{Reply, ReplyCode, Timestamp};
+/// The rustls this crate is built with, for [`TlsConfig::from_rustls`] and
+/// [`TlsConfig::with_root_store`] callers.
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub use rustls;
 
 /// The async-std client serves smol unchanged: both run on the async-io reactor.
@@ -185,3 +207,106 @@ pub use crate::async_std as smol;
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeExamples;
+
+/// Without the `tls` feature, every way of asking for FTPS fails with
+/// [`Error::TlsNotBuiltIn`] before a connection is made: no panic, no plaintext session.
+/// (`cargo test -p ftp-client --no-default-features --lib` runs these.)
+#[cfg(all(test, not(feature = "tls")))]
+mod no_tls_tests {
+    use std::io;
+    use std::net::TcpListener;
+
+    use crate::{ConnectOptions, Error, TlsMode};
+
+    /// A listener the client would reach, and the ways of asking it for FTPS.
+    fn target() -> (TcpListener, Vec<ConnectOptions>, Vec<String>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let options = vec![
+            ConnectOptions::new("127.0.0.1", port).tls(TlsMode::Explicit),
+            ConnectOptions::new("127.0.0.1", port).tls(TlsMode::Implicit),
+        ];
+        let urls = vec![
+            format!("ftpes://127.0.0.1:{port}"),
+            format!("ftps://user:pw@127.0.0.1:{port}/dir"),
+        ];
+        (listener, options, urls)
+    }
+
+    fn check(result: Result<(), Error>) {
+        let error = result.expect_err("FTPS without the `tls` feature must fail");
+        assert!(matches!(error, Error::TlsNotBuiltIn), "{error:?}");
+        assert!(error.is_fatal());
+        assert!(error.to_string().contains("`tls` feature"), "{error}");
+        assert_eq!(io::Error::from(error).kind(), io::ErrorKind::Unsupported);
+    }
+
+    /// Nothing connected to the listener: the error came before any TCP connect.
+    fn untouched(listener: &TcpListener) {
+        let accepted = listener.accept().map(drop);
+        assert_eq!(
+            accepted.unwrap_err().kind(),
+            io::ErrorKind::WouldBlock,
+            "no connection may be made"
+        );
+    }
+
+    #[test]
+    fn blocking_ftps_is_refused() {
+        use crate::blocking::Client;
+        let (listener, options, urls) = target();
+        for options in &options {
+            check(Client::connect_with(options).map(drop));
+        }
+        for url in &urls {
+            check(Client::connect_url(url).map(drop));
+        }
+        untouched(&listener);
+        // Plain FTP still gets as far as the TCP connection.
+        let port = listener.local_addr().unwrap().port();
+        let plain = ConnectOptions::new("127.0.0.1", port)
+            .connect_timeout(std::time::Duration::from_millis(1))
+            .reply_timeout(std::time::Duration::from_millis(1));
+        assert!(!matches!(
+            Client::connect_with(&plain),
+            Err(Error::TlsNotBuiltIn)
+        ));
+    }
+
+    #[cfg(feature = "tokio")]
+    #[test]
+    fn tokio_ftps_is_refused() {
+        use crate::tokio::Client;
+        let (listener, options, urls) = target();
+        let rt = ::tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            for options in &options {
+                check(Client::connect_with(options).await.map(drop));
+            }
+            for url in &urls {
+                check(Client::connect_url(url).await.map(drop));
+            }
+        });
+        untouched(&listener);
+    }
+
+    #[cfg(feature = "async-std")]
+    #[test]
+    fn async_io_ftps_is_refused() {
+        use crate::async_std::Client;
+        let (listener, options, urls) = target();
+        async_io::block_on(async {
+            for options in &options {
+                check(Client::connect_with(options).await.map(drop));
+            }
+            for url in &urls {
+                check(Client::connect_url(url).await.map(drop));
+            }
+        });
+        untouched(&listener);
+    }
+}

@@ -6,10 +6,15 @@ use std::time::Duration;
 
 use ftp_proto::client::{ClientConfig, Credentials, DataMode, PasvAddressPolicy};
 
+#[cfg(feature = "tls")]
 use crate::tls::TlsConfig;
 use crate::url::FtpUrl;
 
 /// Whether and how the control connection uses TLS.
+///
+/// [`Explicit`](Self::Explicit) and [`Implicit`](Self::Implicit) need the `tls` feature (on
+/// by default); without it, connecting with either fails with
+/// [`Error::TlsNotBuiltIn`](crate::Error::TlsNotBuiltIn) before anything is sent.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum TlsMode {
     /// Plain FTP.
@@ -45,6 +50,7 @@ pub struct ConnectOptions {
     pub(crate) host: String,
     pub(crate) port: u16,
     pub(crate) tls_mode: TlsMode,
+    #[cfg(feature = "tls")]
     pub(crate) tls: TlsConfig,
     pub(crate) credentials: Option<Credentials>,
     pub(crate) session: ClientConfig,
@@ -68,6 +74,7 @@ impl ConnectOptions {
             host: host.into(),
             port,
             tls_mode: TlsMode::None,
+            #[cfg(feature = "tls")]
             tls: TlsConfig::default(),
             credentials: None,
             session,
@@ -80,7 +87,8 @@ impl ConnectOptions {
     }
 
     /// The options a URL names: host, port, TLS mode from the scheme, and a login with the
-    /// URL's user and password (`anonymous` when it names no user).
+    /// URL's user and password (`anonymous` when it names no user). An `ftps://` or `ftpes://`
+    /// URL asks for FTPS, which needs the `tls` feature (see [`tls`](Self::tls)).
     pub fn from_url(url: &FtpUrl) -> Self {
         let options = Self::new(url.host.clone(), url.port).tls(url.tls);
         match &url.user {
@@ -89,7 +97,9 @@ impl ConnectOptions {
         }
     }
 
-    /// Uses TLS as `mode` says.
+    /// Uses TLS as `mode` says. FTPS needs the `tls` feature: without it, connecting with
+    /// [`TlsMode::Explicit`] or [`TlsMode::Implicit`] fails with
+    /// [`Error::TlsNotBuiltIn`](crate::Error::TlsNotBuiltIn).
     #[must_use]
     pub fn tls(mut self, mode: TlsMode) -> Self {
         self.tls_mode = mode;
@@ -98,6 +108,8 @@ impl ConnectOptions {
 
     /// Trusts, verifies and resumes TLS sessions as `config` says (the default trusts the
     /// Mozilla roots when the `webpki-roots` feature is on).
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     #[must_use]
     pub fn tls_config(mut self, config: TlsConfig) -> Self {
         self.tls = config;
@@ -262,6 +274,15 @@ impl ConnectOptions {
     /// The protocol configuration.
     pub fn config(&self) -> &ClientConfig {
         &self.session
+    }
+
+    /// [`Error::TlsNotBuiltIn`](crate::Error::TlsNotBuiltIn) when these options ask for FTPS
+    /// and the `tls` feature is off; checked before anything is connected.
+    pub(crate) fn check_tls_built_in(&self) -> crate::Result<()> {
+        if self.tls_mode != TlsMode::None && !cfg!(feature = "tls") {
+            return Err(crate::Error::TlsNotBuiltIn);
+        }
+        Ok(())
     }
 
     /// `host:port`, with brackets around an IPv6 address.

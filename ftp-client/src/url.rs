@@ -39,6 +39,10 @@ pub enum UrlError {
 /// and `ftp://h//etc/f` (or `ftp://h/%2Fetc/f`) the absolute `/etc/f`, as RFC 1738 says.
 /// A `;type=a|i|d` suffix is read into [`type_code`](Self::type_code) and removed from the
 /// path.
+///
+/// The FTPS schemes are read whatever the crate's features; connecting to such a URL needs
+/// the `tls` feature and fails without it with
+/// [`Error::TlsNotBuiltIn`](crate::Error::TlsNotBuiltIn), never falling back to plain FTP.
 #[derive(Clone, PartialEq, Eq)]
 pub struct FtpUrl {
     /// The TLS mode the scheme asks for.

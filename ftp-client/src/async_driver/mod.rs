@@ -17,6 +17,7 @@
 //! call, and an idle session sends no keep-alive.
 
 mod stream;
+#[cfg(feature = "tls")]
 mod tls;
 
 use std::collections::HashMap;
@@ -39,6 +40,7 @@ use crate::error::{data_failure, Error, Result};
 use crate::net::{bind_active, peer_allowed, NetOptions};
 use crate::options::{ConnectOptions, TlsMode};
 use crate::runtime::{connect_with, timeout_at, BoxFuture, Conn, Listener, Runtime, Timer};
+#[cfg(feature = "tls")]
 use crate::tls::TlsSetup;
 
 /// Work done per [`Driver::poll_drive`] before yielding to other tasks.
@@ -53,8 +55,10 @@ pub(crate) enum DataConn {
     Ready(Box<dyn Conn>),
     /// PROT P, connected: the TLS handshake waits for the session's `Handshake` (at the
     /// transfer command's 1yz, or after a grace; see `ClientDataIntent::Handshake`).
+    #[cfg(feature = "tls")]
     TlsPending(Box<dyn Conn>),
     /// PROT P: the TLS handshake goes on while the transfer command is answered.
+    #[cfg(feature = "tls")]
     Handshaking(BoxFuture<'static, io::Result<Box<dyn Conn>>>),
     /// Failed (and reported) before its transfer stream took it: the transfer's result
     /// decides what the stream gives.
@@ -83,6 +87,9 @@ enum ControlState {
     Open(Box<dyn Conn>),
     /// `StartTls`: waiting for the queued bytes to be written, then the handshake.
     TlsRequested(Box<dyn Conn>),
+    // Without the `tls` feature nothing starts a handshake: `StartTls` cannot come (see
+    // `start_requested`).
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     Handshaking(BoxFuture<'static, io::Result<Box<dyn Conn>>>),
     /// `StopTls` (CCC): waiting for the first `usize` bytes of `wbuf` (those queued before
     /// the CCC took effect) to be written, then the TLS shutdown.
@@ -103,7 +110,8 @@ pub(crate) struct Driver<R: Runtime> {
     rbuf: Box<[u8]>,
     timer: Option<Box<dyn Timer>>,
     armed: Option<Instant>,
-    pub(crate) tls: Option<TlsSetup>,
+    #[cfg(feature = "tls")]
+    tls: Option<TlsSetup>,
     pub(crate) net: NetOptions,
     conns: HashMap<DataConnId, DataConn>,
     /// Whether each connection being set up needs TLS (PROT P).
@@ -149,8 +157,10 @@ impl<R: Runtime> Driver<R> {
     /// timeout, queues AUTH TLS and the login as the options say, and runs until they are
     /// done.
     pub(crate) async fn connect(options: &ConnectOptions) -> Result<Self> {
+        options.check_tls_built_in()?;
         let host = options.host_port();
         let net = NetOptions::new(options);
+        #[cfg(feature = "tls")]
         let tls = match options.tls_mode {
             TlsMode::None => None,
             _ => Some(options.tls.build(&options.host)?),
@@ -161,6 +171,7 @@ impl<R: Runtime> Driver<R> {
             .await
             .ok_or_else(|| Error::ConnectTimeout { host: host.clone() })??;
         let (local, peer) = conn.addrs()?;
+        #[cfg(feature = "tls")]
         let control = match (&tls, options.tls_mode) {
             (Some(setup), TlsMode::Implicit) => {
                 timeout_at::<R, _>(deadline, tls::handshake(setup, conn, false))
@@ -170,20 +181,27 @@ impl<R: Runtime> Driver<R> {
             }
             _ => conn,
         };
+        #[cfg(not(feature = "tls"))]
+        let control = conn;
         let info = ClientControlInfo {
             peer,
             local,
             implicit_tls: options.tls_mode == TlsMode::Implicit,
         };
         let session = ClientSession::new(options.session.clone(), info, Instant::now());
+        #[cfg(feature = "tls")]
+        let core = Core::with_tickets(session, tls.as_ref(), options);
+        #[cfg(not(feature = "tls"))]
+        let core = Core::new(session);
         let mut driver = Self {
-            core: Core::with_tickets(session, tls.as_ref(), options),
+            core,
             control: ControlState::Open(control),
             written: 0,
             flush_due: false,
             rbuf: vec![0; 16 * 1024].into_boxed_slice(),
             timer: None,
             armed: None,
+            #[cfg(feature = "tls")]
             tls,
             net,
             conns: HashMap::new(),
@@ -233,6 +251,7 @@ impl<R: Runtime> Driver<R> {
         &mut self,
         f: impl FnOnce(&mut ClientSession) -> std::result::Result<OpId, UsageError>,
     ) -> Result<OpId> {
+        #[cfg(feature = "tls")]
         if let Some(options) = self.core.tls12_switch() {
             if let Err(error) = self.switch_to(&options).await {
                 tracing::debug!(%error, "no switch to TLS 1.2; this connection goes on");
@@ -246,6 +265,7 @@ impl<R: Runtime> Driver<R> {
     /// Connects as `options` say, restores the working directory and transfer parameters
     /// there, then quits this control connection and takes the new one's place. On failure
     /// this connection goes on as it was.
+    #[cfg(feature = "tls")]
     async fn switch_to(&mut self, options: &ConnectOptions) -> Result<()> {
         let op = self.queue(|s| s.pwd())?;
         let OpOutput::Path(cwd) = self.wait(op).await? else {
@@ -306,6 +326,7 @@ impl<R: Runtime> Driver<R> {
         match next? {
             Next::Started(started) => match driver.conns.remove(&started.id) {
                 // Cannot happen: the session asks for the handshake before `Start`.
+                #[cfg(feature = "tls")]
                 Some(DataConn::TlsPending(conn)) => {
                     conn.reset_on_close();
                     driver
@@ -525,6 +546,7 @@ impl<R: Runtime> Driver<R> {
     /// `Handshake`: a pending PROT P connection starts its TLS handshake; the ClientHello goes
     /// out when [`poll_side`](Self::poll_side) first polls it, and the transfer stream
     /// finishes it.
+    #[cfg(feature = "tls")]
     fn start_data_tls(&mut self, id: DataConnId) {
         if !matches!(self.conns.get(&id), Some(DataConn::TlsPending(_))) {
             return;
@@ -540,14 +562,21 @@ impl<R: Runtime> Driver<R> {
         self.conns.insert(id, DataConn::Handshaking(handshake));
     }
 
+    /// `Handshake` without the `tls` feature: no connection waits for one (PROT P cannot be
+    /// in force, and [`poll_side`](Self::poll_side) fails a connection that would need TLS).
+    #[cfg(not(feature = "tls"))]
+    fn start_data_tls(&mut self, _id: DataConnId) {}
+
     /// Tears a data connection down in the background (see [`abort_conn`]). One in
     /// mid-handshake has used up a TLS 1.3 ticket: it is finished first (briefly) so the
     /// fresh ticket the server sends replaces it.
     pub(crate) fn abort_conn(&mut self, conn: DataConn) {
         match conn {
             DataConn::Ready(conn) => self.background.push(Box::pin(abort_conn::<R>(conn))),
+            #[cfg(feature = "tls")]
             DataConn::TlsPending(conn) => conn.reset_on_close(),
             DataConn::Gone => {}
+            #[cfg(feature = "tls")]
             DataConn::Handshaking(handshake) => {
                 let deadline = Instant::now() + TICKET_WAIT;
                 self.background.push(Box::pin(async move {
@@ -657,15 +686,17 @@ impl<R: Runtime> Driver<R> {
     fn start_requested(&mut self, cx: &mut Context<'_>) -> bool {
         match std::mem::replace(&mut self.control, ControlState::Closed) {
             ControlState::TlsRequested(conn) => {
-                match &self.tls {
-                    Some(tls) => {
-                        self.control = ControlState::Handshaking(tls::handshake(tls, conn, false));
-                    }
-                    None => {
-                        let error = io::Error::other("AUTH TLS without a TLS configuration");
-                        self.core.control_failed(&error);
-                    }
+                #[cfg(feature = "tls")]
+                if let Some(tls) = &self.tls {
+                    self.control = ControlState::Handshaking(tls::handshake(tls, conn, false));
+                    return true;
                 }
+                // No TLS configuration: without the `tls` feature connecting with FTPS fails
+                // first, and AUTH TLS has no other way in. Should it come, the session ends
+                // rather than go on in plaintext.
+                drop(conn);
+                let error = io::Error::other("AUTH TLS without a TLS configuration");
+                self.core.control_failed(&error);
                 true
             }
             ControlState::ClearRequested(conn, _) => {
@@ -760,9 +791,12 @@ impl<R: Runtime> Driver<R> {
             match result {
                 SideResult::Connected(conn, peer) => {
                     let tls = self.data_tls.remove(&id).unwrap_or(false);
-                    let conn = match (&self.tls, tls) {
-                        (Some(_), true) => DataConn::TlsPending(conn),
-                        (None, true) => {
+                    let conn = match (self.has_tls(), tls) {
+                        #[cfg(feature = "tls")]
+                        (true, true) => DataConn::TlsPending(conn),
+                        // PROT P without a TLS configuration (never in force without the
+                        // `tls` feature).
+                        (_, true) => {
                             self.core
                                 .data_event(id, ClientDataEvent::Failed(DataFailure::Tls));
                             continue;
@@ -780,7 +814,29 @@ impl<R: Runtime> Driver<R> {
                 }
             }
         }
-        // Data TLS handshakes move on while the transfer command is answered.
+        #[cfg(feature = "tls")]
+        {
+            progress |= self.poll_data_handshakes(cx);
+        }
+        progress
+    }
+
+    /// True when this connection has a TLS configuration (FTPS was asked for).
+    #[cfg(feature = "tls")]
+    fn has_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// Without the `tls` feature no connection has a TLS configuration.
+    #[cfg(not(feature = "tls"))]
+    fn has_tls(&self) -> bool {
+        false
+    }
+
+    /// Data TLS handshakes move on while the transfer command is answered.
+    #[cfg(feature = "tls")]
+    fn poll_data_handshakes(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
         let mut failed = Vec::new();
         for (id, conn) in self.conns.iter_mut() {
             if let DataConn::Handshaking(handshake) = conn {
@@ -898,6 +954,7 @@ pub(crate) async fn abort_conn<R: Runtime>(mut conn: Box<dyn Conn>) {
     conn.reset_on_close();
 }
 
+#[cfg(feature = "tls")]
 fn tls_failure(error: &io::Error) -> DataFailure {
     tracing::debug!(%error, "data TLS handshake failed");
     match error.kind() {
@@ -908,6 +965,7 @@ fn tls_failure(error: &io::Error) -> DataFailure {
 }
 
 /// A failed implicit-FTPS handshake: the TLS error itself when there is one.
+#[cfg(feature = "tls")]
 fn handshake_error(error: io::Error) -> Error {
     match error
         .get_ref()

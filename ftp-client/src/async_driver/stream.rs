@@ -102,6 +102,19 @@ impl<'a, R: Runtime> Transfer<'a, R> {
 
     /// The ready connection, finishing its TLS handshake first.
     fn poll_conn(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<&mut Box<dyn Conn>>> {
+        #[cfg(feature = "tls")]
+        ready!(self.poll_handshake(cx))?;
+        #[cfg(not(feature = "tls"))]
+        let _ = cx;
+        match &mut self.conn {
+            Some(DataConn::Ready(conn)) => Poll::Ready(Ok(conn)),
+            _ => Poll::Ready(Err(failed_stream())),
+        }
+    }
+
+    /// Finishes the data connection's TLS handshake, if one is under way.
+    #[cfg(feature = "tls")]
+    fn poll_handshake(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if let Some(DataConn::Handshaking(handshake)) = &mut self.conn {
             match handshake.as_mut().poll(cx) {
                 Poll::Ready(Ok(conn)) => {
@@ -117,10 +130,7 @@ impl<'a, R: Runtime> Transfer<'a, R> {
                 Poll::Pending => return self.pending(cx).map(Err),
             }
         }
-        match &mut self.conn {
-            Some(DataConn::Ready(conn)) => Poll::Ready(Ok(conn)),
-            _ => Poll::Ready(Err(failed_stream())),
-        }
+        Poll::Ready(Ok(()))
     }
 
     /// [`poll_conn`](Self::poll_conn) without the connection: get it with

@@ -12,17 +12,21 @@ use ftp_proto::client::{
     OpOutput, UsageError,
 };
 
-use super::stream::{Handshake, Stream};
+#[cfg(feature = "tls")]
+use super::stream::Handshake;
+use super::stream::Stream;
 use crate::core::{Action, Core, Started};
 use crate::error::{data_failure, Error, Result};
 use crate::net::{bind_active, peer_allowed, NetOptions};
 use crate::options::{ConnectOptions, TlsMode};
+#[cfg(feature = "tls")]
 use crate::tls::TlsSetup;
 
 /// How often an active-mode listener (or a data TLS handshake) is polled while the control
 /// connection is quiet.
 const ACCEPT_TICK: Duration = Duration::from_millis(5);
 /// How long aborting a data connection in mid-handshake waits to finish it.
+#[cfg(feature = "tls")]
 const TICKET_GRACE: Duration = Duration::from_millis(500);
 
 /// A data connection the driver holds until its transfer starts.
@@ -30,8 +34,10 @@ enum DataConn {
     Ready(Stream),
     /// PROT P, connected: the TLS handshake waits for the session's `Handshake` (at the
     /// transfer command's 1yz, or after a grace; see `ClientDataIntent::Handshake`).
+    #[cfg(feature = "tls")]
     TlsPending(TcpStream),
     /// PROT P: the handshake goes on while the transfer command is answered.
+    #[cfg(feature = "tls")]
     Handshaking(Handshake),
 }
 
@@ -39,9 +45,11 @@ impl DataConn {
     fn abort(self) {
         match self {
             Self::Ready(stream) => stream.abort(),
+            #[cfg(feature = "tls")]
             Self::TlsPending(tcp) => crate::net::reset_on_close(&tcp),
             // The handshake has used up a TLS 1.3 ticket: finish it (briefly) so the fresh
             // ticket the server sends replaces it.
+            #[cfg(feature = "tls")]
             Self::Handshaking(handshake) => {
                 if let Ok(stream) = handshake.finish(TICKET_GRACE) {
                     stream.abort();
@@ -60,6 +68,7 @@ struct PendingAccept {
 pub(crate) struct Driver {
     pub(crate) core: Core,
     control: Option<Stream>,
+    #[cfg(feature = "tls")]
     tls: Option<TlsSetup>,
     pub(crate) net: NetOptions,
     conns: HashMap<DataConnId, DataConn>,
@@ -71,8 +80,10 @@ impl Driver {
     /// Connects the control connection (TCP, and TLS for implicit FTPS), queues AUTH TLS and
     /// the login as the options say, and runs until they are done.
     pub(crate) fn connect(options: &ConnectOptions) -> Result<Self> {
+        options.check_tls_built_in()?;
         let host = options.host_port();
         let net = NetOptions::new(options);
+        #[cfg(feature = "tls")]
         let tls = match options.tls_mode {
             TlsMode::None => None,
             _ => Some(options.tls.build(&options.host)?),
@@ -93,6 +104,7 @@ impl Driver {
         };
         let _ = tcp.set_nodelay(true);
         let (local, peer) = (tcp.local_addr()?, tcp.peer_addr()?);
+        #[cfg(feature = "tls")]
         let control = match (&tls, options.tls_mode) {
             (Some(setup), TlsMode::Implicit) => {
                 let left = deadline.saturating_duration_since(Instant::now());
@@ -100,6 +112,8 @@ impl Driver {
             }
             _ => Stream::Plain(tcp),
         };
+        #[cfg(not(feature = "tls"))]
+        let control = Stream::Plain(tcp);
         let conn = ClientControlInfo {
             peer,
             local,
@@ -107,9 +121,14 @@ impl Driver {
         };
         let config: ClientConfig = options.session.clone();
         let session = ClientSession::new(config, conn, Instant::now());
+        #[cfg(feature = "tls")]
+        let core = Core::with_tickets(session, tls.as_ref(), options);
+        #[cfg(not(feature = "tls"))]
+        let core = Core::new(session);
         let mut driver = Self {
-            core: Core::with_tickets(session, tls.as_ref(), options),
+            core,
             control: Some(control),
+            #[cfg(feature = "tls")]
             tls,
             net,
             conns: HashMap::new(),
@@ -155,6 +174,7 @@ impl Driver {
         &mut self,
         f: impl FnOnce(&mut ClientSession) -> std::result::Result<OpId, UsageError>,
     ) -> Result<OpId> {
+        #[cfg(feature = "tls")]
         if let Some(options) = self.core.tls12_switch() {
             if let Err(error) = self.switch_to(&options) {
                 tracing::debug!(%error, "no switch to TLS 1.2; this connection goes on");
@@ -168,6 +188,7 @@ impl Driver {
     /// Connects as `options` say, restores the working directory and transfer parameters
     /// there, then quits this control connection and takes the new one's place. On failure
     /// this connection goes on as it was.
+    #[cfg(feature = "tls")]
     fn switch_to(&mut self, options: &ConnectOptions) -> Result<()> {
         let op = self.queue(|s| s.pwd())?;
         let OpOutput::Path(cwd) = self.wait(op)? else {
@@ -210,8 +231,10 @@ impl Driver {
                 Some(conn) => {
                     let ready = match conn {
                         DataConn::Ready(stream) => Ok(stream),
+                        #[cfg(feature = "tls")]
                         DataConn::Handshaking(handshake) => handshake.finish(self.net.data_timeout),
                         // Cannot happen: the session asks for the handshake before `Start`.
+                        #[cfg(feature = "tls")]
                         DataConn::TlsPending(tcp) => {
                             crate::net::reset_on_close(&tcp);
                             Err(io::Error::other("no TLS handshake before the transfer"))
@@ -344,6 +367,7 @@ impl Driver {
             Some(DataConn::Ready(stream)) => {
                 let _ = stream.close_gracefully(self.net.data_timeout);
             }
+            #[cfg(feature = "tls")]
             Some(conn) => conn.abort(),
             None => {}
         }
@@ -390,6 +414,7 @@ impl Driver {
         }
     }
 
+    #[cfg(feature = "tls")]
     fn start_tls(&mut self) {
         let (Some(control), Some(tls)) = (self.control.take(), self.tls.as_ref()) else {
             let error = io::Error::other("AUTH TLS without a TLS configuration");
@@ -408,7 +433,17 @@ impl Driver {
         }
     }
 
+    /// `StartTls` without the `tls` feature: cannot come (connecting with FTPS fails with
+    /// [`Error::TlsNotBuiltIn`], and AUTH TLS has no other way in); should it, the session
+    /// ends rather than go on in plaintext.
+    #[cfg(not(feature = "tls"))]
+    fn start_tls(&mut self) {
+        let error = io::Error::other("AUTH TLS without the `tls` feature");
+        self.core.control_failed(&error);
+    }
+
     /// CCC: close_notify both ways, then plaintext on the same TCP connection.
+    #[cfg(feature = "tls")]
     fn stop_tls(&mut self) {
         let Some(Stream::Tls(mut tls, _)) = self.control.take() else {
             return;
@@ -430,6 +465,11 @@ impl Driver {
         }
     }
 
+    /// CCC without the `tls` feature: cannot come (the session sends CCC only on a TLS
+    /// control connection); nothing to undo.
+    #[cfg(not(feature = "tls"))]
+    fn stop_tls(&mut self) {}
+
     /// Waits for control input, an active-mode connection or the session's next deadline.
     fn wait_io(&mut self) {
         let now = Instant::now();
@@ -437,9 +477,13 @@ impl Driver {
         if deadline.is_some_and(|at| at <= now) {
             return self.core.session.handle_timeout(now);
         }
+        #[cfg(feature = "tls")]
         let polling = !self.listeners.is_empty() || self.handshaking();
+        #[cfg(not(feature = "tls"))]
+        let polling = !self.listeners.is_empty();
         if polling {
             self.poll_accept();
+            #[cfg(feature = "tls")]
             self.poll_handshakes();
             if self.core.has_work() {
                 return;
@@ -535,14 +579,17 @@ impl Driver {
         if !tls {
             return Ok(DataConn::Ready(Stream::Plain(tcp)));
         }
-        if self.tls.is_none() {
-            return Err(DataFailure::Tls);
+        #[cfg(feature = "tls")]
+        if self.tls.is_some() {
+            return Ok(DataConn::TlsPending(tcp));
         }
-        Ok(DataConn::TlsPending(tcp))
+        // PROT P without a TLS configuration (never in force without the `tls` feature).
+        Err(DataFailure::Tls)
     }
 
     /// `Handshake`: sends the ClientHello of a pending PROT P connection; the handshake goes
     /// on in [`poll_handshakes`](Self::poll_handshakes) and is finished at `Start`.
+    #[cfg(feature = "tls")]
     fn start_data_tls(&mut self, id: DataConnId) {
         if !matches!(self.conns.get(&id), Some(DataConn::TlsPending(_))) {
             return;
@@ -565,7 +612,13 @@ impl Driver {
         }
     }
 
+    /// `Handshake` without the `tls` feature: no connection waits for one (see
+    /// [`prepare_data`](Self::prepare_data)).
+    #[cfg(not(feature = "tls"))]
+    fn start_data_tls(&mut self, _id: DataConnId) {}
+
     /// Moves the running data TLS handshakes on; a failure is reported at once.
+    #[cfg(feature = "tls")]
     fn poll_handshakes(&mut self) {
         let ids: Vec<DataConnId> = self
             .conns
@@ -602,6 +655,7 @@ impl Driver {
         }
     }
 
+    #[cfg(feature = "tls")]
     fn handshaking(&self) -> bool {
         self.conns
             .values()
@@ -656,6 +710,7 @@ fn connect_tcp(host: &str, port: u16, deadline: Instant) -> Result<TcpStream> {
 }
 
 /// A failed implicit-FTPS handshake: the TLS error itself when there is one.
+#[cfg(feature = "tls")]
 fn handshake_error(error: io::Error, host: &str) -> Error {
     if matches!(
         error.kind(),

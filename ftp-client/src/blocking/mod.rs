@@ -506,6 +506,8 @@ fn idle_timeout(error: &io::Error) -> io::Error {
 /// data connection and how it ended.
 struct Transfer<'a> {
     driver: &'a mut Driver,
+    /// Read when aborting: an upload under TLS ends with close_notify.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     direction: Direction,
     op: OpId,
     id: DataConnId,
@@ -577,6 +579,7 @@ impl<'a> Transfer<'a> {
     /// keeps the partial file either way.
     fn abort(&mut self) {
         match self.stream.take() {
+            #[cfg(feature = "tls")]
             Some(stream @ Stream::Tls(..)) if self.direction == Direction::Upload => {
                 let _ = stream.close_gracefully(self.driver.net.data_timeout);
             }

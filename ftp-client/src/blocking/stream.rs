@@ -1,12 +1,14 @@
-//! A blocking TCP stream, plain or under rustls.
+//! A blocking TCP stream, plain or (feature `tls`) under rustls.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "tls")]
 use rustls::{ClientConnection, StreamOwned};
 
 use crate::net::reset_on_close;
+#[cfg(feature = "tls")]
 use crate::tls::{TicketMark, TlsSetup};
 
 /// The most bytes read while waiting for the peer to close after our own close.
@@ -15,6 +17,7 @@ const DRAIN_LIMIT: usize = 1024 * 1024;
 pub(crate) enum Stream {
     Plain(TcpStream),
     /// Under TLS; the mark says which TLS 1.3 ticket this data connection should bring.
+    #[cfg(feature = "tls")]
     Tls(
         Box<StreamOwned<ClientConnection, TcpStream>>,
         Option<TicketMark>,
@@ -25,12 +28,14 @@ impl Stream {
     pub(crate) fn tcp(&self) -> &TcpStream {
         match self {
             Self::Plain(tcp) => tcp,
+            #[cfg(feature = "tls")]
             Self::Tls(tls, _) => &tls.sock,
         }
     }
 
     /// Runs the control connection's TLS client handshake over `tcp` within `timeout` (data
     /// connections use [`start_handshake`](Self::start_handshake)).
+    #[cfg(feature = "tls")]
     pub(crate) fn handshake(tcp: TcpStream, tls: &TlsSetup, timeout: Duration) -> io::Result<Self> {
         let conn = ClientConnection::new(tls.config.clone(), tls.server_name.clone())
             .map_err(io::Error::other)?;
@@ -66,6 +71,7 @@ impl Stream {
 
     /// Starts a TLS client handshake over `tcp` without waiting for the server: the socket is
     /// made non-blocking and the ClientHello written. [`Handshake::progress`] goes on.
+    #[cfg(feature = "tls")]
     pub(crate) fn start_handshake(tcp: TcpStream, tls: &TlsSetup) -> io::Result<Handshake> {
         tcp.set_nonblocking(true)?;
         let conn = ClientConnection::new(tls.config.clone(), tls.server_name.clone())
@@ -86,6 +92,7 @@ impl Stream {
     pub(crate) fn close_gracefully(mut self, timeout: Duration) -> io::Result<()> {
         let deadline = Instant::now() + timeout;
         self.set_timeouts(Some(timeout))?;
+        #[cfg(feature = "tls")]
         if let Self::Tls(tls, _) = &mut self {
             tls.conn.send_close_notify();
             while tls.conn.wants_write() {
@@ -116,7 +123,8 @@ impl Stream {
     /// session tickets the server sent on it: each data connection uses up one of the tickets
     /// the client holds and the server sends a fresh one, so a connection dropped unread
     /// would leave the next one without a session to resume (vsftpd then refuses it).
-    pub(crate) fn abort(mut self) {
+    pub(crate) fn abort(#[cfg_attr(not(feature = "tls"), allow(unused_mut))] mut self) {
+        #[cfg(feature = "tls")]
         if let Self::Tls(tls, mark) = &mut self {
             harvest_tickets(tls, mark.as_ref());
         }
@@ -126,10 +134,12 @@ impl Stream {
 }
 
 /// How long an abort waits for the TLS 1.3 ticket its data connection should bring.
+#[cfg(feature = "tls")]
 const TICKET_WAIT: Duration = Duration::from_millis(500);
 
 /// Processes the TLS records that have arrived; when the connection's TLS 1.3 ticket is not
 /// among them, waits for it a little (see [`TicketMark`]).
+#[cfg(feature = "tls")]
 fn harvest_tickets(tls: &mut StreamOwned<ClientConnection, TcpStream>, mark: Option<&TicketMark>) {
     let deadline = Instant::now() + TICKET_WAIT;
     let mut blocking = false;
@@ -176,6 +186,7 @@ impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Self::Plain(tcp) => tcp.read(buf),
+            #[cfg(feature = "tls")]
             Self::Tls(tls, _) => match tls.read(buf) {
                 // A peer that closes without close_notify: the end of the data, as far as
                 // FTP is concerned (the final reply says whether the transfer completed).
@@ -190,6 +201,7 @@ impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Self::Plain(tcp) => tcp.write(buf),
+            #[cfg(feature = "tls")]
             Self::Tls(tls, _) => tls.write(buf),
         }
     }
@@ -197,6 +209,7 @@ impl Write for Stream {
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Self::Plain(tcp) => tcp.flush(),
+            #[cfg(feature = "tls")]
             Self::Tls(tls, _) => tls.flush(),
         }
     }
@@ -209,11 +222,13 @@ impl Write for Stream {
 /// the connection is reported; others (ftp-srv) answer the transfer command only after the
 /// handshake. Sending the ClientHello at once and finishing the handshake while waiting for
 /// the reply serves both.
+#[cfg(feature = "tls")]
 pub(crate) struct Handshake(
     Box<StreamOwned<ClientConnection, TcpStream>>,
     Option<TicketMark>,
 );
 
+#[cfg(feature = "tls")]
 impl Handshake {
     /// Moves the handshake on as far as the socket allows; true once it is complete.
     pub(crate) fn progress(&mut self) -> io::Result<bool> {
