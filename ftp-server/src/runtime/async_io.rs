@@ -1,8 +1,8 @@
 //! The runtime shim for the async-io reactor that async-std and smol share, written against
 //! `futures-io`: it serves async-std and smol applications alike without depending on either
-//! (async-std is discontinued, RUSTSEC-2025-0052). Blocking work goes to the `blocking` crate's
-//! pool, tasks to a small built-in `async-executor` (or to the application's executor through
-//! `Server::start_async_io_with`).
+//! (async-std is discontinued, RUSTSEC-2025-0052). Blocking work goes to this crate's
+//! [`BlockingPool::threads`], tasks to a small built-in `async-executor` (or to the
+//! application's executor through `Server::start_async_io_with`).
 
 use std::future::Future;
 use std::io;
@@ -16,7 +16,7 @@ use async_executor::Executor;
 use async_io::{Async, Timer as IoTimer};
 
 use super::{acknowledge_now, peek_unread, Conn, Listener, Runtime, Timer, Unread};
-use crate::pool::BlockingPool;
+use crate::pool::{BlockingPool, ThreadPool};
 use crate::storage::BoxFuture;
 
 type Spawn = Arc<dyn Fn(BoxFuture<'static, ()>) + Send + Sync>;
@@ -42,6 +42,13 @@ fn global_executor() -> &'static Executor<'static> {
         }
     });
     executor
+}
+
+/// The blocking pool of every server on this runtime in the process.
+fn global_blocking_pool() -> BlockingPool {
+    static POOL: OnceLock<BlockingPool> = OnceLock::new();
+    POOL.get_or_init(|| BlockingPool::threads(ThreadPool::MAX_THREADS, ThreadPool::KEEP_ALIVE))
+        .clone()
 }
 
 impl AsyncIoRuntime {
@@ -164,7 +171,7 @@ impl Runtime for AsyncIoRuntime {
     }
 
     fn blocking(&self) -> BlockingPool {
-        BlockingPool::new(|job| blocking::unblock(job).detach())
+        global_blocking_pool()
     }
 
     fn timer(&self, at: Instant) -> Box<dyn Timer> {
