@@ -1,5 +1,5 @@
 //! The thread pool for blocking work (file system calls, password hashing), off the async
-//! executor: tokio's under tokio, [`ThreadPool`] under async-io.
+//! executor: tokio's under tokio, [`BlockingPool::threads`] under async-io.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -11,7 +11,7 @@ use std::time::Duration;
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
 /// A handle to a pool of threads for blocking work: tokio's `spawn_blocking` under the tokio
-/// runtime, this crate's [`ThreadPool`] under async-std/smol.
+/// runtime, [`BlockingPool::threads`] under async-std/smol.
 ///
 /// The server hands one to every storage and authentication call, so a back end that must
 /// block (a local file system, a password hash) stays runtime-neutral: it calls

@@ -202,8 +202,9 @@ impl Server {
         self
     }
 
-    /// Passive listeners bind a random free port of this range (default: any port the system
-    /// picks). Open the range in the firewall.
+    /// Passive listeners bind a random free port of this range (default: a random port of the
+    /// system's ephemeral range, `/proc/sys/net/ipv4/ip_local_port_range` on Linux). Open the
+    /// range in the firewall.
     pub fn passive_ports(mut self, ports: RangeInclusive<u16>) -> Self {
         self.passive_ports = Some(ports);
         self
