@@ -382,7 +382,7 @@ impl Driver {
 }
 
 impl Driver {
-    async fn run(mut self) {
+    async fn run(&mut self) {
         loop {
             if let Flow::Closed = self.drain().await {
                 break;
@@ -501,11 +501,13 @@ impl Driver {
                     account,
                     host,
                 } => self.authenticate(id, user, password, account, host),
-                ServerOutput::StartTls => self.start_tls().await,
+                // Boxed, as `close` below: once a session at most, and their futures would
+                // otherwise take room in every idle session's task.
+                ServerOutput::StartTls => Box::pin(self.start_tls()).await,
                 ServerOutput::Close | ServerOutput::StopTls => {
                     // CCC is not offered (`allow_ccc` is forced off), so `StopTls` cannot
                     // come; should it, closing is the safe answer.
-                    self.close().await;
+                    Box::pin(self.close()).await;
                     return Flow::Closed;
                 }
                 ServerOutput::Event(event) => self.event(event),
