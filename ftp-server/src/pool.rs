@@ -75,9 +75,10 @@ impl BlockingPool {
     }
 }
 
-/// Threads for blocking jobs ([`BlockingPool::threads`]), started when a job finds none idle (up to a maximum), each
-/// leaving after a keep-alive without a job: after a burst the pool shrinks back to nothing,
-/// and so does the memory its threads held (stacks, allocator caches).
+/// Threads for blocking jobs ([`BlockingPool::threads`]), started when a job finds none idle
+/// (up to a maximum), each leaving after a keep-alive without a job: after a burst the pool
+/// shrinks back to nothing, and so does the memory its threads held (stacks, allocator
+/// caches).
 ///
 /// The async-io runtime's pool. (The `blocking` crate's pool, used before, keeps every thread
 /// it ever started: 68 idle threads and 5 MiB stayed after 100 concurrent downloads.)
