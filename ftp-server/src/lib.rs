@@ -35,7 +35,7 @@
 //! | feature | runtime | pulls in |
 //! |---|---|---|
 //! | `tokio` | tokio (its `net`, `rt` and `time` features) | `tokio` |
-//! | `async-std` | async-std **and smol**, or any executor | `async-io`, `async-executor`, `blocking` |
+//! | `async-std` | async-std **and smol**, or any executor | `async-io`, `async-executor` |
 //! | `tls` (default) | either: FTPS, [`Server::tls`] and the `tls` module | `rustls` (*ring* provider), `futures-rustls` |
 //! | `opendal` | either (storage calls run on a tokio runtime of their own) | `opendal` (S3 service, rustls), `tokio` |
 //!
