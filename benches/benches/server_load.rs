@@ -19,8 +19,10 @@
 //!
 //! 1. **Idle sessions**: the server's memory with `FTP_LOAD_CLIENTS` (300) and with
 //!    `FTP_LOAD_IDLE` (10,000) logged-in idle sessions; per session = (mem_N - mem_0) / N,
-//!    mem_0 measured just before. Servers that fork per session (vsftpd, pure-ftpd) are
-//!    capped at `FTP_LOAD_IDLE_FORKING` (1,000) sessions: two processes per vsftpd session
+//!    mem_0 measured just before, after a first round of `FTP_LOAD_CLIENTS` sessions came
+//!    and went unmeasured (what the first sessions cost once is not a cost per session).
+//!    Servers that fork per session (vsftpd, pure-ftpd) are capped at
+//!    `FTP_LOAD_IDLE_FORKING` (1,000) sessions: two processes per vsftpd session
 //!    would take 20,000 of this machine's 32,768 process ids. Debian's pure-ftpd refuses more
 //!    than 500 sessions whatever its `-c` says (the cell shows its 421).
 //! 2. **Logins**: `FTP_LOAD_CLIENTS` concurrent clients each connect, USER/PASS and QUIT; the
@@ -1054,6 +1056,7 @@ fn measure(kind: Kind, server: &Running, config: &Config, root: &Path, column: &
     column.idle_baseline = server.memory();
     column.set(ROW_IDLE_BASE, format!("{:.1}", column.idle_baseline.mib()));
     if config.runs("idle") {
+        warm_up(server, config);
         let cell = idle_row(server, config.clients, config, None);
         column.set(ROW_IDLE_SMALL, cell);
         let (n, cap) = config.idle_for(kind);
@@ -1077,6 +1080,18 @@ fn measure(kind: Kind, server: &Running, config: &Config, root: &Path, column: &
     }
     column.load_left = Some(Instant::now());
     column.notes.extend(server.monitor().killed());
+}
+
+/// Opens `FTP_LOAD_CLIENTS` idle sessions and closes them, unmeasured: what the first
+/// sessions cost once (threads started, their allocator caches filled, tables grown) is not a
+/// cost per session.
+fn warm_up(server: &Running, config: &Config) {
+    let monitor = server.monitor();
+    let (sessions, _) = open_idle(server.addr, config.clients, config.login_workers, || {
+        monitor.over()
+    });
+    drop(sessions);
+    wait_for_calm(server);
 }
 
 /// Per-session memory of `n` idle logged-in sessions: (mem_n - mem_0) / n.

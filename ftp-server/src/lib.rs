@@ -176,6 +176,7 @@ mod throttle;
 pub mod tls;
 
 pub use bans::{BanPolicy, ConnectionRate};
+pub use memory::release_memory_now;
 pub use metrics::{Metrics, MetricsSnapshot};
 pub use proxy::{IpNet, ProxyProtocol};
 pub use server::{RunningServer, Server, SessionEvent, ShutdownHandle};

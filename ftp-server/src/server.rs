@@ -439,13 +439,19 @@ impl Server {
 
     /// Gives freed memory back to the operating system when load falls (default: yes): each
     /// time the running sessions, or the running transfers, fall to half their highest count
-    /// since the last time, the server calls glibc's `malloc_trim(0)` on the blocking pool.
-    /// glibc otherwise keeps a process resident at its peak after a burst (2,000 sessions come
-    /// and gone left 20 MB where 5 MB were in use). It also fixes glibc's mmap and trim
-    /// thresholds at 1 MiB for the whole process when the server starts, so that large blocks
-    /// (an Argon2id check's 19 MiB) are unmapped when freed instead of splitting and filling
-    /// the allocator's heaps: 900 logins had left 3.9 GB resident with 42 MB in use. Elsewhere
-    /// than glibc it does nothing.
+    /// since the last time, the server calls glibc's `malloc_trim(0)` on the blocking pool,
+    /// and twice more, 15 and 30 s after the last such fall, once each runtime thread has
+    /// handed the small blocks glibc caches for it back to the heap. glibc otherwise keeps a
+    /// process resident near its peak after a burst (2,000 sessions come and gone left 20 MB
+    /// where 5 MB were in use).
+    ///
+    /// For the whole process, when the server starts, it also fixes glibc's mmap threshold at
+    /// 1 MiB and its trim threshold at 128 KiB, so that large blocks (an Argon2id check's
+    /// 19 MiB) are unmapped when freed instead of splitting and filling the allocator's heaps
+    /// (900 logins had left 3.9 GB resident with 42 MB in use), and caps glibc's heaps at two
+    /// per CPU. `benches/benches/server_load.rs` measures the result: the server's memory a
+    /// minute after a load. Elsewhere than glibc it does nothing; see also
+    /// [`crate::release_memory_now`].
     pub fn release_memory(mut self, enabled: bool) -> Self {
         self.release_memory = enabled;
         self

@@ -86,3 +86,94 @@ fn an_arenas_free_top_leaves_the_process_once_a_server_runs() {
         "{with} KiB with the blocks, {without} KiB after freeing them"
     );
 }
+
+/// glibc keeps up to 7 freed blocks of each small size per thread for that thread's reuse,
+/// and counts them as in use. Here 448 of them, each between two freed 16 KiB blocks, keep
+/// their pages resident through a trim; `release_memory_now` on their thread puts them back
+/// in the heap first, and the pages go (0.8 to 1.7 MiB here, depending on which threads share
+/// its arena; 16 KiB without the refresh).
+#[test]
+fn a_threads_cached_small_blocks_leave_the_process_with_release_memory_now() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _server = TestServer::start(Rt::Tokio, |s| s);
+    let (trimmed, released) = std::thread::spawn(|| {
+        let written = |len: usize| std::hint::black_box(vec![1u8; len]);
+        let mut small = Vec::with_capacity(448);
+        let mut large = Vec::with_capacity(448);
+        for size in 0..64 {
+            for _ in 0..7 {
+                small.push(written(24 + 16 * size));
+                large.push(written(16 << 10));
+            }
+        }
+        drop(small); // into this thread's cache
+        drop(large); // into the heap, between the cached blocks
+                     // A trim from another thread leaves this thread's cache as it is.
+        std::thread::spawn(ftp_server::release_memory_now)
+            .join()
+            .unwrap();
+        let trimmed = resident_kib_in_place();
+        ftp_server::release_memory_now();
+        (trimmed, resident_kib_in_place())
+    })
+    .join()
+    .unwrap();
+    assert!(
+        trimmed - released >= 512,
+        "{trimmed} KiB after a trim, {released} KiB after release_memory_now on the thread"
+    );
+}
+
+/// glibc's arenas, counted from `malloc_info`, which writes one `<heap nr=...>` per arena.
+#[allow(unsafe_code)]
+fn arenas() -> usize {
+    let mut text: *mut libc::c_char = std::ptr::null_mut();
+    let mut len: libc::size_t = 0;
+    // SAFETY: open_memstream writes its buffer's address and length through the two
+    // pointers, which outlive the stream; malloc_info writes to the stream, fclose flushes
+    // it, and the buffer (malloc'd by the C library) is read for `len` bytes and freed once.
+    let xml = unsafe {
+        let stream = libc::open_memstream(&mut text, &mut len);
+        assert!(!stream.is_null(), "open_memstream");
+        libc::malloc_info(0, stream);
+        libc::fclose(stream);
+        let xml = std::slice::from_raw_parts(text.cast::<u8>(), len).to_vec();
+        libc::free(text.cast());
+        xml
+    };
+    String::from_utf8_lossy(&xml).matches("<heap nr=").count()
+}
+
+/// Each thread that allocates gets a heap (arena) of its own until glibc has eight per CPU,
+/// and each keeps some free memory resident; a running server caps them at two per CPU (or
+/// at what the process had when the cap came: glibc never removes an arena).
+#[test]
+fn a_running_server_caps_the_allocators_arenas_at_two_per_cpu() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _server = TestServer::start(Rt::Tokio, |s| s);
+    let cpus = std::thread::available_parallelism().map_or(2, usize::from);
+    let cap = arenas().max(2 * cpus);
+    let threads = 8 * cpus + 4;
+    let all_allocated = std::sync::Arc::new(std::sync::Barrier::new(threads + 1));
+    let holders: Vec<_> = (0..threads)
+        .map(|_| {
+            let all_allocated = std::sync::Arc::clone(&all_allocated);
+            std::thread::spawn(move || {
+                let block = std::hint::black_box(vec![1u8; 4096]);
+                all_allocated.wait(); // every thread holds a block at once
+                all_allocated.wait(); // until the arenas are counted
+                drop(block);
+            })
+        })
+        .collect();
+    all_allocated.wait();
+    let counted = arenas();
+    all_allocated.wait();
+    for holder in holders {
+        holder.join().unwrap();
+    }
+    assert!(
+        counted <= cap,
+        "{counted} arenas with {threads} threads allocating at once, {cpus} CPUs"
+    );
+}
