@@ -20,7 +20,10 @@
 //! 1. **Idle sessions**: the server's memory with `FTP_LOAD_CLIENTS` (300) and with
 //!    `FTP_LOAD_IDLE` (10,000) logged-in idle sessions; per session = (mem_N - mem_0) / N,
 //!    mem_0 measured just before, after a first round of `FTP_LOAD_CLIENTS` sessions came
-//!    and went unmeasured (what the first sessions cost once is not a cost per session).
+//!    and went unmeasured (what the first sessions cost once is not a cost per session);
+//!    mem_N is read `FTP_LOAD_IDLE_HOLD_SECS` (12) after the last session logged in, past
+//!    the blocking pools' 10 s keep-alive: the threads that checked the passwords are gone
+//!    and the sessions are idle.
 //!    Servers that fork per session (vsftpd, pure-ftpd) are capped at
 //!    `FTP_LOAD_IDLE_FORKING` (1,000) sessions: two processes per vsftpd session
 //!    would take 20,000 of this machine's 32,768 process ids. Debian's pure-ftpd refuses more
@@ -49,8 +52,9 @@
 //!   tree: the same method for a single process (ours, pyftpdlib) and for a process per
 //!   session (vsftpd, pure-ftpd), so that shared pages are counted once. Peaks are sampled
 //!   every 100 ms.
-//! * **ftp-server** runs in a child process (this bench re-executes itself with
-//!   `FTP_LOAD_ROLE=tokio` or `async-io`), serving the fixture folder with `FsStorage`
+//! * **ftp-server** runs in a child process (this bench re-executes a copy of itself with
+//!   `FTP_LOAD_ROLE=tokio` or `async-io`: a copy, so that no other process shares the pages
+//!   of its code and takes part of their PSS), serving the fixture folder with `FsStorage`
 //!   (defaults: uploads are fsynced before the 226; the peers do not fsync) and a `UserTable`
 //!   with the recommended Argon2id parameters (`FTP_LOAD_ARGON2=fast` for cheap ones), and the
 //!   builder's defaults except `max_sessions` / `max_sessions_per_ip` (20,000). The tokio
@@ -109,6 +113,8 @@ struct Config {
     small_files: usize,
     idle: usize,
     idle_forking: usize,
+    /// How long the idle sessions are held before the server's memory is read.
+    idle_hold: Duration,
     settle: Duration,
     login_workers: usize,
     mem_limit_kib: u64,
@@ -128,6 +134,7 @@ impl Config {
             small_files: env_usize("FTP_LOAD_SMALL_FILES", 1000).max(1),
             idle: env_usize("FTP_LOAD_IDLE", 10_000).max(1),
             idle_forking: env_usize("FTP_LOAD_IDLE_FORKING", 1000).max(1),
+            idle_hold: Duration::from_secs(env_u64("FTP_LOAD_IDLE_HOLD_SECS", 12)),
             settle: Duration::from_secs(env_u64("FTP_LOAD_SETTLE_SECS", 60)),
             login_workers: env_usize("FTP_LOAD_LOGIN_WORKERS", 64).max(1),
             tls_files: env_usize("FTP_LOAD_TLS_FILES", 500).max(1),
@@ -282,13 +289,19 @@ impl Drop for Running {
 }
 
 /// This bench again, in the server role on `kind`'s runtime; it prints its address.
+///
+/// It runs from a copy of this executable in `tmp`: PSS splits the pages of a file among the
+/// processes that map it, so the bench itself and the other server role would otherwise take
+/// shares of its code's pages, and the server's memory would depend on what else runs.
 fn start_ours(kind: Kind, root: &Path, tmp: PathBuf) -> Result<Running, String> {
     let role = if kind == Kind::Tokio {
         "tokio"
     } else {
         "async-io"
     };
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let exe = tmp.join(format!("server-role-{role}"));
+    std::fs::copy(std::env::current_exe().map_err(|e| e.to_string())?, &exe)
+        .map_err(|e| format!("copying the bench for the server role: {e}"))?;
     // FTP_LOAD_WRAPPER: a command (and its arguments) to run the server role under, such as
     // `heaptrack -o /tmp/profile`; its memory is then counted with the server's.
     let wrapper = std::env::var("FTP_LOAD_WRAPPER").unwrap_or_default();
@@ -1084,7 +1097,8 @@ fn measure(kind: Kind, server: &Running, config: &Config, root: &Path, column: &
 
 /// Opens `FTP_LOAD_CLIENTS` idle sessions and closes them, unmeasured: what the first
 /// sessions cost once (threads started, their allocator caches filled, tables grown) is not a
-/// cost per session.
+/// cost per session. Then waits for ftp-server's memory releases after the fall (15 and 30 s
+/// after it), which would otherwise land in the middle of the next row.
 fn warm_up(server: &Running, config: &Config) {
     let monitor = server.monitor();
     let (sessions, _) = open_idle(server.addr, config.clients, config.login_workers, || {
@@ -1092,6 +1106,7 @@ fn warm_up(server: &Running, config: &Config) {
     });
     drop(sessions);
     wait_for_calm(server);
+    std::thread::sleep(Duration::from_secs(33));
 }
 
 /// Per-session memory of `n` idle logged-in sessions: (mem_n - mem_0) / n.
@@ -1100,7 +1115,7 @@ fn idle_row(server: &Running, n: usize, config: &Config, cap: Option<String>) ->
     let monitor = server.monitor();
     let (sessions, outcome) = open_idle(server.addr, n, config.login_workers, || monitor.over());
     let stopped = monitor.over() && sessions.len() < n;
-    std::thread::sleep(Duration::from_secs(2));
+    std::thread::sleep(config.idle_hold);
     let held = server.memory();
     let count = sessions.len();
     drop(sessions);
