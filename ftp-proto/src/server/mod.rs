@@ -372,7 +372,13 @@ impl ServerSession {
         if self.out.is_empty() {
             self.pump();
         }
-        self.out.pop_front().map(state::Queued::into_output)
+        let next = self.out.pop_front().map(state::Queued::into_output);
+        if self.out.is_empty() {
+            // Drained: the queue's 576 bytes go until the next output, so that an idle
+            // session holds none.
+            self.out = std::collections::VecDeque::new();
+        }
+        next
     }
 
     /// When to call [`handle_timeout`](Self::handle_timeout), or `None` for never. Changes

@@ -67,8 +67,10 @@ const CONTROL_READ: usize = 4096;
 /// may wait for the session's task. Few are ever in flight (one storage or authentication
 /// request at a time, and a data connection's events); senders wait when it is full, and
 /// progress reports are dropped. The queue's slots are allocated up front, so this is
-/// memory every idle session holds (64 slots were 11 KiB).
-const INBOX: usize = 8;
+/// memory every idle session holds: 64 slots were 11 KiB, 8 were 1.5 KiB (a fifth of an idle
+/// session's heap, `tests/session_memory.rs`). One slot moved 1 KiB files as fast as eight
+/// (`benches/benches/server_load.rs`).
+const INBOX: usize = 1;
 
 /// How long a storage request waits for aborted data tasks to be gone.
 const ABORT_SETTLE: Duration = Duration::from_secs(10);
