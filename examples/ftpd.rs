@@ -96,6 +96,11 @@ OPTIONS:
     --tls-handshake-timeout SECONDS
                                 give up TLS handshakes that take longer [default: 30]
     --max-login-attempts N      failed logins per session; the last gets 421 [default: 3]
+    --login-cache SECONDS       let a user in without a new Argon2id check for this long
+                                after the same password passed one (up to 10,000 logins
+                                remembered): for many clients logging in often with the
+                                same credentials. The server's memory then holds fast
+                                digests of those passwords; 0: off [default: 0]
     --ban-after N               refuse (421) every connection from a client address whose
                                 failed logins, over any sessions, reach N within
                                 --ban-window [default: off]
@@ -163,6 +168,8 @@ struct Options {
     s3_folder_marker: Option<String>,
     users: Vec<(String, String, bool)>,
     users_file: Option<PathBuf>,
+    /// How long a verified password is remembered (`--login-cache`); `None`: not at all.
+    login_cache: Option<Duration>,
     check_config: bool,
     anonymous: Option<bool>,
     tls_cert: Option<PathBuf>,
@@ -277,6 +284,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
         s3_folder_marker: None,
         users: Vec::new(),
         users_file: None,
+        login_cache: None,
         check_config: false,
         anonymous: None,
         tls_cert: None,
@@ -325,6 +333,9 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
                 options.s3_folder_marker = Some(value("--s3-folder-marker")?);
             }
             "--users-file" => options.users_file = Some(value("--users-file")?.into()),
+            "--login-cache" => {
+                options.login_cache = parse_seconds(&value(&flag)?, &flag, true)?;
+            }
             "--check-config" => options.check_config = true,
             "--user" => {
                 let spec = value("--user")?;
@@ -540,12 +551,18 @@ fn log_event(event: &SessionEvent<'_>) {
     }
 }
 
+/// How many verified logins `--login-cache` remembers at most (about 1 MiB).
+const LOGIN_CACHE_ENTRIES: usize = 10_000;
+
 /// The users of `--users-file` and `--user`, read (again) now.
 fn read_users(options: &Options) -> Result<UserTable, String> {
     let mut table = match &options.users_file {
         Some(path) => config::read_users(path)?,
         None => UserTable::new(),
     };
+    if let Some(ttl) = options.login_cache {
+        table = table.cache_verified_passwords(ttl, LOGIN_CACHE_ENTRIES);
+    }
     for (name, password, read_only) in &options.users {
         let rights = match read_only {
             true => Permissions::READ_ONLY,
@@ -1215,6 +1232,20 @@ mod tests {
         ] {
             assert_eq!(options(&["--runtime", name]).runtime, runtime);
         }
+    }
+
+    #[test]
+    fn the_login_cache_is_off_unless_given_seconds() {
+        assert_eq!(options(&[]).login_cache, None);
+        assert_eq!(options(&["--login-cache", "0"]).login_cache, None);
+        assert_eq!(
+            options(&["--login-cache=90"]).login_cache,
+            Some(Duration::from_secs(90))
+        );
+        assert_eq!(
+            error(&["--login-cache", "soon"]),
+            "--login-cache \"soon\": expected whole seconds (0: never)"
+        );
     }
 
     #[test]

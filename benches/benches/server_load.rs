@@ -56,8 +56,11 @@
 //!   `FTP_LOAD_ROLE=tokio` or `async-io`: a copy, so that no other process shares the pages
 //!   of its code and takes part of their PSS), serving the fixture folder with `FsStorage`
 //!   (defaults: uploads are fsynced before the 226; the peers do not fsync) and a `UserTable`
-//!   with the recommended Argon2id parameters (`FTP_LOAD_ARGON2=fast` for cheap ones), and the
-//!   builder's defaults except `max_sessions` / `max_sessions_per_ip` (20,000). The tokio
+//!   with the recommended Argon2id parameters (`FTP_LOAD_ARGON2=fast` for cheap ones;
+//!   `FTP_LOAD_LOGIN_CACHE_SECS=60` remembers verified passwords that long, ftpd's
+//!   `--login-cache`), and the builder's defaults except `max_sessions` /
+//!   `max_sessions_per_ip` (20,000); `FTP_LOAD_FSYNC=0` stores uploads without `fsync`, as
+//!   the peers do. The tokio
 //!   runtime is multi-threaded with its default worker count; async-io uses its built-in
 //!   executor.
 //! * **Peers** run through `ftp-client/tests/peers/run-*.sh` (as root, after `install.sh`),
@@ -465,9 +468,14 @@ fn our_server(root: &Path) -> std::io::Result<Server> {
     users
         .add(USER, PASSWORD, VirtualPath::root(), Permissions::ALL)
         .map_err(std::io::Error::other)?;
+    let login_cache = env_u64("FTP_LOAD_LOGIN_CACHE_SECS", 0);
+    if login_cache > 0 {
+        users = users.cache_verified_passwords(Duration::from_secs(login_cache), 10_000);
+    }
+    let sync = std::env::var("FTP_LOAD_FSYNC").as_deref() != Ok("0");
     let certs = peer_cache().join("certs");
     let tls = TlsConfig::from_pem_files(certs.join("cert.pem"), certs.join("key.pem"))?;
-    Ok(Server::new(FsStorage::new(root)?)
+    Ok(Server::new(FsStorage::new(root)?.sync_uploads(sync))
         .listen(SocketAddr::from(([127, 0, 0, 1], 0)))
         .tls(tls)
         .authenticator(users)

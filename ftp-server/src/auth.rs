@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -14,6 +15,10 @@ pub use ftp_proto::server::{AuthFailure, Permissions, Secret};
 
 use crate::pool::BlockingPool;
 use crate::storage::{BoxFuture, VirtualPath};
+
+mod verified;
+
+use verified::VerifiedPasswords;
 
 /// A user the authenticator let in. Start from [`User::new`] and set the fields that differ:
 /// the struct may grow.
@@ -293,6 +298,8 @@ pub struct UserTable {
     params: Params,
     dummy: Arc<String>,
     verifications: Arc<Tokens>,
+    /// Off unless [`UserTable::cache_verified_passwords`] turned it on.
+    verified: Option<Arc<VerifiedPasswords>>,
 }
 
 /// A counting semaphore for async code: `n` tokens in a channel; taking one waits while all
@@ -371,6 +378,7 @@ impl UserTable {
             params,
             dummy: Arc::new(dummy),
             verifications: Tokens::new(default_verifications()),
+            verified: None,
         }
     }
 
@@ -379,6 +387,28 @@ impl UserTable {
     /// memory cost. Clones of the table share the bound.
     pub fn max_concurrent_verifications(mut self, n: usize) -> Self {
         self.verifications = Tokens::new(n);
+        self
+    }
+
+    /// Remembers each password that passed its Argon2id check for `ttl`, so that the same
+    /// user logging in again with the same password within that time is let in without a
+    /// new computation (default: off). Up to `max_entries` logins are remembered (about 100
+    /// bytes each); when full, the one that would expire soonest makes room. Clones of the
+    /// table share the cache.
+    ///
+    /// For servers where many clients log in often with the same credentials (a fleet of
+    /// cameras or backup jobs): without it each login takes the hash's memory and tens of
+    /// milliseconds of a CPU, one per CPU at a time, and 300 clients reconnecting together
+    /// wait seconds for their turn.
+    ///
+    /// What it costs: wrong passwords are never remembered, so every guess still pays the
+    /// full Argon2id price, and a password changed in the table no longer matches. But the
+    /// process then holds, for each remembered login, a digest of the password that is fast
+    /// to compute (a keyed BLAKE2b, whose key is in the same memory): whoever can read the
+    /// server's memory can test guesses against it much faster than against the Argon2id
+    /// hash. A user removed from the table or given a new password is refused at once.
+    pub fn cache_verified_passwords(mut self, ttl: Duration, max_entries: usize) -> Self {
+        self.verified = Some(Arc::new(VerifiedPasswords::new(ttl, max_entries)));
         self
     }
 
@@ -469,23 +499,32 @@ impl Authenticator for UserTable {
             .as_ref()
             .map_or_else(|| String::clone(&self.dummy), |a| a.hash.clone());
         let verifications = Arc::clone(&self.verifications);
+        // Only a known user's logins are looked up and remembered.
+        let cache = self.verified.clone().filter(|_| account.is_some());
         Box::pin(async move {
             let password = credentials.password.into_inner();
-            let _turn = verifications
-                .acquire()
-                .await
-                .ok_or(AuthFailure::Unavailable)?;
-            let verified = blocking
-                .unblock(move || {
-                    let Ok(parsed) = argon2::password_hash::phc::PasswordHash::new(&hash) else {
-                        return false;
-                    };
-                    argon2(Params::DEFAULT)
-                        .verify_password(&password, &parsed)
-                        .is_ok()
-                })
-                .await
-                .map_err(|_| AuthFailure::Unavailable)?;
+            let login = cache.as_ref().map(|cache| {
+                (
+                    cache,
+                    cache.fingerprint(&credentials.user, &hash, &password),
+                )
+            });
+            let remembered =
+                || login.is_some_and(|(cache, login)| cache.contains(login, Instant::now()));
+            let verified = remembered() || {
+                let _turn = verifications
+                    .acquire()
+                    .await
+                    .ok_or(AuthFailure::Unavailable)?;
+                // Another login may have verified the same password while this one waited.
+                remembered() || {
+                    let verified = verify_on(&blocking, hash, password).await?;
+                    if let Some((cache, login)) = login.filter(|_| verified) {
+                        cache.insert(login, Instant::now());
+                    }
+                    verified
+                }
+            };
             match account {
                 Some(account) if verified => Ok(User {
                     name: credentials.user,
@@ -497,6 +536,25 @@ impl Authenticator for UserTable {
             }
         })
     }
+}
+
+/// Checks `password` against the Argon2 PHC string `hash` on the blocking pool.
+async fn verify_on(
+    blocking: &BlockingPool,
+    hash: String,
+    password: Bytes,
+) -> Result<bool, AuthFailure> {
+    blocking
+        .unblock(move || {
+            let Ok(parsed) = argon2::password_hash::phc::PasswordHash::new(&hash) else {
+                return false;
+            };
+            argon2(Params::DEFAULT)
+                .verify_password(&password, &parsed)
+                .is_ok()
+        })
+        .await
+        .map_err(|_| AuthFailure::Unavailable)
 }
 
 #[cfg(test)]
@@ -588,7 +646,7 @@ mod tests {
                 // the turn ends only once `job` has delivered its result, and counting until
                 // after `job` would overlap the next turn's start.
                 m.fetch_max(r.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
-                std::thread::sleep(std::time::Duration::from_millis(30));
+                std::thread::sleep(Duration::from_millis(30));
                 r.fetch_sub(1, Ordering::SeqCst);
                 job();
             });
@@ -611,6 +669,80 @@ mod tests {
         let results: Vec<_> = logins.into_iter().map(|t| t.join().unwrap()).collect();
         assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 4);
         assert_eq!(most.load(Ordering::SeqCst), 2);
+    }
+
+    /// A pool that counts its jobs: here, each is one Argon2id verification.
+    fn counting_pool() -> (BlockingPool, Arc<std::sync::atomic::AtomicUsize>) {
+        let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = Arc::clone(&runs);
+        let pool = BlockingPool::new(move |job| {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            std::thread::spawn(job);
+        });
+        (pool, runs)
+    }
+
+    fn check_on(table: &UserTable, pool: &BlockingPool, user: &str, password: &str) -> bool {
+        let login = table.authenticate(credentials(user, password), pool.clone());
+        futures_lite::future::block_on(login).is_ok()
+    }
+
+    #[test]
+    fn a_remembered_password_skips_the_hash_and_a_wrong_one_never_does() {
+        let minute = Duration::from_secs(60);
+        let mut table = UserTable::insecure_fast().cache_verified_passwords(minute, 16);
+        table
+            .add("alice", "pw", VirtualPath::root(), Permissions::ALL)
+            .unwrap();
+        let (pool, runs) = counting_pool();
+        let hashes = || runs.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(check_on(&table, &pool, "alice", "pw"));
+        assert!(check_on(&table, &pool, "alice", "pw"));
+        assert_eq!(hashes(), 1);
+        assert!(!check_on(&table, &pool, "alice", "wrong"));
+        assert!(!check_on(&table, &pool, "alice", "wrong"));
+        assert!(!check_on(&table, &pool, "bob", "pw"));
+        assert_eq!(hashes(), 4);
+        // A new password (a clone shares the cache): the old one no longer matches.
+        let mut changed = table.clone();
+        changed
+            .add("alice", "new", VirtualPath::root(), Permissions::ALL)
+            .unwrap();
+        assert!(!check_on(&changed, &pool, "alice", "pw"));
+        assert!(check_on(&changed, &pool, "alice", "new"));
+        assert!(check_on(&changed, &pool, "alice", "new"));
+        assert_eq!(hashes(), 6);
+        // The table that still has the old password still remembers it.
+        assert!(check_on(&table, &pool, "alice", "pw"));
+        assert_eq!(hashes(), 6);
+    }
+
+    #[test]
+    fn a_remembered_password_is_checked_again_after_its_time() {
+        let ttl = Duration::from_millis(100);
+        let mut table = UserTable::insecure_fast().cache_verified_passwords(ttl, 16);
+        table
+            .add("alice", "pw", VirtualPath::root(), Permissions::ALL)
+            .unwrap();
+        let (pool, runs) = counting_pool();
+        assert!(check_on(&table, &pool, "alice", "pw"));
+        std::thread::sleep(ttl + Duration::from_millis(50));
+        assert!(check_on(&table, &pool, "alice", "pw"));
+        assert!(check_on(&table, &pool, "alice", "pw"));
+        assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn without_the_cache_every_login_is_hashed() {
+        let mut table = UserTable::insecure_fast();
+        table
+            .add("alice", "pw", VirtualPath::root(), Permissions::ALL)
+            .unwrap();
+        let (pool, runs) = counting_pool();
+        for _ in 0..3 {
+            assert!(check_on(&table, &pool, "alice", "pw"));
+        }
+        assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 3);
     }
 
     #[test]
