@@ -1,18 +1,20 @@
 //! The one driver both runtimes share: a task per control connection that owns its
 //! [`ServerSession`], executes every output, and feeds back what side tasks report.
 //!
-//! * **One owner.** The session lives in the control task only. Data connections, storage and
-//!   authentication run in side tasks that report through one bounded channel (the inbox);
-//!   nothing is shared behind a lock.
+//! * **One owner.** The session lives in the control task only. Data connections run in side
+//!   tasks that report through one bounded channel (the inbox); storage and authentication
+//!   requests are futures the control task polls itself, so their answers need no hand-off
+//!   between tasks. Nothing is shared behind a lock.
 //! * **Drain, then wait.** After every input the task drains `poll_output`, then re-reads
-//!   `poll_timeout`, then waits for exactly one thing: bytes read, bytes written, an inbox
-//!   message, the deadline, or server shutdown. Waiting is a hand-written `poll` over the raw
+//!   `poll_timeout`, then waits for exactly one thing: bytes read, bytes written, a request's
+//!   answer, an inbox message, the deadline, or server shutdown. Waiting is a hand-written `poll` over the raw
 //!   `poll_read`/`poll_write` methods and the channel, so nothing is lost when another source
 //!   wins (cancel safety by construction). The clock is checked against the deadline before the
 //!   timer is polled.
 //! * **Bounded.** Reading pauses while more than `WRITE_HIGH_WATER` bytes of replies wait to be
 //!   written (a client that does not read cannot grow our buffers); the session bounds its own
-//!   input; the inbox is bounded and every side task sends a bounded number of messages.
+//!   input; the inbox is bounded and every side task sends a bounded number of messages; the
+//!   session asks one request at a time.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -63,9 +65,8 @@ const WRITE_HIGH_WATER: usize = 64 * 1024;
 /// (an 8 KiB one each was a third of an idle session's memory).
 const CONTROL_READ: usize = 4096;
 
-/// Messages from a session's side tasks (storage, authentication, data connections) that
-/// may wait for the session's task. Few are ever in flight (one storage or authentication
-/// request at a time, and a data connection's events); senders wait when it is full, and
+/// Messages from a session's data tasks that may wait for the session's task. Few are ever
+/// in flight (a data connection's events); senders wait when it is full, and
 /// progress reports are dropped. The queue's slots are allocated up front, so this is
 /// memory every idle session holds: 64 slots were 11 KiB, 8 were 1.5 KiB (a fifth of an idle
 /// session's heap, `tests/session_memory.rs`). One slot moved 1 KiB files as fast as eight
@@ -78,7 +79,7 @@ const ABORT_SETTLE: Duration = Duration::from_secs(10);
 /// How long a closing control connection may take to flush its last replies.
 const CLOSE_FLUSH: Duration = Duration::from_secs(5);
 
-/// What side tasks report to the control task.
+/// What data tasks report to the control task, and requests answer.
 pub(crate) enum Msg {
     Data(DataConnId, ServerDataEvent),
     Storage(StorageOpId, Result<StorageResponse, StorageError>),
@@ -200,11 +201,9 @@ enum Flow {
     Closed,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-enum TaskKey {
-    Storage(StorageOpId),
-    Auth(AuthId),
-}
+/// A storage or authentication request in flight: a future the session's own task polls,
+/// whose answer comes back as a [`Msg`].
+type Request = Pin<Box<dyn Future<Output = Msg> + Send>>;
 
 pub(crate) struct Driver {
     shared: Arc<Shared>,
@@ -218,14 +217,16 @@ pub(crate) struct Driver {
     wpos: usize,
     flush: bool,
     timer: Box<dyn Timer>,
-    inbox_tx: Sender<Msg>,
     inbox_rx: Pin<Box<Receiver<Msg>>>,
     /// Reports the control task makes to itself, handled before the inbox.
     local: std::collections::VecDeque<Msg>,
     shutdown: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
     slots: HashMap<DataConnId, Slot>,
     transfer_ops: HashMap<StorageOpId, DataConnId>,
-    tasks: HashMap<TaskKey, AbortOnDrop>,
+    /// Storage and authentication requests in flight, polled by the session's own task: a
+    /// request's answer wakes the session directly, with no task spawned for it and no
+    /// hand-off through the inbox (the session asks one at a time, so there are few).
+    requests: Vec<Request>,
     /// Aborted data tasks not known to be gone yet (see [`Driver::settled`]).
     aborting: Vec<Receiver<()>>,
     /// Uploads waiting to commit until control bytes that had arrived are read (see
@@ -345,7 +346,7 @@ impl Driver {
         counted: bool,
     ) -> Self {
         let (inbox_tx, inbox_rx) = async_channel::bounded(INBOX);
-        let env = Arc::new(DataEnv::for_session(&shared, inbox_tx.clone(), info.local));
+        let env = Arc::new(DataEnv::for_session(&shared, inbox_tx, info.local));
         let shutdown = shared.shutdown.clone();
         Self {
             timer: shared.rt.timer(Instant::now()),
@@ -363,12 +364,11 @@ impl Driver {
             wbuf: Vec::new(),
             wpos: 0,
             flush: false,
-            inbox_tx,
             inbox_rx: Box::pin(inbox_rx),
             local: std::collections::VecDeque::new(),
             slots: HashMap::new(),
             transfer_ops: HashMap::new(),
-            tasks: HashMap::new(),
+            requests: Vec::new(),
             aborting: Vec::new(),
             catching_up: Vec::new(),
             user: None,
@@ -471,6 +471,9 @@ impl Driver {
                 }
             }
         }
+        if let Some(msg) = self.poll_requests(cx) {
+            return Poll::Ready(Wake::Msg(msg));
+        }
         if let Poll::Ready(Some(msg)) = self.inbox_rx.as_mut().poll_next(cx) {
             return Poll::Ready(Wake::Msg(msg));
         }
@@ -484,6 +487,17 @@ impl Driver {
             }
         }
         Poll::Pending
+    }
+
+    /// The answer of the first request in flight that has one.
+    fn poll_requests(&mut self, cx: &mut Context<'_>) -> Option<Msg> {
+        for i in 0..self.requests.len() {
+            if let Poll::Ready(msg) = self.requests[i].as_mut().poll(cx) {
+                drop(self.requests.remove(i));
+                return Some(msg);
+            }
+        }
+        None
     }
 
     /// Executes every output the session has, in order.
@@ -628,7 +642,7 @@ impl Driver {
             data::close_gracefully(&self.shared.rt, stream).await;
         }
         self.slots.clear();
-        self.tasks.clear();
+        self.requests.clear();
     }
 
     fn event(&mut self, event: ServerEvent) {
@@ -707,7 +721,6 @@ impl Driver {
                 self.session.handle_data_event(now, id, event);
             }
             Msg::Storage(op, result) => {
-                self.tasks.remove(&TaskKey::Storage(op));
                 if let Some(data) = self.transfer_ops.remove(&op) {
                     // A transfer that never reached its connection leaves no task behind.
                     if result.is_err()
@@ -722,7 +735,6 @@ impl Driver {
                 self.session.handle_storage_result(now, op, result);
             }
             Msg::Opened { op, response, job } => {
-                self.tasks.remove(&TaskKey::Storage(op));
                 // A transfer the session gave up on (ABOR, timeout) has no slot any more:
                 // the job is dropped, which discards an upload.
                 if let Some(slot) = self
@@ -735,7 +747,6 @@ impl Driver {
                 self.session.handle_storage_result(now, op, Ok(response));
             }
             Msg::Auth(id, result) => {
-                self.tasks.remove(&TaskKey::Auth(id));
                 let result = result.and_then(|user| {
                     let max = user.limits.max_sessions;
                     let counted = self.shared.enter_user_session(&user.name, max);
@@ -859,13 +870,9 @@ impl Driver {
         };
         let auth = Arc::clone(&self.shared.auth);
         let blocking = self.env.blocking.clone();
-        let inbox = self.inbox_tx.clone();
-        let task = async move {
-            let result = auth.authenticate(credentials, blocking).await;
-            let _ = inbox.send(Msg::Auth(id, result)).await;
-        };
-        let task = spawn_abortable(&*self.shared.rt, task.in_current_span());
-        self.tasks.insert(TaskKey::Auth(id), task);
+        self.requests.push(Box::pin(async move {
+            Msg::Auth(id, auth.authenticate(credentials, blocking).await)
+        }));
     }
 
     /// Resolves once every data task aborted so far is gone (or after [`ABORT_SETTLE`]): a
@@ -910,20 +917,16 @@ impl Driver {
         )
         .session(self.id, self.peer);
         let storage = Arc::clone(&self.shared.storage);
-        let inbox = self.inbox_tx.clone();
         let home = user.home;
         let settled = self.settled();
-        let task = async move {
+        self.requests.push(Box::pin(async move {
             settled.await;
-            let msg = match run_storage(&*storage, cx, &home, op, request).await {
+            match run_storage(&*storage, cx, &home, op, request).await {
                 Ok(StorageAnswer::Answered(response)) => Msg::Storage(op, Ok(response)),
                 Ok(StorageAnswer::Transfer(response, job)) => Msg::Opened { op, response, job },
                 Err(error) => Msg::Storage(op, Err(error)),
-            };
-            let _ = inbox.send(msg).await;
-        };
-        let task = spawn_abortable(&*self.shared.rt, task.in_current_span());
-        self.tasks.insert(TaskKey::Storage(op), task);
+            }
+        }));
     }
 }
 
