@@ -1,20 +1,22 @@
 //! The one driver both runtimes share: a task per control connection that owns its
-//! [`ServerSession`], executes every output, and feeds back what side tasks report.
+//! [`ServerSession`], executes every output, and feeds back what its data connections and
+//! requests report.
 //!
-//! * **One owner.** The session lives in the control task only. Data connections run in side
-//!   tasks that report through one bounded channel (the inbox); storage and authentication
-//!   requests are futures the control task polls itself, so their answers need no hand-off
-//!   between tasks. Nothing is shared behind a lock.
+//! * **One owner.** The session lives in the control task only, which also polls, as futures
+//!   of its own, each data connection ([`DataTask`]) and each storage or authentication
+//!   request: nothing passes between tasks on a transfer's way but the blocking pool's jobs.
+//!   Data connections report through one bounded channel (the inbox); requests answer with
+//!   their future's output. Nothing is shared behind a lock.
 //! * **Drain, then wait.** After every input the task drains `poll_output`, then re-reads
-//!   `poll_timeout`, then waits for exactly one thing: bytes read, bytes written, a request's
-//!   answer, an inbox message, the deadline, or server shutdown. Waiting is a hand-written `poll` over the raw
-//!   `poll_read`/`poll_write` methods and the channel, so nothing is lost when another source
-//!   wins (cancel safety by construction). The clock is checked against the deadline before the
-//!   timer is polled.
+//!   `poll_timeout`, then moves its data connections on and waits for exactly one thing: bytes
+//!   read, bytes written, a request's answer, an inbox message, the deadline, or server
+//!   shutdown. Waiting is a hand-written `poll` over the raw `poll_read`/`poll_write` methods,
+//!   the futures and the channel, so nothing is lost when another source wins (cancel safety
+//!   by construction). The clock is checked against the deadline before the timer is polled.
 //! * **Bounded.** Reading pauses while more than `WRITE_HIGH_WATER` bytes of replies wait to be
 //!   written (a client that does not read cannot grow our buffers); the session bounds its own
-//!   input; the inbox is bounded and every side task sends a bounded number of messages; the
-//!   session asks one request at a time.
+//!   input; the inbox is bounded and every data connection sends a bounded number of
+//!   messages; the session asks one request at a time.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -47,7 +49,7 @@ use tracing::Instrument;
 
 use crate::auth::{AuthFailure, Credentials, User};
 use crate::metrics::SessionGuard;
-use crate::runtime::{self, spawn_abortable, AbortOnDrop, Conn, Timer, Unread};
+use crate::runtime::{self, Conn, Timer, Unread};
 use crate::server::{SessionEvent, Shared, UserSession};
 use crate::storage::{StorageContext, VirtualPath};
 
@@ -72,9 +74,6 @@ const CONTROL_READ: usize = 4096;
 /// session's heap, `tests/session_memory.rs`). One slot moved 1 KiB files as fast as eight
 /// (`benches/benches/server_load.rs`).
 const INBOX: usize = 1;
-
-/// How long a storage request waits for aborted data tasks to be gone.
-const ABORT_SETTLE: Duration = Duration::from_secs(10);
 
 /// How long a closing control connection may take to flush its last replies.
 const CLOSE_FLUSH: Duration = Duration::from_secs(5);
@@ -102,7 +101,26 @@ struct Slot {
     pending: Option<Receiver<Cmd>>,
     /// Another receiving end, to empty the queue when the slot goes.
     queued: Receiver<Cmd>,
-    task: Option<AbortOnDrop>,
+    task: DataTask,
+}
+
+/// A data connection's future ([`data::listen`], [`data::connect`]), polled by the session's
+/// own task ([`Driver::poll_data`]): a transfer's commands and reports pass between the two
+/// without a hand-off between tasks, and dropping the future aborts the connection there and
+/// then (an upload's writer is discarded, or committed if every byte had arrived, before the
+/// session reads its next command).
+enum DataTask {
+    /// No connection asked for yet (a transfer waiting for PASV/PORT's connection).
+    NotStarted,
+    Running(Pin<Box<dyn Future<Output = ()> + Send>>),
+    /// The future has returned (after its last report).
+    Ended,
+}
+
+impl DataTask {
+    fn started(&self) -> bool {
+        !matches!(self, Self::NotStarted)
+    }
 }
 
 impl Drop for Slot {
@@ -227,8 +245,6 @@ pub(crate) struct Driver {
     /// request's answer wakes the session directly, with no task spawned for it and no
     /// hand-off through the inbox (the session asks one at a time, so there are few).
     requests: Vec<Request>,
-    /// Aborted data tasks not known to be gone yet (see [`Driver::settled`]).
-    aborting: Vec<Receiver<()>>,
     /// Uploads waiting to commit until control bytes that had arrived are read (see
     /// [`Driver::answer_when_caught_up`]).
     catching_up: Vec<Sender<()>>,
@@ -369,7 +385,6 @@ impl Driver {
             slots: HashMap::new(),
             transfer_ops: HashMap::new(),
             requests: Vec::new(),
-            aborting: Vec::new(),
             catching_up: Vec::new(),
             user: None,
             env,
@@ -431,6 +446,8 @@ impl Driver {
 
     /// Polls every source once; ready with the first that has something.
     fn poll_wake(&mut self, cx: &mut Context<'_>, timer_armed: bool) -> Poll<Wake> {
+        // First, so that a busy control connection never holds a transfer up.
+        self.poll_data(cx);
         #[cfg(feature = "tls")]
         if let Control::Handshake(handshake) = &mut self.control {
             if let Poll::Ready(result) = handshake.as_mut().poll(cx) {
@@ -487,6 +504,17 @@ impl Driver {
             }
         }
         Poll::Pending
+    }
+
+    /// Moves every data connection's future on.
+    fn poll_data(&mut self, cx: &mut Context<'_>) {
+        for slot in self.slots.values_mut() {
+            if let DataTask::Running(task) = &mut slot.task {
+                if task.as_mut().poll(cx).is_ready() {
+                    slot.task = DataTask::Ended;
+                }
+            }
+        }
     }
 
     /// The answer of the first request in flight that has one.
@@ -727,7 +755,7 @@ impl Driver {
                         && self
                             .slots
                             .get(&data)
-                            .is_some_and(|slot| slot.task.is_none())
+                            .is_some_and(|slot| !slot.task.started())
                     {
                         self.slots.remove(&data);
                     }
@@ -802,7 +830,7 @@ impl Driver {
                 cmds,
                 queued: pending.clone(),
                 pending: Some(pending),
-                task: None,
+                task: DataTask::NotStarted,
             }
         })
     }
@@ -816,36 +844,34 @@ impl Driver {
                 ..
             } => {
                 let env = Arc::clone(&self.env);
-                let rt = Arc::clone(&self.shared.rt);
                 let slot = self.slot(id);
                 if let Some(cmds) = slot.pending.take() {
                     let task = data::listen(env, id, expect_peer, tls, cmds);
-                    slot.task = Some(spawn_abortable(&*rt, task));
+                    slot.task = DataTask::Running(Box::pin(task));
                 }
             }
             ServerDataIntent::Connect { id, addr, tls } => {
                 let env = Arc::clone(&self.env);
-                let rt = Arc::clone(&self.shared.rt);
                 let slot = self.slot(id);
                 if let Some(cmds) = slot.pending.take() {
                     let task = data::connect(env, id, addr, tls, cmds);
-                    slot.task = Some(spawn_abortable(&*rt, task));
+                    slot.task = DataTask::Running(Box::pin(task));
                 }
             }
             ServerDataIntent::Close { id } => {
                 let sent = self
                     .slots
                     .get(&id)
-                    .filter(|slot| slot.task.is_some())
+                    .filter(|slot| slot.task.started())
                     .is_some_and(|slot| slot.cmds.try_send(Cmd::Close).is_ok());
                 if !sent {
                     self.local.push_back(Msg::Data(id, ServerDataEvent::Closed));
                 }
             }
             ServerDataIntent::Abort { id } => {
-                if let Some(task) = self.slots.remove(&id).and_then(|mut slot| slot.task.take()) {
-                    self.aborting.push(task.ended());
-                }
+                // Dropping the slot drops its future: the connection is gone, and an upload
+                // settled, before the session reads another command.
+                self.slots.remove(&id);
                 self.transfer_ops.retain(|_, data| *data != id);
             }
             _ => {}
@@ -875,22 +901,6 @@ impl Driver {
         }));
     }
 
-    /// Resolves once every data task aborted so far is gone (or after [`ABORT_SETTLE`]): a
-    /// storage request waits for it, so that the client's next commands (DELE, RMD, RETR
-    /// ...) see storage as the aborted transfer left it: an upload discarded, or committed if
-    /// every byte had arrived, never committed later.
-    fn settled(&mut self) -> impl Future<Output = ()> + Send + 'static {
-        self.aborting.retain(|ended| !ended.is_closed());
-        let pending = self.aborting.clone();
-        let rt = Arc::clone(&self.shared.rt);
-        async move {
-            let deadline = Instant::now() + ABORT_SETTLE;
-            for ended in pending {
-                runtime::timeout_at(&*rt, deadline, ended.recv()).await;
-            }
-        }
-    }
-
     /// The storage path of a session path: below the user's home.
     fn storage_path(home: &VirtualPath, path: &VirtualPath) -> Result<VirtualPath, StorageError> {
         home.resolve(path.relative())
@@ -918,9 +928,7 @@ impl Driver {
         .session(self.id, self.peer);
         let storage = Arc::clone(&self.shared.storage);
         let home = user.home;
-        let settled = self.settled();
         self.requests.push(Box::pin(async move {
-            settled.await;
             match run_storage(&*storage, cx, &home, op, request).await {
                 Ok(StorageAnswer::Answered(response)) => Msg::Storage(op, Ok(response)),
                 Ok(StorageAnswer::Transfer(response, job)) => Msg::Opened { op, response, job },

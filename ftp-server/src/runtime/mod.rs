@@ -8,13 +8,9 @@
 use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, TcpListener as StdListener, TcpStream as StdStream};
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::Instant;
 
-use async_channel::{Receiver, Sender};
 use futures_io::{AsyncRead, AsyncWrite};
 
 use crate::pool::BlockingPool;
@@ -148,96 +144,4 @@ pub(crate) async fn timeout_at<T>(
         None
     })
     .await
-}
-
-/// Aborts its task when dropped (or when [`AbortOnDrop::abort`] is called): the task's future
-/// is dropped at its next poll, which the abort triggers. [`AbortOnDrop::ended`] tells when
-/// that has happened.
-#[derive(Debug)]
-pub(crate) struct AbortOnDrop {
-    state: Arc<AbortState>,
-    ended: Receiver<()>,
-}
-
-#[derive(Debug, Default)]
-struct AbortState {
-    aborted: AtomicBool,
-    waker: Mutex<Option<Waker>>,
-}
-
-impl AbortOnDrop {
-    pub(crate) fn abort(&self) {
-        self.state.aborted.store(true, Ordering::Release);
-        let waker = self
-            .state
-            .waker
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-    }
-
-    /// Closes (every `recv` returns) once the task's future has been dropped: it ran to its
-    /// end, or it was aborted and everything it owned is gone.
-    pub(crate) fn ended(&self) -> Receiver<()> {
-        self.ended.clone()
-    }
-}
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.abort();
-    }
-}
-
-struct Abortable<F> {
-    /// `None` once finished or aborted: dropped inside `poll`, before `alive`.
-    future: Option<Pin<Box<F>>>,
-    state: Arc<AbortState>,
-    /// Dropped right after `future`: closes the channel [`AbortOnDrop::ended`] watches.
-    alive: Option<Sender<()>>,
-}
-
-impl<F> Abortable<F> {
-    fn end(&mut self) -> Poll<()> {
-        self.future = None;
-        self.alive = None;
-        Poll::Ready(())
-    }
-}
-
-impl<F: Future<Output = ()>> Future for Abortable<F> {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = self.get_mut();
-        if this.state.aborted.load(Ordering::Acquire) {
-            return this.end();
-        }
-        *this.state.waker.lock().unwrap_or_else(|e| e.into_inner()) = Some(cx.waker().clone());
-        if this.state.aborted.load(Ordering::Acquire) {
-            return this.end();
-        }
-        match this.future.as_mut().map(|future| future.as_mut().poll(cx)) {
-            Some(Poll::Pending) => Poll::Pending,
-            _ => this.end(),
-        }
-    }
-}
-
-/// Spawns `future`; dropping the returned guard aborts it.
-pub(crate) fn spawn_abortable(
-    rt: &dyn Runtime,
-    future: impl Future<Output = ()> + Send + 'static,
-) -> AbortOnDrop {
-    let state = Arc::new(AbortState::default());
-    let (alive, ended) = async_channel::bounded(1);
-    rt.spawn(Box::pin(Abortable {
-        future: Some(Box::pin(future)),
-        state: Arc::clone(&state),
-        alive: Some(alive),
-    }));
-    AbortOnDrop { state, ended }
 }
