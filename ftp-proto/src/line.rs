@@ -307,6 +307,10 @@ impl LineFramer {
         if let Ok(line) = &item {
             self.ready_bytes -= line.bytes.len();
         }
+        if self.ready.is_empty() {
+            // Emptied: the queue's room goes too, so that an idle connection holds none.
+            self.ready = VecDeque::new();
+        }
         Some(item)
     }
 

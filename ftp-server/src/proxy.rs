@@ -187,7 +187,9 @@ pub(crate) async fn client_address(
         };
     }
     let deadline = Instant::now() + policy.header_timeout;
-    let header = runtime::timeout_at(rt, deadline, read_header(conn))
+    // Boxed: the header's buffer would otherwise be part of every session's task, for its
+    // whole life, whether or not it came through a balancer.
+    let header = runtime::timeout_at(rt, deadline, Box::pin(read_header(conn)))
         .await
         .unwrap_or_else(|| Err("not complete in time".into()))
         .map_err(NoClientAddress::BadHeader)?;

@@ -421,6 +421,10 @@ impl ServerSession {
                 None => break,
             }
         }
+        if self.held.is_empty() {
+            // Emptied: the queue's room goes too, so that an idle session holds none.
+            self.held = VecDeque::new();
+        }
     }
 
     /// Moves Telnet refusals and complete lines from the framer into `held`. A fatal framing

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use async_channel::{Receiver, Sender};
+use async_channel::Receiver;
 use ftp_proto::addr::canonical_ip;
 use ftp_proto::server::{
     DataConnId, DataFailure, ServerDataEvent, StorageError, StorageErrorKind, StorageOpId,
@@ -29,6 +29,7 @@ use futures_rustls::server::TlsStream;
 #[cfg(feature = "tls")]
 use futures_rustls::LazyConfigAcceptor;
 
+use super::inbox::InboxSender;
 use super::local::{self, PoolSlots};
 use super::Msg;
 use crate::memory::{Load, MemoryRelease};
@@ -89,7 +90,7 @@ const LINGER: Duration = Duration::from_secs(2);
 /// What every data task of one session needs.
 pub(crate) struct DataEnv {
     pub(crate) rt: Arc<dyn Runtime>,
-    pub(crate) inbox: Sender<Msg>,
+    pub(crate) inbox: InboxSender,
     pub(crate) local_ip: IpAddr,
     /// Set when the control connection starts TLS (data connections can be protected only
     /// after that): a session that never uses TLS never builds its configurations.
@@ -637,7 +638,7 @@ pub(super) fn storage_failure(e: &io::Error) -> Failure {
 /// session's stall timer, which therefore sees moving bytes to within a second. Owned, so
 /// the blocking copy loops of [`super::local`] carry it to the pool.
 pub(super) struct Progress {
-    inbox: Sender<Msg>,
+    inbox: InboxSender,
     id: DataConnId,
     last: Instant,
     /// The bandwidth limits the transfer moves under (none on the blocking pool's paths).

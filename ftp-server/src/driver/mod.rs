@@ -40,7 +40,7 @@ use ftp_proto::server::{
 use ftp_proto::transfer::DataType;
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_lite::future::poll_fn;
-use futures_lite::{AsyncWriteExt, Stream as _};
+use futures_lite::AsyncWriteExt;
 #[cfg(feature = "tls")]
 use futures_rustls::server::TlsStream;
 #[cfg(feature = "tls")]
@@ -54,10 +54,12 @@ use crate::server::{SessionEvent, Shared, UserSession};
 use crate::storage::{StorageContext, VirtualPath};
 
 pub(crate) mod data;
+mod inbox;
 mod listing;
 pub(crate) mod local;
 
 use data::{Cmd, DataEnv, Job, JobKind, PendingJob, Stream};
+use inbox::{InboxReceiver, InboxSender};
 
 /// Replies waiting beyond this pause reading from the client.
 const WRITE_HIGH_WATER: usize = 64 * 1024;
@@ -219,6 +221,13 @@ enum Flow {
     Closed,
 }
 
+/// The output [`Driver::execute_outputs`] stopped at, to be awaited.
+enum Awaited {
+    Nothing,
+    StartTls,
+    Close,
+}
+
 /// A storage or authentication request in flight: a future the session's own task polls,
 /// whose answer comes back as a [`Msg`].
 type Request = Pin<Box<dyn Future<Output = Msg> + Send>>;
@@ -235,7 +244,7 @@ pub(crate) struct Driver {
     wpos: usize,
     flush: bool,
     timer: Box<dyn Timer>,
-    inbox_rx: Pin<Box<Receiver<Msg>>>,
+    inbox: InboxReceiver,
     /// Reports the control task makes to itself, handled before the inbox.
     local: std::collections::VecDeque<Msg>,
     shutdown: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
@@ -324,7 +333,7 @@ fn new_session(
 
 impl DataEnv {
     /// What the data connections of a session on `local` need from the server.
-    fn for_session(shared: &Shared, inbox: Sender<Msg>, local: SocketAddr) -> Self {
+    fn for_session(shared: &Shared, inbox: InboxSender, local: SocketAddr) -> Self {
         Self {
             rt: Arc::clone(&shared.rt),
             inbox,
@@ -361,7 +370,7 @@ impl Driver {
         info: ServerControlInfo,
         counted: bool,
     ) -> Self {
-        let (inbox_tx, inbox_rx) = async_channel::bounded(INBOX);
+        let (inbox_tx, inbox_rx) = inbox::inbox(INBOX);
         let env = Arc::new(DataEnv::for_session(&shared, inbox_tx, info.local));
         let shutdown = shared.shutdown.clone();
         Self {
@@ -380,7 +389,7 @@ impl Driver {
             wbuf: Vec::new(),
             wpos: 0,
             flush: false,
-            inbox_rx: Box::pin(inbox_rx),
+            inbox: inbox_rx,
             local: std::collections::VecDeque::new(),
             slots: HashMap::new(),
             transfer_ops: HashMap::new(),
@@ -414,11 +423,7 @@ impl Driver {
                 }
                 self.timer.reset(at);
             }
-            let wake = if let Some(msg) = self.local.pop_front() {
-                Wake::Msg(msg)
-            } else {
-                poll_fn(|cx| self.poll_wake(cx, deadline.is_some())).await
-            };
+            let wake = poll_fn(|cx| self.poll_wake(cx, deadline.is_some())).await;
             let now = Instant::now();
             match wake {
                 Wake::Read(bytes) => {
@@ -446,6 +451,9 @@ impl Driver {
 
     /// Polls every source once; ready with the first that has something.
     fn poll_wake(&mut self, cx: &mut Context<'_>, timer_armed: bool) -> Poll<Wake> {
+        if let Some(msg) = self.local.pop_front() {
+            return Poll::Ready(Wake::Msg(msg));
+        }
         // First, so that a busy control connection never holds a transfer up.
         self.poll_data(cx);
         #[cfg(feature = "tls")]
@@ -491,7 +499,7 @@ impl Driver {
         if let Some(msg) = self.poll_requests(cx) {
             return Poll::Ready(Wake::Msg(msg));
         }
-        if let Poll::Ready(Some(msg)) = self.inbox_rx.as_mut().poll_next(cx) {
+        if let Poll::Ready(msg) = self.inbox.poll_recv(cx) {
             return Poll::Ready(Wake::Msg(msg));
         }
         if timer_armed && self.timer.poll_expired(cx).is_ready() {
@@ -530,6 +538,22 @@ impl Driver {
 
     /// Executes every output the session has, in order.
     async fn drain(&mut self) -> Flow {
+        // What must be awaited is awaited here, boxed, and nothing else lives across it: this
+        // future's size is part of every session's task, idle or not.
+        loop {
+            match self.execute_outputs() {
+                Awaited::Nothing => return Flow::Continue,
+                Awaited::StartTls => Box::pin(self.start_tls()).await,
+                Awaited::Close => {
+                    Box::pin(self.close()).await;
+                    return Flow::Closed;
+                }
+            }
+        }
+    }
+
+    /// Executes the session's outputs up to the first that must be awaited.
+    fn execute_outputs(&mut self) -> Awaited {
         while let Some(output) = self.session.poll_output() {
             match output {
                 ServerOutput::Transmit(bytes) => {
@@ -545,20 +569,15 @@ impl Driver {
                     account,
                     host,
                 } => self.authenticate(id, user, password, account, host),
-                // Boxed, as `close` below: once a session at most, and their futures would
-                // otherwise take room in every idle session's task.
-                ServerOutput::StartTls => Box::pin(self.start_tls()).await,
-                ServerOutput::Close | ServerOutput::StopTls => {
-                    // CCC is not offered (`allow_ccc` is forced off), so `StopTls` cannot
-                    // come; should it, closing is the safe answer.
-                    Box::pin(self.close()).await;
-                    return Flow::Closed;
-                }
+                ServerOutput::StartTls => return Awaited::StartTls,
+                // CCC is not offered (`allow_ccc` is forced off), so `StopTls` cannot come;
+                // should it, closing is the safe answer.
+                ServerOutput::Close | ServerOutput::StopTls => return Awaited::Close,
                 ServerOutput::Event(event) => self.event(event),
                 _ => {}
             }
         }
-        Flow::Continue
+        Awaited::Nothing
     }
 
     /// Writes every waiting reply (bounded by `until`); false when the connection failed.

@@ -1,0 +1,233 @@
+//! A session's inbox: what its data connections report to it, from the session's own task
+//! (their futures) and from the blocking pool (a fast-path copy's progress).
+//!
+//! A bounded queue behind a lock, made for a session's few messages: it holds no room while
+//! empty (an idle session's inbox is about 100 bytes; a general-purpose channel with one slot
+//! took 768 and a listener), and its only waker is the session's task (senders that wait for
+//! room are data connections, which that task polls).
+
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+use super::Msg;
+
+/// The session is gone: nothing reads the inbox any more.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Closed;
+
+struct State {
+    queue: VecDeque<Msg>,
+    capacity: usize,
+    /// The receiver's task, when it waits for a message.
+    receiver: Option<Waker>,
+    /// Tasks waiting for room (each once).
+    senders: Vec<Waker>,
+    /// The receiver was dropped.
+    closed: bool,
+}
+
+type Shared = Arc<Mutex<State>>;
+
+fn lock(shared: &Shared) -> MutexGuard<'_, State> {
+    shared.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The sending side; clones share the inbox.
+#[derive(Clone)]
+pub(crate) struct InboxSender(Shared);
+
+/// The receiving side: the session's task.
+pub(crate) struct InboxReceiver(Shared);
+
+/// An inbox that holds at most `capacity` messages (at least one).
+pub(crate) fn inbox(capacity: usize) -> (InboxSender, InboxReceiver) {
+    let shared = Arc::new(Mutex::new(State {
+        queue: VecDeque::new(),
+        capacity: capacity.max(1),
+        receiver: None,
+        senders: Vec::new(),
+        closed: false,
+    }));
+    (InboxSender(Arc::clone(&shared)), InboxReceiver(shared))
+}
+
+impl InboxSender {
+    /// Queues `msg` unless the inbox is full or closed (then `msg` is dropped); true when
+    /// queued.
+    pub(crate) fn try_send(&self, msg: Msg) -> bool {
+        self.offer(msg).is_none()
+    }
+
+    /// Queues `msg` unless the inbox is full or closed; then `msg` comes back.
+    fn offer(&self, msg: Msg) -> Option<Msg> {
+        let mut state = lock(&self.0);
+        if state.closed || state.queue.len() >= state.capacity {
+            return Some(msg);
+        }
+        state.queue.push_back(msg);
+        let receiver = state.receiver.take();
+        drop(state);
+        if let Some(waker) = receiver {
+            waker.wake();
+        }
+        None
+    }
+
+    /// Queues `msg`, waiting for room; fails only once the receiver is gone.
+    pub(crate) async fn send(&self, msg: Msg) -> Result<(), Closed> {
+        let mut msg = Some(msg);
+        poll_fn(|cx| {
+            let Some(next) = msg.take() else {
+                return Poll::Ready(Ok(()));
+            };
+            match self.offer(next) {
+                None => Poll::Ready(Ok(())),
+                Some(_) if lock(&self.0).closed => Poll::Ready(Err(Closed)),
+                Some(back) => {
+                    msg = Some(back);
+                    let mut state = lock(&self.0);
+                    if state.closed || state.queue.len() < state.capacity {
+                        // Room (or the end) came between the two locks: try again at once.
+                        cx.waker().wake_by_ref();
+                    } else if !state.senders.iter().any(|w| w.will_wake(cx.waker())) {
+                        state.senders.push(cx.waker().clone());
+                    }
+                    Poll::Pending
+                }
+            }
+        })
+        .await
+    }
+}
+
+impl InboxReceiver {
+    /// The next message, or `Pending` (the task is woken when one comes).
+    pub(crate) fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Msg> {
+        let mut state = lock(&self.0);
+        let Some(msg) = state.queue.pop_front() else {
+            if !state
+                .receiver
+                .as_ref()
+                .is_some_and(|w| w.will_wake(cx.waker()))
+            {
+                state.receiver = Some(cx.waker().clone());
+            }
+            return Poll::Pending;
+        };
+        if state.queue.is_empty() {
+            state.queue = VecDeque::new();
+        }
+        let senders = std::mem::take(&mut state.senders);
+        drop(state);
+        senders.into_iter().for_each(Waker::wake);
+        Poll::Ready(msg)
+    }
+}
+
+impl Drop for InboxReceiver {
+    /// Closes the inbox: waiting senders fail, and queued messages are dropped now.
+    fn drop(&mut self) {
+        let mut state = lock(&self.0);
+        state.closed = true;
+        let queued = std::mem::take(&mut state.queue);
+        let senders = std::mem::take(&mut state.senders);
+        drop(state);
+        drop(queued);
+        senders.into_iter().for_each(Waker::wake);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
+
+    use ftp_proto::server::{DataConnId, ServerDataEvent};
+
+    use super::*;
+
+    /// A waker that counts its wakes.
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn waker() -> (Waker, Arc<Count>) {
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        (Waker::from(Arc::clone(&count)), count)
+    }
+
+    fn closed_event(id: u64) -> Msg {
+        Msg::Data(DataConnId::from_raw(id), ServerDataEvent::Closed)
+    }
+
+    fn id_of(msg: &Msg) -> u64 {
+        match msg {
+            Msg::Data(id, _) => id.raw(),
+            _ => u64::MAX,
+        }
+    }
+
+    #[test]
+    fn messages_come_in_order_and_a_full_inbox_refuses_more() {
+        let (tx, rx) = inbox(2);
+        let (w, woken) = waker();
+        let mut cx = Context::from_waker(&w);
+        assert!(rx.poll_recv(&mut cx).is_pending());
+        assert!(tx.try_send(closed_event(1)));
+        assert_eq!(
+            woken.0.load(Ordering::SeqCst),
+            1,
+            "the waiting receiver is woken"
+        );
+        assert!(tx.clone().try_send(closed_event(2)));
+        assert!(!tx.try_send(closed_event(3)));
+        let ids: Vec<u64> = (0..2)
+            .map(|_| match rx.poll_recv(&mut cx) {
+                Poll::Ready(msg) => id_of(&msg),
+                Poll::Pending => 0,
+            })
+            .collect();
+        assert_eq!(ids, [1, 2]);
+        assert!(rx.poll_recv(&mut cx).is_pending());
+    }
+
+    #[test]
+    fn a_sender_waits_for_room_and_is_woken_when_it_comes() {
+        let (tx, rx) = inbox(1);
+        assert!(tx.try_send(closed_event(1)));
+        let (w, woken) = waker();
+        let mut cx = Context::from_waker(&w);
+        let mut send = Box::pin(tx.send(closed_event(2)));
+        assert!(send.as_mut().poll(&mut cx).is_pending());
+        assert!(matches!(rx.poll_recv(&mut cx), Poll::Ready(msg) if id_of(&msg) == 1));
+        assert!(
+            woken.0.load(Ordering::SeqCst) >= 1,
+            "the waiting sender is woken"
+        );
+        assert_eq!(send.as_mut().poll(&mut cx), Poll::Ready(Ok(())));
+        assert!(matches!(rx.poll_recv(&mut cx), Poll::Ready(msg) if id_of(&msg) == 2));
+    }
+
+    #[test]
+    fn without_a_receiver_senders_fail_at_once_or_when_they_wake() {
+        let (tx, rx) = inbox(1);
+        assert!(tx.try_send(closed_event(1)));
+        let (w, woken) = waker();
+        let mut cx = Context::from_waker(&w);
+        let mut send = Box::pin(tx.send(closed_event(2)));
+        assert!(send.as_mut().poll(&mut cx).is_pending());
+        drop(rx);
+        assert!(woken.0.load(Ordering::SeqCst) >= 1);
+        assert_eq!(send.as_mut().poll(&mut cx), Poll::Ready(Err(Closed)));
+        assert!(!tx.try_send(closed_event(3)));
+        let mut late = Box::pin(tx.send(closed_event(4)));
+        assert_eq!(late.as_mut().poll(&mut cx), Poll::Ready(Err(Closed)));
+    }
+}
