@@ -25,6 +25,7 @@ use crate::driver::run_session;
 use crate::driver::Refusal;
 use crate::memory::{Load, LoadGuard, MemoryRelease};
 use crate::metrics::{Metrics, RefusedBecause};
+use crate::pool::BlockingPool;
 use crate::proxy::{self, NoClientAddress, ProxyProtocol};
 use crate::runtime::{self, Conn, Listener, Runtime};
 #[cfg(feature = "async-std")]
@@ -606,6 +607,7 @@ impl Server {
     ) -> Shared {
         Shared {
             memory: MemoryRelease::new(self.release_memory, Arc::clone(&rt)),
+            blocking: rt.blocking(),
             rt,
             config: Arc::new(config),
             storage: self.storage,
@@ -654,6 +656,8 @@ struct Bound {
 /// Everything the sessions of one server share.
 pub(crate) struct Shared {
     pub(crate) rt: Arc<dyn Runtime>,
+    /// The runtime's blocking pool (one handle for every session).
+    pub(crate) blocking: BlockingPool,
     pub(crate) config: Arc<ServerConfig>,
     pub(crate) storage: Arc<dyn Storage>,
     pub(crate) auth: Arc<dyn Authenticator>,

@@ -30,14 +30,12 @@ use futures_rustls::server::TlsStream;
 use futures_rustls::LazyConfigAcceptor;
 
 use super::inbox::InboxSender;
-use super::local::{self, PoolSlots};
+use super::local;
 use super::Msg;
-use crate::memory::{Load, MemoryRelease};
-#[cfg(feature = "tls")]
-use crate::metrics::Metrics;
-use crate::pool::BlockingPool;
-use crate::proxy::{self, ProxyProtocol};
+use crate::memory::Load;
+use crate::proxy;
 use crate::runtime::{self, Conn, Runtime, Unread};
+use crate::server::Shared;
 use crate::storage::{storage_error, FileRead, FileWrite};
 use crate::throttle::{RateLimiter, Throttle};
 #[cfg(feature = "tls")]
@@ -87,40 +85,17 @@ const DIRECTION_WAIT: Duration = Duration::from_secs(1);
 /// sends, so that closing never resets a connection with unread data in flight.
 const LINGER: Duration = Duration::from_secs(2);
 
-/// What every data task of one session needs.
+/// What every data connection of one session needs: the server's shared state, and the
+/// session's own part.
 pub(crate) struct DataEnv {
-    pub(crate) rt: Arc<dyn Runtime>,
+    /// The runtime, limits, buffers and settings every session shares.
+    pub(crate) server: Arc<Shared>,
     pub(crate) inbox: InboxSender,
     pub(crate) local_ip: IpAddr,
     /// Set when the control connection starts TLS (data connections can be protected only
     /// after that): a session that never uses TLS never builds its configurations.
     #[cfg(feature = "tls")]
     pub(crate) tls: OnceLock<DataTls>,
-    #[cfg(feature = "tls")]
-    pub(crate) require_reuse: bool,
-    pub(crate) passive_ports: Option<RangeInclusive<u16>>,
-    /// splice(2) for plain uploads into local files.
-    pub(crate) splice: bool,
-    /// sendfile(2) for plain downloads of local files.
-    pub(crate) sendfile: bool,
-    /// The bound on transfers on the blocking pool, shared by the whole server.
-    pub(crate) pool_slots: Arc<PoolSlots>,
-    /// The memory each transfer's buffers may take.
-    pub(crate) buffers: BufferBudget,
-    /// Counts running transfers, to give memory back when they fall.
-    pub(crate) memory: Arc<MemoryRelease>,
-    /// How long a data connection's TLS handshake may take.
-    #[cfg(feature = "tls")]
-    pub(crate) tls_handshake_timeout: Duration,
-    pub(crate) blocking: BlockingPool,
-    /// Who may send a PROXY protocol header on passive data connections.
-    pub(crate) proxy_protocol: Option<Arc<ProxyProtocol>>,
-    /// Counts TLS handshakes.
-    #[cfg(feature = "tls")]
-    pub(crate) metrics: Metrics,
-    /// The server's bandwidth limits, shared by every session.
-    pub(crate) upload_limit: Option<Arc<RateLimiter>>,
-    pub(crate) download_limit: Option<Arc<RateLimiter>>,
     /// The logged-in user's own limits for this session.
     pub(crate) user_limits: Mutex<UserRates>,
 }
@@ -137,8 +112,8 @@ impl DataEnv {
     fn throttle(&self, upload: bool) -> Throttle {
         let user = self.user_limits.lock().unwrap_or_else(|e| e.into_inner());
         match upload {
-            true => Throttle::new([self.upload_limit.as_ref(), user.upload.as_ref()]),
-            false => Throttle::new([self.download_limit.as_ref(), user.download.as_ref()]),
+            true => Throttle::new([self.server.upload_limit.as_ref(), user.upload.as_ref()]),
+            false => Throttle::new([self.server.download_limit.as_ref(), user.download.as_ref()]),
         }
     }
 
@@ -325,7 +300,7 @@ fn random() -> u64 {
 /// Binds a passive listener on the control connection's local address, on a random free port
 /// of the range, or of the system's ephemeral ports when no range is set.
 fn bind(env: &DataEnv) -> io::Result<StdListener> {
-    match env.passive_ports.clone() {
+    match env.server.passive_ports.clone() {
         Some(range) => bind_in_range(env.local_ip, range),
         None => bind_ephemeral(env.local_ip),
     }
@@ -402,7 +377,7 @@ pub(crate) async fn listen(
 ) {
     let listener = bind(&env).and_then(|listener| {
         let local = listener.local_addr()?;
-        Ok((env.rt.listener(listener)?, local))
+        Ok((env.server.rt.listener(listener)?, local))
     });
     let (mut listener, local) = match listener {
         Ok(bound) => bound,
@@ -418,8 +393,8 @@ pub(crate) async fn listen(
     let (conn, peer) = loop {
         match poll_fn(|cx| listener.poll_accept(cx)).await {
             Ok((mut conn, socket_peer)) => {
-                let policy = env.proxy_protocol.as_deref();
-                match proxy::client_address(policy, &*env.rt, &mut conn, socket_peer).await {
+                let policy = env.server.proxy_protocol.as_deref();
+                match proxy::client_address(policy, &*env.server.rt, &mut conn, socket_peer).await {
                     Ok(peer) if expected.is_none_or(|ip| ip == canonical_ip(peer.ip())) => {
                         break (conn, peer)
                     }
@@ -432,7 +407,7 @@ pub(crate) async fn listen(
             Err(e) => {
                 tracing::debug!(%e, "accept on a passive listener failed");
                 let at = Instant::now() + Duration::from_millis(50);
-                runtime::sleep_until(&*env.rt, at).await;
+                runtime::sleep_until(&*env.server.rt, at).await;
             }
         }
     };
@@ -448,7 +423,7 @@ pub(crate) async fn connect(
     tls: bool,
     cmds: Receiver<Cmd>,
 ) {
-    match env.rt.connect(addr).await {
+    match env.server.rt.connect(addr).await {
         Ok(conn) => serve(env, id, conn, addr, tls, cmds).await,
         Err(e) => {
             let failure = match e.kind() {
@@ -479,12 +454,12 @@ async fn handshake(
         return (Err(()), None);
     };
     let failed = |e: io::Error| {
-        env.metrics.tls_handshake(false);
+        env.server.metrics.tls_handshake(false);
         tracing::warn!(%e, "TLS handshake on a data connection failed");
     };
-    let until = Instant::now() + env.tls_handshake_timeout;
+    let until = Instant::now() + env.server.tls_handshake_timeout;
     let hello = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), conn);
-    let start = match runtime::io_deadline(&*env.rt, until, hello).await {
+    let start = match runtime::io_deadline(&*env.server.rt, until, hello).await {
         Ok(start) => start,
         Err(e) => {
             failed(e);
@@ -497,7 +472,7 @@ async fn handshake(
         Ok(cmd) => Some(cmd),
         Err(_) => {
             let until = Instant::now() + DIRECTION_WAIT;
-            runtime::timeout_at(&*env.rt, until, cmds.recv())
+            runtime::timeout_at(&*env.server.rt, until, cmds.recv())
                 .await
                 .and_then(Result::ok)
         }
@@ -514,9 +489,9 @@ async fn handshake(
     } else {
         configs.download
     };
-    let tls = match runtime::io_deadline(&*env.rt, until, start.into_stream(config)).await {
+    let tls = match runtime::io_deadline(&*env.server.rt, until, start.into_stream(config)).await {
         Ok(tls) => {
-            env.metrics.tls_handshake(true);
+            env.server.metrics.tls_handshake(true);
             tls
         }
         Err(e) => {
@@ -524,7 +499,8 @@ async fn handshake(
             return (Err(()), early);
         }
     };
-    if env.require_reuse && tls.get_ref().1.handshake_kind() != Some(rustls::HandshakeKind::Resumed)
+    if env.server.require_reuse
+        && tls.get_ref().1.handshake_kind() != Some(rustls::HandshakeKind::Resumed)
     {
         tracing::warn!("data connection did not resume the control connection's TLS session");
         return (Err(()), early);
@@ -604,7 +580,7 @@ async fn serve(
                 }
             }
             Cmd::Close => {
-                close_gracefully(&env.rt, stream).await;
+                close_gracefully(&env.server.rt, stream).await;
                 env.report(id, ServerDataEvent::Closed).await;
                 return;
             }
@@ -656,7 +632,7 @@ impl Progress {
             last: Instant::now(),
             throttle,
             paced: 0,
-            rt: Arc::clone(&env.rt),
+            rt: Arc::clone(&env.server.rt),
         }
     }
 
@@ -700,18 +676,18 @@ async fn run(
     mut stream: Stream,
     job: Job,
 ) -> (Option<Stream>, Result<u64, Failure>) {
-    let _running = env.memory.track(Load::Transfers);
+    let _running = env.server.memory.track(Load::Transfers);
     let throttle = env.throttle(matches!(job.kind, JobKind::Receive(_)));
     let paced = !throttle.is_unlimited();
     // A paced transfer moves in chunks its limits allow in a fraction of a second.
-    let plain_chunk = throttle.chunk(env.buffers.plain_chunk());
-    let encoded_chunk = throttle.chunk(env.buffers.encoded_chunk());
+    let plain_chunk = throttle.chunk(env.server.buffers.plain_chunk());
+    let encoded_chunk = throttle.chunk(env.server.buffers.encoded_chunk());
     let mut progress = Progress::new(env, id, throttle);
     let plain = is_plain(&job.params);
     // Plain TCP, plain data, no bandwidth limit: a local file may take the blocking pool's
     // fast path.
     let fast = plain && matches!(stream, Stream::Plain(_)) && !paced;
-    let slot = || fast.then(|| env.pool_slots.try_take()).flatten();
+    let slot = || fast.then(|| env.server.pool_slots.try_take()).flatten();
     match job.kind {
         JobKind::Send { source, skip, size } if plain && skip == 0 => {
             if let Some(slot) = source.bypass_file().and_then(|_| slot()) {

@@ -113,8 +113,8 @@ pub(super) async fn send(
         let error = Failure::Storage(StorageErrorKind::Other.into());
         return (Some(Stream::Plain(conn)), Err(error));
     };
-    let sendfile = env.sendfile && zero_copy::AVAILABLE;
-    let chunk = env.buffers.local_chunk();
+    let sendfile = env.server.sendfile && zero_copy::AVAILABLE;
+    let chunk = env.server.buffers.local_chunk();
     let (socket, result) = copy_on_pool(env, slot, conn, move |socket| {
         if sendfile {
             zero_copy::send_file(socket, &file, offset, &mut |n| progress.tick(n))
@@ -152,8 +152,8 @@ pub(super) async fn receive(
         let error = Failure::Storage(StorageErrorKind::Other.into());
         return (Some(Stream::Plain(conn)), Err(error));
     };
-    let splice = env.splice && zero_copy::AVAILABLE;
-    let chunk = env.buffers.local_chunk();
+    let splice = env.server.splice && zero_copy::AVAILABLE;
+    let chunk = env.server.buffers.local_chunk();
     let (socket, result) = copy_on_pool(env, slot, conn, move |socket| {
         let spliced = if splice {
             zero_copy::receive_file(socket, &file, &mut |n| progress.tick(n))
@@ -190,6 +190,7 @@ async fn copy_on_pool(
     };
     let mut guard = ShutdownOnDrop(socket.try_clone().ok());
     let copied = env
+        .server
         .blocking
         .unblock(move || {
             let _slot = slot;
@@ -211,7 +212,7 @@ fn back_to_stream(
     socket: TcpStream,
     result: Result<u64, Failure>,
 ) -> (Option<Stream>, Result<u64, Failure>) {
-    match env.rt.conn_from_std(socket) {
+    match env.server.rt.conn_from_std(socket) {
         Ok(conn) => (Some(Stream::Plain(conn)), result),
         Err(e) => (None, result.and(Err(data_failure(&e)))),
     }

@@ -333,29 +333,13 @@ fn new_session(
 
 impl DataEnv {
     /// What the data connections of a session on `local` need from the server.
-    fn for_session(shared: &Shared, inbox: InboxSender, local: SocketAddr) -> Self {
+    fn for_session(shared: &Arc<Shared>, inbox: InboxSender, local: SocketAddr) -> Self {
         Self {
-            rt: Arc::clone(&shared.rt),
+            server: Arc::clone(shared),
             inbox,
             local_ip: local.ip(),
             #[cfg(feature = "tls")]
             tls: OnceLock::new(),
-            #[cfg(feature = "tls")]
-            require_reuse: shared.require_reuse,
-            passive_ports: shared.passive_ports.clone(),
-            splice: shared.splice,
-            sendfile: shared.sendfile,
-            pool_slots: Arc::clone(&shared.pool_slots),
-            #[cfg(feature = "tls")]
-            tls_handshake_timeout: shared.tls_handshake_timeout,
-            buffers: shared.buffers,
-            memory: Arc::clone(&shared.memory),
-            blocking: shared.rt.blocking(),
-            proxy_protocol: shared.proxy_protocol.clone(),
-            #[cfg(feature = "tls")]
-            metrics: shared.metrics.clone(),
-            upload_limit: shared.upload_limit.clone(),
-            download_limit: shared.download_limit.clone(),
             user_limits: Mutex::default(),
         }
     }
@@ -914,7 +898,7 @@ impl Driver {
             tls: self.session.is_control_protected(),
         };
         let auth = Arc::clone(&self.shared.auth);
-        let blocking = self.env.blocking.clone();
+        let blocking = self.shared.blocking.clone();
         self.requests.push(Box::pin(async move {
             Msg::Auth(id, auth.authenticate(credentials, blocking).await)
         }));
@@ -942,7 +926,7 @@ impl Driver {
         let cx = StorageContext::new(
             user.name.clone(),
             user.permissions,
-            self.env.blocking.clone(),
+            self.shared.blocking.clone(),
         )
         .session(self.id, self.peer);
         let storage = Arc::clone(&self.shared.storage);
