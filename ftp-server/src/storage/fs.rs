@@ -3,6 +3,7 @@
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -11,6 +12,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::cached_open;
 use super::{
     perm_fact, storage_error, timestamp, BoxFuture, DirEntry, DirLister, Download, FileKind,
     FileRead, FileWrite, Metadata, Permissions, Storage, StorageContext, StorageError,
@@ -34,6 +36,9 @@ pub(crate) const TEMP_PREFIX: &str = ".ftpd-upload-";
 ///   name) canonicalise the parent directory and act on the link, never on what it points to:
 ///   STOR onto a link replaces the link with a regular file.
 /// * Only regular files are read or written: FIFOs, sockets and devices are refused.
+/// * A download whose path the kernel has cached is opened with one `openat2(2)` call that
+///   cannot resolve outside the root (see [`FsStorage::open_cached_files_inline`]); every
+///   other case takes the canonicalising way above.
 /// * The checks assume nobody swaps directories for symlinks *while* a request runs: FTP
 ///   clients cannot create symlinks, but a hostile local user with write access to the tree
 ///   could race them. Serve trees that only trusted local users can write.
@@ -63,6 +68,9 @@ pub struct FsStorage {
 #[derive(Clone, Debug)]
 struct Inner {
     root: PathBuf,
+    /// The root, open, for downloads opened without the blocking pool (`None`: always on
+    /// the pool).
+    root_fd: Option<Arc<OwnedFd>>,
     sync: bool,
     max_list_entries: usize,
 }
@@ -78,13 +86,33 @@ impl FsStorage {
                 "storage root is not a directory",
             ));
         }
+        let root_fd = File::open(&root)
+            .ok()
+            .map(|dir| Arc::new(OwnedFd::from(dir)));
         Ok(Self {
             inner: Arc::new(Inner {
                 root,
+                root_fd,
                 sync: true,
                 max_list_entries: 100_000,
             }),
         })
+    }
+
+    /// Whether a download may open its file on the session's own thread when the kernel can
+    /// do so from its caches, without waiting for a disk (Linux; default: yes): a small file's
+    /// RETR then takes no trip to the blocking pool (see `storage/cached_open.rs`). Turn it
+    /// off for a root on a network file system, where opening a file may ask the server even
+    /// when its name is cached.
+    pub fn open_cached_files_inline(mut self, enabled: bool) -> Self {
+        let inner = Arc::make_mut(&mut self.inner);
+        inner.root_fd = match enabled {
+            true => File::open(&inner.root)
+                .ok()
+                .map(|dir| Arc::new(OwnedFd::from(dir))),
+            false => None,
+        };
+        self
     }
 
     /// Whether uploads are `fsync`ed before they are renamed into place (default: yes).
@@ -253,6 +281,20 @@ impl Inner {
             name: Bytes::copy_from_slice(name.as_bytes()),
             metadata: self.metadata_of(&full, &meta, rights),
         })
+    }
+
+    /// [`Inner::open_read`] on the calling thread, when the kernel can do it from its caches
+    /// (see `storage/cached_open.rs`); `None`: take the blocking way.
+    fn open_read_cached(&self, path: &VirtualPath, offset: u64) -> Option<cached_open::Opened> {
+        let root = self.root_fd.as_deref()?;
+        if path
+            .segments()
+            .any(|segment| segment.starts_with(TEMP_PREFIX.as_bytes()))
+        {
+            return None;
+        }
+        let relative = path.segments().collect::<Vec<_>>().join(&b'/');
+        cached_open::open(root, &relative, offset, ReadAhead::MAX)
     }
 
     fn open_read(&self, path: &VirtualPath, offset: u64) -> Result<(File, u64), StorageError> {
@@ -502,6 +544,20 @@ impl Storage for FsStorage {
         offset: u64,
     ) -> BoxFuture<'_, Result<Download, StorageError>> {
         let blocking = cx.blocking().clone();
+        if let Some(opened) = self.inner.open_read_cached(&path, offset) {
+            let reader = FsReader {
+                file: Some(opened.file),
+                blocking,
+                ahead: opened
+                    .ahead
+                    .map(|(bytes, ended)| ReadAhead::new(bytes, ended)),
+            };
+            let download = Download {
+                reader: Box::new(reader),
+                size: Some(opened.size),
+            };
+            return Box::pin(std::future::ready(Ok(download)));
+        }
         let open = self.run(&cx, move |inner| {
             let (mut file, size) = inner.open_read(&path, offset)?;
             let ahead =
@@ -654,6 +710,14 @@ struct ReadAhead {
 impl ReadAhead {
     /// Files this small (bytes from the offset on) are read whole when opened.
     const MAX: u64 = 16 << 10;
+
+    fn new(bytes: Vec<u8>, ended: bool) -> Self {
+        Self {
+            bytes,
+            taken: 0,
+            ended,
+        }
+    }
 
     /// Reads `file` to its end when `remaining` is at most [`ReadAhead::MAX`]; one byte more
     /// than `remaining` is asked for, so that a file that grew is noticed (and read on later).

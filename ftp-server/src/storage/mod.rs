@@ -42,6 +42,7 @@ pub use ftp_proto::Timestamp;
 
 use crate::pool::BlockingPool;
 
+mod cached_open;
 mod fs;
 mod layer;
 mod memory;
