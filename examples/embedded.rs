@@ -7,7 +7,7 @@
 //!   session, the client's address, the user, the path and the size. It wraps each upload's
 //!   writer, so it sees every byte (the zero-copy path is left, knowingly).
 //! * [`AppUsers`], an [`Authenticator`] over the application's own accounts (here a map; a
-//!   database works the same way: the check runs as a side task).
+//!   database works the same way: the session awaits the check's future).
 //!
 //! ```sh
 //! cargo run --example embedded -- /tmp/share      # demo:demo, 1 MiB quota, on 127.0.0.1:2121

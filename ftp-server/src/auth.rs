@@ -110,9 +110,10 @@ pub struct Credentials {
     pub tls: bool,
 }
 
-/// Checks credentials. Runs as a side task: it may take its time (the session answers other
-/// sessions meanwhile), and it runs CPU-heavy work such as password hashing on the
-/// [`BlockingPool`] it is given.
+/// Checks credentials. The session's task polls the returned future beside its connection
+/// (timeouts and shutdown still apply): it may take its time awaiting a database or a
+/// service, and it must run blocking or CPU-heavy work, such as password hashing, on the
+/// [`BlockingPool`] it is given, never in the future itself.
 ///
 /// Answer [`AuthFailure::InvalidCredentials`] for a wrong name *or* password (never reveal
 /// which), [`AuthFailure::Unavailable`] when the back end cannot decide (the session replies

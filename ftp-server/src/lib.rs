@@ -50,13 +50,15 @@
 //! timers, TCP sockets) sits behind a small internal trait implemented twice; the control loop,
 //! data connections, TLS and transfers are written once.
 //!
-//! * **One task owns each session.** The control task alone holds the `ServerSession`. Data
-//!   connections, storage requests and authentication run in side tasks that report through
-//!   one bounded channel; nothing is shared behind a lock.
+//! * **One task owns each session.** The control task alone holds the `ServerSession`, and
+//!   polls the session's data connections, storage requests and authentication as futures
+//!   of its own: a transfer's steps pass between no tasks but the blocking pool's jobs, and
+//!   nothing is shared behind a lock.
 //! * **Drain, then wait.** After every input the task executes every output, re-reads the
-//!   session's deadline, then waits for exactly one event (bytes read or written, a report,
-//!   the deadline, shutdown) with a hand-written poll over the raw socket and channel methods,
-//!   so no event is ever lost to a cancelled future.
+//!   session's deadline, then waits for exactly one event (bytes read or written, a request's
+//!   answer, a data connection's report, the deadline, shutdown) with a hand-written poll over
+//!   the raw socket methods, the futures and the inbox, so no event is ever lost to a
+//!   cancelled future.
 //! * **Bounded.** A client that does not read its replies stops being read (TCP flow control);
 //!   command lines, pipelined input, listings and the report channel are bounded; every limit
 //!   answers with a reply code (`500`, `421`) rather than growing a buffer.

@@ -586,6 +586,10 @@ impl Server {
             .chain(implicit)
             .map(|(addr, implicit)| {
                 let listener = StdListener::bind(addr)?;
+                // The standard library listens with a queue of 128: 300 clients connecting
+                // at once overflowed it, and each dropped connection waited a second for
+                // its SYN to be sent again (the kernel caps this at net.core.somaxconn).
+                rustix::net::listen(&listener, LISTEN_BACKLOG)?;
                 let local = listener.local_addr()?;
                 let listener = rt.listener(listener)?;
                 Ok(Bound {
@@ -643,6 +647,9 @@ impl Server {
         }
     }
 }
+
+/// How many connections the kernel may hold for the server before it accepts them.
+pub(crate) const LISTEN_BACKLOG: i32 = 1024;
 
 /// A listener bound by [`Server::start`].
 struct Bound {

@@ -264,3 +264,25 @@ fn assert_every_transfer_ended(events: &[String]) {
         .count();
     assert!(interrupted > 0, "no transfer was reported interrupted");
 }
+
+/// The control listener's accept queue holds 1,024 connections (the standard library's 128
+/// overflowed when 300 clients connected at once, and each dropped SYN cost a second), as
+/// `ss` reports it for a listening socket (its Send-Q).
+#[test]
+fn the_control_listener_queues_a_thousand_connections() {
+    require("ss");
+    for rt in RUNTIMES {
+        let server = TestServer::start(rt, |s| s);
+        let filter = format!("sport = :{}", server.addr.port());
+        let out = std::process::Command::new("ss")
+            .args(["-Hltn", &filter])
+            .output()
+            .expect("ss runs");
+        let listing = String::from_utf8_lossy(&out.stdout);
+        let queue: Vec<&str> = listing
+            .lines()
+            .filter_map(|line| line.split_whitespace().nth(2))
+            .collect();
+        assert_eq!(queue, ["1024"], "{rt:?}: {listing}");
+    }
+}

@@ -58,8 +58,9 @@
 //!
 //! # A blocking run loop
 //!
-//! A real driver runs storage, authentication and data connections on side tasks and feeds
-//! their results back through one channel; this sketch does them inline.
+//! A real driver runs storage, authentication and data connections concurrently with the
+//! control connection (ftp-server polls them as futures of the session's task) and feeds their
+//! results back as they come; this sketch does them inline.
 //!
 //! ```no_run
 //! use std::io::{ErrorKind, Read, Write};

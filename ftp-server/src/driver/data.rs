@@ -149,7 +149,7 @@ pub(crate) enum Cmd {
     Close,
 }
 
-/// One transfer, prepared by the storage side task.
+/// One transfer, prepared by the storage request.
 pub(crate) struct Job {
     pub(crate) op: StorageOpId,
     pub(crate) params: TransferParams,

@@ -73,7 +73,7 @@ pub fn require(tool: &str) {
     assert!(
         found,
         "`{tool}` is not installed: these interoperability tests run real clients \
-         (`apt-get install -y curl lftp openssl python3 haproxy`, as .ci/run does)"
+         (`apt-get install -y curl lftp openssl python3 haproxy iproute2`, as .ci/run does)"
     );
     checked.push(tool.to_owned());
 }
