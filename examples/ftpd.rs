@@ -1421,7 +1421,7 @@ mod tests {
         let readme = include_str!("../README.md");
         // The option lines: four spaces, then the flags (`-h, --help`), then the rest.
         let flags = usage_options();
-        assert_eq!(flags.len(), 42, "{flags:?}");
+        assert_eq!(flags.len(), 43, "{flags:?}");
         for flag in flags {
             assert!(readme.contains(flag), "README.md does not list {flag}");
             let accepted = match parse(&[flag]) {
