@@ -683,6 +683,15 @@ mod tests {
         (pool, runs)
     }
 
+    /// A table with alice (password `pw`) that remembers verified passwords for `ttl`.
+    fn remembering(ttl: Duration) -> UserTable {
+        let mut table = UserTable::insecure_fast().cache_verified_passwords(ttl, 16);
+        table
+            .add("alice", "pw", VirtualPath::root(), Permissions::ALL)
+            .unwrap();
+        table
+    }
+
     fn check_on(table: &UserTable, pool: &BlockingPool, user: &str, password: &str) -> bool {
         let login = table.authenticate(credentials(user, password), pool.clone());
         futures_lite::future::block_on(login).is_ok()
@@ -690,11 +699,7 @@ mod tests {
 
     #[test]
     fn a_remembered_password_skips_the_hash_and_a_wrong_one_never_does() {
-        let minute = Duration::from_secs(60);
-        let mut table = UserTable::insecure_fast().cache_verified_passwords(minute, 16);
-        table
-            .add("alice", "pw", VirtualPath::root(), Permissions::ALL)
-            .unwrap();
+        let table = remembering(Duration::from_secs(60));
         let (pool, runs) = counting_pool();
         let hashes = || runs.load(std::sync::atomic::Ordering::SeqCst);
         assert!(check_on(&table, &pool, "alice", "pw"));
@@ -721,10 +726,7 @@ mod tests {
     #[test]
     fn a_remembered_password_is_checked_again_after_its_time() {
         let ttl = Duration::from_millis(100);
-        let mut table = UserTable::insecure_fast().cache_verified_passwords(ttl, 16);
-        table
-            .add("alice", "pw", VirtualPath::root(), Permissions::ALL)
-            .unwrap();
+        let table = remembering(ttl);
         let (pool, runs) = counting_pool();
         assert!(check_on(&table, &pool, "alice", "pw"));
         std::thread::sleep(ttl + Duration::from_millis(50));

@@ -142,6 +142,7 @@ impl Drop for InboxReceiver {
 #[cfg(test)]
 mod tests {
     use std::future::Future;
+    use std::pin::Pin;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::task::Wake;
 
@@ -198,36 +199,49 @@ mod tests {
         assert!(rx.poll_recv(&mut cx).is_pending());
     }
 
-    #[test]
-    fn a_sender_waits_for_room_and_is_woken_when_it_comes() {
+    /// A full one-slot inbox (message 1) and a send of message 2 waiting for room; `run`
+    /// gets the inbox's two ends, that send, a context and its waker's count.
+    fn with_a_waiting_sender(
+        run: impl FnOnce(
+            InboxSender,
+            InboxReceiver,
+            Pin<&mut dyn Future<Output = Result<(), Closed>>>,
+            &mut Context<'_>,
+            &Count,
+        ),
+    ) {
         let (tx, rx) = inbox(1);
         assert!(tx.try_send(closed_event(1)));
         let (w, woken) = waker();
         let mut cx = Context::from_waker(&w);
-        let mut send = Box::pin(tx.send(closed_event(2)));
+        let sender = tx.clone();
+        let mut send = Box::pin(async move { sender.send(closed_event(2)).await });
         assert!(send.as_mut().poll(&mut cx).is_pending());
-        assert!(matches!(rx.poll_recv(&mut cx), Poll::Ready(msg) if id_of(&msg) == 1));
-        assert!(
-            woken.0.load(Ordering::SeqCst) >= 1,
-            "the waiting sender is woken"
-        );
-        assert_eq!(send.as_mut().poll(&mut cx), Poll::Ready(Ok(())));
-        assert!(matches!(rx.poll_recv(&mut cx), Poll::Ready(msg) if id_of(&msg) == 2));
+        run(tx, rx, send.as_mut(), &mut cx, &woken);
+    }
+
+    #[test]
+    fn a_sender_waits_for_room_and_is_woken_when_it_comes() {
+        with_a_waiting_sender(|_, rx, mut send, cx, woken| {
+            assert!(matches!(rx.poll_recv(cx), Poll::Ready(msg) if id_of(&msg) == 1));
+            assert!(
+                woken.0.load(Ordering::SeqCst) >= 1,
+                "the waiting sender is woken"
+            );
+            assert_eq!(send.as_mut().poll(cx), Poll::Ready(Ok(())));
+            assert!(matches!(rx.poll_recv(cx), Poll::Ready(msg) if id_of(&msg) == 2));
+        });
     }
 
     #[test]
     fn without_a_receiver_senders_fail_at_once_or_when_they_wake() {
-        let (tx, rx) = inbox(1);
-        assert!(tx.try_send(closed_event(1)));
-        let (w, woken) = waker();
-        let mut cx = Context::from_waker(&w);
-        let mut send = Box::pin(tx.send(closed_event(2)));
-        assert!(send.as_mut().poll(&mut cx).is_pending());
-        drop(rx);
-        assert!(woken.0.load(Ordering::SeqCst) >= 1);
-        assert_eq!(send.as_mut().poll(&mut cx), Poll::Ready(Err(Closed)));
-        assert!(!tx.try_send(closed_event(3)));
-        let mut late = Box::pin(tx.send(closed_event(4)));
-        assert_eq!(late.as_mut().poll(&mut cx), Poll::Ready(Err(Closed)));
+        with_a_waiting_sender(|tx, rx, mut send, cx, woken| {
+            drop(rx);
+            assert!(woken.0.load(Ordering::SeqCst) >= 1);
+            assert_eq!(send.as_mut().poll(cx), Poll::Ready(Err(Closed)));
+            assert!(!tx.try_send(closed_event(3)));
+            let mut late = Box::pin(tx.send(closed_event(4)));
+            assert_eq!(late.as_mut().poll(cx), Poll::Ready(Err(Closed)));
+        });
     }
 }
