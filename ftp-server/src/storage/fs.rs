@@ -86,9 +86,7 @@ impl FsStorage {
                 "storage root is not a directory",
             ));
         }
-        let root_fd = File::open(&root)
-            .ok()
-            .map(|dir| Arc::new(OwnedFd::from(dir)));
+        let root_fd = open_root(&root);
         Ok(Self {
             inner: Arc::new(Inner {
                 root,
@@ -106,12 +104,7 @@ impl FsStorage {
     /// when its name is cached.
     pub fn open_cached_files_inline(mut self, enabled: bool) -> Self {
         let inner = Arc::make_mut(&mut self.inner);
-        inner.root_fd = match enabled {
-            true => File::open(&inner.root)
-                .ok()
-                .map(|dir| Arc::new(OwnedFd::from(dir))),
-            false => None,
-        };
+        inner.root_fd = enabled.then(|| open_root(&inner.root)).flatten();
         self
     }
 
@@ -162,6 +155,21 @@ fn dir_perm_fact(path: &Path, rights: Permissions) -> String {
     letters
 }
 
+/// The root directory, open, for [`Inner::open_read_cached`]; `None` if it cannot be opened
+/// (downloads then all take the blocking way).
+fn open_root(root: &Path) -> Option<Arc<OwnedFd>> {
+    File::open(root)
+        .ok()
+        .map(|dir| Arc::new(OwnedFd::from(dir)))
+}
+
+/// True for a path through an upload in progress (a hidden temporary file), which no
+/// command reaches.
+fn through_an_upload(path: &VirtualPath) -> bool {
+    path.segments()
+        .any(|segment| segment.starts_with(TEMP_PREFIX.as_bytes()))
+}
+
 fn io_err(e: io::Error) -> StorageError {
     storage_error(&e)
 }
@@ -187,10 +195,7 @@ impl Inner {
 
     /// The canonical real path of an existing `path`, refused when it leads outside the root.
     fn existing(&self, path: &VirtualPath) -> Result<PathBuf, StorageError> {
-        if path
-            .segments()
-            .any(|segment| segment.starts_with(TEMP_PREFIX.as_bytes()))
-        {
+        if through_an_upload(path) {
             // Uploads in progress are nobody's business.
             return Err(kind_err(StorageErrorKind::NotFound));
         }
@@ -287,10 +292,7 @@ impl Inner {
     /// (see `storage/cached_open.rs`); `None`: take the blocking way.
     fn open_read_cached(&self, path: &VirtualPath, offset: u64) -> Option<cached_open::Opened> {
         let root = self.root_fd.as_deref()?;
-        if path
-            .segments()
-            .any(|segment| segment.starts_with(TEMP_PREFIX.as_bytes()))
-        {
+        if through_an_upload(path) {
             return None;
         }
         let relative = path.segments().collect::<Vec<_>>().join(&b'/');
@@ -545,17 +547,10 @@ impl Storage for FsStorage {
     ) -> BoxFuture<'_, Result<Download, StorageError>> {
         let blocking = cx.blocking().clone();
         if let Some(opened) = self.inner.open_read_cached(&path, offset) {
-            let reader = FsReader {
-                file: Some(opened.file),
-                blocking,
-                ahead: opened
-                    .ahead
-                    .map(|(bytes, ended)| ReadAhead::new(bytes, ended)),
-            };
-            let download = Download {
-                reader: Box::new(reader),
-                size: Some(opened.size),
-            };
+            let ahead = opened
+                .ahead
+                .map(|(bytes, ended)| ReadAhead::new(bytes, ended));
+            let download = FsReader::download(opened.file, opened.size, ahead, blocking);
             return Box::pin(std::future::ready(Ok(download)));
         }
         let open = self.run(&cx, move |inner| {
@@ -566,14 +561,7 @@ impl Storage for FsStorage {
         });
         Box::pin(async move {
             let (file, size, ahead) = open.await?;
-            Ok(Download {
-                reader: Box::new(FsReader {
-                    file: Some(file),
-                    blocking,
-                    ahead,
-                }),
-                size: Some(size),
-            })
+            Ok(FsReader::download(file, size, ahead, blocking))
         })
     }
 
@@ -737,11 +725,7 @@ impl ReadAhead {
         }
         let ended = filled < bytes.len();
         bytes.truncate(filled);
-        Ok(Some(Self {
-            bytes,
-            taken: 0,
-            ended,
-        }))
+        Ok(Some(Self::new(bytes, ended)))
     }
 
     /// Copies the next bytes into `buf`; `None` when every byte was handed out and the file
@@ -755,6 +739,26 @@ impl ReadAhead {
         buf[..n].copy_from_slice(&rest[..n]);
         self.taken += n;
         Some(n)
+    }
+}
+
+impl FsReader {
+    /// The download of `file` (of `size` bytes), with a small file's bytes already read.
+    fn download(
+        file: File,
+        size: u64,
+        ahead: Option<ReadAhead>,
+        blocking: BlockingPool,
+    ) -> Download {
+        let reader = Self {
+            file: Some(file),
+            blocking,
+            ahead,
+        };
+        Download {
+            reader: Box::new(reader),
+            size: Some(size),
+        }
     }
 }
 
