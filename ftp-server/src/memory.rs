@@ -135,7 +135,8 @@ pub(crate) fn fix_allocator_settings() {
 /// blocking-pool threads, and 13 of their heaps kept 120 to 280 KiB each after the load;
 /// with two per CPU the process settled at 1.2 times its idle size instead of 2.2 (tokio),
 /// with the same throughput (`benches/benches/server_load.rs`). glibc reads the cap when it
-/// first needs a ninth heap, so it applies where the server starts before that.
+/// first needs a ninth heap, so it applies where the server starts before that. A thread
+/// whose first allocation runs while the server sets the cap may still get a heap past it.
 fn arena_cap() -> usize {
     2 * std::thread::available_parallelism().map_or(2, usize::from)
 }

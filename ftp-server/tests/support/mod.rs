@@ -280,6 +280,44 @@ pub struct TestServer {
     pub events: Arc<Mutex<Vec<String>>>,
 }
 
+/// The workers of [`started_tokio_runtime`].
+const TOKIO_WORKERS: usize = 2;
+
+/// A multi-thread tokio runtime whose workers have started and made their first allocation.
+///
+/// glibc gives a thread its heap (arena) at its first allocation, and a server caps the heaps
+/// as it starts (`Server::release_memory`). A worker whose first allocation races that cap may
+/// still get a heap past it, which `tests/allocator.rs` would count; here every worker has its
+/// heap before the server starts.
+fn started_tokio_runtime() -> tokio::runtime::Runtime {
+    let started = Arc::new((Mutex::new(0usize), std::sync::Condvar::new()));
+    let counter = Arc::clone(&started);
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(TOKIO_WORKERS)
+        .enable_all()
+        .on_thread_start(move || {
+            drop(std::hint::black_box(Box::new(0u64)));
+            let (count, changed) = &*counter;
+            *count.lock().unwrap() += 1;
+            changed.notify_all();
+        })
+        .build()
+        .unwrap();
+    let (count, changed) = &*started;
+    let (count, waited) = changed
+        .wait_timeout_while(count.lock().unwrap(), Duration::from_secs(10), |n| {
+            *n < TOKIO_WORKERS
+        })
+        .unwrap();
+    assert!(
+        !waited.timed_out(),
+        "{} of {TOKIO_WORKERS} tokio workers started",
+        *count
+    );
+    drop(count);
+    tokio
+}
+
 impl TestServer {
     /// A server with alice (read-write), bob (read-only) and read-only anonymous access;
     /// `configure` adjusts the builder.
@@ -344,11 +382,7 @@ impl TestServer {
         let server = configure(server);
         let (running, tokio) = match rt {
             Rt::Tokio => {
-                let tokio = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-                    .unwrap();
+                let tokio = started_tokio_runtime();
                 let running = tokio.block_on(server.start_tokio()).unwrap();
                 (running, Some(tokio))
             }
