@@ -33,7 +33,7 @@
 //!    for 30 s fails: the wall time then includes that wait), and logins per second. The
 //!    kernel's count of accept queue overflows meanwhile is shown with any failure.
 //! 3. **Small files**: `FTP_LOAD_SMALL_FILES` (1,000) RETRs of distinct 1 KiB files in one
-//!    session (EPSV, TYPE I); files per second.
+//!    session (EPSV, TYPE I); files per second. A quick row: see below.
 //! 4. **Transfers**: `FTP_LOAD_CLIENTS` clients log in (16 at a time, so that a small accept
 //!    queue does not turn this row into a second logins row), then all at once RETR the same
 //!    `FTP_LOAD_FILE_MB` (10) MB file (aggregate MB/s, from the start signal to the last 226);
@@ -42,7 +42,13 @@
 //! 5. **Small FTPS uploads**: `FTP_LOAD_TLS_FILES` (500) STORs of 1 KiB files in one
 //!    explicit-FTPS session with `PROT P`, by Python's `ftplib` (`FTP_TLS`, which waits for
 //!    the server's close_notify after each upload); files per second. Every server uses the
-//!    peers' test certificate (`$FTP_CLIENT_PEERS_CACHE/certs`, made by `install.sh`).
+//!    peers' test certificate (`$FTP_CLIENT_PEERS_CACHE/certs`, made by `install.sh`). A quick
+//!    row.
+//!
+//!    The two quick rows are measured `FTP_LOAD_ROUNDS` (5) times: once after each server's
+//!    other rows, then in rounds where the servers take turns. The cell is the median files
+//!    per second, with the lowest and highest rounds: this VM's speed drifts by a third from
+//!    minute to minute, and one measurement would rank the servers by when each ran.
 //! 6. **Returned after load**: the server's memory `FTP_LOAD_SETTLE_SECS` (60) after the last
 //!    client of the load rows left, beside its idle memory before any client came. Servers keep
 //!    running while the others are measured, so the waits overlap.
@@ -61,8 +67,8 @@
 //!   `--login-cache`), and the builder's defaults except `max_sessions` /
 //!   `max_sessions_per_ip` (20,000); `FTP_LOAD_FSYNC=0` stores uploads without `fsync`, as
 //!   the peers do. The tokio
-//!   runtime is multi-threaded with its default worker count; async-io uses its built-in
-//!   executor.
+//!   runtime is multi-threaded with its default worker count (`FTP_LOAD_TOKIO_WORKERS` sets
+//!   it); async-io uses its built-in executor.
 //! * **Peers** run through `ftp-client/tests/peers/run-*.sh` (as root, after `install.sh`),
 //!   with their session caps raised by environment, each with its own passive port range
 //!   below the ephemeral ports. Missing peers show why in their column.
@@ -122,6 +128,8 @@ struct Config {
     login_workers: usize,
     mem_limit_kib: u64,
     tls_files: usize,
+    /// `FTP_LOAD_ROUNDS`: how many times the quick rows are measured (see [`QUICK_ROWS`]).
+    rounds: usize,
     /// `FTP_LOAD_ROWS`: the rows to measure (`idle,logins,small,retr,stor,tls`); all if unset.
     rows: Option<Vec<String>>,
 }
@@ -141,6 +149,7 @@ impl Config {
             settle: Duration::from_secs(env_u64("FTP_LOAD_SETTLE_SECS", 60)),
             login_workers: env_usize("FTP_LOAD_LOGIN_WORKERS", 64).max(1),
             tls_files: env_usize("FTP_LOAD_TLS_FILES", 500).max(1),
+            rounds: env_usize("FTP_LOAD_ROUNDS", 5).max(1),
             mem_limit_kib: env_u64("FTP_LOAD_MEM_LIMIT_MB", 6144).max(1) << 10,
             rows: std::env::var("FTP_LOAD_ROWS")
                 .ok()
@@ -407,10 +416,14 @@ fn serve(role: &str) {
         let _ = std::io::stdout().flush();
     };
     if role == "tokio" {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        if let Some(workers) = std::env::var("FTP_LOAD_TOKIO_WORKERS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            builder.worker_threads(workers);
+        }
+        let runtime = builder.enable_all().build().expect("tokio runtime");
         let running = runtime.block_on(server.start_tokio()).expect("start");
         announce(running.local_addrs());
         wait_for_stdin_end();
@@ -1021,6 +1034,8 @@ fn open_idle(
 struct Column {
     label: String,
     cells: Vec<(&'static str, String)>,
+    /// Each measurement of a quick row, in rounds.
+    samples: Vec<(&'static str, Vec<Result<f64, String>>)>,
     notes: Vec<String>,
     idle_baseline: Memory,
     load_left: Option<Instant>,
@@ -1031,6 +1046,7 @@ impl Column {
         Self {
             label: kind.label().into(),
             cells: Vec::new(),
+            samples: Vec::new(),
             notes: Vec::new(),
             idle_baseline: Memory::default(),
             load_left: None,
@@ -1041,12 +1057,52 @@ impl Column {
         self.cells.push((row, cell));
     }
 
-    fn get(&self, row: &str) -> &str {
+    /// One more measurement of the quick row `row`.
+    fn sample(&mut self, row: &'static str, measured: Result<f64, String>) {
+        match self.samples.iter_mut().find(|(r, _)| *r == row) {
+            Some((_, samples)) => samples.push(measured),
+            None => self.samples.push((row, vec![measured])),
+        }
+    }
+
+    /// The cell of `row`: a quick row's median over its rounds, with their range.
+    fn get(&self, row: &str) -> String {
+        if let Some((_, samples)) = self.samples.iter().find(|(r, _)| *r == row) {
+            return summary(samples);
+        }
         self.cells
             .iter()
             .find(|(r, _)| *r == row)
-            .map_or("-", |(_, c)| c.as_str())
+            .map_or_else(|| "-".to_owned(), |(_, c)| c.clone())
     }
+}
+
+/// The median of the rounds that succeeded, their range when there are several, and the
+/// last failure's reason when some failed.
+fn summary(samples: &[Result<f64, String>]) -> String {
+    let mut rates: Vec<f64> = samples
+        .iter()
+        .filter_map(|s| s.as_ref().ok())
+        .copied()
+        .collect();
+    rates.sort_by(f64::total_cmp);
+    let failed: Vec<&String> = samples.iter().filter_map(|s| s.as_ref().err()).collect();
+    let mut cell = match rates.len() {
+        0 => String::new(),
+        1 => format!("{:.0}", rates[0]),
+        n => {
+            let median = if n % 2 == 1 {
+                rates[n / 2]
+            } else {
+                (rates[n / 2 - 1] + rates[n / 2]) / 2.0
+            };
+            format!("{median:.0} ({:.0}-{:.0})", rates[0], rates[n - 1])
+        }
+    };
+    if let Some(last) = failed.last() {
+        cell += &format!(" {} of {} failed: {last}", failed.len(), samples.len());
+    }
+    cell.trim_start().to_owned()
 }
 
 const ROW_IDLE_BASE: &str = "idle server, no session (MiB)";
@@ -1087,19 +1143,13 @@ fn measure(kind: Kind, server: &Running, config: &Config, root: &Path, column: &
     if config.runs("logins") {
         column.set(ROW_LOGINS, logins_row(server, config));
     }
-    if config.runs("small") {
-        column.set(ROW_SMALL, small_files_row(server, config));
-    }
     if config.runs("retr") {
         column.set(ROW_RETR, retr_row(server, config));
     }
     if config.runs("stor") {
         column.set(ROW_STOR, stor_row(kind, server, config, root));
     }
-    if config.runs("tls") {
-        column.set(ROW_TLS_STOR, tls_uploads_row(server, config));
-    }
-    column.load_left = Some(Instant::now());
+    quick_rows(server, config, column);
     column.notes.extend(server.monitor().killed());
 }
 
@@ -1175,7 +1225,23 @@ fn logins_row(server: &Running, config: &Config) -> String {
     )
 }
 
-fn small_files_row(server: &Running, config: &Config) -> String {
+/// The rows short enough to measure in several rounds, the servers taking turns (the first
+/// round within each server's other rows): this VM's speed drifts by a third from minute to
+/// minute, and a single measurement would rank the servers by when each ran.
+const QUICK_ROWS: [&str; 2] = ["small", "tls"];
+
+/// One more round of the quick rows on `server`.
+fn quick_rows(server: &Running, config: &Config, column: &mut Column) {
+    if config.runs(QUICK_ROWS[0]) {
+        column.sample(ROW_SMALL, small_files_rate(server, config));
+    }
+    if config.runs(QUICK_ROWS[1]) {
+        column.sample(ROW_TLS_STOR, tls_uploads_rate(server, config));
+    }
+    column.load_left = Some(Instant::now());
+}
+
+fn small_files_rate(server: &Running, config: &Config) -> Result<f64, String> {
     let run = || -> std::io::Result<(usize, Duration)> {
         let mut client = Client::login_binary(server.addr)?;
         let mut buf = vec![0u8; 4096];
@@ -1190,10 +1256,9 @@ fn small_files_row(server: &Running, config: &Config) -> String {
         client.quit()?;
         Ok((config.small_files, time))
     };
-    match run() {
-        Ok((n, time)) => format!("{:.0}", n as f64 / time.as_secs_f64()),
-        Err(e) => format!("failed: {e}"),
-    }
+    run()
+        .map(|(n, time)| n as f64 / time.as_secs_f64())
+        .map_err(|e| e.to_string())
 }
 
 /// Python's ftplib storing small files over FTPS: `storbinary` ends each upload with
@@ -1219,7 +1284,7 @@ ftp.quit()
 print(f"{n / elapsed:.0f}")
 "#;
 
-fn tls_uploads_row(server: &Running, config: &Config) -> String {
+fn tls_uploads_rate(server: &Running, config: &Config) -> Result<f64, String> {
     let out = Command::new("python3")
         .args(["-c", FTPLIB_TLS_UPLOADS])
         .arg(server.addr.port().to_string())
@@ -1228,12 +1293,18 @@ fn tls_uploads_row(server: &Running, config: &Config) -> String {
         .stdin(Stdio::null())
         .output();
     match out {
-        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+        Ok(out) if out.status.success() => {
+            let printed = String::from_utf8_lossy(&out.stdout);
+            printed
+                .trim()
+                .parse()
+                .map_err(|_| format!("ftplib printed {printed:?}"))
+        }
         Ok(out) => {
             let err = String::from_utf8_lossy(&out.stderr);
-            format!("failed: {}", err.lines().last().unwrap_or("no output"))
+            Err(err.lines().last().unwrap_or("no output").to_owned())
         }
-        Err(e) => format!("failed: python3: {e}"),
+        Err(e) => Err(format!("python3: {e}")),
     }
 }
 
@@ -1413,6 +1484,16 @@ fn main() {
             Err(e) => {
                 column.notes.push(format!("not measured: {e}"));
                 measured.push((None, column));
+            }
+        }
+    }
+    for round in 2..=config.rounds {
+        if QUICK_ROWS.iter().any(|row| config.runs(row)) {
+            println!("quick rows, round {round} of {}", config.rounds);
+            for (server, column) in &mut measured {
+                if let Some(server) = server {
+                    quick_rows(server, &config, column);
+                }
             }
         }
     }
