@@ -268,12 +268,21 @@ impl AsyncWrite for Stream {
 /// Closes `stream` gracefully (close_notify for TLS, then FIN) within `LINGER`, then keeps
 /// reading and discarding in a detached task until the peer closes too (or `LINGER` passes),
 /// so the close never turns into a reset that could destroy data the peer has not read yet.
+///
+/// A plain connection with nothing unread closes at once, without the task: the kernel
+/// resets a closed connection only for bytes it holds unread or that come later, and on a
+/// plain data connection only an upload's client sends any (an upload read to its end, or
+/// one that failed anyway). A TLS peer answers close_notify with its own, which must not
+/// meet a reset.
 pub(crate) async fn close_gracefully(rt: &Arc<dyn Runtime>, mut stream: Stream) {
     let deadline = Instant::now() + LINGER;
     if runtime::timeout_at(&**rt, deadline, stream.close())
         .await
         .is_none()
     {
+        return;
+    }
+    if matches!(stream, Stream::Plain(_)) && stream.unread() != Unread::Bytes {
         return;
     }
     let linger_rt = Arc::clone(rt);

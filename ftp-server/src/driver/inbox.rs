@@ -103,6 +103,15 @@ impl InboxSender {
 }
 
 impl InboxReceiver {
+    /// Until the next [`InboxReceiver::poll_recv`], messages queue without waking the task.
+    /// For the receiving task itself, about to poll futures that send to this inbox (the
+    /// session's data connections) and then the inbox: a wake from inside its own poll would
+    /// only have the runtime poll it once more, and tokio's multi-thread scheduler wakes
+    /// another worker for that too.
+    pub(crate) fn hold_wakes(&self) {
+        lock(&self.0).receiver = None;
+    }
+
     /// The next message, or `Pending` (the task is woken when one comes).
     pub(crate) fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Msg> {
         let mut state = lock(&self.0);

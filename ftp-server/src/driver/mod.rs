@@ -498,8 +498,16 @@ impl Driver {
         Poll::Pending
     }
 
-    /// Moves every data connection's future on.
+    /// Moves every data connection's future on. What they send the inbox meanwhile wakes
+    /// nobody: [`Driver::poll_wake`] polls the inbox after them.
     fn poll_data(&mut self, cx: &mut Context<'_>) {
+        if self
+            .slots
+            .values()
+            .any(|slot| matches!(slot.task, DataTask::Running(_)))
+        {
+            self.inbox.hold_wakes();
+        }
         for slot in self.slots.values_mut() {
             if let DataTask::Running(task) = &mut slot.task {
                 if task.as_mut().poll(cx).is_ready() {

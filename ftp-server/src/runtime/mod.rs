@@ -133,15 +133,24 @@ pub(crate) async fn io_deadline<T>(
         .unwrap_or_else(|| Err(io::Error::new(io::ErrorKind::TimedOut, "deadline passed")))
 }
 
-/// Runs `future` but gives up at `at`: `None` on timeout.
+/// Runs `future` but gives up at `at`: `None` on timeout. The timer starts only once
+/// `future` has to wait: one that is ready at once (a close whose bytes fit the socket's
+/// buffer) costs no timer, and so no wake of the runtime's timer driver.
 pub(crate) async fn timeout_at<T>(
     rt: &dyn Runtime,
     at: Instant,
     future: impl Future<Output = T>,
 ) -> Option<T> {
-    futures_lite::future::or(async { Some(future.await) }, async {
-        sleep_until(rt, at).await;
-        None
+    let mut future = std::pin::pin!(future);
+    let mut timer: Option<Box<dyn Timer>> = None;
+    futures_lite::future::poll_fn(|cx| {
+        if let Poll::Ready(out) = future.as_mut().poll(cx) {
+            return Poll::Ready(Some(out));
+        }
+        timer
+            .get_or_insert_with(|| rt.timer(at))
+            .poll_expired(cx)
+            .map(|()| None)
     })
     .await
 }

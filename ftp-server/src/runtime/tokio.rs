@@ -53,12 +53,26 @@ impl AsyncRead for TokioConn {
 }
 
 impl AsyncWrite for TokioConn {
+    /// Sends at once, and waits through tokio only when the socket's buffer is full. Tokio's
+    /// `poll_write` first waits for the reactor to have seen the socket writable, which a
+    /// connection registered a moment ago has not: its first bytes (a small file's all) would
+    /// wait a turn of the reactor, and of the worker threads, for room they already have. A
+    /// full buffer sets the kernel's flag that makes its next room an edge tokio waits on.
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
+        use rustix::io::Errno;
+        use rustix::net::SendFlags;
+        loop {
+            match rustix::net::send(&self.0, buf, SendFlags::DONTWAIT | SendFlags::NOSIGNAL) {
+                Ok(n) => return Poll::Ready(Ok(n)),
+                Err(Errno::INTR) => continue,
+                Err(Errno::AGAIN) => return Pin::new(&mut self.0).poll_write(cx, buf),
+                Err(e) => return Poll::Ready(Err(e.into())),
+            }
+        }
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -15,10 +15,11 @@
 use std::fs::File;
 use std::os::fd::OwnedFd;
 
-/// What [`open`] opened: the file positioned after `ahead`'s bytes, its size, and a small
-/// file's bytes read at once (with whether the file ended after them).
+/// What [`open`] opened: the file positioned after `ahead`'s bytes (none when they are all
+/// that is left of it: it is closed at once), its size, and a small file's bytes read at once
+/// (with whether the file ended after them).
 pub(super) struct Opened {
-    pub(super) file: File,
+    pub(super) file: Option<File>,
     pub(super) size: u64,
     pub(super) ahead: Option<(Vec<u8>, bool)>,
 }
@@ -36,7 +37,7 @@ pub(super) fn open(
     use std::os::unix::ffi::OsStrExt;
     use std::sync::atomic::{AtomicBool, Ordering};
 
-    use rustix::fs::{fcntl_getfl, fcntl_setfl, fstat, openat2, FileType, Mode, OFlags};
+    use rustix::fs::{fcntl_setfl, fstat, openat2, FileType, Mode, OFlags};
     use rustix::fs::{seek, ResolveFlags, SeekFrom};
     use rustix::io::Errno;
 
@@ -73,16 +74,24 @@ pub(super) fn open(
     if offset > size {
         return None;
     }
-    let status = fcntl_getfl(&fd).ok()?;
-    fcntl_setfl(&fd, status - OFlags::NONBLOCK).ok()?;
     let remaining = size - offset;
     let ahead = (remaining <= read_whole)
         .then(|| read_cached(&fd, offset, remaining))
         .flatten();
+    if ahead.as_ref().is_some_and(|(_, ended)| *ended) {
+        return Some(Opened {
+            file: None,
+            size,
+            ahead,
+        });
+    }
+    // Blocking reads from here on (the blocking pool's); of the flags F_SETFL changes, the
+    // open asked for O_NONBLOCK only.
+    fcntl_setfl(&fd, OFlags::empty()).ok()?;
     let position = offset + ahead.as_ref().map_or(0, |(bytes, _)| bytes.len() as u64);
     seek(&fd, SeekFrom::Start(position)).ok()?;
     Some(Opened {
-        file: File::from(fd),
+        file: Some(File::from(fd)),
         size,
         ahead,
     })
@@ -121,7 +130,7 @@ pub(super) fn open(_: &OwnedFd, _: &[u8], _: u64, _: u64) -> Option<Opened> {
 
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
-    use std::io::{Read, Seek};
+    use std::io::Read;
 
     use super::*;
     use crate::storage::tests::TempDir;
@@ -146,20 +155,27 @@ mod tests {
     }
 
     #[test]
-    fn a_small_cached_file_comes_whole_and_positioned_after_its_bytes() {
+    fn a_small_cached_file_comes_whole_and_closed_a_larger_one_open_at_its_offset() {
         let dir = TempDir::new("cached-small");
         std::fs::create_dir(dir.0.join("sub")).unwrap();
         std::fs::write(dir.0.join("sub/f.txt"), b"0123456789").unwrap();
         let root = root_of(&dir);
-        let mut opened = open_soon(&root, b"sub/f.txt", 4, 100);
+        let opened = open_soon(&root, b"sub/f.txt", 4, 100);
         assert_eq!(opened.size, 10);
         assert_eq!(opened.ahead, Some((b"456789".to_vec(), true)));
-        assert_eq!(opened.file.stream_position().unwrap(), 10);
-        // The whole file when it is larger than `read_whole`: nothing read, at the offset.
-        let mut opened = open_soon(&root, b"sub/f.txt", 3, 5);
+        assert!(
+            opened.file.is_none(),
+            "nothing is left to read from the file"
+        );
+        // Larger than `read_whole`: nothing read, the file open at the offset, for the
+        // blocking pool's reads.
+        let opened = open_soon(&root, b"sub/f.txt", 3, 5);
         assert_eq!(opened.ahead, None);
+        let mut file = opened.file.expect("the file, open");
+        let flags = rustix::fs::fcntl_getfl(&file).unwrap();
+        assert!(!flags.contains(rustix::fs::OFlags::NONBLOCK), "{flags:?}");
         let mut rest = String::new();
-        opened.file.read_to_string(&mut rest).unwrap();
+        file.read_to_string(&mut rest).unwrap();
         assert_eq!(rest, "3456789");
     }
 

@@ -557,7 +557,7 @@ impl Storage for FsStorage {
             let (mut file, size) = inner.open_read(&path, offset)?;
             let ahead =
                 ReadAhead::of_small_file(&mut file, size.saturating_sub(offset)).map_err(io_err)?;
-            Ok((file, size, ahead))
+            Ok((Some(file), size, ahead))
         });
         Box::pin(async move {
             let (file, size, ahead) = open.await?;
@@ -678,7 +678,8 @@ impl DirLister for FsLister {
 /// A file being read on the blocking pool, one chunk per call; a small file is read whole
 /// when it is opened.
 struct FsReader {
-    /// `None` only while a read runs on the pool (or after the pool lost it).
+    /// `None` when [`FsReader::ahead`] holds the rest of the file, while a read runs on the
+    /// pool, or after the pool lost it.
     file: Option<File>,
     blocking: BlockingPool,
     ahead: Option<ReadAhead>,
@@ -743,15 +744,17 @@ impl ReadAhead {
 }
 
 impl FsReader {
-    /// The download of `file` (of `size` bytes), with a small file's bytes already read.
+    /// The download of `file` (of `size` bytes), with a small file's bytes already read; the
+    /// file is closed at once when they are all it had.
     fn download(
-        file: File,
+        file: Option<File>,
         size: u64,
         ahead: Option<ReadAhead>,
         blocking: BlockingPool,
     ) -> Download {
+        let file = file.filter(|_| !ahead.as_ref().is_some_and(|ahead| ahead.ended));
         let reader = Self {
-            file: Some(file),
+            file,
             blocking,
             ahead,
         };

@@ -1,0 +1,99 @@
+//! Passive data connections, whatever order the client takes its steps in: connected before
+//! its transfer command (the usual order), connected after it, or with the command sent in
+//! the same packet as EPSV (the server reads both before it has announced the port). Under
+//! both runtimes, byte-exact.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::thread::sleep;
+use std::time::Duration;
+
+use support::*;
+
+/// The data connection to the port of a 229 reply's `text`.
+fn connect_to_epsv(text: &str) -> TcpStream {
+    let port = ftp_server::proto::addr::parse_epsv_reply(
+        text.as_bytes(),
+        ftp_server::proto::addr::Leniency::Strict,
+    )
+    .unwrap();
+    let data = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    data.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    data
+}
+
+/// The preliminary reply of a transfer: 125 or 150.
+#[track_caller]
+fn expect_opening(ctl: &mut Ctl, what: &str) {
+    let (code, text) = ctl.reply();
+    assert!(code == 125 || code == 150, "{what}: {code} {text}");
+}
+
+#[test]
+fn a_download_is_served_whether_the_client_connects_before_or_after_its_command() {
+    each_runtime(|rt| {
+        let server = TestServer::start(rt, |s| s);
+        let content = pattern(200_000, 7);
+        server.write("f.bin", &content);
+        let mut ctl = server.login(ALICE);
+        ctl.expect("TYPE I", 200);
+        // Connected first.
+        assert!(ctl.retr("f.bin") == content);
+        // The command first; the connection comes once the server has read it.
+        let text = ctl.expect("EPSV", 229);
+        ctl.send("RETR f.bin");
+        sleep(Duration::from_millis(200));
+        let mut data = connect_to_epsv(&text);
+        expect_opening(&mut ctl, "RETR after the command");
+        let mut got = Vec::new();
+        data.read_to_end(&mut got).unwrap();
+        assert!(got == content, "{} bytes", got.len());
+        assert_eq!(ctl.reply().0, 226);
+        // Connected, then a pause before the command.
+        let text = ctl.expect("EPSV", 229);
+        let mut data = connect_to_epsv(&text);
+        sleep(Duration::from_millis(200));
+        ctl.send("RETR f.bin");
+        expect_opening(&mut ctl, "RETR after a pause");
+        let mut got = Vec::new();
+        data.read_to_end(&mut got).unwrap();
+        assert!(got == content, "{} bytes", got.len());
+        assert_eq!(ctl.reply().0, 226);
+    });
+}
+
+/// No byte comes on the control connection after the 229 here: the command held since the
+/// EPSV runs once the port is announced, and waits for its connection.
+#[test]
+fn a_transfer_command_sent_along_with_epsv_gets_its_connection() {
+    each_runtime(|rt| {
+        let server = TestServer::start(rt, |s| s);
+        let content = pattern(150_000, 11);
+        server.write("f.bin", &content);
+        let mut ctl = server.login(ALICE);
+        ctl.expect("TYPE I", 200);
+
+        ctl.send_raw(b"EPSV\r\nRETR f.bin\r\n");
+        let (code, text) = ctl.reply();
+        assert_eq!(code, 229, "{text}");
+        let mut data = connect_to_epsv(&text);
+        expect_opening(&mut ctl, "RETR along with EPSV");
+        let mut got = Vec::new();
+        data.read_to_end(&mut got).unwrap();
+        assert!(got == content, "{} bytes", got.len());
+        assert_eq!(ctl.reply().0, 226);
+
+        ctl.send_raw(b"EPSV\r\nSTOR up.bin\r\n");
+        let (code, text) = ctl.reply();
+        assert_eq!(code, 229, "{text}");
+        let mut data = connect_to_epsv(&text);
+        expect_opening(&mut ctl, "STOR along with EPSV");
+        data.write_all(&content).unwrap();
+        drop(data);
+        assert_eq!(ctl.reply().0, 226);
+        assert!(server.read("up.bin") == content);
+    });
+}
