@@ -33,7 +33,9 @@
 //!    for 30 s fails: the wall time then includes that wait), and logins per second. The
 //!    kernel's count of accept queue overflows meanwhile is shown with any failure.
 //! 3. **Small files**: `FTP_LOAD_SMALL_FILES` (1,000) RETRs of distinct 1 KiB files in one
-//!    session (EPSV, TYPE I); files per second. A quick row: see below.
+//!    session (EPSV, TYPE I); files per second, and the server's CPU time per file (user and
+//!    system, from `/proc/PID/stat`, summed over its processes: the kernel's work for the
+//!    loopback connections is in it). A quick row: see below.
 //! 4. **Transfers**: `FTP_LOAD_CLIENTS` clients log in (16 at a time, so that a small accept
 //!    queue does not turn this row into a second logins row), then all at once RETR the same
 //!    `FTP_LOAD_FILE_MB` (10) MB file (aggregate MB/s, from the start signal to the last 226);
@@ -271,6 +273,16 @@ impl Running {
 
     fn memory(&self) -> Memory {
         Memory::of_tree(self.pid())
+    }
+
+    /// The CPU time its processes have used, in seconds (what processes that ended took is
+    /// not counted: read it while the sessions measured run).
+    fn cpu_seconds(&self) -> f64 {
+        let ticks: u64 = descendants(self.pid())
+            .into_iter()
+            .filter_map(cpu_ticks)
+            .sum();
+        ticks as f64 / USER_HZ
     }
 
     fn monitor(&self) -> &Monitor {
@@ -570,6 +582,20 @@ fn parent_of(pid: u32) -> Option<u32> {
         .nth(1)?
         .parse()
         .ok()
+}
+
+/// The unit of the times in `/proc/PID/stat` (`USER_HZ`, 100 on Linux whatever the kernel's
+/// own tick).
+const USER_HZ: f64 = 100.0;
+
+/// The CPU time (user and system, every thread's) of `pid`'s process, in `USER_HZ` ticks.
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the name: state, ppid, ... utime (the 14th field) and stime (the 15th).
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some(user + system)
 }
 
 fn pss_kib(pid: u32) -> Option<u64> {
@@ -1110,16 +1136,18 @@ const ROW_IDLE_SMALL: &str = "idle sessions, per session (KiB): FTP_LOAD_CLIENTS
 const ROW_IDLE_LARGE: &str = "idle sessions, per session (KiB): FTP_LOAD_IDLE";
 const ROW_LOGINS: &str = "concurrent logins: logins/s (wall s)";
 const ROW_SMALL: &str = "1 KiB RETRs in one session: files/s";
+const ROW_SMALL_CPU: &str = "1 KiB RETRs in one session: server CPU per file (us)";
 const ROW_RETR: &str = "concurrent RETR: MB/s (peak MiB)";
 const ROW_STOR: &str = "concurrent STOR: MB/s (peak MiB)";
 const ROW_TLS_STOR: &str = "1 KiB FTPS STORs in one session (Python ftplib): files/s";
 const ROW_AFTER: &str = "after load, settled (MiB; x idle)";
-const ROWS: [&str; 9] = [
+const ROWS: [&str; 10] = [
     ROW_IDLE_BASE,
     ROW_IDLE_SMALL,
     ROW_IDLE_LARGE,
     ROW_LOGINS,
     ROW_SMALL,
+    ROW_SMALL_CPU,
     ROW_RETR,
     ROW_STOR,
     ROW_TLS_STOR,
@@ -1233,7 +1261,9 @@ const QUICK_ROWS: [&str; 2] = ["small", "tls"];
 /// One more round of the quick rows on `server`.
 fn quick_rows(server: &Running, config: &Config, column: &mut Column) {
     if config.runs(QUICK_ROWS[0]) {
-        column.sample(ROW_SMALL, small_files_rate(server, config));
+        let measured = small_files(server, config);
+        column.sample(ROW_SMALL, measured.clone().map(|(rate, _)| rate));
+        column.sample(ROW_SMALL_CPU, measured.map(|(_, cpu)| cpu * 1e6));
     }
     if config.runs(QUICK_ROWS[1]) {
         column.sample(ROW_TLS_STOR, tls_uploads_rate(server, config));
@@ -1241,10 +1271,12 @@ fn quick_rows(server: &Running, config: &Config, column: &mut Column) {
     column.load_left = Some(Instant::now());
 }
 
-fn small_files_rate(server: &Running, config: &Config) -> Result<f64, String> {
-    let run = || -> std::io::Result<(usize, Duration)> {
+/// Files per second, and the server's CPU seconds per file.
+fn small_files(server: &Running, config: &Config) -> Result<(f64, f64), String> {
+    let run = || -> std::io::Result<(usize, Duration, f64)> {
         let mut client = Client::login_binary(server.addr)?;
         let mut buf = vec![0u8; 4096];
+        let cpu_before = server.cpu_seconds();
         let started = Instant::now();
         for i in 0..config.small_files {
             let got = client.retr(&small_name(i), &mut buf)?;
@@ -1253,11 +1285,12 @@ fn small_files_rate(server: &Running, config: &Config) -> Result<f64, String> {
             }
         }
         let time = started.elapsed();
+        let cpu = server.cpu_seconds() - cpu_before;
         client.quit()?;
-        Ok((config.small_files, time))
+        Ok((config.small_files, time, cpu))
     };
     run()
-        .map(|(n, time)| n as f64 / time.as_secs_f64())
+        .map(|(n, time, cpu)| (n as f64 / time.as_secs_f64(), cpu / n as f64))
         .map_err(|e| e.to_string())
 }
 
