@@ -244,6 +244,8 @@ pub(crate) struct Driver {
     wpos: usize,
     flush: bool,
     timer: Box<dyn Timer>,
+    /// When [`Driver::timer`] is set to fire (see [`Driver::arm_timer`]).
+    timer_at: Option<Instant>,
     inbox: InboxReceiver,
     /// Reports the control task makes to itself, handled before the inbox.
     local: std::collections::VecDeque<Msg>,
@@ -359,6 +361,7 @@ impl Driver {
         let shutdown = shared.shutdown.clone();
         Self {
             timer: shared.rt.timer(Instant::now()),
+            timer_at: None,
             shutdown: Some(Box::pin(async move {
                 let _ = shutdown.recv().await;
             })),
@@ -405,7 +408,7 @@ impl Driver {
                     self.session.handle_timeout(now);
                     continue;
                 }
-                self.timer.reset(at);
+                self.arm_timer(at, now);
             }
             let wake = poll_fn(|cx| self.poll_wake(cx, deadline.is_some())).await;
             let now = Instant::now();
@@ -431,6 +434,19 @@ impl Driver {
             }
         }
         tracing::debug!("session ended");
+    }
+
+    /// Sets the timer for the session's next deadline `at`, unless it is set for an earlier
+    /// moment still to come: the deadlines move later with every command (the idle timeout),
+    /// and a runtime timer moved costs a re-insert (on async-io, a wake of its reactor thread
+    /// each time, four per small download). Firing early is harmless: the session checks its
+    /// deadlines against the clock, and the timer is then set for the real one.
+    fn arm_timer(&mut self, at: Instant, now: Instant) {
+        if self.timer_at.is_some_and(|set| set <= at && set > now) {
+            return;
+        }
+        self.timer.reset(at);
+        self.timer_at = Some(at);
     }
 
     /// Polls every source once; ready with the first that has something.
