@@ -439,8 +439,8 @@ impl Driver {
     /// Sets the timer for the session's next deadline `at`, unless it is set for an earlier
     /// moment still to come: the deadlines move later with every command (the idle timeout),
     /// and a runtime timer moved costs a re-insert (on async-io, a wake of its reactor thread
-    /// each time, four per small download). Firing early is harmless: the session checks its
-    /// deadlines against the clock, and the timer is then set for the real one.
+    /// each time: about two per small download). Firing early is harmless: the session checks
+    /// its deadlines against the clock, and the timer is then set for the real one.
     fn arm_timer(&mut self, at: Instant, now: Instant) {
         if self.timer_at.is_some_and(|set| set <= at && set > now) {
             return;
