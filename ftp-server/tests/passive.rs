@@ -32,6 +32,15 @@ fn expect_opening(ctl: &mut Ctl, what: &str) {
     assert!(code == 125 || code == 150, "{what}: {code} {text}");
 }
 
+/// Reads the data connection to its end, checks it is `content`, then expects the 226.
+#[track_caller]
+fn expect_download(ctl: &mut Ctl, mut data: TcpStream, content: &[u8]) {
+    let mut got = Vec::new();
+    data.read_to_end(&mut got).unwrap();
+    assert!(got == content, "{} bytes", got.len());
+    assert_eq!(ctl.reply().0, 226);
+}
+
 #[test]
 fn a_download_is_served_whether_the_client_connects_before_or_after_its_command() {
     each_runtime(|rt| {
@@ -46,22 +55,16 @@ fn a_download_is_served_whether_the_client_connects_before_or_after_its_command(
         let text = ctl.expect("EPSV", 229);
         ctl.send("RETR f.bin");
         sleep(Duration::from_millis(200));
-        let mut data = connect_to_epsv(&text);
+        let data = connect_to_epsv(&text);
         expect_opening(&mut ctl, "RETR after the command");
-        let mut got = Vec::new();
-        data.read_to_end(&mut got).unwrap();
-        assert!(got == content, "{} bytes", got.len());
-        assert_eq!(ctl.reply().0, 226);
+        expect_download(&mut ctl, data, &content);
         // Connected, then a pause before the command.
         let text = ctl.expect("EPSV", 229);
-        let mut data = connect_to_epsv(&text);
+        let data = connect_to_epsv(&text);
         sleep(Duration::from_millis(200));
         ctl.send("RETR f.bin");
         expect_opening(&mut ctl, "RETR after a pause");
-        let mut got = Vec::new();
-        data.read_to_end(&mut got).unwrap();
-        assert!(got == content, "{} bytes", got.len());
-        assert_eq!(ctl.reply().0, 226);
+        expect_download(&mut ctl, data, &content);
     });
 }
 
@@ -79,12 +82,9 @@ fn a_transfer_command_sent_along_with_epsv_gets_its_connection() {
         ctl.send_raw(b"EPSV\r\nRETR f.bin\r\n");
         let (code, text) = ctl.reply();
         assert_eq!(code, 229, "{text}");
-        let mut data = connect_to_epsv(&text);
+        let data = connect_to_epsv(&text);
         expect_opening(&mut ctl, "RETR along with EPSV");
-        let mut got = Vec::new();
-        data.read_to_end(&mut got).unwrap();
-        assert!(got == content, "{} bytes", got.len());
-        assert_eq!(ctl.reply().0, 226);
+        expect_download(&mut ctl, data, &content);
 
         ctl.send_raw(b"EPSV\r\nSTOR up.bin\r\n");
         let (code, text) = ctl.reply();
