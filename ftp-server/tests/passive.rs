@@ -41,14 +41,28 @@ fn expect_download(ctl: &mut Ctl, mut data: TcpStream, content: &[u8]) {
     assert_eq!(ctl.reply().0, 226);
 }
 
+/// A server serving `content` as `f.bin`, and a session logged in with TYPE I.
+fn serving(rt: Rt, content: &[u8]) -> (TestServer, Ctl) {
+    let server = TestServer::start(rt, |s| s);
+    server.write("f.bin", content);
+    let mut ctl = server.login(ALICE);
+    ctl.expect("TYPE I", 200);
+    (server, ctl)
+}
+
+/// Sends EPSV and `command` in one write; the data connection to the 229's port.
+fn along_with_epsv(ctl: &mut Ctl, command: &str) -> TcpStream {
+    ctl.send_raw(format!("EPSV\r\n{command}\r\n").as_bytes());
+    let (code, text) = ctl.reply();
+    assert_eq!(code, 229, "{text}");
+    connect_to_epsv(&text)
+}
+
 #[test]
 fn a_download_is_served_whether_the_client_connects_before_or_after_its_command() {
     each_runtime(|rt| {
-        let server = TestServer::start(rt, |s| s);
         let content = pattern(200_000, 7);
-        server.write("f.bin", &content);
-        let mut ctl = server.login(ALICE);
-        ctl.expect("TYPE I", 200);
+        let (_server, mut ctl) = serving(rt, &content);
         // Connected first.
         assert!(ctl.retr("f.bin") == content);
         // The command first; the connection comes once the server has read it.
@@ -73,23 +87,14 @@ fn a_download_is_served_whether_the_client_connects_before_or_after_its_command(
 #[test]
 fn a_transfer_command_sent_along_with_epsv_gets_its_connection() {
     each_runtime(|rt| {
-        let server = TestServer::start(rt, |s| s);
         let content = pattern(150_000, 11);
-        server.write("f.bin", &content);
-        let mut ctl = server.login(ALICE);
-        ctl.expect("TYPE I", 200);
+        let (server, mut ctl) = serving(rt, &content);
 
-        ctl.send_raw(b"EPSV\r\nRETR f.bin\r\n");
-        let (code, text) = ctl.reply();
-        assert_eq!(code, 229, "{text}");
-        let data = connect_to_epsv(&text);
+        let data = along_with_epsv(&mut ctl, "RETR f.bin");
         expect_opening(&mut ctl, "RETR along with EPSV");
         expect_download(&mut ctl, data, &content);
 
-        ctl.send_raw(b"EPSV\r\nSTOR up.bin\r\n");
-        let (code, text) = ctl.reply();
-        assert_eq!(code, 229, "{text}");
-        let mut data = connect_to_epsv(&text);
+        let mut data = along_with_epsv(&mut ctl, "STOR up.bin");
         expect_opening(&mut ctl, "STOR along with EPSV");
         data.write_all(&content).unwrap();
         drop(data);
