@@ -11,7 +11,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use async_channel::Receiver;
 use ftp_proto::addr::canonical_ip;
 use ftp_proto::server::{
     DataConnId, DataFailure, ServerDataEvent, StorageError, StorageErrorKind, StorageOpId,
@@ -31,6 +30,7 @@ use futures_rustls::LazyConfigAcceptor;
 
 use super::inbox::InboxSender;
 use super::local;
+use super::mailbox::{mailbox, MailboxReceiver};
 use super::Msg;
 use crate::memory::Load;
 use crate::proxy;
@@ -136,8 +136,9 @@ impl DataEnv {
     /// connection ended (a killed client's control connection closes first) has its session
     /// closed and the upload discarded, never a partial file committed.
     async fn control_caught_up(&self) -> bool {
-        let (done, caught_up) = async_channel::bounded(1);
-        self.inbox.send(Msg::ControlCaughtUp(done)).await.is_ok() && caught_up.recv().await.is_ok()
+        let (done, caught_up) = mailbox(1);
+        self.inbox.send(Msg::ControlCaughtUp(done)).await.is_ok()
+            && caught_up.recv().await.is_some()
     }
 }
 
@@ -382,7 +383,7 @@ pub(crate) async fn listen(
     id: DataConnId,
     expect_peer: Option<IpAddr>,
     tls: bool,
-    cmds: Receiver<Cmd>,
+    cmds: MailboxReceiver<Cmd>,
 ) {
     let listener = bind(&env).and_then(|listener| {
         let local = listener.local_addr()?;
@@ -430,7 +431,7 @@ pub(crate) async fn connect(
     id: DataConnId,
     addr: SocketAddr,
     tls: bool,
-    cmds: Receiver<Cmd>,
+    cmds: MailboxReceiver<Cmd>,
 ) {
     match env.server.rt.connect(addr).await {
         Ok(conn) => serve(env, id, conn, addr, tls, cmds).await,
@@ -457,7 +458,7 @@ pub(crate) async fn connect(
 async fn handshake(
     env: &DataEnv,
     conn: Box<dyn Conn>,
-    cmds: &Receiver<Cmd>,
+    cmds: &MailboxReceiver<Cmd>,
 ) -> (Result<Stream, ()>, Option<Cmd>) {
     let Some(configs) = env.tls.get().cloned() else {
         return (Err(()), None);
@@ -477,15 +478,13 @@ async fn handshake(
     };
     // Clients that start TLS before sending the transfer command (curl) get the ServerHello
     // once the command is known, or after `DIRECTION_WAIT`.
-    let early = match cmds.try_recv() {
-        Ok(cmd) => Some(cmd),
-        Err(_) => {
-            let until = Instant::now() + DIRECTION_WAIT;
-            runtime::timeout_at(&*env.server.rt, until, cmds.recv())
-                .await
-                .and_then(Result::ok)
-        }
-    };
+    let early = runtime::timeout_at(
+        &*env.server.rt,
+        Instant::now() + DIRECTION_WAIT,
+        cmds.recv(),
+    )
+    .await
+    .flatten();
     let upload = matches!(
         &early,
         Some(Cmd::Transfer(Job {
@@ -527,7 +526,7 @@ async fn handshake(
 async fn handshake(
     _env: &DataEnv,
     _conn: Box<dyn Conn>,
-    _cmds: &Receiver<Cmd>,
+    _cmds: &MailboxReceiver<Cmd>,
 ) -> (Result<Stream, ()>, Option<Cmd>) {
     (Err(()), None)
 }
@@ -538,7 +537,7 @@ async fn serve(
     conn: Box<dyn Conn>,
     peer: SocketAddr,
     tls: bool,
-    cmds: Receiver<Cmd>,
+    cmds: MailboxReceiver<Cmd>,
 ) {
     let (mut stream, mut early) = if tls {
         match handshake(&env, conn, &cmds).await {
@@ -548,10 +547,10 @@ async fn serve(
                 // answers that command with 522; reported on an idle channel it would only
                 // drop the channel and the next transfer would get 425.
                 let cmd = match early {
-                    Some(cmd) => Ok(cmd),
+                    Some(cmd) => Some(cmd),
                     None => cmds.recv().await,
                 };
-                if let Ok(cmd) = cmd {
+                if let Some(cmd) = cmd {
                     let event = match cmd {
                         Cmd::Transfer(_) => ServerDataEvent::Failed(DataFailure::Tls),
                         Cmd::Close => ServerDataEvent::Closed,
@@ -569,8 +568,8 @@ async fn serve(
         let cmd = match early.take() {
             Some(cmd) => cmd,
             None => match cmds.recv().await {
-                Ok(cmd) => cmd,
-                Err(_) => return,
+                Some(cmd) => cmd,
+                None => return,
             },
         };
         match cmd {

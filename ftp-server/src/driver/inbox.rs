@@ -3,8 +3,11 @@
 //!
 //! A bounded queue behind a lock, made for a session's few messages: it holds no room while
 //! empty (an idle session's inbox is about 100 bytes; a general-purpose channel with one slot
-//! took 768 and a listener), and its only waker is the session's task (senders that wait for
-//! room are data connections, which that task polls).
+//! took 768 and a listener), and its only waker is the session's task. Senders that wait for
+//! room are data connections' futures, which that task polls again after each message it
+//! takes (`Driver::poll_wake`), so they are not woken: a wake from inside the task's own poll
+//! would only have the runtime poll it once more, and tokio's multi-thread scheduler wakes
+//! another worker thread for that too.
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
@@ -22,8 +25,6 @@ struct State {
     capacity: usize,
     /// The receiver's task, when it waits for a message.
     receiver: Option<Waker>,
-    /// Tasks waiting for room (each once).
-    senders: Vec<Waker>,
     /// The receiver was dropped.
     closed: bool,
 }
@@ -47,7 +48,6 @@ pub(crate) fn inbox(capacity: usize) -> (InboxSender, InboxReceiver) {
         queue: VecDeque::new(),
         capacity: capacity.max(1),
         receiver: None,
-        senders: Vec::new(),
         closed: false,
     }));
     (InboxSender(Arc::clone(&shared)), InboxReceiver(shared))
@@ -75,10 +75,12 @@ impl InboxSender {
         None
     }
 
-    /// Queues `msg`, waiting for room; fails only once the receiver is gone.
+    /// Queues `msg`, waiting for room; fails only once the receiver is gone. Only for
+    /// futures the receiver's task polls (see the module docs): nothing wakes this when room
+    /// comes.
     pub(crate) async fn send(&self, msg: Msg) -> Result<(), Closed> {
         let mut msg = Some(msg);
-        poll_fn(|cx| {
+        poll_fn(|_| {
             let Some(next) = msg.take() else {
                 return Poll::Ready(Ok(()));
             };
@@ -87,13 +89,6 @@ impl InboxSender {
                 Some(_) if lock(&self.0).closed => Poll::Ready(Err(Closed)),
                 Some(back) => {
                     msg = Some(back);
-                    let mut state = lock(&self.0);
-                    if state.closed || state.queue.len() < state.capacity {
-                        // Room (or the end) came between the two locks: try again at once.
-                        cx.waker().wake_by_ref();
-                    } else if !state.senders.iter().any(|w| w.will_wake(cx.waker())) {
-                        state.senders.push(cx.waker().clone());
-                    }
                     Poll::Pending
                 }
             }
@@ -128,23 +123,20 @@ impl InboxReceiver {
         if state.queue.is_empty() {
             state.queue = VecDeque::new();
         }
-        let senders = std::mem::take(&mut state.senders);
-        drop(state);
-        senders.into_iter().for_each(Waker::wake);
         Poll::Ready(msg)
     }
 }
 
 impl Drop for InboxReceiver {
-    /// Closes the inbox: waiting senders fail, and queued messages are dropped now.
+    /// Closes the inbox: senders fail from their next poll on, and queued messages are
+    /// dropped now.
     fn drop(&mut self) {
-        let mut state = lock(&self.0);
-        state.closed = true;
-        let queued = std::mem::take(&mut state.queue);
-        let senders = std::mem::take(&mut state.senders);
-        drop(state);
+        let queued = {
+            let mut state = lock(&self.0);
+            state.closed = true;
+            std::mem::take(&mut state.queue)
+        };
         drop(queued);
-        senders.into_iter().for_each(Waker::wake);
     }
 }
 
@@ -230,12 +222,13 @@ mod tests {
     }
 
     #[test]
-    fn a_sender_waits_for_room_and_is_woken_when_it_comes() {
+    fn a_sender_waits_for_room_unwoken_and_takes_it_at_its_next_poll() {
         with_a_waiting_sender(|_, rx, mut send, cx, woken| {
             assert!(matches!(rx.poll_recv(cx), Poll::Ready(msg) if id_of(&msg) == 1));
-            assert!(
-                woken.0.load(Ordering::SeqCst) >= 1,
-                "the waiting sender is woken"
+            assert_eq!(
+                woken.0.load(Ordering::SeqCst),
+                0,
+                "the receiver's own task polls the sender next"
             );
             assert_eq!(send.as_mut().poll(cx), Poll::Ready(Ok(())));
             assert!(matches!(rx.poll_recv(cx), Poll::Ready(msg) if id_of(&msg) == 2));
@@ -243,10 +236,9 @@ mod tests {
     }
 
     #[test]
-    fn without_a_receiver_senders_fail_at_once_or_when_they_wake() {
-        with_a_waiting_sender(|tx, rx, mut send, cx, woken| {
+    fn without_a_receiver_senders_fail_at_their_next_poll() {
+        with_a_waiting_sender(|tx, rx, mut send, cx, _| {
             drop(rx);
-            assert!(woken.0.load(Ordering::SeqCst) >= 1);
             assert_eq!(send.as_mut().poll(cx), Poll::Ready(Err(Closed)));
             assert!(!tx.try_send(closed_event(3)));
             let mut late = Box::pin(tx.send(closed_event(4)));

@@ -30,7 +30,6 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use async_channel::{Receiver, Sender};
 use bytes::Bytes;
 use ftp_proto::server::{
     AuthId, DataConnId, ListFormat, Permissions, Principal, Secret, ServerControlInfo,
@@ -57,9 +56,11 @@ pub(crate) mod data;
 mod inbox;
 mod listing;
 pub(crate) mod local;
+mod mailbox;
 
 use data::{Cmd, DataEnv, Job, JobKind, PendingJob, Stream};
 use inbox::{InboxReceiver, InboxSender};
+use mailbox::{mailbox, MailboxReceiver, MailboxSender};
 
 /// Replies waiting beyond this pause reading from the client.
 const WRITE_HIGH_WATER: usize = 64 * 1024;
@@ -93,16 +94,14 @@ pub(crate) enum Msg {
     Auth(AuthId, Result<User, AuthFailure>),
     /// An upload's data task asks to hear back once the session has read what arrived on the
     /// control connection before its commit (see `DataEnv::control_caught_up`).
-    ControlCaughtUp(Sender<()>),
+    ControlCaughtUp(MailboxSender<()>),
 }
 
 /// One data connection as the control task sees it.
 struct Slot {
-    cmds: Sender<Cmd>,
-    /// The receiving end, until the data task is spawned.
-    pending: Option<Receiver<Cmd>>,
-    /// Another receiving end, to empty the queue when the slot goes.
-    queued: Receiver<Cmd>,
+    cmds: MailboxSender<Cmd>,
+    /// The receiving end, until the data task is started.
+    pending: Option<MailboxReceiver<Cmd>>,
     task: DataTask,
 }
 
@@ -131,7 +130,7 @@ impl Drop for Slot {
     /// them removes its temporary file before the session's next reply (425 after a data
     /// timeout, say) is written.
     fn drop(&mut self) {
-        while self.queued.try_recv().is_ok() {}
+        self.cmds.discard_queued();
     }
 }
 
@@ -258,7 +257,7 @@ pub(crate) struct Driver {
     requests: Vec<Request>,
     /// Uploads waiting to commit until control bytes that had arrived are read (see
     /// [`Driver::answer_when_caught_up`]).
-    catching_up: Vec<Sender<()>>,
+    catching_up: Vec<MailboxSender<()>>,
     user: Option<User>,
     env: Arc<DataEnv>,
     /// Built on first use (see [`Driver::session_tls`]).
@@ -830,7 +829,7 @@ impl Driver {
     /// than trusting the runtime's readiness, which may lag: at once if nothing is unread;
     /// after the next read if bytes wait; never if the client has closed the connection: the
     /// session closes instead, which aborts the upload.
-    fn answer_when_caught_up(&mut self, now: Instant, done: Sender<()>) {
+    fn answer_when_caught_up(&mut self, now: Instant, done: MailboxSender<()>) {
         let unread = match &self.control {
             Control::Open(stream) if self.wbuf.len() - self.wpos < WRITE_HIGH_WATER => {
                 stream.unread()
@@ -852,10 +851,9 @@ impl Driver {
 
     fn slot(&mut self, id: DataConnId) -> &mut Slot {
         self.slots.entry(id).or_insert_with(|| {
-            let (cmds, pending) = async_channel::bounded(2);
+            let (cmds, pending) = mailbox(2);
             Slot {
                 cmds,
-                queued: pending.clone(),
                 pending: Some(pending),
                 task: DataTask::NotStarted,
             }
