@@ -590,6 +590,7 @@ impl Server {
                 // at once overflowed it, and each dropped connection waited a second for
                 // its SYN to be sent again (the kernel caps this at net.core.somaxconn).
                 rustix::net::listen(&listener, LISTEN_BACKLOG)?;
+                listener.set_nonblocking(true)?;
                 let local = listener.local_addr()?;
                 let listener = rt.listener(listener)?;
                 Ok(Bound {

@@ -308,8 +308,8 @@ fn random() -> u64 {
 }
 
 /// Binds a passive listener on the control connection's local address, on a random free port
-/// of the range, or of the system's ephemeral ports when no range is set.
-fn bind(env: &DataEnv) -> io::Result<StdListener> {
+/// of the range, or of the system's ephemeral ports when no range is set; with its address.
+fn bind(env: &DataEnv) -> io::Result<(StdListener, SocketAddr)> {
     match env.server.passive_ports.clone() {
         Some(range) => bind_in_range(env.local_ip, range),
         None => bind_ephemeral(env.local_ip),
@@ -317,15 +317,15 @@ fn bind(env: &DataEnv) -> io::Result<StdListener> {
 }
 
 /// Tries every port of `range`, from a random one on.
-fn bind_in_range(ip: IpAddr, range: RangeInclusive<u16>) -> io::Result<StdListener> {
+fn bind_in_range(ip: IpAddr, range: RangeInclusive<u16>) -> io::Result<(StdListener, SocketAddr)> {
     let (low, high) = (*range.start(), *range.end());
     let len = u64::from(high.saturating_sub(low)) + 1;
     let start = random() % len;
     let mut last = io::Error::new(io::ErrorKind::AddrInUse, "no free passive port");
     for i in 0..len {
-        let port = low + ((start + i) % len) as u16;
-        match StdListener::bind(SocketAddr::new(ip, port)) {
-            Ok(listener) => return Ok(listener),
+        let addr = SocketAddr::new(ip, low + ((start + i) % len) as u16);
+        match passive_listener(addr) {
+            Ok(listener) => return Ok((listener, addr)),
             Err(e) => last = e,
         }
     }
@@ -337,19 +337,38 @@ fn bind_in_range(ip: IpAddr, range: RangeInclusive<u16>) -> io::Result<StdListen
 /// Binding port 0 makes Linux search its port table for a port no socket holds, not even one
 /// in TIME_WAIT; after a few thousand short data connections (each leaves one) that search
 /// took most of the server's time: 1 KiB RETRs ran at a third of the rate they reach with
-/// random ports. A random port held only by TIME_WAIT connections binds at once (the standard
-/// library sets `SO_REUSEADDR` on listeners).
-fn bind_ephemeral(ip: IpAddr) -> io::Result<StdListener> {
+/// random ports. A random port held only by TIME_WAIT connections binds at once
+/// (`SO_REUSEADDR`, see [`passive_listener`]).
+fn bind_ephemeral(ip: IpAddr) -> io::Result<(StdListener, SocketAddr)> {
     const TRIES: usize = 32;
     let range = ephemeral_ports();
     let len = u64::from(range.end() - range.start()) + 1;
     for _ in 0..TRIES {
-        let port = range.start() + (random() % len) as u16;
-        if let Ok(listener) = StdListener::bind(SocketAddr::new(ip, port)) {
-            return Ok(listener);
+        let addr = SocketAddr::new(ip, range.start() + (random() % len) as u16);
+        if let Ok(listener) = passive_listener(addr) {
+            return Ok((listener, addr));
         }
     }
-    StdListener::bind(SocketAddr::new(ip, 0))
+    let listener = passive_listener(SocketAddr::new(ip, 0))?;
+    let addr = listener.local_addr()?;
+    Ok((listener, addr))
+}
+
+/// A listening socket on `addr` as the standard library makes one (close-on-exec,
+/// `SO_REUSEADDR`, a queue of 128), but non-blocking from the start: one system call fewer
+/// per transfer than setting that afterwards, as the runtimes need.
+fn passive_listener(addr: SocketAddr) -> io::Result<StdListener> {
+    use rustix::net::{sockopt, AddressFamily, SocketFlags, SocketType};
+    let family = match addr {
+        SocketAddr::V4(_) => AddressFamily::INET,
+        SocketAddr::V6(_) => AddressFamily::INET6,
+    };
+    let flags = SocketFlags::NONBLOCK | SocketFlags::CLOEXEC;
+    let socket = rustix::net::socket_with(family, SocketType::STREAM, flags, None)?;
+    sockopt::set_socket_reuseaddr(&socket, true)?;
+    rustix::net::bind(&socket, &addr)?;
+    rustix::net::listen(&socket, 128)?;
+    Ok(StdListener::from(socket))
 }
 
 /// The ports the system hands out for outgoing connections (Linux:
@@ -385,10 +404,8 @@ pub(crate) async fn listen(
     tls: bool,
     cmds: MailboxReceiver<Cmd>,
 ) {
-    let listener = bind(&env).and_then(|listener| {
-        let local = listener.local_addr()?;
-        Ok((env.server.rt.listener(listener)?, local))
-    });
+    let listener =
+        bind(&env).and_then(|(listener, local)| Ok((env.server.rt.listener(listener)?, local)));
     let (mut listener, local) = match listener {
         Ok(bound) => bound,
         Err(e) => {
@@ -1221,7 +1238,10 @@ mod tests {
         let ip = std::net::IpAddr::from([127, 0, 0, 1]);
         let first = bind_ephemeral(ip).unwrap();
         let second = bind_ephemeral(ip).unwrap();
-        let ports = [first.local_addr().unwrap(), second.local_addr().unwrap()].map(|a| a.port());
+        for (listener, addr) in [&first, &second] {
+            assert_eq!(listener.local_addr().unwrap(), *addr);
+        }
+        let ports = [first.1.port(), second.1.port()];
         assert_ne!(ports[0], ports[1]);
         for port in ports {
             assert!(ephemeral_ports().contains(&port), "{port}");

@@ -140,9 +140,10 @@ impl Listener for IoListener {
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<(Box<dyn Conn>, SocketAddr)>> {
         loop {
-            match self.0.get_ref().accept() {
+            match accept_nonblocking(self.0.get_ref()) {
                 Ok((stream, peer)) => {
-                    return Poll::Ready(Ok((Box::new(IoConn(Async::new(stream)?)), peer)))
+                    let conn = IoConn(Async::new_nonblocking(stream)?);
+                    return Poll::Ready(Ok((Box::new(conn), peer)));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     ready!(self.0.poll_readable(cx))?;
@@ -151,6 +152,19 @@ impl Listener for IoListener {
             }
         }
     }
+}
+
+/// The next connection, non-blocking and close-on-exec from the start: the standard
+/// library's `accept` gives a blocking socket, which `Async::new` then switches, one system
+/// call more per connection.
+fn accept_nonblocking(listener: &StdListener) -> io::Result<(StdStream, SocketAddr)> {
+    use rustix::net::SocketFlags;
+    let flags = SocketFlags::NONBLOCK | SocketFlags::CLOEXEC;
+    let (socket, peer) = rustix::net::acceptfrom_with(listener, flags)?;
+    let peer = peer
+        .and_then(|peer| SocketAddr::try_from(peer).ok())
+        .ok_or_else(|| io::Error::other("a TCP connection without a peer address"))?;
+    Ok((StdStream::from(socket), peer))
 }
 
 struct IoTimerShim(IoTimer);
@@ -179,7 +193,7 @@ impl Runtime for AsyncIoRuntime {
     }
 
     fn listener(&self, listener: StdListener) -> io::Result<Box<dyn Listener>> {
-        Ok(Box::new(IoListener(Async::new(listener)?)))
+        Ok(Box::new(IoListener(Async::new_nonblocking(listener)?)))
     }
 
     fn connect(&self, addr: SocketAddr) -> BoxFuture<'static, io::Result<Box<dyn Conn>>> {

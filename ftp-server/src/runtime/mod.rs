@@ -107,7 +107,7 @@ pub(crate) trait Runtime: Send + Sync + 'static {
     fn blocking(&self) -> BlockingPool;
     /// A timer that fires at `at`.
     fn timer(&self, at: Instant) -> Box<dyn Timer>;
-    /// Registers a bound, listening `std` socket with the runtime.
+    /// Registers a bound, listening, non-blocking `std` socket with the runtime.
     fn listener(&self, listener: StdListener) -> io::Result<Box<dyn Listener>>;
     /// Connects to `addr`.
     fn connect(&self, addr: SocketAddr) -> BoxFuture<'static, io::Result<Box<dyn Conn>>>;

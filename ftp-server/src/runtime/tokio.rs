@@ -155,7 +155,6 @@ impl Runtime for TokioRuntime {
 
     fn listener(&self, listener: StdListener) -> io::Result<Box<dyn Listener>> {
         let _entered = self.handle.enter();
-        listener.set_nonblocking(true)?;
         Ok(Box::new(TokioListener(TcpListener::from_std(listener)?)))
     }
 
