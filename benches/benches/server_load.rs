@@ -35,22 +35,25 @@
 //! 3. **Small files**: `FTP_LOAD_SMALL_FILES` (1,000) RETRs of distinct 1 KiB files in one
 //!    session (EPSV, TYPE I); files per second, and the server's CPU time per file (user and
 //!    system, from `/proc/PID/stat`, summed over its processes: the kernel's work for the
-//!    loopback connections is in it). A quick row: see below.
+//!    loopback connections is in it). A round row: see below.
 //! 4. **Transfers**: `FTP_LOAD_CLIENTS` clients log in (16 at a time, so that a small accept
 //!    queue does not turn this row into a second logins row), then all at once RETR the same
 //!    `FTP_LOAD_FILE_MB` (10) MB file (aggregate MB/s, from the start signal to the last 226);
-//!    then all at once STOR as many files of that size (deleted afterwards); with the server's
-//!    peak memory during each.
+//!    then all at once STOR as many files of that size (deleted afterwards; every dirty page
+//!    is written out first, so that no server's uploads share the disk with the writeback of
+//!    the fixture or of the server before); with the server's highest memory during any
+//!    round of each. Round rows: see below.
 //! 5. **Small FTPS uploads**: `FTP_LOAD_TLS_FILES` (500) STORs of 1 KiB files in one
 //!    explicit-FTPS session with `PROT P`, by Python's `ftplib` (`FTP_TLS`, which waits for
 //!    the server's close_notify after each upload); files per second. Every server uses the
-//!    peers' test certificate (`$FTP_CLIENT_PEERS_CACHE/certs`, made by `install.sh`). A quick
+//!    peers' test certificate (`$FTP_CLIENT_PEERS_CACHE/certs`, made by `install.sh`). A round
 //!    row.
 //!
-//!    The two quick rows are measured `FTP_LOAD_ROUNDS` (5) times: once after each server's
-//!    other rows, then in rounds where the servers take turns. The cell is the median files
-//!    per second, with the lowest and highest rounds: this VM's speed drifts by a third from
-//!    minute to minute, and one measurement would rank the servers by when each ran.
+//!    The round rows (3 to 5) are measured `FTP_LOAD_ROUNDS` (5) times: once after each
+//!    server's other rows, then in rounds where the servers take turns. The cell is the
+//!    median, with the lowest and highest rounds: this VM's speed drifts by a third from
+//!    minute to minute, and one measurement would rank the servers by when each ran (a round
+//!    where some client failed counts as failed, and the cell says why).
 //! 6. **Returned after load**: the server's memory `FTP_LOAD_SETTLE_SECS` (60) after the last
 //!    client of the load rows left, beside its idle memory before any client came. Servers keep
 //!    running while the others are measured, so the waits overlap.
@@ -130,7 +133,7 @@ struct Config {
     login_workers: usize,
     mem_limit_kib: u64,
     tls_files: usize,
-    /// `FTP_LOAD_ROUNDS`: how many times the quick rows are measured (see [`QUICK_ROWS`]).
+    /// `FTP_LOAD_ROUNDS`: how many times the round rows are measured (see [`ROUND_ROWS`]).
     rounds: usize,
     /// `FTP_LOAD_ROWS`: the rows to measure (`idle,logins,small,retr,stor,tls`); all if unset.
     rows: Option<Vec<String>>,
@@ -1060,8 +1063,10 @@ fn open_idle(
 struct Column {
     label: String,
     cells: Vec<(&'static str, String)>,
-    /// Each measurement of a quick row, in rounds.
+    /// Each measurement of a round row, in rounds.
     samples: Vec<(&'static str, Vec<Result<f64, String>>)>,
+    /// The highest memory a round row's rounds saw.
+    peaks: Vec<(&'static str, Memory)>,
     notes: Vec<String>,
     idle_baseline: Memory,
     load_left: Option<Instant>,
@@ -1073,6 +1078,7 @@ impl Column {
             label: kind.label().into(),
             cells: Vec::new(),
             samples: Vec::new(),
+            peaks: Vec::new(),
             notes: Vec::new(),
             idle_baseline: Memory::default(),
             load_left: None,
@@ -1083,7 +1089,16 @@ impl Column {
         self.cells.push((row, cell));
     }
 
-    /// One more measurement of the quick row `row`.
+    /// The server's peak memory in one more round of `row`.
+    fn peak(&mut self, row: &'static str, peak: Memory) {
+        match self.peaks.iter_mut().find(|(r, _)| *r == row) {
+            Some((_, highest)) if highest.pss_kib >= peak.pss_kib => {}
+            Some((_, highest)) => *highest = peak,
+            None => self.peaks.push((row, peak)),
+        }
+    }
+
+    /// One more measurement of the round row `row`.
     fn sample(&mut self, row: &'static str, measured: Result<f64, String>) {
         match self.samples.iter_mut().find(|(r, _)| *r == row) {
             Some((_, samples)) => samples.push(measured),
@@ -1091,10 +1106,14 @@ impl Column {
         }
     }
 
-    /// The cell of `row`: a quick row's median over its rounds, with their range.
+    /// The cell of `row`: a round row's median over its rounds, with their range (and the
+    /// highest peak memory of any round).
     fn get(&self, row: &str) -> String {
         if let Some((_, samples)) = self.samples.iter().find(|(r, _)| *r == row) {
-            return summary(samples);
+            return match self.peaks.iter().find(|(r, _)| *r == row) {
+                Some((_, peak)) => format!("{}; peak {:.1} MiB", summary(samples), peak.mib()),
+                None => summary(samples),
+            };
         }
         self.cells
             .iter()
@@ -1171,13 +1190,7 @@ fn measure(kind: Kind, server: &Running, config: &Config, root: &Path, column: &
     if config.runs("logins") {
         column.set(ROW_LOGINS, logins_row(server, config));
     }
-    if config.runs("retr") {
-        column.set(ROW_RETR, retr_row(server, config));
-    }
-    if config.runs("stor") {
-        column.set(ROW_STOR, stor_row(kind, server, config, root));
-    }
-    quick_rows(server, config, column);
+    round_rows(kind, server, config, root, column);
     column.notes.extend(server.monitor().killed());
 }
 
@@ -1253,19 +1266,29 @@ fn logins_row(server: &Running, config: &Config) -> String {
     )
 }
 
-/// The rows short enough to measure in several rounds, the servers taking turns (the first
-/// round within each server's other rows): this VM's speed drifts by a third from minute to
-/// minute, and a single measurement would rank the servers by when each ran.
-const QUICK_ROWS: [&str; 2] = ["small", "tls"];
+/// The rows measured in several rounds, the servers taking turns (the first round within
+/// each server's other rows): this VM's speed drifts by a third from minute to minute, and a
+/// single measurement would rank the servers by when each ran.
+const ROUND_ROWS: [&str; 4] = ["small", "retr", "stor", "tls"];
 
-/// One more round of the quick rows on `server`.
-fn quick_rows(server: &Running, config: &Config, column: &mut Column) {
-    if config.runs(QUICK_ROWS[0]) {
+/// One more round of the round rows on `server`.
+fn round_rows(kind: Kind, server: &Running, config: &Config, root: &Path, column: &mut Column) {
+    if config.runs("small") {
         let measured = small_files(server, config);
         column.sample(ROW_SMALL, measured.clone().map(|(rate, _)| rate));
         column.sample(ROW_SMALL_CPU, measured.map(|(_, cpu)| cpu * 1e6));
     }
-    if config.runs(QUICK_ROWS[1]) {
+    if config.runs("retr") {
+        let (rate, peak) = retr_round(server, config);
+        column.sample(ROW_RETR, rate);
+        column.peak(ROW_RETR, peak);
+    }
+    if config.runs("stor") {
+        let (rate, peak) = stor_round(kind, server, config, root);
+        column.sample(ROW_STOR, rate);
+        column.peak(ROW_STOR, peak);
+    }
+    if config.runs("tls") {
         column.sample(ROW_TLS_STOR, tls_uploads_rate(server, config));
     }
     column.load_left = Some(Instant::now());
@@ -1341,7 +1364,8 @@ fn tls_uploads_rate(server: &Running, config: &Config) -> Result<f64, String> {
     }
 }
 
-fn retr_row(server: &Running, config: &Config) -> String {
+/// MB/s (or why some clients failed), and the server's peak memory.
+fn retr_round(server: &Running, config: &Config) -> (Result<f64, String>, Memory) {
     let (addr, len) = (server.addr, config.file_len);
     server.monitor().reset_peak();
     let outcome = concurrent(
@@ -1359,12 +1383,19 @@ fn retr_row(server: &Running, config: &Config) -> String {
     );
     let peak = server.monitor().peak();
     wait_for_calm(server);
-    transfer_cell(&outcome, peak)
+    (transfer_rate(&outcome), peak)
 }
 
-fn stor_row(kind: Kind, server: &Running, config: &Config, root: &Path) -> String {
+/// MB/s (or why some clients failed), and the server's peak memory.
+fn stor_round(
+    kind: Kind,
+    server: &Running,
+    config: &Config,
+    root: &Path,
+) -> (Result<f64, String>, Memory) {
     let (addr, len) = (server.addr, config.file_len);
     let name = |i: usize| format!("up-{:?}-{i}.bin", kind);
+    write_back_dirty_pages();
     server.monitor().reset_peak();
     let outcome = concurrent(
         config.clients,
@@ -1380,16 +1411,24 @@ fn stor_row(kind: Kind, server: &Running, config: &Config, root: &Path) -> Strin
     for i in 0..config.clients {
         let _ = std::fs::remove_file(root.join(name(i)));
     }
-    transfer_cell(&outcome, peak)
+    (transfer_rate(&outcome), peak)
 }
 
-fn transfer_cell(outcome: &Outcome, peak: Memory) -> String {
-    format!(
-        "{:.0} (peak {:.1} MiB){}",
-        outcome.bytes as f64 / MB / outcome.wall.as_secs_f64(),
-        peak.mib(),
-        outcome.failures()
-    )
+/// `sync(1)`: waits until the kernel has written every dirty page out.
+fn write_back_dirty_pages() {
+    let synced = Command::new("sync").status();
+    assert!(
+        synced.as_ref().is_ok_and(|s| s.success()),
+        "sync failed: {synced:?}"
+    );
+}
+
+/// Aggregate MB/s when every client succeeded.
+fn transfer_rate(outcome: &Outcome) -> Result<f64, String> {
+    match outcome.failed {
+        0 => Ok(outcome.bytes as f64 / MB / outcome.wall.as_secs_f64()),
+        _ => Err(outcome.failures().trim().to_owned()),
+    }
 }
 
 /// Memory after the clients left and `settle` passed, against the idle baseline.
@@ -1512,7 +1551,7 @@ fn main() {
                 println!("{}: measuring", kind.label());
                 measure(kind, &server, &config, &root, &mut column);
                 println!("{}: {:?}", kind.label(), column.cells);
-                measured.push((Some(server), column));
+                measured.push((Some((kind, server)), column));
             }
             Err(e) => {
                 column.notes.push(format!("not measured: {e}"));
@@ -1521,18 +1560,18 @@ fn main() {
         }
     }
     for round in 2..=config.rounds {
-        if QUICK_ROWS.iter().any(|row| config.runs(row)) {
-            println!("quick rows, round {round} of {}", config.rounds);
+        if ROUND_ROWS.iter().any(|row| config.runs(row)) {
+            println!("round rows, round {round} of {}", config.rounds);
             for (server, column) in &mut measured {
-                if let Some(server) = server {
-                    quick_rows(server, &config, column);
+                if let Some((kind, server)) = server {
+                    round_rows(*kind, server, &config, &root, column);
                 }
             }
         }
     }
     let mut columns = Vec::new();
     for (server, mut column) in measured {
-        if let Some(server) = server {
+        if let Some((_, server)) = server {
             let cell = settled_cell(&server, &column, config.settle);
             column.set(ROW_AFTER, cell);
         }
