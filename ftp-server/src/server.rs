@@ -483,8 +483,9 @@ impl Server {
     }
 
     /// Binds every address and starts accepting on the async-io reactor shared by async-std
-    /// and smol, with tasks on a small built-in executor (one thread per CPU). Works from any
-    /// executor (or `async_io::block_on`).
+    /// and smol, with tasks on small built-in executors: one thread per CPU, each with its own
+    /// tasks (sessions are dealt to them in turn, and each stays on its thread). Works from
+    /// any executor (or `async_io::block_on`).
     #[cfg(feature = "async-std")]
     #[cfg_attr(docsrs, doc(cfg(feature = "async-std")))]
     pub async fn start_async_io(self) -> io::Result<RunningServer> {
