@@ -9,6 +9,7 @@
 // Each test crate that includes this file uses part of it.
 #![allow(dead_code, unreachable_pub)]
 
+use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -53,6 +54,22 @@ fn free_port() -> u16 {
     listener.local_addr().expect("local address").port()
 }
 
+/// Something on `addr` answers an HTTP request. A port that merely accepts may be another
+/// test's listener that took the free port before s3s-fs could bind it (s3s-fs then exits,
+/// and every request to the store would fail).
+fn answers_http(addr: SocketAddr) -> bool {
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut head = [0u8; 5];
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: s3\r\nConnection: close\r\n\r\n")
+        .is_ok()
+        && stream.read_exact(&mut head).is_ok()
+        && &head == b"HTTP/"
+}
+
 impl S3Server {
     /// Starts s3s-fs with an empty bucket [`BUCKET`].
     pub fn start() -> Self {
@@ -82,7 +99,7 @@ impl S3Server {
                 if let Ok(Some(_)) = child.try_wait() {
                     break;
                 }
-                if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                if answers_http(addr) && matches!(child.try_wait(), Ok(None)) {
                     return Self {
                         child,
                         endpoint: format!("http://{addr}"),
