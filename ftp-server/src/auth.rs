@@ -16,9 +16,11 @@ pub use ftp_proto::server::{AuthFailure, Permissions, Secret};
 use crate::pool::BlockingPool;
 use crate::storage::{BoxFuture, VirtualPath};
 
+mod in_flight;
 mod verified;
 
-use verified::VerifiedPasswords;
+use in_flight::{InFlight, Turn};
+use verified::{Fingerprint, FingerprintKey, VerifiedPasswords};
 
 /// A user the authenticator let in. Start from [`User::new`] and set the fields that differ:
 /// the struct may grow.
@@ -280,6 +282,12 @@ struct Account {
 /// [`UserTable::max_concurrent_verifications`] run at once (default: one per CPU); the others
 /// wait their turn. Without that bound, 100 clients logging in together took 1.9 GB.
 ///
+/// A login that arrives while another with the same user name and password is being
+/// verified waits for that verification's answer instead of computing its own, so a client
+/// opening several connections at once costs one computation. Nothing of it is kept once
+/// answered; to skip the computation for later logins too, see
+/// [`UserTable::cache_verified_passwords`].
+///
 /// ```
 /// use ftp_server::auth::{Permissions, UserLimits, UserTable};
 /// use ftp_server::storage::VirtualPath;
@@ -299,6 +307,10 @@ pub struct UserTable {
     params: Params,
     dummy: Arc<String>,
     verifications: Arc<Tokens>,
+    /// The key of the login fingerprints `in_flight` and `verified` go by.
+    key: FingerprintKey,
+    /// The logins being verified now, each answering the same logins that arrive meanwhile.
+    in_flight: Arc<InFlight>,
     /// Off unless [`UserTable::cache_verified_passwords`] turned it on.
     verified: Option<Arc<VerifiedPasswords>>,
 }
@@ -379,6 +391,8 @@ impl UserTable {
             params,
             dummy: Arc::new(dummy),
             verifications: Tokens::new(default_verifications()),
+            key: FingerprintKey::random(),
+            in_flight: Arc::default(),
             verified: None,
         }
     }
@@ -399,8 +413,8 @@ impl UserTable {
     ///
     /// For servers where many clients log in often with the same credentials (a fleet of
     /// cameras or backup jobs): without it each login takes the hash's memory and tens of
-    /// milliseconds of a CPU, one per CPU at a time, and 300 clients reconnecting together
-    /// wait seconds for their turn.
+    /// milliseconds of a CPU, one per CPU at a time (logins that arrive while the same login
+    /// is being verified share its answer, but the next ones compute again).
     ///
     /// What it costs: wrong passwords are never remembered, so every guess still pays the
     /// full Argon2id price, and a password changed in the table no longer matches. But the
@@ -499,33 +513,13 @@ impl Authenticator for UserTable {
         let hash = account
             .as_ref()
             .map_or_else(|| String::clone(&self.dummy), |a| a.hash.clone());
-        let verifications = Arc::clone(&self.verifications);
-        // Only a known user's logins are looked up and remembered.
-        let cache = self.verified.clone().filter(|_| account.is_some());
+        let login = self
+            .key
+            .fingerprint(&credentials.user, &hash, credentials.password.expose());
         Box::pin(async move {
-            let password = credentials.password.into_inner();
-            let login = cache.as_ref().map(|cache| {
-                (
-                    cache,
-                    cache.fingerprint(&credentials.user, &hash, &password),
-                )
-            });
-            let remembered =
-                || login.is_some_and(|(cache, login)| cache.contains(login, Instant::now()));
-            let verified = remembered() || {
-                let _turn = verifications
-                    .acquire()
-                    .await
-                    .ok_or(AuthFailure::Unavailable)?;
-                // Another login may have verified the same password while this one waited.
-                remembered() || {
-                    let verified = verify_on(&blocking, hash, password).await?;
-                    if let Some((cache, login)) = login.filter(|_| verified) {
-                        cache.insert(login, Instant::now());
-                    }
-                    verified
-                }
-            };
+            let known = account.is_some();
+            let verified = self.verify(login, hash, credentials.password, known, &blocking);
+            let verified = verified.await?;
             match account {
                 Some(account) if verified => Ok(User {
                     name: credentials.user,
@@ -536,6 +530,49 @@ impl Authenticator for UserTable {
                 _ => Err(AuthFailure::InvalidCredentials),
             }
         })
+    }
+}
+
+impl UserTable {
+    /// Whether `password` matches `hash`: remembered by the cache, answered by the same
+    /// login's running verification, or computed on `blocking` when this login's turn comes.
+    /// Only a `known` user's logins are remembered (an unknown user's are checked against
+    /// the dummy hash, whose password is no secret).
+    async fn verify(
+        &self,
+        login: Fingerprint,
+        hash: String,
+        password: Secret<Bytes>,
+        known: bool,
+        blocking: &BlockingPool,
+    ) -> Result<bool, AuthFailure> {
+        let cache = self.verified.as_ref().filter(|_| known);
+        let remembered = || cache.is_some_and(|cache| cache.contains(login, Instant::now()));
+        if remembered() {
+            return Ok(true);
+        }
+        let verifying = loop {
+            match self.in_flight.join(login) {
+                Turn::Verify(verifying) => break verifying,
+                Turn::Wait(waiting) => {
+                    if let Some(verified) = waiting.answer().await {
+                        return Ok(verified);
+                    }
+                }
+            }
+        };
+        let _turn = self
+            .verifications
+            .acquire()
+            .await
+            .ok_or(AuthFailure::Unavailable)?;
+        // Another login may have verified the same password while this one waited.
+        let verified = remembered() || verify_on(blocking, hash, password.into_inner()).await?;
+        if let Some(cache) = cache.filter(|_| verified) {
+            cache.insert(login, Instant::now());
+        }
+        verifying.answer(verified);
+        Ok(verified)
     }
 }
 
@@ -659,10 +696,16 @@ mod tests {
         let logins: Vec<_> = (0..8)
             .map(|i| {
                 let (table, pool) = (table.clone(), pool.clone());
-                let password = if i % 2 == 0 { "pw" } else { "wrong" };
+                // Each wrong password is a verification of its own (the same one would be
+                // shared by the logins that arrive while it runs).
+                let password = if i % 2 == 0 {
+                    "pw".into()
+                } else {
+                    format!("wrong{i}")
+                };
                 std::thread::spawn(move || {
                     futures_lite::future::block_on(
-                        table.authenticate(credentials("alice", password), pool),
+                        table.authenticate(credentials("alice", &password), pool),
                     )
                 })
             })
@@ -746,6 +789,37 @@ mod tests {
             assert!(check_on(&table, &pool, "alice", "pw"));
         }
         assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn logins_arriving_together_share_one_verification() {
+        let mut table = UserTable::insecure_fast().max_concurrent_verifications(4);
+        table
+            .add("alice", "pw", VirtualPath::root(), Permissions::ALL)
+            .unwrap();
+        // A pool that holds its jobs until the test runs them.
+        type Job = Box<dyn FnOnce() + Send>;
+        let held: Arc<std::sync::Mutex<Vec<Job>>> = Arc::default();
+        let holder = Arc::clone(&held);
+        let pool = BlockingPool::new(move |job| holder.lock().unwrap().push(job));
+        let passwords = ["pw", "pw", "wrong", "pw", "wrong"];
+        let mut logins: Vec<_> = passwords
+            .iter()
+            .map(|password| table.authenticate(credentials("alice", password), pool.clone()))
+            .collect();
+        for login in &mut logins {
+            let polled = futures_lite::future::block_on(futures_lite::future::poll_once(login));
+            assert!(polled.is_none(), "answered before any hash was computed");
+        }
+        let jobs: Vec<Job> = std::mem::take(&mut held.lock().unwrap());
+        assert_eq!(jobs.len(), 2, "one verification per distinct password");
+        jobs.into_iter().for_each(|job| job());
+        let results: Vec<bool> = logins
+            .into_iter()
+            .map(|login| futures_lite::future::block_on(login).is_ok())
+            .collect();
+        assert_eq!(results, [true, true, false, true, false]);
+        assert!(held.lock().unwrap().is_empty());
     }
 
     #[test]

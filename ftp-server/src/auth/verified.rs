@@ -3,7 +3,7 @@
 //!
 //! What is kept is never the password: each entry is a keyed BLAKE2b digest of the user name,
 //! the user's stored hash string and the password, and the time it expires. The key is drawn
-//! when the cache is made and never leaves the process. A wrong password is never remembered,
+//! when the table is made and never leaves the process. A wrong password is never remembered,
 //! so every guess still pays the full Argon2id cost; a changed password (a new stored hash)
 //! no longer matches the digests of the old one.
 
@@ -14,28 +14,19 @@ use std::time::{Duration, Instant};
 
 use blake2::{Blake2b256, Digest};
 
-/// A bounded set of `(user, stored hash, password)` digests, each valid for `ttl` after the
-/// verification that put it there.
-pub(super) struct VerifiedPasswords {
-    key: [u8; 16],
-    ttl: Duration,
-    max_entries: usize,
-    /// Digest → when it expires.
-    entries: Mutex<HashMap<[u8; 32], Instant>>,
-}
+/// The secret key of a table's login fingerprints: drawn when the table is made, it never
+/// leaves the process.
+#[derive(Clone, Copy)]
+pub(super) struct FingerprintKey([u8; 16]);
 
-/// What a login is looked up and remembered by.
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// What a login is looked up and remembered by: a keyed digest of the user name, the user's
+/// stored hash string and the password.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) struct Fingerprint([u8; 32]);
 
-impl VerifiedPasswords {
-    pub(super) fn new(ttl: Duration, max_entries: usize) -> Self {
-        Self {
-            key: random_key(),
-            ttl,
-            max_entries,
-            entries: Mutex::new(HashMap::new()),
-        }
+impl FingerprintKey {
+    pub(super) fn random() -> Self {
+        Self(random_key())
     }
 
     /// The keyed digest of one login. Each field is preceded by its length, so that no two
@@ -47,12 +38,31 @@ impl VerifiedPasswords {
         password: &[u8],
     ) -> Fingerprint {
         let mut digest = Blake2b256::new();
-        digest.update(self.key);
+        digest.update(self.0);
         for field in [user, stored_hash.as_bytes(), password] {
             digest.update((field.len() as u64).to_le_bytes());
             digest.update(field);
         }
         Fingerprint(digest.finalize().into())
+    }
+}
+
+/// A bounded set of login fingerprints, each valid for `ttl` after the verification that put
+/// it there.
+pub(super) struct VerifiedPasswords {
+    ttl: Duration,
+    max_entries: usize,
+    /// Digest → when it expires.
+    entries: Mutex<HashMap<[u8; 32], Instant>>,
+}
+
+impl VerifiedPasswords {
+    pub(super) fn new(ttl: Duration, max_entries: usize) -> Self {
+        Self {
+            ttl,
+            max_entries,
+            entries: Mutex::new(HashMap::new()),
+        }
     }
 
     /// True when this login was verified less than the cache's time to live before `now`.
@@ -108,7 +118,7 @@ mod tests {
     fn a_login_is_remembered_until_its_time_to_live_ends() {
         let cache = VerifiedPasswords::new(Duration::from_secs(60), 8);
         let now = Instant::now();
-        let login = cache.fingerprint(b"alice", "$argon2id$h", b"pw");
+        let login = FingerprintKey::random().fingerprint(b"alice", "$argon2id$h", b"pw");
         assert!(!cache.contains(login, now));
         cache.insert(login, now);
         assert!(cache.contains(login, now + Duration::from_secs(59)));
@@ -117,16 +127,16 @@ mod tests {
 
     #[test]
     fn every_field_and_the_key_change_the_fingerprint() {
-        let cache = VerifiedPasswords::new(Duration::from_secs(60), 8);
-        let login = cache.fingerprint(b"alice", "h", b"pw");
-        assert!(login == cache.fingerprint(b"alice", "h", b"pw"));
+        let key = FingerprintKey::random();
+        let login = key.fingerprint(b"alice", "h", b"pw");
+        assert!(login == key.fingerprint(b"alice", "h", b"pw"));
         for other in [
-            cache.fingerprint(b"alicE", "h", b"pw"),
-            cache.fingerprint(b"alice", "H", b"pw"),
-            cache.fingerprint(b"alice", "h", b"pW"),
+            key.fingerprint(b"alicE", "h", b"pw"),
+            key.fingerprint(b"alice", "H", b"pw"),
+            key.fingerprint(b"alice", "h", b"pW"),
             // The same bytes split differently between the fields.
-            cache.fingerprint(b"alic", "eh", b"pw"),
-            VerifiedPasswords::new(Duration::from_secs(60), 8).fingerprint(b"alice", "h", b"pw"),
+            key.fingerprint(b"alic", "eh", b"pw"),
+            FingerprintKey::random().fingerprint(b"alice", "h", b"pw"),
         ] {
             assert!(login != other);
         }
@@ -137,7 +147,8 @@ mod tests {
         let cache = VerifiedPasswords::new(Duration::from_secs(10), 3);
         let start = Instant::now();
         let at = |s| start + Duration::from_secs(s);
-        let login = |i: u8| cache.fingerprint(b"u", "h", &[i]);
+        let key = FingerprintKey::random();
+        let login = |i: u8| key.fingerprint(b"u", "h", &[i]);
         for i in 0..3 {
             cache.insert(login(i), at(u64::from(i)));
         }
@@ -155,7 +166,7 @@ mod tests {
     #[test]
     fn no_room_remembers_nothing() {
         let cache = VerifiedPasswords::new(Duration::from_secs(10), 0);
-        let login = cache.fingerprint(b"u", "h", b"p");
+        let login = FingerprintKey::random().fingerprint(b"u", "h", b"p");
         cache.insert(login, Instant::now());
         assert!(!cache.contains(login, Instant::now()));
     }
