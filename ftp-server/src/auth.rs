@@ -277,15 +277,17 @@ struct Account {
 /// set of [`Permissions`] and its own [`UserLimits`].
 ///
 /// Verification runs on the blocking pool. An unknown user costs the same hash computation
-/// as a known one, so response times do not reveal which names exist. Each verification
+/// as a known one (a dummy hash made with the table's parameters; keep stored hashes made
+/// with the same ones), so response times do not reveal which names exist. Each verification
 /// takes the hash's memory (19 MiB with the recommended parameters), so at most
 /// [`UserTable::max_concurrent_verifications`] run at once (default: one per CPU); the others
 /// wait their turn. Without that bound, 100 clients logging in together took 1.9 GB.
 ///
 /// A login that arrives while another with the same user name and password is being
 /// verified waits for that verification's answer instead of computing its own, so a client
-/// opening several connections at once costs one computation. Nothing of it is kept once
-/// answered; to skip the computation for later logins too, see
+/// opening several connections at once costs one computation (once the computation has
+/// begun it answers them all, even if the login that asked for it leaves). Nothing of it is
+/// kept once answered; to skip the computation for later logins too, see
 /// [`UserTable::cache_verified_passwords`].
 ///
 /// ```
@@ -546,8 +548,12 @@ impl UserTable {
         known: bool,
         blocking: &BlockingPool,
     ) -> Result<bool, AuthFailure> {
-        let cache = self.verified.as_ref().filter(|_| known);
-        let remembered = || cache.is_some_and(|cache| cache.contains(login, Instant::now()));
+        let cache = self.verified.clone().filter(|_| known);
+        let remembered = || {
+            cache
+                .as_ref()
+                .is_some_and(|cache| cache.contains(login, Instant::now()))
+        };
         if remembered() {
             return Ok(true);
         }
@@ -561,38 +567,42 @@ impl UserTable {
                 }
             }
         };
-        let _turn = self
+        let turn = self
             .verifications
             .acquire()
             .await
             .ok_or(AuthFailure::Unavailable)?;
         // Another login may have verified the same password while this one waited.
-        let verified = remembered() || verify_on(blocking, hash, password.into_inner()).await?;
-        if let Some(cache) = cache.filter(|_| verified) {
-            cache.insert(login, Instant::now());
+        if remembered() {
+            verifying.answer(true);
+            return Ok(true);
         }
-        verifying.answer(verified);
-        Ok(verified)
+        // The job owns the turn and the answer: a login that leaves while its hash is being
+        // computed neither frees the turn early nor makes the logins waiting on it compute
+        // the same hash again.
+        blocking
+            .unblock(move || {
+                let verified = password_matches(&hash, password.expose());
+                if let Some(cache) = cache.filter(|_| verified) {
+                    cache.insert(login, Instant::now());
+                }
+                verifying.answer(verified);
+                drop(turn);
+                verified
+            })
+            .await
+            .map_err(|_| AuthFailure::Unavailable)
     }
 }
 
-/// Checks `password` against the Argon2 PHC string `hash` on the blocking pool.
-async fn verify_on(
-    blocking: &BlockingPool,
-    hash: String,
-    password: Bytes,
-) -> Result<bool, AuthFailure> {
-    blocking
-        .unblock(move || {
-            let Ok(parsed) = argon2::password_hash::phc::PasswordHash::new(&hash) else {
-                return false;
-            };
-            argon2(Params::DEFAULT)
-                .verify_password(&password, &parsed)
-                .is_ok()
-        })
-        .await
-        .map_err(|_| AuthFailure::Unavailable)
+/// Whether `password` matches the Argon2 PHC string `hash` (false if `hash` is not one).
+fn password_matches(hash: &str, password: &[u8]) -> bool {
+    let Ok(parsed) = argon2::password_hash::phc::PasswordHash::new(hash) else {
+        return false;
+    };
+    argon2(Params::DEFAULT)
+        .verify_password(password, &parsed)
+        .is_ok()
 }
 
 #[cfg(test)]
@@ -802,24 +812,47 @@ mod tests {
         let held: Arc<std::sync::Mutex<Vec<Job>>> = Arc::default();
         let holder = Arc::clone(&held);
         let pool = BlockingPool::new(move |job| holder.lock().unwrap().push(job));
-        let passwords = ["pw", "pw", "wrong", "pw", "wrong"];
+        let passwords = ["pw", "pw", "wrong", "pw", "wrong", "pw"];
         let mut logins: Vec<_> = passwords
             .iter()
             .map(|password| table.authenticate(credentials("alice", password), pool.clone()))
             .collect();
+        let poll = |login: &mut BoxFuture<'_, Result<User, AuthFailure>>| {
+            futures_lite::future::block_on(futures_lite::future::poll_once(login))
+        };
         for login in &mut logins {
-            let polled = futures_lite::future::block_on(futures_lite::future::poll_once(login));
-            assert!(polled.is_none(), "answered before any hash was computed");
+            assert!(
+                poll(login).is_none(),
+                "answered before any hash was computed"
+            );
         }
         let jobs: Vec<Job> = std::mem::take(&mut held.lock().unwrap());
         assert_eq!(jobs.len(), 2, "one verification per distinct password");
+        // The first login, whose hash is being computed, leaves: the others still get
+        // its answer, without a hash of their own.
+        drop(logins.remove(0));
         jobs.into_iter().for_each(|job| job());
-        let results: Vec<bool> = logins
-            .into_iter()
-            .map(|login| futures_lite::future::block_on(login).is_ok())
+        let answers: Vec<Option<bool>> = logins
+            .iter_mut()
+            .map(|login| poll(login).map(|result| result.is_ok()))
             .collect();
-        assert_eq!(results, [true, true, false, true, false]);
+        let all_answered = [Some(true), Some(false), Some(true), Some(false), Some(true)];
+        assert_eq!(answers, all_answered);
         assert!(held.lock().unwrap().is_empty());
+        assert_eq!(table.in_flight.len(), 0);
+    }
+
+    #[test]
+    fn an_unknown_user_is_never_remembered() {
+        let table = remembering(Duration::from_secs(60));
+        let (pool, runs) = counting_pool();
+        // The dummy hash's password passes its check, and still lets nobody in.
+        for _ in 0..2 {
+            assert!(!check_on(&table, &pool, "mallory", "not a password"));
+        }
+        assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 2);
+        let cache = table.verified.as_ref().expect("the cache is on");
+        assert_eq!(cache.len(), 0);
     }
 
     #[test]

@@ -4,10 +4,11 @@
 //! credentials (parallel transfers, a fleet of jobs restarting together) then cost one
 //! Argon2id computation per burst, not one each.
 //!
-//! Nothing outlives the verification: a login's fingerprint is in the table only while its
-//! verification runs, and every login waiting on it holds its own password in memory then
-//! anyway. A wrong password is shared as wrong; a login whose verification was abandoned (its
-//! client left) lets its waiters start their own.
+//! Nothing outlives the verification: a login's fingerprint is in the table from the moment
+//! its verification is asked for (it may wait for its turn) until it is answered, and every
+//! login waiting on it holds its own password in memory then anyway. A wrong password is
+//! shared as wrong. A verification that ends without an answer (its login left before its
+//! hash began, or the blocking pool could not run it) lets its waiters start their own.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -55,7 +56,7 @@ impl InFlight {
     }
 
     #[cfg(test)]
-    fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.running.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 }
