@@ -25,8 +25,9 @@
 //! # }
 //! ```
 //!
-//! On async-std or smol, call [`Server::start_async_io`] instead (tasks go to a small built-in
-//! executor) or [`Server::start_async_io_with`] with your executor's spawn function. The
+//! On async-std or smol, call [`Server::start_async_io`][start_async_io] instead (tasks go to
+//! a small built-in executor) or [`Server::start_async_io_with`][start_async_io_with] with
+//! your executor's spawn function (feature `async-std`, see [Features](#features)). The
 //! `examples/ftpd.rs` program of the repository is a complete server built on this crate
 //! (`cargo run --release --example ftpd`).
 //!
@@ -156,7 +157,17 @@
 //! says why): `malloc_trim(0)`, which gives freed memory back to the system when load falls,
 //! and `mallopt` of its mmap and trim thresholds, which keeps large blocks out of its heaps. Everything else
 //! is safe code (`unsafe_code` is denied crate-wide; ftp-proto and ftp-client forbid it).
-
+//!
+// The async-io entry points exist with their feature only; without it their links lead to
+// the list of features.
+#![cfg_attr(
+    feature = "async-std",
+    doc = "[start_async_io]: Server::start_async_io\n\n[start_async_io_with]: Server::start_async_io_with"
+)]
+#![cfg_attr(
+    not(feature = "async-std"),
+    doc = "[start_async_io]: #features\n\n[start_async_io_with]: #features"
+)]
 #![deny(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -186,5 +197,12 @@ pub use server::{RunningServer, Server, SessionEvent, ShutdownHandle};
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub use tls::TlsConfig;
 
-/// Re-exported for [`Server::start_async_io_with`] callers and storage implementors.
+#[cfg_attr(
+    feature = "async-std",
+    doc = "Re-exported for [`Server::start_async_io_with`] callers and storage implementors."
+)]
+#[cfg_attr(
+    not(feature = "async-std"),
+    doc = "Re-exported for `Server::start_async_io_with` callers (feature `async-std`) and storage implementors."
+)]
 pub use storage::BoxFuture;
