@@ -125,16 +125,22 @@ mod tests {
         )
     }
 
+    /// Two logins of `login` into an empty `in_flight`: the first verifies, the second waits.
+    fn verifier_and_waiter(in_flight: &Arc<InFlight>, login: Fingerprint) -> (Verifying, Waiting) {
+        let Turn::Verify(first) = in_flight.join(login) else {
+            panic!("nothing was running");
+        };
+        let Turn::Wait(second) = in_flight.join(login) else {
+            panic!("the same login verified twice");
+        };
+        (first, second)
+    }
+
     #[test]
     fn the_same_login_waits_for_the_running_verification() {
         let in_flight = Arc::new(InFlight::default());
         let (right, wrong) = logins();
-        let Turn::Verify(first) = in_flight.join(right) else {
-            panic!("nothing was running");
-        };
-        let Turn::Wait(second) = in_flight.join(right) else {
-            panic!("the same login verified twice");
-        };
+        let (first, second) = verifier_and_waiter(&in_flight, right);
         // Another password is another verification, answered on its own.
         let Turn::Verify(other) = in_flight.join(wrong) else {
             panic!("a different password waited");
@@ -151,12 +157,7 @@ mod tests {
     fn a_wrong_password_is_shared_as_wrong() {
         let in_flight = Arc::new(InFlight::default());
         let (_, wrong) = logins();
-        let Turn::Verify(first) = in_flight.join(wrong) else {
-            panic!("nothing was running");
-        };
-        let Turn::Wait(second) = in_flight.join(wrong) else {
-            panic!("the same login verified twice");
-        };
+        let (first, second) = verifier_and_waiter(&in_flight, wrong);
         first.answer(false);
         assert_eq!(block_on(second.answer()), Some(false));
     }
@@ -165,12 +166,7 @@ mod tests {
     fn an_abandoned_verification_lets_its_waiters_verify() {
         let in_flight = Arc::new(InFlight::default());
         let (right, _) = logins();
-        let Turn::Verify(first) = in_flight.join(right) else {
-            panic!("nothing was running");
-        };
-        let Turn::Wait(second) = in_flight.join(right) else {
-            panic!("the same login verified twice");
-        };
+        let (first, second) = verifier_and_waiter(&in_flight, right);
         drop(first);
         assert_eq!(block_on(second.answer()), None);
         assert!(matches!(in_flight.join(right), Turn::Verify(_)));
