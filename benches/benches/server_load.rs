@@ -29,9 +29,10 @@
 //!    would take 20,000 of this machine's 32,768 process ids. Debian's pure-ftpd refuses more
 //!    than 500 sessions whatever its `-c` says (the cell shows its 421).
 //! 2. **Logins**: `FTP_LOAD_CLIENTS` concurrent clients each connect, USER/PASS (all as the
-//!    one test user, with its password) and QUIT; the wall time from the start signal to the last client done (a client that hears nothing
-//!    for 30 s fails: the wall time then includes that wait), and logins per second. The
-//!    kernel's count of accept queue overflows meanwhile is shown with any failure.
+//!    one test user, with its password) and QUIT; the wall time from the start signal to the
+//!    last client done (a client that hears nothing for 30 s fails: the wall time then
+//!    includes that wait), and logins per second. The kernel's count of accept queue
+//!    overflows meanwhile is shown with any failure.
 //! 3. **Small files**: `FTP_LOAD_SMALL_FILES` (1,000) RETRs of distinct 1 KiB files in one
 //!    session (EPSV, TYPE I); files per second, and the server's CPU time per file (user and
 //!    system, from `/proc/PID/stat`, summed over its processes: the kernel's work for the

@@ -52,8 +52,8 @@ impl FingerprintKey {
 pub(super) struct VerifiedPasswords {
     ttl: Duration,
     max_entries: usize,
-    /// Digest → when it expires.
-    entries: Mutex<HashMap<[u8; 32], Instant>>,
+    /// Fingerprint → when it expires.
+    entries: Mutex<HashMap<Fingerprint, Instant>>,
 }
 
 impl VerifiedPasswords {
@@ -68,7 +68,7 @@ impl VerifiedPasswords {
     /// True when this login was verified less than the cache's time to live before `now`.
     pub(super) fn contains(&self, login: Fingerprint, now: Instant) -> bool {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.get(&login.0).is_some_and(|&expires| now < expires)
+        entries.get(&login).is_some_and(|&expires| now < expires)
     }
 
     /// Remembers a login verified at `now`. When the cache is full, expired entries go first,
@@ -78,7 +78,7 @@ impl VerifiedPasswords {
             return;
         }
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= self.max_entries && !entries.contains_key(&login.0) {
+        if entries.len() >= self.max_entries && !entries.contains_key(&login) {
             entries.retain(|_, &mut expires| now < expires);
             if entries.len() >= self.max_entries {
                 let soonest = entries.iter().min_by_key(|(_, &expires)| expires);
@@ -87,7 +87,7 @@ impl VerifiedPasswords {
                 }
             }
         }
-        entries.insert(login.0, now + self.ttl);
+        entries.insert(login, now + self.ttl);
     }
 
     #[cfg(test)]
