@@ -1,7 +1,7 @@
 //! Plain binary transfers of local files (TYPE I, MODE S, no TLS): the blocking-pool fast
 //! path, and the async path that serves them beyond `Server::pool_transfers`. Under both
 //! runtimes: byte-exact both ways and from a REST offset, STAT progress from the pool, ABOR
-//! stopping a download mid-way.
+//! stopping a download mid-way, a small download's replies in one segment.
 
 mod support;
 
@@ -91,4 +91,73 @@ fn stat_reports_progress_and_abor_stops_a_fast_path_download() {
         // The session goes on.
         assert!(ctl.retr("huge.bin").len() == content.len());
     });
+}
+
+/// A small download over a data connection the server has already accepted is answered in
+/// one segment: the transfer ends while its `125` still waits to be written, and the `226`
+/// joins it. The client wakes once per file, and the server sends one segment less.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_small_download_is_answered_in_one_segment() {
+    each_runtime(|rt| {
+        let server = TestServer::start(rt, |s| s);
+        let content = pattern(1024, 7);
+        server.write("small.bin", &content);
+        let mut ctl = server.login(ALICE);
+        ctl.expect("TYPE I", 200);
+        // A round whose connection the server had not accepted yet (150, on a very busy
+        // machine) proves nothing: its 150 rightly goes out while the server waits.
+        let mut proved = 0;
+        for round in 0..5 {
+            let mut data = ctl.epsv();
+            // Time for the server to accept the connection before the command comes.
+            sleep(Duration::from_millis(100));
+            let before = data_segments_in(&ctl.stream);
+            ctl.send("RETR small.bin");
+            let mut got = Vec::new();
+            data.read_to_end(&mut got).unwrap();
+            assert!(got == content, "round {round}");
+            let start = ctl.raw_reply();
+            assert_eq!(ctl.raw_reply(), "226 Transfer complete.\r\n");
+            if start.starts_with("150 ") {
+                continue;
+            }
+            assert_eq!(
+                start,
+                "125 Data connection already open; transfer starting.\r\n"
+            );
+            let segments = data_segments_in(&ctl.stream) - before;
+            assert_eq!(
+                segments, 1,
+                "round {round}: replies came in {segments} segments"
+            );
+            proved += 1;
+        }
+        assert!(
+            proved > 0,
+            "the server never accepted a connection within 100 ms"
+        );
+    });
+}
+
+/// How many segments carrying data `stream` has received (`TCP_INFO`).
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn data_segments_in(stream: &std::net::TcpStream) -> u32 {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `info` is a plain C struct the kernel fills up to `len` bytes, and `len` says
+    // how large it is; the descriptor is open for the call.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = size_of::<libc::tcp_info>() as libc::socklen_t;
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    assert_eq!(rc, 0, "TCP_INFO: {}", std::io::Error::last_os_error());
+    info.tcpi_data_segs_in
 }

@@ -78,6 +78,10 @@ const CONTROL_READ: usize = 4096;
 /// (`benches/benches/server_load.rs`).
 const INBOX: usize = 1;
 
+/// How many wakes in a row replies may wait through while answers keep arriving (see
+/// [`Driver::poll_wake`]).
+const REPLY_HOLD_WAKES: u8 = 8;
+
 /// How long a closing control connection may take to flush its last replies.
 const CLOSE_FLUSH: Duration = Duration::from_secs(5);
 
@@ -242,6 +246,8 @@ pub(crate) struct Driver {
     wbuf: Vec<u8>,
     wpos: usize,
     flush: bool,
+    /// Wakes in a row that replies waited through (see [`REPLY_HOLD_WAKES`]).
+    held_wakes: u8,
     timer: Box<dyn Timer>,
     /// When [`Driver::timer`] is set to fire (see [`Driver::arm_timer`]).
     timer_at: Option<Instant>,
@@ -375,6 +381,7 @@ impl Driver {
             wbuf: Vec::new(),
             wpos: 0,
             flush: false,
+            held_wakes: 0,
             inbox: inbox_rx,
             local: std::collections::VecDeque::new(),
             slots: HashMap::new(),
@@ -449,6 +456,12 @@ impl Driver {
     }
 
     /// Polls every source once; ready with the first that has something.
+    ///
+    /// Replies are written once no answer (of a data task, a storage or authentication
+    /// request) is ready: the replies that answers ready together produce leave in one write.
+    /// A small download's `150` and `226` then reach the client in one segment, which wakes
+    /// it once, not twice. Nothing waits on the client meanwhile, and a session kept busy
+    /// writes its replies after [`REPLY_HOLD_WAKES`] wakes.
     fn poll_wake(&mut self, cx: &mut Context<'_>, timer_armed: bool) -> Poll<Wake> {
         if let Some(msg) = self.local.pop_front() {
             return Poll::Ready(Wake::Msg(msg));
@@ -462,6 +475,14 @@ impl Driver {
                 return Poll::Ready(Wake::Handshake(result));
             }
         }
+        let hold = self.held_wakes < REPLY_HOLD_WAKES && self.wpos < self.wbuf.len();
+        if hold {
+            if let Some(msg) = self.poll_answers(cx) {
+                self.held_wakes += 1;
+                return Poll::Ready(Wake::Msg(msg));
+            }
+        }
+        self.held_wakes = 0;
         if let Control::Open(stream) = &mut self.control {
             while self.wpos < self.wbuf.len() {
                 match Pin::new(&mut *stream).poll_write(cx, &self.wbuf[self.wpos..]) {
@@ -495,11 +516,10 @@ impl Driver {
                 }
             }
         }
-        if let Some(msg) = self.poll_requests(cx) {
-            return Poll::Ready(Wake::Msg(msg));
-        }
-        if let Poll::Ready(msg) = self.inbox.poll_recv(cx) {
-            return Poll::Ready(Wake::Msg(msg));
+        if !hold {
+            if let Some(msg) = self.poll_answers(cx) {
+                return Poll::Ready(Wake::Msg(msg));
+            }
         }
         if timer_armed && self.timer.poll_expired(cx).is_ready() {
             return Poll::Ready(Wake::Timer);
@@ -529,6 +549,17 @@ impl Driver {
                     slot.task = DataTask::Ended;
                 }
             }
+        }
+    }
+
+    /// The answer of the first request in flight that has one, else the inbox's next report.
+    fn poll_answers(&mut self, cx: &mut Context<'_>) -> Option<Msg> {
+        if let Some(msg) = self.poll_requests(cx) {
+            return Some(msg);
+        }
+        match self.inbox.poll_recv(cx) {
+            Poll::Ready(msg) => Some(msg),
+            Poll::Pending => None,
         }
     }
 
