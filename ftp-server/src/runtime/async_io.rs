@@ -95,6 +95,16 @@ impl futures_io::AsyncWrite for IoConn {
         Pin::new(&mut self.0).poll_write(cx, buf)
     }
 
+    /// Every slice in one `sendmsg`: TLS writes each record as a slice of its own, and a
+    /// handshake's server flight (three records) then leaves in one segment, not three.
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+    }
+
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.0).poll_flush(cx)
     }

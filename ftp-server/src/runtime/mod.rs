@@ -154,3 +154,53 @@ pub(crate) async fn timeout_at<T>(
     })
     .await
 }
+
+#[cfg(all(test, feature = "tokio", feature = "async-std"))]
+mod tests {
+    use std::io::{IoSlice, Read};
+    use std::net::{TcpListener, TcpStream};
+
+    use futures_lite::AsyncWriteExt;
+
+    use super::Runtime;
+
+    /// A connected pair: the server's end through `rt`, the client's as a std stream.
+    fn pair(rt: &dyn Runtime) -> (Box<dyn super::Conn>, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        (rt.conn_from_std(server).unwrap(), client)
+    }
+
+    /// TLS hands its records over as one slice each: a connection takes them all in one
+    /// write (one segment for a handshake's flight), where a plain `poll_write` would take the
+    /// first slice only.
+    fn takes_every_slice_at_once(rt: &dyn Runtime) {
+        let (mut conn, mut client) = pair(rt);
+        let records: [&[u8]; 3] = [b"hello", b", ", b"vectored world"];
+        let slices = records.map(IoSlice::new);
+        let written = futures_lite::future::block_on(conn.write_vectored(&slices)).unwrap();
+        assert_eq!(written, 21, "one write took {written} of 21 bytes");
+        drop(conn);
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"hello, vectored world");
+    }
+
+    #[test]
+    fn tokio_connections_write_every_slice_at_once() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .unwrap();
+        let _entered = runtime.enter();
+        let rt = super::tokio::TokioRuntime::current();
+        takes_every_slice_at_once(&rt);
+    }
+
+    #[test]
+    fn async_io_connections_write_every_slice_at_once() {
+        let rt = super::async_io::AsyncIoRuntime::global();
+        takes_every_slice_at_once(&rt);
+    }
+}

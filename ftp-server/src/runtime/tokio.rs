@@ -33,6 +33,23 @@ impl TokioRuntime {
 
 struct TokioConn(TcpStream);
 
+/// Sends without waiting, and without `SIGPIPE` on a connection the peer closed.
+const SEND_NOW: rustix::net::SendFlags =
+    rustix::net::SendFlags::DONTWAIT.union(rustix::net::SendFlags::NOSIGNAL);
+
+/// Runs a non-blocking send (retried when interrupted); `None` when the socket's buffer is
+/// full, and the caller waits through tokio.
+fn send_now(mut send: impl FnMut() -> rustix::io::Result<usize>) -> Option<io::Result<usize>> {
+    loop {
+        match send() {
+            Ok(n) => return Some(Ok(n)),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(rustix::io::Errno::AGAIN) => return None,
+            Err(e) => return Some(Err(e.into())),
+        }
+    }
+}
+
 impl AsyncRead for TokioConn {
     /// Readiness plus `try_read` rather than tokio's `poll_read`: that one treats a short read
     /// as "socket drained" and waits for the next edge, but a read also stops short at a TCP
@@ -63,15 +80,23 @@ impl AsyncWrite for TokioConn {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        use rustix::io::Errno;
-        use rustix::net::SendFlags;
-        loop {
-            match rustix::net::send(&self.0, buf, SendFlags::DONTWAIT | SendFlags::NOSIGNAL) {
-                Ok(n) => return Poll::Ready(Ok(n)),
-                Err(Errno::INTR) => continue,
-                Err(Errno::AGAIN) => return Pin::new(&mut self.0).poll_write(cx, buf),
-                Err(e) => return Poll::Ready(Err(e.into())),
-            }
+        match send_now(|| rustix::net::send(&self.0, buf, SEND_NOW)) {
+            Some(sent) => Poll::Ready(sent),
+            None => Pin::new(&mut self.0).poll_write(cx, buf),
+        }
+    }
+
+    /// Every slice in one `sendmsg`: TLS writes each record as a slice of its own, and a
+    /// handshake's server flight (three records) then leaves in one segment, not three.
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let mut no_control = rustix::net::SendAncillaryBuffer::default();
+        match send_now(|| rustix::net::sendmsg(&self.0, bufs, &mut no_control, SEND_NOW)) {
+            Some(sent) => Poll::Ready(sent),
+            None => Pin::new(&mut self.0).poll_write_vectored(cx, bufs),
         }
     }
 
