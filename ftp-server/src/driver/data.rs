@@ -828,36 +828,55 @@ async fn receive_plain(
             total += n as u64;
             progress.moved(total).await;
             if n < chunk {
-                // The last chunk: the stream ended.
+                // The last chunk: the stream ended. It is written with the commit.
                 current.truncate(n);
-                let (_, written) = writer.write(current).await;
-                written.map_err(|e| storage_failure(&e))?;
-                break;
+                return Ok(Received {
+                    total,
+                    last: current,
+                });
             }
             let ((buf, written), read) = zip(writer.write(current), fill(stream, &mut next)).await;
             written.map_err(|e| storage_failure(&e))?;
             n = read.map_err(|e| data_failure(&e))?;
             current = std::mem::replace(&mut next, buf);
         }
-        Ok(total)
+        Ok(Received::all_written(total))
     }
     .await;
     finish_upload(env, writer, result).await
 }
 
-/// Commits an upload that received every byte, once the session has caught up with the
-/// control connection (see [`DataEnv::control_caught_up`]); aborts it on any failure.
+/// What an upload's data connection delivered: how many bytes, and the last of them, not
+/// written yet (the writer stores them with its commit).
+pub(super) struct Received {
+    pub(super) total: u64,
+    pub(super) last: Vec<u8>,
+}
+
+impl Received {
+    /// `total` bytes, every one of them already written.
+    pub(super) fn all_written(total: u64) -> Self {
+        Self {
+            total,
+            last: Vec::new(),
+        }
+    }
+}
+
+/// Writes an upload's last bytes and commits it, once every byte has arrived and the session
+/// has caught up with the control connection (see [`DataEnv::control_caught_up`]); aborts it
+/// on any failure.
 pub(super) async fn finish_upload(
     env: &DataEnv,
     writer: Box<dyn FileWrite>,
-    result: Result<u64, Failure>,
+    result: Result<Received, Failure>,
 ) -> Result<u64, Failure> {
     match result {
         Ok(_) if !env.control_caught_up().await => {
             writer.abort().await;
             Err(Failure::Data(DataFailure::Other))
         }
-        Ok(total) => match writer.commit().await {
+        Ok(Received { total, last }) => match writer.write_and_commit(last).await {
             Ok(()) => Ok(total),
             Err(e) => Err(Failure::Storage(e)),
         },
@@ -1199,12 +1218,10 @@ async fn receive_encoded(
                 }
             }
         }
-        let rest = pipeline.finish();
-        if !rest.is_empty() {
-            let (_, written) = writer.write(rest).await;
-            written.map_err(|e| storage_failure(&e))?;
-        }
-        Ok(total)
+        Ok(Received {
+            total,
+            last: pipeline.finish(),
+        })
     }
     .await;
     finish_upload(env, writer, result).await

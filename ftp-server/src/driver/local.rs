@@ -28,7 +28,7 @@ use std::sync::Arc;
 use ftp_proto::server::{DataFailure, StorageErrorKind};
 
 use super::data::{
-    data_failure, finish_upload, storage_failure, DataEnv, Failure, Progress, Stream,
+    data_failure, finish_upload, storage_failure, DataEnv, Failure, Progress, Received, Stream,
 };
 use crate::runtime::Conn;
 use crate::storage::{FileRead, FileWrite};
@@ -168,7 +168,7 @@ pub(super) async fn receive(
         }
     })
     .await;
-    let result = finish_upload(env, writer, result).await;
+    let result = finish_upload(env, writer, result.map(Received::all_written)).await;
     match socket {
         Some(socket) => back_to_stream(env, socket, result),
         None => (None, result),

@@ -980,11 +980,29 @@ impl FileWrite for FsWriter {
     }
 
     fn commit(self: Box<Self>) -> BoxFuture<'static, Result<(), StorageError>> {
+        self.write_and_commit(Vec::new())
+    }
+
+    /// The last bytes, the fsync and the rename in one job on the blocking pool: a small
+    /// upload's last write costs no trip of its own.
+    fn write_and_commit(
+        mut self: Box<Self>,
+        last: Vec<u8>,
+    ) -> BoxFuture<'static, Result<(), StorageError>> {
         let blocking = blocking_of(&self);
         let gate = CommitGate::for_writer(&self);
         let on_drop = CloseOnDrop(gate.clone());
         Box::pin(async move {
-            let result = match blocking.unblock(move || self.finish(&gate)).await {
+            let job = move || {
+                if let Some(file) = self.file.as_mut().filter(|_| !last.is_empty()) {
+                    if let Err(e) = file.write_all(&last) {
+                        self.discard();
+                        return Err(io_err(e));
+                    }
+                }
+                self.finish(&gate)
+            };
+            let result = match blocking.unblock(job).await {
                 Ok(result) => result,
                 Err(e) => Err(io_err(e)),
             };

@@ -267,6 +267,30 @@ pub trait FileWrite: Send {
     /// for, or cancel, its last step.
     fn commit(self: Box<Self>) -> BoxFuture<'static, Result<(), StorageError>>;
 
+    /// Writes `last`, the upload's final bytes (possibly none), then commits as
+    /// [`FileWrite::commit`] does, with the same guarantees when the future is dropped. The
+    /// server calls this, not `write` then `commit`, once the stream has ended. The default
+    /// does exactly those two steps, so a wrapper that sees every byte through `write` may
+    /// keep it; a back end that moves its work to a thread pool can do both in one trip there
+    /// ([`FsStorage`] does).
+    fn write_and_commit(
+        mut self: Box<Self>,
+        last: Vec<u8>,
+    ) -> BoxFuture<'static, Result<(), StorageError>>
+    where
+        Self: 'static,
+    {
+        Box::pin(async move {
+            if !last.is_empty() {
+                if let (_, Err(e)) = self.write(last).await {
+                    self.abort().await;
+                    return Err(storage_error(&e));
+                }
+            }
+            self.commit().await
+        })
+    }
+
     /// The upload failed or was aborted: discard what was written. Dropping the writer has the
     /// same effect (without waiting for it).
     fn abort(self: Box<Self>) -> BoxFuture<'static, ()>;

@@ -199,10 +199,11 @@ fn conformance(storage: &dyn Storage) {
     );
 
     // An upload is invisible until commit; the old version stays until then.
-    let pending = upload(storage, "/pub/a.txt", StoreMode::Create, 0, b"new content");
+    // The last bytes may come with the commit.
+    let pending = upload(storage, "/pub/a.txt", StoreMode::Create, 0, b"new ");
     assert_eq!(read_all(storage, "/pub/a.txt", 0).unwrap(), b"hello world");
     assert_eq!(names(storage, "/pub"), ["a.txt"]);
-    block_on(pending.writer.commit()).unwrap();
+    block_on(pending.writer.write_and_commit(b"content".to_vec())).unwrap();
     assert_eq!(read_all(storage, "/pub/a.txt", 0).unwrap(), b"new content");
 
     // Aborted and dropped uploads leave nothing.
@@ -556,9 +557,10 @@ fn file_system_commit_dropped_mid_way_settles_before_the_drop_returns() {
         let name = format!("up-{keep}.bin");
         let mut upload =
             block_on(storage.open_write(slow_cx.clone(), vp(&name), StoreMode::Create, 0)).unwrap();
-        let (_, written) = block_on(upload.writer.write(b"every byte".to_vec()));
+        let (_, written) = block_on(upload.writer.write(b"every ".to_vec()));
         written.unwrap();
-        let mut commit = upload.writer.commit();
+        // The last bytes come with the commit, in the same job on the pool.
+        let mut commit = upload.writer.write_and_commit(b"byte".to_vec());
         assert!(
             block_on(poll_once(&mut commit)).is_none(),
             "the commit waits for the pool"
