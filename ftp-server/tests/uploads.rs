@@ -7,13 +7,16 @@
 //!   the socket closed under the TLS layer): `426` and nothing stored, while the same upload
 //!   closed properly is stored;
 //! * REST + STOR (ftplib's `storbinary(..., rest=n)`): the first `n` bytes of the existing file
-//!   are kept and the rest replaced by what arrives: the resumed file is compared byte for byte.
+//!   are kept and the rest replaced by what arrives: the resumed file is compared byte for byte;
+//! * an upload that will be `fsync`ed has its bytes written out while it arrives (Linux), on
+//!   the blocking-pool path and on the async one, and one that will not is left to the kernel.
 
 mod support;
 
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
+use ftp_server::storage::FsStorage;
 use support::*;
 
 /// Files below the root that an upload left behind: names starting with `.ftpd-upload-`.
@@ -259,5 +262,92 @@ fn rest_stor_resumes_an_upload() {
         );
         assert!(server.read("zero.bin") == complete, "zero.bin differs");
         assert!(temporaries(&server).is_empty());
+    });
+}
+
+/// The bytes of `file`'s page cache that are dirty and not yet being written out, from
+/// `cachestat(2)` (Linux 6.5).
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn dirty_bytes(file: &std::fs::File) -> u64 {
+    use std::os::fd::AsRawFd;
+    /// `cachestat`'s number on every architecture (`libc` names it for some targets only).
+    const SYS_CACHESTAT: libc::c_long = 451;
+    #[repr(C)]
+    struct Range {
+        off: u64,
+        len: u64,
+    }
+    /// Counts of pages: cached, dirty, under writeback, evicted, recently evicted.
+    #[repr(C)]
+    struct Stat([u64; 5]);
+    let whole = Range { off: 0, len: 0 };
+    let mut stat = Stat([0; 5]);
+    // SAFETY: both pointers are to live values of the layouts the call expects.
+    let rc = unsafe {
+        libc::syscall(
+            SYS_CACHESTAT,
+            file.as_raw_fd(),
+            &whole as *const Range,
+            &mut stat as *mut Stat,
+            0,
+        )
+    };
+    assert_eq!(rc, 0, "cachestat: {}", std::io::Error::last_os_error());
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64;
+    stat.0[1] * page
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_synced_upload_is_written_out_while_it_arrives() {
+    const MIB: usize = 1 << 20;
+    each_runtime(|rt| {
+        // (fsync at commit, transfers on the blocking pool: 64, the default, or none, splice)
+        let cases = [
+            (true, 64, false),
+            (true, 64, true),
+            (true, 0, false),
+            (false, 64, false),
+        ];
+        for (sync, pool, splice) in cases {
+            let root = TempDir::new("root");
+            let storage = FsStorage::new(root.path()).unwrap().sync_uploads(sync);
+            let server =
+                TestServer::start_on(rt, root, storage, |s| s.pool_transfers(pool).splice(splice));
+            let mut ctl = server.login(ALICE);
+            ctl.expect("TYPE I", 200);
+            let mut data = ctl.epsv();
+            ctl.send("STOR big.bin");
+            let (code, text) = ctl.reply();
+            assert!(code == 125 || code == 150, "{text}");
+            let content = pattern(3 * MIB, 31);
+            data.write_all(&content).unwrap();
+            // The client pauses with every byte sent; once the server has them all in its
+            // temporary file, what is still dirty there?
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let temp = loop {
+                let written = temporaries(&server).into_iter().find(|name| {
+                    std::fs::metadata(server.file(name)).is_ok_and(|m| m.len() == 3 * MIB as u64)
+                });
+                if let Some(name) = written {
+                    break std::fs::File::open(server.file(&name)).unwrap();
+                }
+                assert!(Instant::now() < deadline, "the upload never reached 3 MiB");
+                std::thread::sleep(Duration::from_millis(10));
+            };
+            let dirty = dirty_bytes(&temp);
+            let case = format!("sync {sync}, pool {pool}, splice {splice}: {dirty} bytes dirty");
+            if sync {
+                // At most the last megabyte (the stride) waits.
+                assert!(dirty <= MIB as u64, "{case}");
+            } else {
+                assert!(dirty > 2 * MIB as u64, "{case}");
+            }
+            drop(data);
+            assert_eq!(ctl.reply().0, 226, "{case}");
+            assert!(server.read("big.bin") == content, "{case}");
+        }
     });
 }

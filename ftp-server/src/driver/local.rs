@@ -31,6 +31,7 @@ use super::data::{
     data_failure, finish_upload, storage_failure, DataEnv, Failure, Progress, Received, Stream,
 };
 use crate::runtime::Conn;
+use crate::storage::writeback::EarlyWriteback;
 use crate::storage::{FileRead, FileWrite};
 
 /// The most one file write of an upload carries. Larger writes make the kernel give the
@@ -154,15 +155,16 @@ pub(super) async fn receive(
     };
     let splice = env.server.splice && zero_copy::AVAILABLE;
     let chunk = env.server.buffers.local_chunk();
+    let mut early = EarlyWriteback::new(writer.syncs_on_commit());
     let (socket, result) = copy_on_pool(env, slot, conn, move |socket| {
         let spliced = if splice {
-            zero_copy::receive_file(socket, &file, &mut |n| progress.tick(n))
+            zero_copy::receive_file(socket, &file, &mut early, &mut |n| progress.tick(n))
         } else {
             Ok(None)
         };
         match spliced {
             Ok(Some(total)) => Ok(total),
-            Ok(None) => copy_to_file(socket, &mut file, chunk, &mut progress),
+            Ok(None) => copy_to_file(socket, &mut file, &mut early, chunk, &mut progress),
             Err(ZeroCopyError::Socket(e)) => Err(data_failure(&e)),
             Err(ZeroCopyError::File(e)) => Err(storage_failure(&e)),
         }
@@ -266,14 +268,18 @@ fn copy_to_socket(
 fn copy_to_file(
     socket: &mut TcpStream,
     file: &mut File,
+    early: &mut EarlyWriteback,
     chunk: usize,
     progress: &mut Progress,
 ) -> Result<u64, Failure> {
     copy_loop(
         |buf| socket.read(buf),
         |buf| {
-            buf.chunks(FILE_WRITE)
-                .try_for_each(|piece| file.write_all(piece))
+            buf.chunks(FILE_WRITE).try_for_each(|piece| {
+                file.write_all(piece)?;
+                early.wrote(file, piece.len());
+                Ok(())
+            })
         },
         (data_failure, storage_failure),
         chunk,
@@ -298,7 +304,7 @@ mod zero_copy {
 
     use rustix::pipe::{fcntl_setpipe_size, pipe, splice, SpliceFlags};
 
-    use super::ZeroCopyError;
+    use super::{EarlyWriteback, ZeroCopyError};
 
     pub(super) const AVAILABLE: bool = true;
 
@@ -330,6 +336,7 @@ mod zero_copy {
     pub(super) fn receive_file(
         socket: &TcpStream,
         file: &File,
+        early: &mut EarlyWriteback,
         progress: &mut dyn FnMut(u64),
     ) -> Result<Option<u64>, ZeroCopyError> {
         let Ok((read_end, write_end)) = pipe() else {
@@ -354,6 +361,7 @@ mod zero_copy {
                     Err(e) => return Err(ZeroCopyError::File(e.into())),
                 }
             }
+            early.wrote(file, n);
             total += n as u64;
             progress(total);
         }
@@ -367,7 +375,7 @@ mod zero_copy {
     use std::io;
     use std::net::TcpStream;
 
-    use super::ZeroCopyError;
+    use super::{EarlyWriteback, ZeroCopyError};
 
     pub(super) const AVAILABLE: bool = false;
 
@@ -383,6 +391,7 @@ mod zero_copy {
     pub(super) fn receive_file(
         _: &TcpStream,
         _: &File,
+        _: &mut EarlyWriteback,
         _: &mut dyn FnMut(u64),
     ) -> Result<Option<u64>, ZeroCopyError> {
         Ok(None)

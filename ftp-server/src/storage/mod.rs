@@ -48,6 +48,7 @@ mod layer;
 mod memory;
 #[cfg(feature = "opendal")]
 mod opendal;
+pub(crate) mod writeback;
 
 #[cfg(feature = "opendal")]
 pub use self::opendal::{FolderMarker, OpenDalStorage, S3Config};
@@ -254,6 +255,15 @@ pub trait FileWrite: Send {
     /// writer's file (see [`StorageLayer`]).
     fn bypass_file(&self) -> Option<&std::fs::File> {
         None
+    }
+
+    /// Whether [`FileWrite::commit`] waits until the bytes are on disk (`fsync`). When it
+    /// does, the server copying into [`FileWrite::bypass_file`] asks the kernel after every
+    /// megabyte to start writing out what has arrived (`sync_file_range(2)`, Linux), so the
+    /// commit waits only for the last of it. The default, `false`, leaves the page cache to
+    /// the kernel.
+    fn syncs_on_commit(&self) -> bool {
+        false
     }
 
     /// Every byte has arrived: store them durably and make the file visible under its name.
