@@ -155,8 +155,9 @@ pub(super) async fn receive(
     };
     let splice = env.server.splice && zero_copy::AVAILABLE;
     let chunk = env.server.buffers.local_chunk();
-    let mut early = EarlyWriteback::new(writer.syncs_on_commit());
+    let writeback = writer.syncs_on_commit();
     let (socket, result) = copy_on_pool(env, slot, conn, move |socket| {
+        let mut early = EarlyWriteback::new(writeback);
         let spliced = if splice {
             zero_copy::receive_file(socket, &file, &mut early, &mut |n| progress.tick(n))
         } else {

@@ -16,7 +16,8 @@ use super::{
 /// ([`FileWrite::bypass_file`](super::FileWrite::bypass_file)). A layer that must see the
 /// bytes wraps the writer or reader in its own type, whose `bypass_file` keeps the default
 /// `None`: every byte then goes through it (the server uses its async copy instead). A layer
-/// that forwards `bypass_file` chooses speed over seeing the bytes.
+/// that forwards `bypass_file` chooses speed over seeing the bytes, and forwards
+/// [`FileWrite::syncs_on_commit`](super::FileWrite::syncs_on_commit) with it.
 ///
 /// ```
 /// use ftp_server::storage::{

@@ -261,7 +261,7 @@ pub trait FileWrite: Send {
     /// does, the server copying into [`FileWrite::bypass_file`] asks the kernel after every
     /// megabyte to start writing out what has arrived (`sync_file_range(2)`, Linux), so the
     /// commit waits only for the last of it. The default, `false`, leaves the page cache to
-    /// the kernel.
+    /// the kernel. A wrapper that forwards `bypass_file` forwards this too.
     fn syncs_on_commit(&self) -> bool {
         false
     }

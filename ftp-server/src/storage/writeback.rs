@@ -10,7 +10,7 @@
 //! upload holds at most about a stride of dirty page cache beyond what the disk is writing.
 //!
 //! Nothing here decides what is durable: the `fsync` does, and reports any write error.
-//! Elsewhere than Linux the calls do nothing.
+//! Elsewhere than Linux (Android's C library has no `sync_file_range`) nothing starts early.
 
 use std::fs::File;
 
@@ -21,7 +21,7 @@ pub(crate) const STRIDE: u64 = 1 << 20;
 
 /// Counts an upload's bytes written since writeback was last started; or, made with
 /// `enabled` false, does nothing (a commit without `fsync` leaves the page cache to the kernel).
-#[derive(Clone, Copy, Debug)]
+#[derive(Debug)]
 pub(crate) struct EarlyWriteback {
     /// `None` when off.
     unstarted: Option<u64>,
@@ -34,24 +34,33 @@ impl EarlyWriteback {
         }
     }
 
-    /// Notes `n` more bytes written to `file`; once [`STRIDE`] bytes have gathered, starts
-    /// writing back every dirty page of `file` (waiting for none of the writes).
+    /// Notes `n` more bytes written; true when a [`STRIDE`] has gathered and writeback should
+    /// start now ([`start_writeback`]).
+    pub(crate) fn due(&mut self, n: usize) -> bool {
+        let Some(unstarted) = &mut self.unstarted else {
+            return false;
+        };
+        *unstarted += n as u64;
+        let due = *unstarted >= STRIDE;
+        if due {
+            *unstarted = 0;
+        }
+        due
+    }
+
+    /// Notes `n` more bytes written to `file`, and starts its writeback when due.
     pub(crate) fn wrote(&mut self, file: &File, n: usize) {
-        if let Some(unstarted) = &mut self.unstarted {
-            *unstarted += n as u64;
-            if *unstarted >= STRIDE {
-                *unstarted = 0;
-                start_writeback(file);
-            }
+        if self.due(n) {
+            start_writeback(file);
         }
     }
 }
 
-/// Starts writing back every dirty page of `file`. Errors are left to the `fsync` that
-/// follows: the kernel keeps a failed write's error for it.
-#[cfg(any(target_os = "linux", target_os = "android"))]
+/// Starts writing back every dirty page of `file`, waiting for none of the writes. Errors are
+/// left to the `fsync` that follows: the kernel keeps a failed write's error for it.
+#[cfg(target_os = "linux")]
 #[allow(unsafe_code)] // rustix has no sync_file_range.
-fn start_writeback(file: &File) {
+pub(crate) fn start_writeback(file: &File) {
     use std::os::fd::AsRawFd;
     // Offset 0 and length 0: the whole file. Pages already being written are skipped.
     // SAFETY: a plain system call on a descriptor `file` keeps open; it touches no memory.
@@ -60,5 +69,6 @@ fn start_writeback(file: &File) {
     }
 }
 
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn start_writeback(_: &File) {}
+/// Elsewhere the `fsync` of the commit writes everything.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn start_writeback(_: &File) {}

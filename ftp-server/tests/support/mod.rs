@@ -29,13 +29,18 @@ pub enum Rt {
 
 pub const RUNTIMES: [Rt; 2] = [Rt::Tokio, Rt::AsyncIo];
 
-/// A directory below the system's temporary directory, removed on drop.
+/// A directory below the system's temporary directory (or another), removed on drop.
 pub struct TempDir(pub PathBuf);
 
 impl TempDir {
     pub fn new(tag: &str) -> Self {
+        Self::new_in(&std::env::temp_dir(), tag)
+    }
+
+    /// A fresh directory below `base`, removed on drop.
+    pub fn new_in(base: &Path, tag: &str) -> Self {
         static N: AtomicU32 = AtomicU32::new(0);
-        let path = std::env::temp_dir().join(format!(
+        let path = base.join(format!(
             "ftp-server-it-{tag}-{}-{}",
             std::process::id(),
             N.fetch_add(1, Ordering::Relaxed)
