@@ -353,8 +353,8 @@ fn a_synced_upload_is_written_out_while_it_arrives() {
                 assert!(Instant::now() < deadline, "the upload never reached 3 MiB");
                 std::thread::sleep(Duration::from_millis(10));
             };
-            // With the writeback started, at most the last megabyte (the stride) waits: the
-            // server may still be between its last write and that start for a moment.
+            // With the writeback started, at most the last megabyte (the stride) waits. The
+            // server's writeback thread starts it a moment after the write that asks for it.
             let settled = Instant::now() + Duration::from_secs(2);
             let mut dirty = dirty_bytes(&temp);
             while sync && dirty > MIB as u64 && Instant::now() < settled {
