@@ -74,7 +74,23 @@ impl AsyncIoRuntime {
     }
 }
 
-struct IoConn(Async<StdStream>);
+/// A connection that, once a read found nothing, reads again only after the reactor reported
+/// it readable: the driver polls the control connection more than once per wake, and
+/// async-io's own `poll_read` tries the system call each time.
+struct IoConn {
+    socket: Async<StdStream>,
+    /// The last read found nothing to read.
+    drained: bool,
+}
+
+impl IoConn {
+    fn new(socket: Async<StdStream>) -> Self {
+        Self {
+            socket,
+            drained: false,
+        }
+    }
+}
 
 impl futures_io::AsyncRead for IoConn {
     fn poll_read(
@@ -82,7 +98,16 @@ impl futures_io::AsyncRead for IoConn {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
+        loop {
+            if self.drained {
+                ready!(self.socket.poll_readable(cx))?;
+                self.drained = false;
+            }
+            match io::Read::read(&mut self.socket.get_ref(), buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.drained = true,
+                result => return Poll::Ready(result),
+            }
+        }
     }
 }
 
@@ -92,7 +117,7 @@ impl futures_io::AsyncWrite for IoConn {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
+        Pin::new(&mut self.socket).poll_write(cx, buf)
     }
 
     /// Every slice in one `sendmsg`: TLS writes each record as a slice of its own, and a
@@ -102,56 +127,66 @@ impl futures_io::AsyncWrite for IoConn {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+        Pin::new(&mut self.socket).poll_write_vectored(cx, bufs)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
+        Pin::new(&mut self.socket).poll_flush(cx)
     }
 
     /// Flush, then FIN: async-io's own `poll_close` only flushes, which would leave a
     /// download's client waiting for the end of the stream.
     fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        ready!(Pin::new(&mut self.0).poll_flush(cx))?;
-        Poll::Ready(match self.0.get_ref().shutdown(std::net::Shutdown::Write) {
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
-            other => other,
-        })
+        ready!(Pin::new(&mut self.socket).poll_flush(cx))?;
+        Poll::Ready(
+            match self.socket.get_ref().shutdown(std::net::Shutdown::Write) {
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
+                other => other,
+            },
+        )
     }
 }
 
 impl Conn for IoConn {
     fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.0.get_ref().local_addr()
+        self.socket.get_ref().local_addr()
     }
 
     fn set_nodelay(&self, on: bool) -> io::Result<()> {
-        self.0.get_ref().set_nodelay(on)
+        self.socket.get_ref().set_nodelay(on)
     }
 
     fn set_oob_inline(&self) -> io::Result<()> {
         Ok(rustix::net::sockopt::set_socket_oobinline(
-            self.0.get_ref(),
+            self.socket.get_ref(),
             true,
         )?)
     }
 
     fn unread(&self) -> Unread {
-        peek_unread(self.0.get_ref())
+        peek_unread(self.socket.get_ref())
     }
 
     fn acknowledge_now(&self) {
-        acknowledge_now(self.0.get_ref())
+        acknowledge_now(self.socket.get_ref())
     }
 
     fn into_std(self: Box<Self>) -> io::Result<StdStream> {
-        let stream = self.0.into_inner()?;
+        let stream = self.socket.into_inner()?;
         stream.set_nonblocking(false)?;
         Ok(stream)
     }
 }
 
-struct IoListener(Async<StdListener>);
+/// A listener that tries `accept` only when it may succeed: first once the reactor has
+/// reported it readable (a passive listener is polled before its `227` is sent, when no
+/// client can have connected yet), and after an empty queue, not again until the reactor
+/// reports it readable. async-io's own loop tries the call on every poll.
+struct IoListener {
+    socket: Async<StdListener>,
+    /// The last `accept` found the queue empty, or none was tried yet.
+    drained: bool,
+}
 
 impl Listener for IoListener {
     fn poll_accept(
@@ -159,14 +194,16 @@ impl Listener for IoListener {
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<(Box<dyn Conn>, SocketAddr)>> {
         loop {
-            match accept_nonblocking(self.0.get_ref()) {
+            if self.drained {
+                ready!(self.socket.poll_readable(cx))?;
+                self.drained = false;
+            }
+            match accept_nonblocking(self.socket.get_ref()) {
                 Ok((stream, peer)) => {
-                    let conn = IoConn(Async::new_nonblocking(stream)?);
+                    let conn = IoConn::new(Async::new_nonblocking(stream)?);
                     return Poll::Ready(Ok((Box::new(conn), peer)));
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    ready!(self.0.poll_readable(cx))?;
-                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.drained = true,
                 Err(e) => return Poll::Ready(Err(e)),
             }
         }
@@ -212,17 +249,20 @@ impl Runtime for AsyncIoRuntime {
     }
 
     fn listener(&self, listener: StdListener) -> io::Result<Box<dyn Listener>> {
-        Ok(Box::new(IoListener(Async::new_nonblocking(listener)?)))
+        Ok(Box::new(IoListener {
+            socket: Async::new_nonblocking(listener)?,
+            drained: true,
+        }))
     }
 
     fn connect(&self, addr: SocketAddr) -> BoxFuture<'static, io::Result<Box<dyn Conn>>> {
         Box::pin(async move {
             let stream = Async::<StdStream>::connect(addr).await?;
-            Ok(Box::new(IoConn(stream)) as Box<dyn Conn>)
+            Ok(Box::new(IoConn::new(stream)) as Box<dyn Conn>)
         })
     }
 
     fn conn_from_std(&self, stream: StdStream) -> io::Result<Box<dyn Conn>> {
-        Ok(Box::new(IoConn(Async::new(stream)?)))
+        Ok(Box::new(IoConn::new(Async::new(stream)?)))
     }
 }
