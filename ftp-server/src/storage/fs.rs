@@ -853,14 +853,16 @@ impl FsWriter {
         }
     }
 
-    /// fsync (when enabled), then the rename that makes the upload visible, unless `gate`
-    /// was closed first (the commit was dropped): then the upload is discarded instead.
-    fn finish(mut self, gate: &CommitGate) -> Result<(), StorageError> {
+    /// Writes `last`, fsyncs (when enabled), then renames to make the upload visible, unless
+    /// `gate` was closed first (the commit was dropped): then, as on any failure, the upload
+    /// is discarded instead.
+    fn finish(mut self, last: &[u8], gate: &CommitGate) -> Result<(), StorageError> {
         let result = (|| {
-            let file = self
+            let mut file = self
                 .file
                 .take()
                 .ok_or_else(|| io::Error::other("file lost"))?;
+            file.write_all(last)?;
             if self.sync {
                 file.sync_all()?;
             }
@@ -1006,23 +1008,14 @@ impl FileWrite for FsWriter {
     /// The last bytes, the fsync and the rename in one job on the blocking pool: a small
     /// upload's last write costs no trip of its own.
     fn write_and_commit(
-        mut self: Box<Self>,
+        self: Box<Self>,
         last: Vec<u8>,
     ) -> BoxFuture<'static, Result<(), StorageError>> {
         let blocking = blocking_of(&self);
         let gate = CommitGate::for_writer(&self);
         let on_drop = CloseOnDrop(gate.clone());
         Box::pin(async move {
-            let job = move || {
-                if let Some(file) = self.file.as_mut().filter(|_| !last.is_empty()) {
-                    if let Err(e) = file.write_all(&last) {
-                        self.discard();
-                        return Err(io_err(e));
-                    }
-                }
-                self.finish(&gate)
-            };
-            let result = match blocking.unblock(job).await {
+            let result = match blocking.unblock(move || self.finish(&last, &gate)).await {
                 Ok(result) => result,
                 Err(e) => Err(io_err(e)),
             };
