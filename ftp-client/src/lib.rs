@@ -21,7 +21,7 @@
 //!
 //! What every style does:
 //!
-//! * **FTPS** with rustls (ring provider; feature `tls`, on by default): explicit (`AUTH TLS`)
+//! * **FTPS** with rustls (aws-lc-rs provider; feature `tls`, on by default): explicit (`AUTH TLS`)
 //!   and implicit, `PROT P` data connections that resume the control connection's TLS session
 //!   (vsftpd's `require_ssl_reuse=YES` accepts them), close_notify on every data connection
 //!   close, your own trust anchors (`TlsConfig`), and `TlsConfig::danger_accept_invalid_certs`
@@ -45,12 +45,12 @@
 //! |---|---|---|---|
 //! | `tokio` | yes | the `tokio` module | `tokio` (its `net` and `time` features), `futures-io` |
 //! | `async-std` | no | the `async_std` module (alias `smol`) | `async-io`, `blocking`, `futures-io` |
-//! | `tls` | yes | FTPS: `TlsConfig`, `ConnectOptions::tls_config`, `Error::Tls`, the `rustls` re-export | `rustls` (*ring* provider), `futures-rustls` |
+//! | `tls` | yes | FTPS: `TlsConfig`, `ConnectOptions::tls_config`, `Error::Tls`, the `rustls` re-export | `rustls` (aws-lc-rs provider), `futures-rustls` |
 //! | `webpki-roots` | yes | the Mozilla root certificates as `TlsConfig::default`'s trust store; implies `tls` | `webpki-roots` |
 //!
 //! The blocking client needs no feature. Neither runtime feature pulls in the other's crates,
-//! nor any TLS crate: without `tls` neither rustls nor ring is compiled, and a connection that
-//! asks for FTPS ([`TlsMode::Explicit`] or [`TlsMode::Implicit`], an `ftps://` or `ftpes://`
+//! nor any TLS crate: without `tls` neither rustls nor aws-lc-rs is compiled, and a connection
+//! that asks for FTPS ([`TlsMode::Explicit`] or [`TlsMode::Implicit`], an `ftps://` or `ftpes://`
 //! URL) fails with [`Error::TlsNotBuiltIn`] before anything is sent, never falling back to
 //! plain FTP.
 //!

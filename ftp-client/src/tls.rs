@@ -46,7 +46,7 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 ///   all, for test servers only;
 /// * [`from_rustls`](Self::from_rustls): a complete rustls configuration of your own.
 ///
-/// Whatever the choice, the handshake uses rustls with the *ring* provider, and data
+/// Whatever the choice, the handshake uses rustls with the aws-lc-rs provider, and data
 /// connections resume the control connection's session. The configurations built here ask
 /// the server for TLS 1.3 tickets on every connection (RFC 9149 `ticket_request`: 4 on the
 /// control connection, 2 on each data connection; see the notes of
@@ -280,7 +280,7 @@ pub(crate) const TICKET_REQUEST: TicketRequest = TicketRequest {
 };
 
 fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
 /// One connection's TLS: the config (with its session store) and the server's name.

@@ -37,7 +37,7 @@
 //! |---|---|---|
 //! | `tokio` | tokio (its `net`, `rt` and `time` features) | `tokio` |
 //! | `async-std` | async-std **and smol**, or any executor | `async-io`, `async-executor` |
-//! | `tls` (default) | either: FTPS, [`Server::tls`] and the `tls` module | `rustls` (*ring* provider), `futures-rustls` |
+//! | `tls` (default) | either: FTPS, [`Server::tls`] and the `tls` module | `rustls` (aws-lc-rs provider), `futures-rustls` |
 //! | `opendal` | either (storage calls run on a tokio runtime of their own) | `opendal` (S3 service, rustls), `tokio` |
 //!
 //! Neither runtime feature pulls in the other's crates. The `async-std` feature does not depend on the
@@ -89,15 +89,15 @@
 //!
 //! # TLS
 //!
-//! With the `tls` feature (on by default) and [`Server::tls`] (rustls, *ring* provider): explicit FTPS (`AUTH TLS`) on every listen
+//! With the `tls` feature (on by default) and [`Server::tls`] (rustls, aws-lc-rs provider): explicit FTPS (`AUTH TLS`) on every listen
 //! address, implicit FTPS on [`Server::implicit_tls_listen`] addresses, `PROT P` data
 //! connections that close with `close_notify`, TLS required for logins and/or data on request,
 //! and [`Server::require_tls_session_reuse`] (vsftpd's `require_ssl_reuse`): a protected data
 //! connection must resume its own control connection's TLS session (see [`TlsConfig`] for the
 //! TLS 1.3 ticket policy that keeps resumption working). An upload that ends without
 //! `close_notify` is treated as cut short (`426`, nothing stored). CCC is not offered. Without
-//! the `tls` feature neither rustls nor ring is compiled, and `AUTH TLS` is answered as by a
-//! server with no TLS configured.
+//! the `tls` feature neither rustls nor aws-lc-rs is compiled, and `AUTH TLS` is answered as by
+//! a server with no TLS configured.
 //!
 //! # Transfers
 //!

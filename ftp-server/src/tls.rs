@@ -46,9 +46,9 @@ pub(crate) const DATA_TICKETS_MAX: usize = 2;
 
 /// A rustls server configuration for explicit (AUTH TLS) and implicit FTPS.
 ///
-/// Built from PEM files with [`TlsConfig::from_pem_files`] (ring as the crypto provider, TLS 1.2
-/// and 1.3), or from any `rustls::ServerConfig` with [`TlsConfig::from_rustls`]. The control and
-/// data connections of one FTP session share a session cache of their own, which is what lets
+/// Built from PEM files with [`TlsConfig::from_pem_files`] (aws-lc-rs as the crypto provider,
+/// TLS 1.2 and 1.3), or from any `rustls::ServerConfig` with [`TlsConfig::from_rustls`]. The
+/// control and data connections of one FTP session share a session cache of their own, which is what lets
 /// the server require that data connections resume the control connection's TLS session
 /// ([`crate::Server::require_tls_session_reuse`]).
 ///
@@ -142,7 +142,7 @@ fn server_config_from_pem(cert: &[u8], key: &[u8]) -> io::Result<Arc<rustls::Ser
     }
     let key = PrivateKeyDer::from_pem_slice(key)
         .map_err(|_| invalid("private key PEM cannot be read"))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| invalid(&e.to_string()))?
@@ -165,7 +165,7 @@ impl TlsConfig {
     pub(crate) fn for_session(&self) -> SessionTls {
         let mut control = rustls::ServerConfig::clone(&self.rustls());
         control.session_storage = ServerSessionMemoryCache::new(32);
-        if let Ok(ticketer) = rustls::crypto::ring::Ticketer::new() {
+        if let Ok(ticketer) = rustls::crypto::aws_lc_rs::Ticketer::new() {
             control.ticketer = ticketer;
         }
         let mut download = control.clone();
@@ -271,7 +271,7 @@ mod tests {
     /// A rustls client (one session store for all its connections), asking for tickets or
     /// not.
     fn client_config(request: Option<TicketRequest>) -> Arc<ClientConfig> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let mut config = ClientConfig::builder_with_provider(Arc::clone(&provider))
             .with_protocol_versions(&[&rustls::version::TLS13])
             .unwrap()

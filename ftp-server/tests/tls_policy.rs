@@ -109,7 +109,7 @@ fn data_connections_must_resume_the_control_session() {
 /// The test certificate, TLS 1.3 only: no client can fall back to TLS 1.2 session ids.
 fn tls13_only() -> TlsConfig {
     let given = tls_config();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .unwrap()

@@ -507,7 +507,7 @@ macro_rules! peer_tests {
             for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&Peer::ca_pem()) {
                 roots.add(cert.unwrap()).unwrap();
             }
-            let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+            let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
             let mut config = rustls::ClientConfig::builder_with_provider(provider)
                 .with_safe_default_protocol_versions()
                 .unwrap()

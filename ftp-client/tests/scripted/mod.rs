@@ -81,7 +81,7 @@ pub fn tls_config(tickets: usize, tls13_only: bool) -> Arc<ServerConfig> {
         .map(Result::unwrap)
         .collect();
     let key = PrivateKeyDer::from_pem_file(dir.join("key.pem")).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = ServerConfig::builder_with_provider(provider);
     let builder = if tls13_only {
         builder
@@ -95,7 +95,7 @@ pub fn tls_config(tickets: usize, tls13_only: bool) -> Arc<ServerConfig> {
         .with_single_cert(certs, key)
         .unwrap();
     config.send_tls13_tickets = tickets;
-    config.ticketer = rustls::crypto::ring::Ticketer::new().unwrap();
+    config.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new().unwrap();
     Arc::new(config)
 }
 

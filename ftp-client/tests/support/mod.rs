@@ -173,7 +173,7 @@ fn start_ftp_server(tls_reuse: bool, port: u16, root: &Path, (min, max): (u16, u
 fn tls13_only(tls: &ftp_server::TlsConfig) -> ftp_server::TlsConfig {
     use ftp_client::rustls;
     let given = tls.rustls();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .unwrap()

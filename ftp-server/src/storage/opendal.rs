@@ -183,10 +183,10 @@ impl S3Config {
     }
 
     /// An OpenDAL operator for this bucket (path-style requests, no credentials but these).
-    /// Installs rustls's *ring* provider as the process default first if none is installed:
+    /// Installs rustls's aws-lc-rs provider as the process default first if none is installed:
     /// OpenDAL's HTTP client takes the process default for HTTPS.
     pub fn operator(&self) -> io::Result<Operator> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let mut builder = opendal::services::S3::default()
             .bucket(&self.bucket)
             .root(&format!("/{}", self.prefix.trim_matches('/')))
