@@ -808,6 +808,23 @@ async fn fill(stream: &mut Stream, buf: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
+/// The first chunk of an upload, and its length: read into [`FIRST_FILL`] bytes, grown to
+/// `chunk` only if the stream has more. Most uploads are small, and a 1 KiB file then costs
+/// 16 KiB of buffer, not two zeroed chunks.
+async fn fill_first(stream: &mut Stream, chunk: usize) -> io::Result<(Vec<u8>, usize)> {
+    let mut buf = vec![0; chunk.min(FIRST_FILL)];
+    let mut n = fill(stream, &mut buf).await?;
+    if n == buf.len() && n < chunk {
+        buf.resize(chunk, 0);
+        n += fill(stream, &mut buf[n..]).await?;
+    }
+    Ok((buf, n))
+}
+
+/// How much of an upload [`fill_first`] reads before it sizes the buffer for more: one TLS
+/// record's worth.
+const FIRST_FILL: usize = 16 << 10;
+
 /// Plain upload: receive the next chunk while storage writes the previous one; commit at the
 /// end, abort on any failure.
 async fn receive_plain(
@@ -818,11 +835,11 @@ async fn receive_plain(
     progress: &mut Progress,
 ) -> Result<u64, Failure> {
     let result = async {
-        let mut current = vec![0; chunk];
-        let mut next = vec![0; chunk];
-        let mut n = fill(stream, &mut current)
+        let (mut current, mut n) = fill_first(stream, chunk)
             .await
             .map_err(|e| data_failure(&e))?;
+        // Allocated only once the upload has outgrown one chunk.
+        let mut next = Vec::new();
         let mut total = 0u64;
         while n > 0 {
             total += n as u64;
@@ -835,6 +852,7 @@ async fn receive_plain(
                     last: current,
                 });
             }
+            next.resize(chunk, 0);
             let ((buf, written), read) = zip(writer.write(current), fill(stream, &mut next)).await;
             written.map_err(|e| storage_failure(&e))?;
             n = read.map_err(|e| data_failure(&e))?;
