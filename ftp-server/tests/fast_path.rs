@@ -36,6 +36,26 @@ fn plain_transfers_are_byte_exact_on_either_path() {
             ctl.stor("empty.bin", b"");
             assert_eq!(server.read("empty.bin"), b"", "empty STOR, limit {limit}");
             assert_eq!(ctl.retr("empty.bin"), b"", "empty RETR, limit {limit}");
+            // Around the async path's first read (16 KiB) and its chunk (half the budget).
+            let chunk = budget / 2;
+            let first = 16 << 10;
+            for len in [
+                1,
+                first - 1,
+                first,
+                first + 1,
+                chunk - 1,
+                chunk,
+                chunk + 1,
+                3 * chunk + 7,
+            ] {
+                let sent = pattern(len, 7);
+                ctl.stor("edge.bin", &sent);
+                assert!(
+                    server.read("edge.bin") == sent,
+                    "STOR of {len}, limit {limit}"
+                );
+            }
         }
     });
 }

@@ -815,10 +815,17 @@ async fn fill_first(stream: &mut Stream, chunk: usize) -> io::Result<(Vec<u8>, u
     let mut buf = vec![0; chunk.min(FIRST_FILL)];
     let mut n = fill(stream, &mut buf).await?;
     if n == buf.len() && n < chunk {
-        buf.resize(chunk, 0);
+        grow_exactly(&mut buf, chunk);
         n += fill(stream, &mut buf[n..]).await?;
     }
     Ok((buf, n))
+}
+
+/// `buf` grown with zeros to `len` bytes, with room for no more: `Vec::resize` alone may
+/// double the capacity, past the transfer's buffer budget.
+fn grow_exactly(buf: &mut Vec<u8>, len: usize) {
+    buf.reserve_exact(len.saturating_sub(buf.len()));
+    buf.resize(len, 0);
 }
 
 /// How much of an upload [`fill_first`] reads before it sizes the buffer for more: one TLS
@@ -1247,7 +1254,8 @@ async fn receive_encoded(
 
 #[cfg(test)]
 mod tests {
-    use super::{bind_ephemeral, ephemeral_ports, parse_port_range, BufferBudget};
+    use super::{bind_ephemeral, ephemeral_ports, grow_exactly, parse_port_range};
+    use super::{BufferBudget, FIRST_FILL};
 
     #[test]
     fn the_system_port_range_is_read_strictly() {
@@ -1300,5 +1308,17 @@ mod tests {
             assert_eq!(budget.local_chunk(), total);
         }
         assert_eq!(BufferBudget::DEFAULT.0, 256 << 10);
+    }
+
+    #[test]
+    fn an_upload_buffer_grows_to_its_chunk_and_no_further() {
+        for budget in [40_000, 100_000, 256 << 10] {
+            let chunk = BufferBudget::new(budget).plain_chunk();
+            let mut buf = vec![7u8; FIRST_FILL.min(chunk)];
+            grow_exactly(&mut buf, chunk);
+            assert_eq!((buf.len(), buf.capacity()), (chunk, chunk), "{budget}");
+            assert!(buf[..FIRST_FILL.min(chunk)].iter().all(|&b| b == 7));
+            assert!(buf[FIRST_FILL.min(chunk)..].iter().all(|&b| b == 0));
+        }
     }
 }
