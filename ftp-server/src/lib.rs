@@ -89,10 +89,11 @@
 //!
 //! # TLS
 //!
-//! With the `tls` feature (on by default) and [`Server::tls`] (rustls, aws-lc-rs provider): explicit FTPS (`AUTH TLS`) on every listen
-//! address, implicit FTPS on [`Server::implicit_tls_listen`] addresses, `PROT P` data
-//! connections that close with `close_notify`, TLS required for logins and/or data on request,
-//! and [`Server::require_tls_session_reuse`] (vsftpd's `require_ssl_reuse`): a protected data
+//! With the `tls` feature (on by default) and [`Server::tls`] (rustls, aws-lc-rs provider):
+//! explicit FTPS (`AUTH TLS`) on every listen address, implicit FTPS on
+//! [`Server::implicit_tls_listen`] addresses, `PROT P` data connections that close with
+//! `close_notify`, TLS required for logins and/or data on request, and
+//! [`Server::require_tls_session_reuse`] (vsftpd's `require_ssl_reuse`): a protected data
 //! connection must resume its own control connection's TLS session (see [`TlsConfig`] for the
 //! TLS 1.3 ticket policy that keeps resumption working). An upload that ends without
 //! `close_notify` is treated as cut short (`426`, nothing stored). CCC is not offered. Without

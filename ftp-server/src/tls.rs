@@ -48,9 +48,9 @@ pub(crate) const DATA_TICKETS_MAX: usize = 2;
 ///
 /// Built from PEM files with [`TlsConfig::from_pem_files`] (aws-lc-rs as the crypto provider,
 /// TLS 1.2 and 1.3), or from any `rustls::ServerConfig` with [`TlsConfig::from_rustls`]. The
-/// control and data connections of one FTP session share a session cache of their own, which is what lets
-/// the server require that data connections resume the control connection's TLS session
-/// ([`crate::Server::require_tls_session_reuse`]).
+/// control and data connections of one FTP session share a session cache of their own, which
+/// is what lets the server require that data connections resume the control connection's TLS
+/// session ([`crate::Server::require_tls_session_reuse`]).
 ///
 /// # TLS 1.3 session tickets
 ///
