@@ -94,7 +94,9 @@ pub struct TlsConfig {
 
 impl TlsConfig {
     /// Reads a certificate chain (PEM, leaf first) and its private key (PEM: PKCS#8, PKCS#1 or
-    /// SEC1).
+    /// SEC1). The key signs once per full handshake, and clients that do not resume the
+    /// control connection's session make one per data connection: an ECDSA (P-256) key signs
+    /// an order of magnitude faster than an RSA-2048 one.
     pub fn from_pem_files(cert: impl AsRef<Path>, key: impl AsRef<Path>) -> io::Result<Self> {
         let cert = std::fs::read(cert)?;
         let key = std::fs::read(key)?;
