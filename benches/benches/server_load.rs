@@ -54,7 +54,9 @@
 //!    server's other rows, then in rounds where the servers take turns. The cell is the
 //!    median, with the lowest and highest rounds: this VM's speed drifts by a third from
 //!    minute to minute, and one measurement would rank the servers by when each ran (a round
-//!    where some client failed counts as failed, and the cell says why).
+//!    where some client failed counts as failed, and the cell says why). A second table pairs
+//!    the rounds: ftp-server's figure divided by each peer's of the same round, as the median
+//!    over the rounds with the lowest and highest (rounds where either failed left out).
 //! 6. **Returned after load**: the server's memory `FTP_LOAD_SETTLE_SECS` (60) after the last
 //!    client of the load rows left, beside its idle memory before any client came. Servers keep
 //!    running while the others are measured, so the waits overlap.
@@ -1063,6 +1065,8 @@ fn open_idle(
 /// One server's results, as table cells.
 struct Column {
     label: String,
+    /// ftp-server (either runtime), not a peer.
+    ours: bool,
     cells: Vec<(&'static str, String)>,
     /// Each measurement of a round row, in rounds.
     samples: Vec<(&'static str, Vec<Result<f64, String>>)>,
@@ -1077,6 +1081,7 @@ impl Column {
     fn new(kind: Kind) -> Self {
         Self {
             label: kind.label().into(),
+            ours: kind.script().is_none(),
             cells: Vec::new(),
             samples: Vec::new(),
             peaks: Vec::new(),
@@ -1107,6 +1112,14 @@ impl Column {
         }
     }
 
+    /// Each round's measurement of the round row `row` (none if it was not measured).
+    fn rounds(&self, row: &str) -> &[Result<f64, String>] {
+        self.samples
+            .iter()
+            .find(|(r, _)| *r == row)
+            .map_or(&[], |(_, samples)| samples)
+    }
+
     /// The cell of `row`: a round row's median over its rounds, with their range (and the
     /// highest peak memory of any round).
     fn get(&self, row: &str) -> String {
@@ -1131,24 +1144,28 @@ fn summary(samples: &[Result<f64, String>]) -> String {
         .filter_map(|s| s.as_ref().ok())
         .copied()
         .collect();
-    rates.sort_by(f64::total_cmp);
     let failed: Vec<&String> = samples.iter().filter_map(|s| s.as_ref().err()).collect();
-    let mut cell = match rates.len() {
-        0 => String::new(),
-        1 => format!("{:.0}", rates[0]),
-        n => {
-            let median = if n % 2 == 1 {
-                rates[n / 2]
-            } else {
-                (rates[n / 2 - 1] + rates[n / 2]) / 2.0
-            };
-            format!("{median:.0} ({:.0}-{:.0})", rates[0], rates[n - 1])
-        }
+    let mut cell = match median_range(&mut rates) {
+        None => String::new(),
+        Some((only, _, _)) if rates.len() == 1 => format!("{only:.0}"),
+        Some((median, low, high)) => format!("{median:.0} ({low:.0}-{high:.0})"),
     };
     if let Some(last) = failed.last() {
         cell += &format!(" {} of {} failed: {last}", failed.len(), samples.len());
     }
     cell.trim_start().to_owned()
+}
+
+/// The median, lowest and highest of `values` (which this sorts); `None` when there are none.
+fn median_range(values: &mut [f64]) -> Option<(f64, f64, f64)> {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    let median = match n {
+        0 => return None,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    };
+    Some((median, values[0], values[n - 1]))
 }
 
 const ROW_IDLE_BASE: &str = "idle server, no session (MiB)";
@@ -1173,6 +1190,53 @@ const ROWS: [&str; 10] = [
     ROW_TLS_STOR,
     ROW_AFTER,
 ];
+
+/// The round rows where more is better: the paired ratios' rows.
+const PAIRED_ROWS: [&str; 4] = [ROW_SMALL, ROW_RETR, ROW_STOR, ROW_TLS_STOR];
+
+/// Each of ftp-server's round rows against each peer's, round by round: the ratio of the two
+/// figures of the same round, as the median over the rounds with the lowest and highest. The
+/// servers of one round run minutes apart at most, so these ratios drift less with the VM's
+/// speed than the medians of the table do.
+fn print_paired(columns: &[Column]) {
+    let (ours, peers): (Vec<&Column>, Vec<&Column>) = columns.iter().partition(|c| c.ours);
+    if ours.is_empty() || peers.is_empty() {
+        return;
+    }
+    println!(
+        "\nPaired rounds: ftp-server's figure divided by the peer's of the same round, the \
+         median over the rounds (lowest-highest); above 1 is ahead.\n"
+    );
+    print!("| |");
+    for peer in &peers {
+        print!(" ÷ {} |", peer.label);
+    }
+    println!();
+    println!("|---|{}", "---|".repeat(peers.len()));
+    for row in PAIRED_ROWS {
+        for column in ours.iter().filter(|c| !c.rounds(row).is_empty()) {
+            print!("| {row}, {} |", column.label);
+            for peer in &peers {
+                let mut ratios: Vec<f64> = column
+                    .rounds(row)
+                    .iter()
+                    .zip(peer.rounds(row))
+                    .filter_map(|pair| match pair {
+                        (Ok(ours), Ok(theirs)) if *theirs > 0.0 => Some(ours / theirs),
+                        _ => None,
+                    })
+                    .collect();
+                match median_range(&mut ratios) {
+                    Some((median, low, high)) => {
+                        print!(" {median:.2} ({low:.2}-{high:.2}) |");
+                    }
+                    None => print!(" - |"),
+                }
+            }
+            println!();
+        }
+    }
+}
 
 /// Every row but the settled memory, on one running server.
 fn measure(kind: Kind, server: &Running, config: &Config, root: &Path, column: &mut Column) {
@@ -1501,6 +1565,7 @@ fn print_table(columns: &[Column], config: &Config) {
         }
         println!();
     }
+    print_paired(columns);
     for column in columns {
         for note in &column.notes {
             println!("\n* {}: {note}", column.label);
