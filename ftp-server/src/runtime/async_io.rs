@@ -98,16 +98,10 @@ impl futures_io::AsyncRead for IoConn {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        loop {
-            if self.drained {
-                ready!(self.socket.poll_readable(cx))?;
-                self.drained = false;
-            }
-            match io::Read::read(&mut self.socket.get_ref(), buf) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.drained = true,
-                result => return Poll::Ready(result),
-            }
-        }
+        let this = &mut *self;
+        poll_when_readable(&this.socket, &mut this.drained, cx, |mut socket| {
+            io::Read::read(&mut socket, buf)
+        })
     }
 }
 
@@ -193,19 +187,33 @@ impl Listener for IoListener {
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<(Box<dyn Conn>, SocketAddr)>> {
-        loop {
-            if self.drained {
-                ready!(self.socket.poll_readable(cx))?;
-                self.drained = false;
-            }
-            match accept_nonblocking(self.socket.get_ref()) {
-                Ok((stream, peer)) => {
-                    let conn = IoConn::new(Async::new_nonblocking(stream)?);
-                    return Poll::Ready(Ok((Box::new(conn), peer)));
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.drained = true,
-                Err(e) => return Poll::Ready(Err(e)),
-            }
+        let (stream, peer) = ready!(poll_when_readable(
+            &self.socket,
+            &mut self.drained,
+            cx,
+            accept_nonblocking
+        ))?;
+        let conn = IoConn::new(Async::new_nonblocking(stream)?);
+        Poll::Ready(Ok((Box::new(conn), peer)))
+    }
+}
+
+/// `op` on `socket`, except after a `WouldBlock` (remembered in `drained`): then not before
+/// the reactor reports the socket readable. async-io's own loops try the call on every poll.
+fn poll_when_readable<T, R>(
+    socket: &Async<T>,
+    drained: &mut bool,
+    cx: &mut Context<'_>,
+    mut op: impl FnMut(&T) -> io::Result<R>,
+) -> Poll<io::Result<R>> {
+    loop {
+        if *drained {
+            ready!(socket.poll_readable(cx))?;
+            *drained = false;
+        }
+        match op(socket.get_ref()) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => *drained = true,
+            result => return Poll::Ready(result),
         }
     }
 }
