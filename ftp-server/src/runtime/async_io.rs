@@ -16,7 +16,8 @@ use std::time::Instant;
 use async_executor::Executor;
 use async_io::{Async, Timer as IoTimer};
 
-use super::{acknowledge_now, peek_unread, Conn, Listener, Runtime, Timer, Unread};
+use super::{acknowledge_now, peek_unread, send_before_shutdown};
+use super::{Conn, Listener, Runtime, Timer, Unread};
 use crate::pool::{BlockingPool, ThreadPool};
 use crate::storage::BoxFuture;
 
@@ -163,6 +164,10 @@ impl Conn for IoConn {
 
     fn acknowledge_now(&self) {
         acknowledge_now(self.socket.get_ref())
+    }
+
+    fn send_before_shutdown(&self, buf: &[u8]) -> Option<io::Result<usize>> {
+        send_before_shutdown(self.socket.get_ref(), buf)
     }
 
     fn into_std(self: Box<Self>) -> io::Result<StdStream> {

@@ -38,6 +38,50 @@ pub(crate) trait Conn: AsyncRead + AsyncWrite + Send + Unpin + 'static {
     /// Sends the acknowledgement of what was received so far now (see [`acknowledge_now`]).
     #[cfg_attr(not(feature = "tls"), allow(dead_code))] // after data TLS handshakes only
     fn acknowledge_now(&self);
+    /// Sends what fits of `buf` without waiting, as bytes the connection's end follows (see
+    /// [`send_before_shutdown`]); `None` when nothing could be sent that way.
+    fn send_before_shutdown(&self, buf: &[u8]) -> Option<io::Result<usize>>;
+}
+
+/// Sends without waiting, and without `SIGPIPE` on a connection the peer closed.
+#[cfg_attr(not(any(feature = "tokio", feature = "async-std")), allow(dead_code))]
+pub(crate) const SEND_NOW: rustix::net::SendFlags =
+    rustix::net::SendFlags::DONTWAIT.union(rustix::net::SendFlags::NOSIGNAL);
+
+/// Runs a non-blocking send (retried when interrupted); `None` when the socket's buffer is
+/// full.
+#[cfg_attr(not(any(feature = "tokio", feature = "async-std")), allow(dead_code))]
+pub(crate) fn send_now(
+    mut send: impl FnMut() -> rustix::io::Result<usize>,
+) -> Option<io::Result<usize>> {
+    loop {
+        match send() {
+            Ok(n) => return Some(Ok(n)),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(rustix::io::Errno::AGAIN) => return None,
+            Err(e) => return Some(Err(e.into())),
+        }
+    }
+}
+
+/// Sends what fits of `buf` without waiting, telling the kernel that more follows
+/// (`MSG_MORE`, Linux): a download's last bytes then wait, unsent, for the FIN that shutting
+/// the connection down adds to them, and the two leave in one segment. The client is woken
+/// once for its data and the end of it, and one segment fewer crosses the network. The
+/// caller shuts the connection down next; any later send without the flag sends them too.
+/// `None` elsewhere, and when the socket's buffer is full.
+#[cfg_attr(not(any(feature = "tokio", feature = "async-std")), allow(dead_code))]
+pub(crate) fn send_before_shutdown(
+    socket: impl rustix::fd::AsFd,
+    buf: &[u8],
+) -> Option<io::Result<usize>> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    return send_now(|| rustix::net::send(&socket, buf, SEND_NOW | rustix::net::SendFlags::MORE));
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let _ = (socket, buf);
+        None
+    }
 }
 
 /// Makes the kernel acknowledge what `socket` received at once, not after the delayed

@@ -12,7 +12,8 @@ use tokio::io::AsyncWrite as TokioWrite;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Handle;
 
-use super::{acknowledge_now, peek_unread, Conn, Listener, Runtime, Timer, Unread};
+use super::{acknowledge_now, peek_unread, send_before_shutdown, send_now, SEND_NOW};
+use super::{Conn, Listener, Runtime, Timer, Unread};
 use crate::pool::BlockingPool;
 use crate::storage::BoxFuture;
 
@@ -32,23 +33,6 @@ impl TokioRuntime {
 }
 
 struct TokioConn(TcpStream);
-
-/// Sends without waiting, and without `SIGPIPE` on a connection the peer closed.
-const SEND_NOW: rustix::net::SendFlags =
-    rustix::net::SendFlags::DONTWAIT.union(rustix::net::SendFlags::NOSIGNAL);
-
-/// Runs a non-blocking send (retried when interrupted); `None` when the socket's buffer is
-/// full, and the caller waits through tokio.
-fn send_now(mut send: impl FnMut() -> rustix::io::Result<usize>) -> Option<io::Result<usize>> {
-    loop {
-        match send() {
-            Ok(n) => return Some(Ok(n)),
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(rustix::io::Errno::AGAIN) => return None,
-            Err(e) => return Some(Err(e.into())),
-        }
-    }
-}
 
 impl AsyncRead for TokioConn {
     /// Readiness plus `try_read` rather than tokio's `poll_read`: that one treats a short read
@@ -128,6 +112,10 @@ impl Conn for TokioConn {
 
     fn acknowledge_now(&self) {
         acknowledge_now(&self.0)
+    }
+
+    fn send_before_shutdown(&self, buf: &[u8]) -> Option<io::Result<usize>> {
+        send_before_shutdown(&self.0, buf)
     }
 
     fn into_std(self: Box<Self>) -> io::Result<StdStream> {
