@@ -719,7 +719,8 @@ async fn run(
                 return local::send(env, slot, stream, source, progress).await;
             }
             let chunk = fitted(plain_chunk, size);
-            let result = send_plain(&mut stream, source, size, chunk, &mut progress).await;
+            let last_at = size.filter(|_| !paced);
+            let result = send_plain(&mut stream, source, last_at, chunk, &mut progress).await;
             (Some(stream), result)
         }
         JobKind::Send { source, skip, .. } => {
@@ -773,9 +774,10 @@ fn fitted(chunk: usize, size: Option<u64>) -> usize {
 }
 
 /// Plain download: read the next chunk from storage while the previous one is written. The
-/// chunk that brings the bytes sent to the file's `size` (the whole file's, as storage gave
-/// it) is its last, and waits for the FIN (see [`write_chunk`]); a download from a REST
-/// offset never gets there, and ends as before, its FIN in a segment of its own.
+/// chunk that brings the bytes sent to exactly `size` is the last, and is sent to leave with
+/// the FIN (see [`write_chunk`]). `size` is the whole file's, as storage gave it, and `None`
+/// for a paced transfer: a download from a REST offset, and a paced one, end as before, their
+/// FIN in a segment of its own.
 async fn send_plain(
     stream: &mut Stream,
     mut source: Box<dyn FileRead>,
@@ -789,7 +791,7 @@ async fn send_plain(
     let mut next = vec![0; chunk];
     let mut total = 0u64;
     while n > 0 {
-        let last = size.is_some_and(|size| total + n as u64 >= size);
+        let last = size == Some(total + n as u64);
         let write = write_chunk(stream, &current[..n], last);
         let (written, (buf, read)) = zip(write, source.read(next)).await;
         written.map_err(|e| data_failure(&e))?;
@@ -804,8 +806,9 @@ async fn send_plain(
 
 /// Writes `bytes` of a download; its `last` bytes, on a plain connection, as bytes the FIN
 /// follows ([`Conn::send_before_shutdown`]): the connection is shut down right after the
-/// transfer, and they leave in one segment with the FIN. A file that grows past its size
-/// meanwhile loses nothing: its next bytes are sent as usual, and these with them.
+/// transfer, and a last piece smaller than a segment leaves with the FIN. A file that grew
+/// past its size meanwhile loses nothing: its next bytes are sent as usual, and these with
+/// them.
 async fn write_chunk(stream: &mut Stream, bytes: &[u8], last: bool) -> io::Result<()> {
     let sent = match stream {
         Stream::Plain(conn) if last => conn.send_before_shutdown(bytes).transpose()?,

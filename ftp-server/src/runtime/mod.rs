@@ -43,14 +43,19 @@ pub(crate) trait Conn: AsyncRead + AsyncWrite + Send + Unpin + 'static {
     fn send_before_shutdown(&self, buf: &[u8]) -> Option<io::Result<usize>>;
 }
 
-/// Sends without waiting, and without `SIGPIPE` on a connection the peer closed.
-#[cfg_attr(not(any(feature = "tokio", feature = "async-std")), allow(dead_code))]
+/// Sends without waiting, and without `SIGPIPE` on a connection the peer closed (Apple's
+/// systems have no such flag; Rust programs ignore `SIGPIPE` there by default).
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+#[cfg(not(target_vendor = "apple"))]
 pub(crate) const SEND_NOW: rustix::net::SendFlags =
     rustix::net::SendFlags::DONTWAIT.union(rustix::net::SendFlags::NOSIGNAL);
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+#[cfg(target_vendor = "apple")]
+pub(crate) const SEND_NOW: rustix::net::SendFlags = rustix::net::SendFlags::DONTWAIT;
 
 /// Runs a non-blocking send (retried when interrupted); `None` when the socket's buffer is
 /// full.
-#[cfg_attr(not(any(feature = "tokio", feature = "async-std")), allow(dead_code))]
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))]
 pub(crate) fn send_now(
     mut send: impl FnMut() -> rustix::io::Result<usize>,
 ) -> Option<io::Result<usize>> {
@@ -65,18 +70,24 @@ pub(crate) fn send_now(
 }
 
 /// Sends what fits of `buf` without waiting, telling the kernel that more follows
-/// (`MSG_MORE`, Linux): a download's last bytes then wait, unsent, for the FIN that shutting
-/// the connection down adds to them, and the two leave in one segment. The client is woken
-/// once for its data and the end of it, and one segment fewer crosses the network. The
-/// caller shuts the connection down next; any later send without the flag sends them too.
-/// `None` elsewhere, and when the socket's buffer is full.
+/// (`MSG_MORE`, Linux). Sent as a download's last bytes, right before the connection is
+/// shut down: a last piece smaller than a segment then waits for the FIN that the shutdown
+/// adds to it, and the two leave in one segment, so the client is woken once for its data
+/// and the end of it, and one segment fewer crosses the network. The kernel holds such a
+/// piece only until something else sends it (the shutdown, a send without the flag, an
+/// acknowledgement of earlier bytes, or its probe timer, 200 ms at least): nothing is lost
+/// or held for long when no shutdown follows, and a larger download's tail may leave before
+/// its FIN as before. `None` elsewhere, and when the socket's buffer is full.
 #[cfg_attr(not(any(feature = "tokio", feature = "async-std")), allow(dead_code))]
 pub(crate) fn send_before_shutdown(
     socket: impl rustix::fd::AsFd,
     buf: &[u8],
 ) -> Option<io::Result<usize>> {
     #[cfg(any(target_os = "linux", target_os = "android"))]
-    return send_now(|| rustix::net::send(&socket, buf, SEND_NOW | rustix::net::SendFlags::MORE));
+    {
+        let more = SEND_NOW | rustix::net::SendFlags::MORE;
+        send_now(|| rustix::net::send(&socket, buf, more))
+    }
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
     {
         let _ = (socket, buf);
