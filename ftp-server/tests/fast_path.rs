@@ -1,7 +1,8 @@
 //! Plain binary transfers of local files (TYPE I, MODE S, no TLS): the blocking-pool fast
 //! path, and the async path that serves them beyond `Server::pool_transfers`. Under both
 //! runtimes: byte-exact both ways and from a REST offset, STAT progress from the pool, ABOR
-//! stopping a download mid-way, a small download's replies in one segment.
+//! stopping a download mid-way, a small download's replies in one segment, and its bytes in
+//! one segment with the end of the stream.
 
 mod support;
 

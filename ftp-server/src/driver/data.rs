@@ -775,9 +775,9 @@ fn fitted(chunk: usize, size: Option<u64>) -> usize {
 
 /// Plain download: read the next chunk from storage while the previous one is written. The
 /// chunk that brings the bytes sent to exactly `size` is the last, and is sent to leave with
-/// the FIN (see [`write_chunk`]). `size` is the whole file's, as storage gave it, and `None`
-/// for a paced transfer: a download from a REST offset, and a paced one, end as before, their
-/// FIN in a segment of its own.
+/// the FIN (see [`write_chunk`]). `size` is the whole file's, as storage gave it; the caller
+/// passes `None` for a paced transfer. A paced download, and one from a REST offset (which
+/// never reaches the whole file's size), end as before, their FIN in a segment of its own.
 async fn send_plain(
     stream: &mut Stream,
     mut source: Box<dyn FileRead>,
