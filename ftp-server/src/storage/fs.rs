@@ -13,6 +13,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::cached_open;
+use super::dir_sync::DirectorySyncs;
 use super::writeback::{start_writeback, EarlyWriteback};
 use super::{
     perm_fact, storage_error, timestamp, BoxFuture, DirEntry, DirLister, Download, FileKind,
@@ -61,7 +62,9 @@ pub(crate) const TEMP_PREFIX: &str = ".ftpd-upload-";
 ///
 /// While a synced upload arrives, the kernel is asked after every megabyte to start writing
 /// it to disk (Linux, `sync_file_range(2)`), so the final `fsync` waits only for the last of
-/// it rather than for the whole file.
+/// it rather than for the whole file. After the rename, the directory is `fsync`ed too, so
+/// that a crash cannot undo the rename; uploads that finish together into one directory share
+/// those syncs (see `storage/dir_sync.rs`).
 ///
 /// With [`FsStorage::sync_uploads`]`(false)` the `fsync`s are skipped: `226` then means the
 /// bytes are in the operating system's cache, not on disk.
@@ -872,7 +875,7 @@ impl FsWriter {
             }
             if self.sync {
                 if let Some(dir) = self.target.parent() {
-                    File::open(dir)?.sync_all()?;
+                    DirectorySyncs::shared().sync(dir, |dir| File::open(dir)?.sync_all())?;
                 }
             }
             io::Result::Ok(())

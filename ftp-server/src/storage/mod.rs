@@ -43,6 +43,7 @@ pub use ftp_proto::Timestamp;
 use crate::pool::BlockingPool;
 
 mod cached_open;
+mod dir_sync;
 mod fs;
 mod layer;
 mod memory;
