@@ -1,19 +1,23 @@
 //! Group commit of directory `fsync`s: one sync of a directory makes durable every rename
-//! into it that was done before the sync began.
+//! into it that was done before the sync began (on Linux, `fsync` acts on the directory, not
+//! on the descriptor it is called through).
 //!
 //! A synced upload ([`FsStorage`](super::FsStorage)'s default) is renamed into place, then its
 //! directory is `fsync`ed, so that a crash cannot lose the rename after `226` was sent. With
 //! many uploads into one directory, each would sync the directory on its own, and the disk
-//! would commit its journal once per upload. [`DirectorySyncs::sync`] shares the work instead:
+//! would commit its metadata once per upload. [`DirectorySyncs::sync`] shares the work
+//! instead, in rounds:
 //!
-//! * when no sync of the directory is running, the caller runs one at once;
-//! * when one is running, the caller joins the *next* round, which starts as soon as the
-//!   running one ends, run by one of the callers that joined it. A round starts after each of
-//!   its callers arrived, so after each of their renames: it covers them all.
+//! * at most one round of a directory runs at a time;
+//! * a caller joins the directory's *next* round, which starts once no round runs (at once,
+//!   when none does), run by one of the callers that joined it. A round starts after each
+//!   of its callers arrived, so after each of their renames: it covers them all.
 //!
-//! Every caller gets its own round's result: a caller whose round failed gets the error,
-//! even when a later round succeeds (an error `fsync` reports once must not be lost).
-//! A directory is tracked only while some caller waits on it.
+//! Every caller gets its own round's result. When a round fails, the round waiting behind
+//! it fails too, without running: its callers arrived while the failed sync ran, and their
+//! renames may have been in the writes it failed, an error the kernel reports once. Callers
+//! arriving later start a new round. A directory is tracked only while callers wait on it
+//! or sync it.
 
 use std::collections::HashMap;
 use std::io;
@@ -92,8 +96,10 @@ impl DirectorySyncs {
     }
 
     /// Returns once a sync of `dir` that began after this call was made has ended, with that
-    /// sync's result. `sync_dir` performs one sync; it runs on the calling thread, or on
-    /// another caller's, which waits (blocking) meanwhile.
+    /// sync's result (or the error of the round before it, see the module documentation).
+    /// `sync_dir` performs one sync. Each round runs the `sync_dir` of exactly one of its
+    /// callers, on that caller's thread; the other callers block until it ends, and their
+    /// `sync_dir` is dropped unrun.
     pub(crate) fn sync(
         &self,
         dir: &Path,
@@ -169,29 +175,38 @@ impl DirGroup {
     }
 
     /// Runs `round`, records its outcome and wakes the callers waiting on it (and those of
-    /// the next round, one of which runs it). A panicking `sync_dir` ends the round failed.
+    /// the next round, which one of them runs, or which fails with this one). A panicking
+    /// `sync_dir` ends the round failed.
     fn run(&self, round: &Round, sync_dir: impl FnOnce() -> io::Result<()>) -> io::Result<()> {
-        struct EndRound<'a> {
-            group: &'a DirGroup,
-            round: &'a Round,
-        }
-        impl Drop for EndRound<'_> {
-            fn drop(&mut self) {
-                let mut state = lock(&self.group.state);
-                let _ = self.round.outcome.set(Outcome::Failed {
-                    os_code: None,
-                    kind: io::ErrorKind::Other,
-                    message: "directory sync panicked".into(),
-                });
-                state.running = false;
-                self.group.round_ended.notify_all();
-            }
-        }
         let end = EndRound { group: self, round };
         let result = sync_dir();
         let _ = round.outcome.set(Outcome::of(&result));
         drop(end);
         result
+    }
+}
+
+/// Ends a round when dropped, on return or unwind.
+struct EndRound<'a> {
+    group: &'a DirGroup,
+    round: &'a Round,
+}
+
+impl Drop for EndRound<'_> {
+    fn drop(&mut self) {
+        let mut state = lock(&self.group.state);
+        let _ = self.round.outcome.set(Outcome::Failed {
+            os_code: None,
+            kind: io::ErrorKind::Other,
+            message: "directory sync panicked".into(),
+        });
+        if let Some(failure @ Outcome::Failed { .. }) = self.round.outcome.get() {
+            if let Some(next) = state.next.take() {
+                let _ = next.outcome.set(failure.clone());
+            }
+        }
+        state.running = false;
+        self.group.round_ended.notify_all();
     }
 }
 
@@ -205,151 +220,248 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::mpsc;
     use std::thread;
-    use std::time::Duration;
+    use std::time::{Duration, Instant};
 
-    /// A sync that blocks until the test releases it, reporting when it starts.
+    const PATIENCE: Duration = Duration::from_secs(10);
+
+    /// What a gated sync does once the test releases it.
+    enum Release {
+        Return(io::Result<()>),
+        Panic,
+    }
+
+    /// Syncs that block until the test releases them, reporting when one starts.
     struct Gate {
-        started: mpsc::Sender<()>,
-        release: Mutex<mpsc::Receiver<io::Result<()>>>,
+        started: Mutex<mpsc::Sender<()>>,
+        release: Mutex<mpsc::Receiver<Release>>,
         runs: AtomicUsize,
     }
 
     impl Gate {
         fn run(&self) -> io::Result<()> {
             self.runs.fetch_add(1, Ordering::SeqCst);
-            self.started.send(()).unwrap();
-            lock(&self.release)
-                .recv_timeout(Duration::from_secs(10))
-                .expect("the test releases every sync")
-        }
-    }
-
-    fn gate() -> (Arc<Gate>, mpsc::Receiver<()>, mpsc::Sender<io::Result<()>>) {
-        let (started, started_rx) = mpsc::channel();
-        let (release_tx, release) = mpsc::channel();
-        let gate = Arc::new(Gate {
-            started,
-            release: Mutex::new(release),
-            runs: AtomicUsize::new(0),
-        });
-        (gate, started_rx, release_tx)
-    }
-
-    /// A thread syncing `dir` with `gate`.
-    fn spawn_sync(
-        syncs: &Arc<DirectorySyncs>,
-        gate: &Arc<Gate>,
-        dir: &'static str,
-    ) -> thread::JoinHandle<io::Result<()>> {
-        let (syncs, gate) = (syncs.clone(), gate.clone());
-        thread::spawn(move || syncs.sync(Path::new(dir), |_| gate.run()))
-    }
-
-    /// Waits (10 s at most) until `n` callers have joined the next round of `dir`.
-    fn until_next_round_has(syncs: &DirectorySyncs, dir: &Path, n: usize) {
-        for _ in 0..1000 {
-            let group = lock(&syncs.dirs).get(dir).map(|(group, _)| group.clone());
-            let joined = group.and_then(|group| {
-                let state = lock(&group.state);
-                // The state holds one reference, each caller of the round one.
-                state.next.as_ref().map(|next| Arc::strong_count(next) - 1)
-            });
-            if joined == Some(n) {
-                return;
+            lock(&self.started).send(()).unwrap();
+            let release = lock(&self.release).recv_timeout(PATIENCE);
+            match release.expect("the test releases every sync") {
+                Release::Return(result) => result,
+                Release::Panic => panic!("the disk is on fire"),
             }
-            thread::sleep(Duration::from_millis(10));
         }
-        panic!("callers never joined the next round");
+    }
+
+    /// The directory table under test, a gate, and the ends of the gate's channels.
+    struct Bench {
+        syncs: Arc<DirectorySyncs>,
+        gate: Arc<Gate>,
+        started: mpsc::Receiver<()>,
+        release: mpsc::Sender<Release>,
+    }
+
+    impl Bench {
+        fn new() -> Self {
+            let (started_tx, started) = mpsc::channel();
+            let (release, release_rx) = mpsc::channel();
+            let gate = Arc::new(Gate {
+                started: Mutex::new(started_tx),
+                release: Mutex::new(release_rx),
+                runs: AtomicUsize::new(0),
+            });
+            Self {
+                syncs: Arc::default(),
+                gate,
+                started,
+                release,
+            }
+        }
+
+        /// A thread syncing `dir` through the gate.
+        fn caller(&self, dir: &'static str) -> Caller {
+            let (syncs, gate) = (self.syncs.clone(), self.gate.clone());
+            let (done, result) = mpsc::channel();
+            let thread = thread::spawn(move || {
+                let _ = done.send(syncs.sync(Path::new(dir), |_| gate.run()));
+            });
+            Caller { result, thread }
+        }
+
+        /// Waits until a gated sync has started.
+        fn until_a_sync_starts(&self) {
+            self.started.recv_timeout(PATIENCE).expect("a sync starts");
+        }
+
+        fn release(&self, release: Release) {
+            self.release.send(release).unwrap();
+        }
+
+        fn release_with_os_error(&self, code: i32) {
+            self.release(Release::Return(Err(io::Error::from_raw_os_error(code))));
+        }
+
+        fn runs(&self) -> usize {
+            self.gate.runs.load(Ordering::SeqCst)
+        }
+
+        /// Waits until `n` callers have joined the next round of `dir`.
+        fn until_next_round_has(&self, dir: &str, n: usize) {
+            let deadline = Instant::now() + PATIENCE;
+            while Instant::now() < deadline {
+                let group = lock(&self.syncs.dirs)
+                    .get(Path::new(dir))
+                    .map(|(group, _)| group.clone());
+                let joined = group.and_then(|group| {
+                    let state = lock(&group.state);
+                    // The state holds one reference, each caller of the round one.
+                    state.next.as_ref().map(|next| Arc::strong_count(next) - 1)
+                });
+                if joined == Some(n) {
+                    return;
+                }
+                thread::sleep(Duration::from_millis(5));
+            }
+            panic!("callers never joined the next round");
+        }
+    }
+
+    /// A caller's thread and the channel its result comes back on.
+    struct Caller {
+        result: mpsc::Receiver<io::Result<()>>,
+        thread: thread::JoinHandle<()>,
+    }
+
+    impl Caller {
+        /// The caller's result: `None` if its sync panicked. Fails the test if the caller
+        /// is still waiting after [`PATIENCE`].
+        fn result(self) -> Option<io::Result<()>> {
+            let result = match self.result.recv_timeout(PATIENCE) {
+                Ok(result) => Some(result),
+                Err(mpsc::RecvTimeoutError::Disconnected) => None,
+                Err(mpsc::RecvTimeoutError::Timeout) => panic!("a caller never returned"),
+            };
+            let _ = self.thread.join();
+            result
+        }
+
+        fn os_error(self) -> Option<i32> {
+            let result = self.result().expect("the caller's sync did not panic");
+            result.err().and_then(|e| e.raw_os_error())
+        }
     }
 
     #[test]
     fn callers_arriving_during_a_sync_share_the_next_one() {
-        let syncs = Arc::new(DirectorySyncs::default());
-        let dir = Path::new("/d");
-        let (gate, started, release) = gate();
-        let first = spawn_sync(&syncs, &gate, "/d");
-        started.recv_timeout(Duration::from_secs(10)).unwrap();
-        let later: Vec<_> = (0..5).map(|_| spawn_sync(&syncs, &gate, "/d")).collect();
-        until_next_round_has(&syncs, dir, 5);
-        release.send(Ok(())).unwrap();
-        first.join().unwrap().unwrap();
-        started.recv_timeout(Duration::from_secs(10)).unwrap();
-        release.send(Ok(())).unwrap();
+        let bench = Bench::new();
+        let first = bench.caller("/d");
+        bench.until_a_sync_starts();
+        let later: Vec<_> = (0..5).map(|_| bench.caller("/d")).collect();
+        bench.until_next_round_has("/d", 5);
+        bench.release(Release::Return(Ok(())));
+        assert_eq!(first.os_error(), None);
+        bench.until_a_sync_starts();
+        bench.release(Release::Return(Ok(())));
         for caller in later {
-            caller.join().unwrap().unwrap();
+            assert_eq!(caller.os_error(), None);
         }
-        assert_eq!(
-            gate.runs.load(Ordering::SeqCst),
-            2,
-            "one round for the five"
-        );
-        assert_eq!(syncs.tracked(), 0, "the directory is forgotten");
-    }
-
-    #[test]
-    fn a_failed_round_fails_its_callers_though_the_next_one_succeeds() {
-        let syncs = Arc::new(DirectorySyncs::default());
-        let dir = Path::new("/d");
-        let (gate, started, release) = gate();
-        let first = spawn_sync(&syncs, &gate, "/d");
-        started.recv_timeout(Duration::from_secs(10)).unwrap();
-        let second = spawn_sync(&syncs, &gate, "/d");
-        until_next_round_has(&syncs, dir, 1);
-        release.send(Err(io::Error::from_raw_os_error(5))).unwrap();
-        let failed = first.join().unwrap().unwrap_err();
-        assert_eq!(failed.raw_os_error(), Some(5));
-        started.recv_timeout(Duration::from_secs(10)).unwrap();
-        release.send(Ok(())).unwrap();
-        second.join().unwrap().unwrap();
+        assert_eq!(bench.runs(), 2, "one round for the five");
+        assert_eq!(bench.syncs.tracked(), 0, "the directory is forgotten");
     }
 
     #[test]
     fn a_caller_never_takes_a_round_that_began_before_it_arrived() {
-        // The second caller arrives while the first round runs; it must not return with
-        // that round's outcome, though it succeeds: a second round has to run.
-        let syncs = Arc::new(DirectorySyncs::default());
-        let (gate, started, release) = gate();
-        let first = spawn_sync(&syncs, &gate, "/d");
-        started.recv_timeout(Duration::from_secs(10)).unwrap();
-        let second = spawn_sync(&syncs, &gate, "/d");
-        until_next_round_has(&syncs, Path::new("/d"), 1);
-        release.send(Ok(())).unwrap();
-        first.join().unwrap().unwrap();
-        started
-            .recv_timeout(Duration::from_secs(10))
-            .expect("a second round starts for the caller that arrived during the first");
-        release.send(Err(io::Error::from_raw_os_error(28))).unwrap();
-        assert_eq!(second.join().unwrap().unwrap_err().raw_os_error(), Some(28));
+        let bench = Bench::new();
+        let first = bench.caller("/d");
+        bench.until_a_sync_starts();
+        let second = bench.caller("/d");
+        bench.until_next_round_has("/d", 1);
+        bench.release(Release::Return(Ok(())));
+        assert_eq!(first.os_error(), None);
+        bench.until_a_sync_starts();
+        bench.release_with_os_error(28);
+        assert_eq!(second.os_error(), Some(28), "the second round's own result");
+    }
+
+    #[test]
+    fn every_caller_of_a_failed_round_gets_its_error_and_later_ones_do_not() {
+        let bench = Bench::new();
+        let first = bench.caller("/d");
+        bench.until_a_sync_starts();
+        let round: Vec<_> = (0..3).map(|_| bench.caller("/d")).collect();
+        bench.until_next_round_has("/d", 3);
+        bench.release(Release::Return(Ok(())));
+        assert_eq!(first.os_error(), None);
+        bench.until_a_sync_starts();
+        bench.release_with_os_error(5);
+        for caller in round {
+            assert_eq!(caller.os_error(), Some(5));
+        }
+        let later = bench.caller("/d");
+        bench.until_a_sync_starts();
+        bench.release(Release::Return(Ok(())));
+        assert_eq!(later.os_error(), None, "a later round is not failed");
+        assert_eq!(bench.runs(), 3);
+    }
+
+    #[test]
+    fn a_failed_round_fails_the_round_waiting_behind_it() {
+        let bench = Bench::new();
+        let first = bench.caller("/d");
+        bench.until_a_sync_starts();
+        let waiting: Vec<_> = (0..2).map(|_| bench.caller("/d")).collect();
+        bench.until_next_round_has("/d", 2);
+        bench.release_with_os_error(5);
+        assert_eq!(first.os_error(), Some(5));
+        for caller in waiting {
+            assert_eq!(caller.os_error(), Some(5));
+        }
+        assert_eq!(bench.runs(), 1, "the waiting round does not run");
+        assert_eq!(bench.syncs.tracked(), 0);
+    }
+
+    #[test]
+    fn a_panicking_sync_fails_every_caller_of_its_round() {
+        let bench = Bench::new();
+        let first = bench.caller("/d");
+        bench.until_a_sync_starts();
+        let round: Vec<_> = (0..2).map(|_| bench.caller("/d")).collect();
+        bench.until_next_round_has("/d", 2);
+        bench.release(Release::Return(Ok(())));
+        assert_eq!(first.os_error(), None);
+        bench.until_a_sync_starts();
+        bench.release(Release::Panic);
+        let results: Vec<_> = round.into_iter().map(Caller::result).collect();
+        assert_eq!(
+            results.iter().filter(|r| r.is_none()).count(),
+            1,
+            "one ran it"
+        );
+        let told = results
+            .into_iter()
+            .flatten()
+            .next()
+            .expect("the other waited");
+        assert_eq!(told.unwrap_err().to_string(), "directory sync panicked");
+        assert_eq!(bench.syncs.tracked(), 0, "the directory is forgotten");
+        let later = bench.caller("/d");
+        bench.until_a_sync_starts();
+        bench.release(Release::Return(Ok(())));
+        assert_eq!(later.os_error(), None, "a later round runs");
     }
 
     #[test]
     fn directories_do_not_wait_for_each_other() {
-        let syncs = Arc::new(DirectorySyncs::default());
-        let (gate, started, release) = gate();
-        let blocked = spawn_sync(&syncs, &gate, "/a");
-        started.recv_timeout(Duration::from_secs(10)).unwrap();
+        let bench = Bench::new();
+        let blocked = bench.caller("/a");
+        bench.until_a_sync_starts();
         let mut seen = None;
-        syncs
+        bench
+            .syncs
             .sync(Path::new("/b"), |dir| {
                 seen = Some(dir.to_path_buf());
                 Ok(())
             })
             .unwrap();
         assert_eq!(seen.as_deref(), Some(Path::new("/b")));
-        release.send(Ok(())).unwrap();
-        blocked.join().unwrap().unwrap();
-        assert_eq!(syncs.tracked(), 0);
-    }
-
-    #[test]
-    fn a_panicking_sync_fails_its_round_and_frees_the_directory() {
-        let syncs = DirectorySyncs::default();
-        let dir = Path::new("/d");
-        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            syncs.sync(dir, |_| panic!("disk on fire"))
-        }));
-        assert!(panicked.is_err());
-        assert_eq!(syncs.tracked(), 0, "the directory is forgotten");
-        syncs.sync(dir, |_| Ok(())).expect("a later round runs");
+        bench.release(Release::Return(Ok(())));
+        assert_eq!(blocked.os_error(), None);
+        assert_eq!(bench.syncs.tracked(), 0);
     }
 }

@@ -857,8 +857,10 @@ impl FsWriter {
     }
 
     /// Writes `last`, fsyncs (when enabled), then renames to make the upload visible, unless
-    /// `gate` was closed first (the commit was dropped): then, as on any failure, the upload
-    /// is discarded instead.
+    /// `gate` was closed first (the commit was dropped): then, as on any failure before the
+    /// rename, the upload is discarded instead. When the directory's sync fails after the
+    /// rename, the error is returned but the file stays: its bytes are on disk, only its name
+    /// may not survive a crash, and nothing else is left to remove.
     fn finish(mut self, last: &[u8], gate: &CommitGate) -> Result<(), StorageError> {
         let result = (|| {
             let mut file = self
@@ -873,6 +875,9 @@ impl FsWriter {
             if !gate.pass(|| fs::rename(&self.temp, &self.target))? {
                 return Err(io::Error::from(io::ErrorKind::Interrupted));
             }
+            // STOU's placeholder is the target, now replaced by the upload: a failure from
+            // here on must not remove it.
+            self.placeholder = None;
             if self.sync {
                 if let Some(dir) = self.target.parent() {
                     DirectorySyncs::shared().sync(dir, |dir| File::open(dir)?.sync_all())?;
