@@ -297,6 +297,32 @@ mod tests {
             self.release(Release::Return(Err(io::Error::from_raw_os_error(code))));
         }
 
+        /// A caller whose sync runs, and `n` callers that joined the round behind it.
+        fn behind_a_running_round(&self, n: usize) -> (Caller, Vec<Caller>) {
+            let first = self.caller("/d");
+            self.until_a_sync_starts();
+            let behind = (0..n).map(|_| self.caller("/d")).collect();
+            self.until_next_round_has("/d", n);
+            (first, behind)
+        }
+
+        /// `n` callers whose round has started after the one before it succeeded.
+        fn in_a_second_round(&self, n: usize) -> Vec<Caller> {
+            let (first, behind) = self.behind_a_running_round(n);
+            self.release(Release::Return(Ok(())));
+            assert_eq!(first.os_error(), None);
+            self.until_a_sync_starts();
+            behind
+        }
+
+        /// Asserts that a caller arriving now gets a round of its own, and its success.
+        fn a_new_round_succeeds(&self) {
+            let later = self.caller("/d");
+            self.until_a_sync_starts();
+            self.release(Release::Return(Ok(())));
+            assert_eq!(later.os_error(), None, "a later round runs and succeeds");
+        }
+
         fn runs(&self) -> usize {
             self.gate.runs.load(Ordering::SeqCst)
         }
@@ -350,13 +376,7 @@ mod tests {
     #[test]
     fn callers_arriving_during_a_sync_share_the_next_one() {
         let bench = Bench::new();
-        let first = bench.caller("/d");
-        bench.until_a_sync_starts();
-        let later: Vec<_> = (0..5).map(|_| bench.caller("/d")).collect();
-        bench.until_next_round_has("/d", 5);
-        bench.release(Release::Return(Ok(())));
-        assert_eq!(first.os_error(), None);
-        bench.until_a_sync_starts();
+        let later = bench.in_a_second_round(5);
         bench.release(Release::Return(Ok(())));
         for caller in later {
             assert_eq!(caller.os_error(), None);
@@ -368,45 +388,29 @@ mod tests {
     #[test]
     fn a_caller_never_takes_a_round_that_began_before_it_arrived() {
         let bench = Bench::new();
-        let first = bench.caller("/d");
-        bench.until_a_sync_starts();
-        let second = bench.caller("/d");
-        bench.until_next_round_has("/d", 1);
-        bench.release(Release::Return(Ok(())));
-        assert_eq!(first.os_error(), None);
-        bench.until_a_sync_starts();
+        let second = bench.in_a_second_round(1);
         bench.release_with_os_error(28);
-        assert_eq!(second.os_error(), Some(28), "the second round's own result");
+        for caller in second {
+            assert_eq!(caller.os_error(), Some(28), "the second round's own result");
+        }
     }
 
     #[test]
     fn every_caller_of_a_failed_round_gets_its_error_and_later_ones_do_not() {
         let bench = Bench::new();
-        let first = bench.caller("/d");
-        bench.until_a_sync_starts();
-        let round: Vec<_> = (0..3).map(|_| bench.caller("/d")).collect();
-        bench.until_next_round_has("/d", 3);
-        bench.release(Release::Return(Ok(())));
-        assert_eq!(first.os_error(), None);
-        bench.until_a_sync_starts();
+        let round = bench.in_a_second_round(3);
         bench.release_with_os_error(5);
         for caller in round {
             assert_eq!(caller.os_error(), Some(5));
         }
-        let later = bench.caller("/d");
-        bench.until_a_sync_starts();
-        bench.release(Release::Return(Ok(())));
-        assert_eq!(later.os_error(), None, "a later round is not failed");
+        bench.a_new_round_succeeds();
         assert_eq!(bench.runs(), 3);
     }
 
     #[test]
     fn a_failed_round_fails_the_round_waiting_behind_it() {
         let bench = Bench::new();
-        let first = bench.caller("/d");
-        bench.until_a_sync_starts();
-        let waiting: Vec<_> = (0..2).map(|_| bench.caller("/d")).collect();
-        bench.until_next_round_has("/d", 2);
+        let (first, waiting) = bench.behind_a_running_round(2);
         bench.release_with_os_error(5);
         assert_eq!(first.os_error(), Some(5));
         for caller in waiting {
@@ -419,13 +423,7 @@ mod tests {
     #[test]
     fn a_panicking_sync_fails_every_caller_of_its_round() {
         let bench = Bench::new();
-        let first = bench.caller("/d");
-        bench.until_a_sync_starts();
-        let round: Vec<_> = (0..2).map(|_| bench.caller("/d")).collect();
-        bench.until_next_round_has("/d", 2);
-        bench.release(Release::Return(Ok(())));
-        assert_eq!(first.os_error(), None);
-        bench.until_a_sync_starts();
+        let round = bench.in_a_second_round(2);
         bench.release(Release::Panic);
         let results: Vec<_> = round.into_iter().map(Caller::result).collect();
         assert_eq!(
@@ -440,10 +438,7 @@ mod tests {
             .expect("the other waited");
         assert_eq!(told.unwrap_err().to_string(), "directory sync panicked");
         assert_eq!(bench.syncs.tracked(), 0, "the directory is forgotten");
-        let later = bench.caller("/d");
-        bench.until_a_sync_starts();
-        bench.release(Release::Return(Ok(())));
-        assert_eq!(later.os_error(), None, "a later round runs");
+        bench.a_new_round_succeeds();
     }
 
     #[test]
