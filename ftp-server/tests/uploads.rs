@@ -9,14 +9,23 @@
 //! * REST + STOR (ftplib's `storbinary(..., rest=n)`): the first `n` bytes of the existing file
 //!   are kept and the rest replaced by what arrives: the resumed file is compared byte for byte;
 //! * an upload that will be `fsync`ed has its bytes written out while it arrives (Linux), on
-//!   the blocking-pool path and on the async one, and one that will not is left to the kernel.
+//!   the blocking-pool path and on the async one, and one that will not is left to the kernel;
+//! * an upload's data connection, once the client has ended it, is closed while storage
+//!   commits, not after, and the `226` still waits for the commit.
 
 mod support;
 
+use std::future::Future;
 use std::io::{Read, Write};
+use std::net::Shutdown;
+use std::sync::{Arc, Condvar, Mutex};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use ftp_server::storage::FsStorage;
+use ftp_server::storage::{
+    BoxFuture, FileWrite, FsStorage, Storage, StorageContext, StorageError, StorageLayer,
+    StoreMode, Upload, VirtualPath,
+};
 use support::*;
 
 /// Files below the root that an upload left behind: names starting with `.ftpd-upload-`.
@@ -374,4 +383,168 @@ fn a_synced_upload_is_written_out_while_it_arrives() {
             assert!(server.read("big.bin") == content, "{case}");
         }
     });
+}
+
+/// Holds every upload's commit until the test releases it, and tells the test when one is
+/// waiting.
+#[derive(Default)]
+struct CommitHold {
+    /// (commits waiting, released, the waiting commits' wakers)
+    state: Mutex<(usize, bool, Vec<Waker>)>,
+    arrived: Condvar,
+}
+
+impl CommitHold {
+    /// Resolves once the test has called [`CommitHold::release`].
+    fn wait(self: Arc<Self>) -> impl Future<Output = ()> {
+        let mut counted = false;
+        std::future::poll_fn(move |cx: &mut Context<'_>| {
+            let mut state = self.state.lock().unwrap();
+            if !counted {
+                counted = true;
+                state.0 += 1;
+                self.arrived.notify_all();
+            }
+            if state.1 {
+                return Poll::Ready(());
+            }
+            state.2.push(cx.waker().clone());
+            Poll::Pending
+        })
+    }
+
+    /// Waits (at most 10 s) until a commit is held.
+    fn wait_for_a_commit(&self) {
+        let state = self.state.lock().unwrap();
+        let (state, waited) = self
+            .arrived
+            .wait_timeout_while(state, Duration::from_secs(10), |s| s.0 == 0)
+            .unwrap();
+        assert!(!waited.timed_out(), "no commit within 10 s");
+        drop(state);
+    }
+
+    fn release(&self) {
+        let mut state = self.state.lock().unwrap();
+        state.1 = true;
+        state.2.drain(..).for_each(Waker::wake);
+    }
+}
+
+/// [`FsStorage`] whose uploads commit only once the [`CommitHold`] is released; `bypass`
+/// forwards the file to the server's blocking-pool copy.
+struct HeldCommits {
+    inner: FsStorage,
+    hold: Arc<CommitHold>,
+    bypass: bool,
+}
+
+impl StorageLayer for HeldCommits {
+    fn inner(&self) -> &dyn Storage {
+        &self.inner
+    }
+
+    fn open_write(
+        &self,
+        cx: StorageContext,
+        path: VirtualPath,
+        mode: StoreMode,
+        offset: u64,
+    ) -> BoxFuture<'_, Result<Upload, StorageError>> {
+        Box::pin(async move {
+            let mut upload = self.inner.open_write(cx, path, mode, offset).await?;
+            upload.writer = Box::new(HeldWriter {
+                inner: upload.writer,
+                hold: Arc::clone(&self.hold),
+                bypass: self.bypass,
+            });
+            Ok(upload)
+        })
+    }
+}
+
+struct HeldWriter {
+    inner: Box<dyn FileWrite>,
+    hold: Arc<CommitHold>,
+    bypass: bool,
+}
+
+impl FileWrite for HeldWriter {
+    fn write(&mut self, buf: Vec<u8>) -> BoxFuture<'_, (Vec<u8>, std::io::Result<()>)> {
+        self.inner.write(buf)
+    }
+
+    fn bypass_file(&self) -> Option<&std::fs::File> {
+        self.inner.bypass_file().filter(|_| self.bypass)
+    }
+
+    fn commit(self: Box<Self>) -> BoxFuture<'static, Result<(), StorageError>> {
+        Box::pin(async move {
+            self.hold.wait().await;
+            self.inner.commit().await
+        })
+    }
+
+    fn write_and_commit(
+        self: Box<Self>,
+        last: Vec<u8>,
+    ) -> BoxFuture<'static, Result<(), StorageError>> {
+        Box::pin(async move {
+            self.hold.wait().await;
+            self.inner.write_and_commit(last).await
+        })
+    }
+
+    fn abort(self: Box<Self>) -> BoxFuture<'static, ()> {
+        self.inner.abort()
+    }
+}
+
+/// Once the client has sent the whole file and closed its side, the server closes the data
+/// connection while the commit runs (a slow `fsync`, here held), not after it, so that a
+/// client that waits for that close (Python's ftplib waits for TLS close_notify) is done
+/// with it by the time the file is stored. The `226` still comes only after the commit. On
+/// the async copy path and on the blocking pool's.
+#[test]
+fn an_ended_upload_is_closed_while_it_commits() {
+    for bypass in [false, true] {
+        eprintln!("blocking-pool copy: {bypass}");
+        each_runtime(|rt| {
+            let hold = Arc::new(CommitHold::default());
+            let root = TempDir::new("root");
+            let inner = FsStorage::new(root.path()).unwrap();
+            let storage = HeldCommits {
+                inner,
+                hold: Arc::clone(&hold),
+                bypass,
+            };
+            let server = TestServer::start_on(rt, root, storage, |s| s);
+            let mut ctl = server.login(ALICE);
+            ctl.expect("TYPE I", 200);
+            let mut data = ctl.epsv();
+            ctl.send("STOR held.bin");
+            let opening = ctl.raw_reply();
+            assert!(
+                opening == "125 Data connection already open; transfer starting.\r\n"
+                    || opening == "150 Opening BINARY mode data connection for held.bin.\r\n",
+                "{opening:?}"
+            );
+            let content = pattern(200_000, 9);
+            data.write_all(&content).unwrap();
+            data.shutdown(Shutdown::Write).unwrap();
+
+            hold.wait_for_a_commit();
+            data.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut unexpected = Vec::new();
+            let closed = data.read_to_end(&mut unexpected);
+            hold.release();
+            assert!(
+                matches!(closed, Ok(0)),
+                "the data connection while the commit was held: {closed:?}"
+            );
+            assert_eq!(ctl.raw_reply(), "226 Transfer complete.\r\n");
+            assert_eq!(server.read("held.bin"), content);
+            ctl.expect("QUIT", 221);
+        });
+    }
 }

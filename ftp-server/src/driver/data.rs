@@ -601,7 +601,12 @@ async fn serve(
                 let _ = env.inbox.send(msg).await;
                 match back {
                     Some(back) => stream = back,
-                    None => return,
+                    None => {
+                        // The transfer closed the connection (an upload that ended with
+                        // it) or lost it.
+                        env.report(id, ServerDataEvent::Closed).await;
+                        return;
+                    }
                 }
             }
             Cmd::Close => {
@@ -693,8 +698,8 @@ fn is_plain(params: &TransferParams) -> bool {
         && params.structure == FileStructure::File
 }
 
-/// Runs one transfer; returns the stream (unless it was lost) and the bytes moved over the
-/// data connection.
+/// Runs one transfer; returns the stream (unless the transfer closed it, as an upload that
+/// ended with it does, or lost it) and the bytes moved over the data connection.
 async fn run(
     env: &DataEnv,
     id: DataConnId,
@@ -747,18 +752,20 @@ async fn run(
             .await;
             (Some(stream), result)
         }
-        JobKind::Receive(writer) => {
+        JobKind::Receive(mut writer) => {
             if let Some(slot) = writer.bypass_file().and_then(|_| slot()) {
                 return local::receive(env, slot, stream, writer, progress).await;
             }
-            let result = if plain {
+            let ends_with_stream = job.params.mode == TransferMode::Stream;
+            let received = if plain {
                 let chunk = plain_chunk;
-                receive_plain(env, &mut stream, writer, chunk, &mut progress).await
+                receive_plain(&mut stream, &mut *writer, chunk, &mut progress).await
             } else {
                 let chunk = encoded_chunk;
-                receive_encoded(env, &mut stream, writer, job.params, chunk, &mut progress).await
+                let params = job.params;
+                receive_encoded(&mut stream, &mut *writer, params, chunk, &mut progress).await
             };
-            (Some(stream), result)
+            settle_upload(env, stream, writer, received, ends_with_stream).await
         }
     }
 }
@@ -853,43 +860,64 @@ fn grow_exactly(buf: &mut Vec<u8>, len: usize) {
 /// record's worth.
 const FIRST_FILL: usize = 16 << 10;
 
-/// Plain upload: receive the next chunk while storage writes the previous one; commit at the
-/// end, abort on any failure.
+/// Plain upload: receive the next chunk while storage writes the previous one, until the
+/// stream ends. The last chunk is left for the commit ([`settle_upload`]).
 async fn receive_plain(
-    env: &DataEnv,
     stream: &mut Stream,
-    mut writer: Box<dyn FileWrite>,
+    writer: &mut dyn FileWrite,
     chunk: usize,
     progress: &mut Progress,
-) -> Result<u64, Failure> {
-    let result = async {
-        let (mut current, mut n) = fill_first(stream, chunk)
-            .await
-            .map_err(|e| data_failure(&e))?;
-        // Allocated only once the upload has outgrown one chunk.
-        let mut next = Vec::new();
-        let mut total = 0u64;
-        while n > 0 {
-            total += n as u64;
-            progress.moved(total).await;
-            if n < chunk {
-                // The last chunk: the stream ended. It is written with the commit.
-                current.truncate(n);
-                return Ok(Received {
-                    total,
-                    last: current,
-                });
-            }
-            next.resize(chunk, 0);
-            let ((buf, written), read) = zip(writer.write(current), fill(stream, &mut next)).await;
-            written.map_err(|e| storage_failure(&e))?;
-            n = read.map_err(|e| data_failure(&e))?;
-            current = std::mem::replace(&mut next, buf);
+) -> Result<Received, Failure> {
+    let (mut current, mut n) = fill_first(stream, chunk)
+        .await
+        .map_err(|e| data_failure(&e))?;
+    // Allocated only once the upload has outgrown one chunk.
+    let mut next = Vec::new();
+    let mut total = 0u64;
+    while n > 0 {
+        total += n as u64;
+        progress.moved(total).await;
+        if n < chunk {
+            // The last chunk: the stream ended. It is written with the commit.
+            current.truncate(n);
+            return Ok(Received {
+                total,
+                last: current,
+            });
         }
-        Ok(Received::all_written(total))
+        next.resize(chunk, 0);
+        let ((buf, written), read) = zip(writer.write(current), fill(stream, &mut next)).await;
+        written.map_err(|e| storage_failure(&e))?;
+        n = read.map_err(|e| data_failure(&e))?;
+        current = std::mem::replace(&mut next, buf);
     }
-    .await;
-    finish_upload(env, writer, result).await
+    Ok(Received::all_written(total))
+}
+
+/// Commits the upload `received` describes, or aborts it if it failed, and says whether the
+/// data connection is still there for another transfer.
+///
+/// An upload that ended with its stream (every MODE S upload: the client closes its side to
+/// end the file) leaves the connection nothing more to carry. It is closed at once, while
+/// storage commits, rather than after: a client that waits for the close before it reads
+/// the reply (Python's ftplib waits for the TLS close_notify) is done with it while the
+/// file is synced. The session still answers only once both are done, so the reply follows
+/// the close (RFC 959 §5.2) and says whether the file was stored.
+async fn settle_upload(
+    env: &DataEnv,
+    stream: Stream,
+    writer: Box<dyn FileWrite>,
+    received: Result<Received, Failure>,
+    ended_with_stream: bool,
+) -> (Option<Stream>, Result<u64, Failure>) {
+    match received {
+        Ok(received) if ended_with_stream => {
+            let close = close_gracefully(&env.server.rt, stream);
+            let ((), result) = zip(close, finish_upload(env, writer, Ok(received))).await;
+            (None, result)
+        }
+        received => (Some(stream), finish_upload(env, writer, received).await),
+    }
 }
 
 /// What an upload's data connection delivered: how many bytes, and the last of them, not
@@ -1223,54 +1251,49 @@ impl ReceivePipeline {
     }
 }
 
-/// TYPE A and/or MODE B/C upload: stream → [`ReceivePipeline`] → storage, committed only
-/// when everything decoded cleanly.
+/// TYPE A and/or MODE B/C upload: stream → [`ReceivePipeline`] → storage, until the stream
+/// ends (MODE S) or the EOF marker comes (MODE B, C). What the pipeline still holds is left
+/// for the commit ([`settle_upload`]), which happens only if everything decoded cleanly.
 async fn receive_encoded(
-    env: &DataEnv,
     stream: &mut Stream,
-    mut writer: Box<dyn FileWrite>,
+    writer: &mut dyn FileWrite,
     params: TransferParams,
     chunk: usize,
     progress: &mut Progress,
-) -> Result<u64, Failure> {
-    let result = async {
-        let mut pipeline = ReceivePipeline::new(&params, chunk)?;
-        let mut input = vec![0u8; chunk];
-        let mut total = 0u64;
-        let mut ended = false;
-        while !ended {
-            let n = stream
-                .read(&mut input)
-                .await
-                .map_err(|e| data_failure(&e))?;
-            total += n as u64;
-            progress.moved(total).await;
-            if n == 0 {
-                pipeline.end_of_stream()?;
+) -> Result<Received, Failure> {
+    let mut pipeline = ReceivePipeline::new(&params, chunk)?;
+    let mut input = vec![0u8; chunk];
+    let mut total = 0u64;
+    let mut ended = false;
+    while !ended {
+        let n = stream
+            .read(&mut input)
+            .await
+            .map_err(|e| data_failure(&e))?;
+        total += n as u64;
+        progress.moved(total).await;
+        if n == 0 {
+            pipeline.end_of_stream()?;
+            break;
+        }
+        let mut pos = 0;
+        while !ended && pos < n {
+            let Some((consumed, eof)) = pipeline.decode(&input[pos..n])? else {
                 break;
-            }
-            let mut pos = 0;
-            while !ended && pos < n {
-                let Some((consumed, eof)) = pipeline.decode(&input[pos..n])? else {
-                    break;
-                };
-                (pos, ended) = (pos + consumed, eof);
-                if pipeline.pending.len() >= chunk {
-                    let (mut buf, written) =
-                        writer.write(std::mem::take(&mut pipeline.pending)).await;
-                    written.map_err(|e| storage_failure(&e))?;
-                    buf.clear();
-                    pipeline.pending = buf;
-                }
+            };
+            (pos, ended) = (pos + consumed, eof);
+            if pipeline.pending.len() >= chunk {
+                let (mut buf, written) = writer.write(std::mem::take(&mut pipeline.pending)).await;
+                written.map_err(|e| storage_failure(&e))?;
+                buf.clear();
+                pipeline.pending = buf;
             }
         }
-        Ok(Received {
-            total,
-            last: pipeline.finish(),
-        })
     }
-    .await;
-    finish_upload(env, writer, result).await
+    Ok(Received {
+        total,
+        last: pipeline.finish(),
+    })
 }
 
 #[cfg(test)]

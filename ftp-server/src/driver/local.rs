@@ -171,10 +171,19 @@ pub(super) async fn receive(
         }
     })
     .await;
-    let result = finish_upload(env, writer, result.map(Received::all_written)).await;
+    let received = result.map(Received::all_written);
     match socket {
-        Some(socket) => back_to_stream(env, socket, result),
-        None => (None, result),
+        // The copy read to the end of the stream: the connection, with nothing unread, is
+        // closed before the commit, as `data::settle_upload` does on the async paths.
+        Some(socket) if received.is_ok() => {
+            drop(socket);
+            (None, finish_upload(env, writer, received).await)
+        }
+        Some(socket) => {
+            let result = finish_upload(env, writer, received).await;
+            back_to_stream(env, socket, result)
+        }
+        None => (None, finish_upload(env, writer, received).await),
     }
 }
 
