@@ -478,6 +478,10 @@ impl FileWrite for HeldWriter {
         self.inner.bypass_file().filter(|_| self.bypass)
     }
 
+    fn syncs_on_commit(&self) -> bool {
+        self.bypass && self.inner.syncs_on_commit()
+    }
+
     fn commit(self: Box<Self>) -> BoxFuture<'static, Result<(), StorageError>> {
         Box::pin(async move {
             self.hold.wait().await;
@@ -537,7 +541,9 @@ fn an_ended_upload_is_closed_while_it_commits() {
             data.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
             let mut unexpected = Vec::new();
             let closed = data.read_to_end(&mut unexpected);
+            let silent = ctl.silent_for(Duration::from_millis(200));
             hold.release();
+            assert!(silent, "a reply before the commit");
             assert!(
                 matches!(closed, Ok(0)),
                 "the data connection while the commit was held: {closed:?}"
@@ -547,4 +553,86 @@ fn an_ended_upload_is_closed_while_it_commits() {
             ctl.expect("QUIT", 221);
         });
     }
+}
+
+/// `argv`: port, user, password. One PROT P upload by ftplib's own steps (`storbinary`'s):
+/// prints `UNWRAPPED` once the TLS shutdown of the data connection is done (`unwrap()` waits
+/// for the server's close_notify), then waits for a line on stdin before it reads the reply,
+/// and prints that.
+const UNWRAP_THEN_REPLY: &str = r#"
+import ftplib, ssl, sys
+
+port, user, password = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+f = ftplib.FTP_TLS(context=ctx, timeout=30)
+f.connect("127.0.0.1", port)
+f.login(user, password)
+f.prot_p()
+f.voidcmd("TYPE I")
+conn = f.transfercmd("STOR tls-held.bin")
+conn.sendall(b"z" * 5000)
+conn.unwrap()
+conn.close()
+print("UNWRAPPED", flush=True)
+sys.stdin.readline()
+print(f.getresp(), flush=True)
+f.quit()
+"#;
+
+/// The same over FTPS with Python's ftplib: its TLS shutdown of the data connection, which
+/// waits for the server's close_notify, is done while the commit is held, and the `226`
+/// comes after the commit.
+#[test]
+fn an_ended_tls_upload_is_closed_while_it_commits() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    use std::sync::mpsc;
+
+    require("python3");
+    each_runtime(|rt| {
+        let hold = Arc::new(CommitHold::default());
+        let root = TempDir::new("root");
+        let inner = FsStorage::new(root.path()).unwrap();
+        let storage = HeldCommits {
+            inner,
+            hold: Arc::clone(&hold),
+            bypass: false,
+        };
+        let server = TestServer::start_on(rt, root, storage, |s| s.tls(tls_config()));
+        let script = TempDir::new("py");
+        let path = script.path().join("script.py");
+        std::fs::write(&path, UNWRAP_THEN_REPLY).unwrap();
+        let mut child = Command::new("python3")
+            .arg("-u")
+            .arg(&path)
+            .args([server.port().to_string(), ALICE.0.into(), ALICE.1.into()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (lines, printed) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let _ = lines.send(line.unwrap_or_default());
+            }
+        });
+        let wait = Duration::from_secs(10);
+        let held = std::panic::AssertUnwindSafe(|| hold.wait_for_a_commit());
+        let unwrapped = std::panic::catch_unwind(held).map(|()| printed.recv_timeout(wait));
+        hold.release();
+        let mut stdin = child.stdin.take().unwrap();
+        let _ = stdin.write_all(b"go\n");
+        let reply = printed.recv_timeout(wait);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(
+            matches!(&unwrapped, Ok(Ok(line)) if line == "UNWRAPPED"),
+            "ftplib's TLS shutdown while the commit was held: {unwrapped:?}"
+        );
+        assert_eq!(reply.as_deref(), Ok("226 Transfer complete."));
+        assert_eq!(server.read("tls-held.bin"), vec![b'z'; 5000]);
+    });
 }

@@ -2,6 +2,7 @@
 //! whole life, runs the transfer the session task hands it, closes gracefully (TLS
 //! close_notify, then FIN) and reports everything through the session's inbox.
 
+use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener as StdListener};
@@ -894,15 +895,15 @@ async fn receive_plain(
     Ok(Received::all_written(total))
 }
 
-/// Commits the upload `received` describes, or aborts it if it failed, and says whether the
-/// data connection is still there for another transfer.
+/// Commits the upload `received` describes, or aborts it if it failed; returns the data
+/// connection unless this closed it.
 ///
 /// An upload that ended with its stream (every MODE S upload: the client closes its side to
 /// end the file) leaves the connection nothing more to carry. It is closed at once, while
-/// storage commits, rather than after: a client that waits for the close before it reads
-/// the reply (Python's ftplib waits for the TLS close_notify) is done with it while the
-/// file is synced. The session still answers only once both are done, so the reply follows
-/// the close (RFC 959 §5.2) and says whether the file was stored.
+/// storage commits ([`commit_while_closing`]), rather than after: a client that waits for the
+/// close before it reads the reply (Python's ftplib waits for the TLS close_notify) is done
+/// with it while the file is synced. The session answers only once both are done, so the
+/// reply follows the close (RFC 959 §5.2) and says whether the file was stored.
 async fn settle_upload(
     env: &DataEnv,
     stream: Stream,
@@ -913,8 +914,10 @@ async fn settle_upload(
     match received {
         Ok(received) if ended_with_stream => {
             let close = close_gracefully(&env.server.rt, stream);
-            let ((), result) = zip(close, finish_upload(env, writer, Ok(received))).await;
-            (None, result)
+            (
+                None,
+                commit_while_closing(env, writer, received, close).await,
+            )
         }
         received => (Some(stream), finish_upload(env, writer, received).await),
     }
@@ -946,18 +949,44 @@ pub(super) async fn finish_upload(
     result: Result<Received, Failure>,
 ) -> Result<u64, Failure> {
     match result {
-        Ok(_) if !env.control_caught_up().await => {
-            writer.abort().await;
-            Err(Failure::Data(DataFailure::Other))
-        }
-        Ok(Received { total, last }) => match writer.write_and_commit(last).await {
-            Ok(()) => Ok(total),
-            Err(e) => Err(Failure::Storage(e)),
-        },
+        Ok(received) => commit_received(env.control_caught_up().await, writer, received).await,
         Err(failure) => {
             writer.abort().await;
             Err(failure)
         }
+    }
+}
+
+/// [`finish_upload`] for an upload whose data connection ended with it: the connection is
+/// closed by `close` while storage commits. Whether the session caught up with the control
+/// connection is settled before the close starts, as it was when the close came after the
+/// commit: a client that closes its control connection as soon as it sees the data
+/// connection close still has its upload committed.
+pub(super) async fn commit_while_closing(
+    env: &DataEnv,
+    writer: Box<dyn FileWrite>,
+    received: Received,
+    close: impl Future<Output = ()>,
+) -> Result<u64, Failure> {
+    let caught_up = env.control_caught_up().await;
+    let ((), result) = zip(close, commit_received(caught_up, writer, received)).await;
+    result
+}
+
+/// Commits `received` if the session had caught up with the control connection; aborts it
+/// otherwise (the session is ending).
+async fn commit_received(
+    caught_up: bool,
+    writer: Box<dyn FileWrite>,
+    received: Received,
+) -> Result<u64, Failure> {
+    if !caught_up {
+        writer.abort().await;
+        return Err(Failure::Data(DataFailure::Other));
+    }
+    match writer.write_and_commit(received.last).await {
+        Ok(()) => Ok(received.total),
+        Err(e) => Err(Failure::Storage(e)),
     }
 }
 

@@ -28,7 +28,8 @@ use std::sync::Arc;
 use ftp_proto::server::{DataFailure, StorageErrorKind};
 
 use super::data::{
-    data_failure, finish_upload, storage_failure, DataEnv, Failure, Progress, Received, Stream,
+    commit_while_closing, data_failure, finish_upload, storage_failure, DataEnv, Failure, Progress,
+    Received, Stream,
 };
 use crate::runtime::Conn;
 use crate::storage::writeback::EarlyWriteback;
@@ -135,8 +136,9 @@ pub(super) async fn send(
 }
 
 /// A plain upload into a local file: the socket copied (or spliced, when enabled) into the
-/// file on the blocking pool until the client closes; then the writer commits, or aborts on
-/// any failure. Returns the stream unless it was lost, and the bytes stored.
+/// file on the blocking pool until the client closes; then the socket is closed while the
+/// writer commits, or the writer aborts on any failure. Returns the bytes stored, and the
+/// stream only when the upload failed without losing it.
 pub(super) async fn receive(
     env: &DataEnv,
     slot: PoolSlot,
@@ -171,19 +173,21 @@ pub(super) async fn receive(
         }
     })
     .await;
-    let received = result.map(Received::all_written);
-    match socket {
+    match (socket, result.map(Received::all_written)) {
         // The copy read to the end of the stream: the connection, with nothing unread, is
-        // closed before the commit, as `data::settle_upload` does on the async paths.
-        Some(socket) if received.is_ok() => {
-            drop(socket);
-            (None, finish_upload(env, writer, received).await)
+        // closed while the writer commits, as `data::settle_upload` does on the async paths.
+        (Some(socket), Ok(received)) => {
+            let close = async move { drop(socket) };
+            (
+                None,
+                commit_while_closing(env, writer, received, close).await,
+            )
         }
-        Some(socket) => {
-            let result = finish_upload(env, writer, received).await;
+        (Some(socket), failed) => {
+            let result = finish_upload(env, writer, failed).await;
             back_to_stream(env, socket, result)
         }
-        None => (None, finish_upload(env, writer, received).await),
+        (None, failed) => (None, finish_upload(env, writer, failed).await),
     }
 }
 

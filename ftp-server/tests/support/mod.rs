@@ -595,6 +595,30 @@ impl Ctl {
         }
     }
 
+    /// True when nothing arrives on the control connection for `wait` (nothing was pending
+    /// either); what does arrive is kept for the next reply.
+    pub fn silent_for(&mut self, wait: Duration) -> bool {
+        if !self.pending.is_empty() {
+            return false;
+        }
+        self.stream.set_read_timeout(Some(wait)).unwrap();
+        let mut buf = [0u8; 4096];
+        let silent = match self.stream.read(&mut buf) {
+            Ok(n) => {
+                self.pending.extend_from_slice(&buf[..n]);
+                false
+            }
+            Err(e) => matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+        };
+        self.stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        silent
+    }
+
     /// The next reply's exact bytes, as text (lossy) for readable assertions.
     #[track_caller]
     pub fn raw_reply(&mut self) -> String {
