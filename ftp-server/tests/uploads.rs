@@ -133,14 +133,12 @@ fn abor_during_stor_stores_nothing() {
     }
 }
 
-/// `argv`: port, user, password, the file to upload. Uploads it over PROT P twice: once with
-/// the data connection's socket closed under the TLS layer (no close_notify), once closed
-/// properly; prints each final reply.
-const NO_CLOSE_NOTIFY: &str = r#"
-import ftplib, os, ssl, sys
+/// The start of a Python script, `argv` port, user, password: `f` is an ftplib session logged
+/// in over explicit FTPS, with PROT P and TYPE I.
+const FTPS_SESSION: &str = r#"
+import ftplib, ssl, sys
 
 port, user, password = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-data = open(sys.argv[4], "rb").read()
 ctx = ssl.create_default_context()
 ctx.check_hostname = False
 ctx.verify_mode = ssl.CERT_NONE
@@ -149,6 +147,15 @@ f.connect("127.0.0.1", port)
 f.login(user, password)
 f.prot_p()
 f.voidcmd("TYPE I")
+"#;
+
+/// After [`FTPS_SESSION`], `argv[4]` the file to upload: uploads it twice: once with
+/// the data connection's socket closed under the TLS layer (no close_notify), once closed
+/// properly; prints each final reply.
+const NO_CLOSE_NOTIFY: &str = r#"
+import os
+
+data = open(sys.argv[4], "rb").read()
 
 def final_reply():
     try:
@@ -187,7 +194,8 @@ fn tls_upload_without_close_notify_stores_nothing() {
             ALICE.1.into(),
             source.display().to_string(),
         ];
-        let out = ok(python(NO_CLOSE_NOTIFY, &args, Duration::from_secs(60)));
+        let script = format!("{FTPS_SESSION}{NO_CLOSE_NOTIFY}");
+        let out = ok(python(&script, &args, Duration::from_secs(60)));
         assert_eq!(
             out,
             "CUT 426 Connection closed; transfer aborted.\n\
@@ -463,6 +471,22 @@ impl StorageLayer for HeldCommits {
     }
 }
 
+/// A server over [`HeldCommits`], and the hold of its commits.
+fn held_commits_server(
+    rt: Rt,
+    bypass: bool,
+    configure: impl FnOnce(ftp_server::Server) -> ftp_server::Server,
+) -> (TestServer, Arc<CommitHold>) {
+    let hold = Arc::new(CommitHold::default());
+    let root = TempDir::new("root");
+    let storage = HeldCommits {
+        inner: FsStorage::new(root.path()).unwrap(),
+        hold: Arc::clone(&hold),
+        bypass,
+    };
+    (TestServer::start_on(rt, root, storage, configure), hold)
+}
+
 struct HeldWriter {
     inner: Box<dyn FileWrite>,
     hold: Arc<CommitHold>,
@@ -514,15 +538,7 @@ fn an_ended_upload_is_closed_while_it_commits() {
     for bypass in [false, true] {
         eprintln!("blocking-pool copy: {bypass}");
         each_runtime(|rt| {
-            let hold = Arc::new(CommitHold::default());
-            let root = TempDir::new("root");
-            let inner = FsStorage::new(root.path()).unwrap();
-            let storage = HeldCommits {
-                inner,
-                hold: Arc::clone(&hold),
-                bypass,
-            };
-            let server = TestServer::start_on(rt, root, storage, |s| s);
+            let (server, hold) = held_commits_server(rt, bypass, |s| s);
             let mut ctl = server.login(ALICE);
             ctl.expect("TYPE I", 200);
             let mut data = ctl.epsv();
@@ -555,22 +571,11 @@ fn an_ended_upload_is_closed_while_it_commits() {
     }
 }
 
-/// `argv`: port, user, password. One PROT P upload by ftplib's own steps (`storbinary`'s):
+/// After [`FTPS_SESSION`]: one upload by ftplib's own steps (`storbinary`'s):
 /// prints `UNWRAPPED` once the TLS shutdown of the data connection is done (`unwrap()` waits
 /// for the server's close_notify), then waits for a line on stdin before it reads the reply,
 /// and prints that.
 const UNWRAP_THEN_REPLY: &str = r#"
-import ftplib, ssl, sys
-
-port, user, password = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-ctx = ssl.create_default_context()
-ctx.check_hostname = False
-ctx.verify_mode = ssl.CERT_NONE
-f = ftplib.FTP_TLS(context=ctx, timeout=30)
-f.connect("127.0.0.1", port)
-f.login(user, password)
-f.prot_p()
-f.voidcmd("TYPE I")
 conn = f.transfercmd("STOR tls-held.bin")
 conn.sendall(b"z" * 5000)
 conn.unwrap()
@@ -592,18 +597,10 @@ fn an_ended_tls_upload_is_closed_while_it_commits() {
 
     require("python3");
     each_runtime(|rt| {
-        let hold = Arc::new(CommitHold::default());
-        let root = TempDir::new("root");
-        let inner = FsStorage::new(root.path()).unwrap();
-        let storage = HeldCommits {
-            inner,
-            hold: Arc::clone(&hold),
-            bypass: false,
-        };
-        let server = TestServer::start_on(rt, root, storage, |s| s.tls(tls_config()));
+        let (server, hold) = held_commits_server(rt, false, |s| s.tls(tls_config()));
         let script = TempDir::new("py");
         let path = script.path().join("script.py");
-        std::fs::write(&path, UNWRAP_THEN_REPLY).unwrap();
+        std::fs::write(&path, format!("{FTPS_SESSION}{UNWRAP_THEN_REPLY}")).unwrap();
         let mut child = Command::new("python3")
             .arg("-u")
             .arg(&path)
