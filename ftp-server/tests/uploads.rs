@@ -397,9 +397,17 @@ fn a_synced_upload_is_written_out_while_it_arrives() {
 /// waiting.
 #[derive(Default)]
 struct CommitHold {
-    /// (commits waiting, released, the waiting commits' wakers)
-    state: Mutex<(usize, bool, Vec<Waker>)>,
+    state: Mutex<HoldState>,
     arrived: Condvar,
+}
+
+#[derive(Default)]
+struct HoldState {
+    /// Commits that have reached the hold.
+    arrived: usize,
+    released: bool,
+    /// The held commits' wakers.
+    wakers: Vec<Waker>,
 }
 
 impl CommitHold {
@@ -410,13 +418,13 @@ impl CommitHold {
             let mut state = self.state.lock().unwrap();
             if !counted {
                 counted = true;
-                state.0 += 1;
+                state.arrived += 1;
                 self.arrived.notify_all();
             }
-            if state.1 {
+            if state.released {
                 return Poll::Ready(());
             }
-            state.2.push(cx.waker().clone());
+            state.wakers.push(cx.waker().clone());
             Poll::Pending
         })
     }
@@ -426,7 +434,7 @@ impl CommitHold {
         let state = self.state.lock().unwrap();
         let (state, waited) = self
             .arrived
-            .wait_timeout_while(state, Duration::from_secs(10), |s| s.0 == 0)
+            .wait_timeout_while(state, Duration::from_secs(10), |s| s.arrived == 0)
             .unwrap();
         assert!(!waited.timed_out(), "no commit within 10 s");
         drop(state);
@@ -434,8 +442,8 @@ impl CommitHold {
 
     fn release(&self) {
         let mut state = self.state.lock().unwrap();
-        state.1 = true;
-        state.2.drain(..).for_each(Waker::wake);
+        state.released = true;
+        state.wakers.drain(..).for_each(Waker::wake);
     }
 }
 
