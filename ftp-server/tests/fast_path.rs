@@ -1,8 +1,8 @@
 //! Plain binary transfers of local files (TYPE I, MODE S, no TLS): the blocking-pool fast
 //! path, and the async path that serves them beyond `Server::pool_transfers`. Under both
 //! runtimes: byte-exact both ways and from a REST offset, STAT progress from the pool, ABOR
-//! stopping a download mid-way, a small download's replies in one segment, and its bytes in
-//! one segment with the end of the stream.
+//! stopping a download mid-way, a small download's replies in one segment, its bytes in one
+//! segment with the end of the stream, and a file that grew while it was sent.
 
 mod support;
 
@@ -10,6 +10,10 @@ use std::io::Read;
 use std::thread::sleep;
 use std::time::Duration;
 
+use ftp_server::storage::{
+    BoxFuture, Download, FileRead, FsStorage, Storage, StorageContext, StorageError, StorageLayer,
+    VirtualPath,
+};
 use support::*;
 
 #[test]
@@ -59,6 +63,87 @@ fn plain_transfers_are_byte_exact_on_either_path() {
             }
         }
     });
+}
+
+/// A file that grew after storage gave its size is sent to its end, on the async path: from
+/// a size below the first read, on a chunk's boundary, and within a later chunk. The reader
+/// here stops its first read at the size it reported, as a file does that grows after it
+/// was opened, so that the chunk that reaches that size is sent as the last and the bytes
+/// after it still follow. Under both runtimes.
+#[test]
+fn a_download_that_grew_is_sent_to_its_end() {
+    each_runtime(|rt| {
+        let content = pattern(20_000, 9);
+        // The smallest transfer buffer: 8 KiB chunks.
+        for reported in [1, 4096, 8192, 12_000, 19_999] {
+            let root = TempDir::new("root");
+            let storage = UnderstatedSizes {
+                inner: FsStorage::new(root.path()).unwrap(),
+                reported,
+            };
+            let server = TestServer::start_on(rt, root, storage, |s| s.transfer_buffer(16 << 10));
+            server.write("growing.bin", &content);
+            let mut ctl = server.login(ALICE);
+            ctl.expect("TYPE I", 200);
+            assert!(
+                ctl.retr("growing.bin") == content,
+                "size reported as {reported}"
+            );
+        }
+    });
+}
+
+/// Storage that reports every download's size as `reported` bytes, and whose readers
+/// read at most that many bytes first.
+struct UnderstatedSizes {
+    inner: FsStorage,
+    reported: u64,
+}
+
+impl StorageLayer for UnderstatedSizes {
+    fn inner(&self) -> &dyn Storage {
+        &self.inner
+    }
+
+    fn open_read(
+        &self,
+        cx: StorageContext,
+        path: VirtualPath,
+        offset: u64,
+    ) -> BoxFuture<'_, Result<Download, StorageError>> {
+        Box::pin(async move {
+            let download = self.inner.open_read(cx, path, offset).await?;
+            Ok(Download {
+                reader: Box::new(FirstReadUpTo {
+                    inner: download.reader,
+                    first: Some(self.reported as usize),
+                }),
+                size: Some(self.reported),
+            })
+        })
+    }
+}
+
+/// A reader whose first read stops after `first` bytes (and that offers no file to send
+/// with `sendfile`, so that every byte takes the async path).
+struct FirstReadUpTo {
+    inner: Box<dyn FileRead>,
+    first: Option<usize>,
+}
+
+impl FileRead for FirstReadUpTo {
+    fn read(&mut self, mut buf: Vec<u8>) -> BoxFuture<'_, (Vec<u8>, std::io::Result<usize>)> {
+        Box::pin(async move {
+            let Some(first) = self.first.take() else {
+                return self.inner.read(buf).await;
+            };
+            let full = buf.len();
+            buf.truncate(first.min(full));
+            let (mut buf, read) = self.inner.read(buf).await;
+            buf.resize(full, 0);
+            (buf, read)
+        })
+    }
 }
 
 /// Reads exactly `len` bytes from the data connection.

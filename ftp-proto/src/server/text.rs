@@ -15,7 +15,10 @@ use super::types::{DataFailure, StorageErrorKind, TransferParams};
 /// The wire form of a reply. A CR inside a text (a pathname with CR NUL) is written as CR NUL
 /// (RFC 2640 §3.1); an LF or NUL, which no reply line can carry, becomes `?`.
 pub(super) fn encode(reply: &Reply) -> Bytes {
-    let mut out = BytesMut::new();
+    // Room for the usual reply in one allocation: code, separator, text and CRLF per line
+    // (a doubled IAC or an escaped CR grows it).
+    let wire_len = reply.lines().iter().map(|line| line.len() + 6).sum();
+    let mut out = BytesMut::with_capacity(wire_len);
     if reply
         .encode_with(&mut out, CrEncoding::EscapeAsCrNul)
         .is_ok()

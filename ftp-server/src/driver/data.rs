@@ -796,16 +796,30 @@ async fn send_plain(
     let (mut current, n) = source.read(vec![0; chunk]).await;
     // A back end that claims more than the buffer holds is clamped, never trusted.
     let mut n = n.map_err(|e| storage_failure(&e))?.min(current.len());
-    let mut next = vec![0; chunk];
+    // The second buffer is made only for a file of more than one chunk.
+    let mut next = Vec::new();
     let mut total = 0u64;
     while n > 0 {
         let last = size == Some(total + n as u64);
         let write = write_chunk(stream, &current[..n], last);
-        let (written, (buf, read)) = zip(write, source.read(next)).await;
-        written.map_err(|e| data_failure(&e))?;
+        let (buf, read) = if last {
+            // The chunk that ends the file as storage sized it: the read after it only
+            // checks that the file did not grow, and may reuse this chunk's buffer.
+            let written = write.await;
+            written.map_err(|e| data_failure(&e))?;
+            source.read(current).await
+        } else {
+            if next.is_empty() {
+                next = vec![0; chunk];
+            }
+            let (written, filled) = zip(write, source.read(std::mem::take(&mut next))).await;
+            written.map_err(|e| data_failure(&e))?;
+            next = current;
+            filled
+        };
         total += n as u64;
         progress.moved(total).await;
-        next = std::mem::replace(&mut current, buf);
+        current = buf;
         n = read.map_err(|e| storage_failure(&e))?.min(current.len());
     }
     stream.flush().await.map_err(|e| data_failure(&e))?;

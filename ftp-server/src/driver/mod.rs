@@ -18,6 +18,7 @@
 //!   input; the inbox is bounded and every data connection sends a bounded number of
 //!   messages; the session asks one request at a time.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::Future;
 #[cfg(feature = "tls")]
@@ -65,10 +66,28 @@ use mailbox::{mailbox, MailboxReceiver, MailboxSender};
 /// Replies waiting beyond this pause reading from the client.
 const WRITE_HIGH_WATER: usize = 64 * 1024;
 
-/// The most one read of the control connection takes. The buffer is on the stack of the
-/// poll, and only the bytes read are copied to the heap: idle sessions hold no read buffer
-/// (an 8 KiB one each was a third of an idle session's memory).
+/// The most one read of the control connection takes. The buffer is the thread's (see
+/// [`read_control`]), and only the bytes read are copied to the heap: idle sessions hold no
+/// read buffer (an 8 KiB one each was a third of an idle session's memory).
 const CONTROL_READ: usize = 4096;
+
+thread_local! {
+    /// The buffer every control connection polled on this thread reads into. A buffer on
+    /// the stack of each poll would be cleared each time, 4 KiB some eight times for every
+    /// small download.
+    static CONTROL_READ_BUF: RefCell<[u8; CONTROL_READ]> =
+        const { RefCell::new([0; CONTROL_READ]) };
+}
+
+/// Reads what the client sent on the control connection: `Read` with the bytes, `Eof` when
+/// the connection ended or failed.
+fn read_control(stream: &mut Stream, cx: &mut Context<'_>) -> Poll<Wake> {
+    CONTROL_READ_BUF.with_borrow_mut(|buf| match Pin::new(stream).poll_read(cx, buf) {
+        Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => Poll::Ready(Wake::Eof),
+        Poll::Ready(Ok(n)) => Poll::Ready(Wake::Read(buf[..n].to_vec())),
+        Poll::Pending => Poll::Pending,
+    })
+}
 
 /// Messages from a session's data tasks that may wait for the session's task. Few are ever
 /// in flight (a data connection's events); senders wait when it is full, and
@@ -506,13 +525,8 @@ impl Driver {
                 }
             }
             if self.wbuf.len() - self.wpos < WRITE_HIGH_WATER {
-                // Read into the stack and copy out only what came: an idle session holds no
-                // read buffer (see `CONTROL_READ`).
-                let mut buf = [0u8; CONTROL_READ];
-                match Pin::new(&mut *stream).poll_read(cx, &mut buf) {
-                    Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(Wake::Eof),
-                    Poll::Ready(Ok(n)) => return Poll::Ready(Wake::Read(buf[..n].to_vec())),
-                    Poll::Pending => {}
+                if let Poll::Ready(wake) = read_control(stream, cx) {
+                    return Poll::Ready(wake);
                 }
             }
         }
