@@ -67,9 +67,9 @@ fn plain_transfers_are_byte_exact_on_either_path() {
 
 /// A file that grew after storage gave its size is sent to its end, on the async path: from
 /// a size below the first read, on a chunk's boundary, and within a later chunk. The reader
-/// here stops its first read at the size it reported, as a file does that grows after it
-/// was opened, so that the chunk that reaches that size is sent as the last and the bytes
-/// after it still follow. Under both runtimes.
+/// here stops the read that would pass the size it reported at that size, as a file does
+/// that grows after it was opened, so that the chunk that reaches that size is sent as the
+/// last and the bytes after it still follow. Under both runtimes.
 #[test]
 fn a_download_that_grew_is_sent_to_its_end() {
     each_runtime(|rt| {
@@ -94,7 +94,7 @@ fn a_download_that_grew_is_sent_to_its_end() {
 }
 
 /// Storage that reports every download's size as `reported` bytes, and whose readers
-/// read at most that many bytes first.
+/// stop at that many bytes once.
 struct UnderstatedSizes {
     inner: FsStorage,
     reported: u64,
@@ -114,9 +114,10 @@ impl StorageLayer for UnderstatedSizes {
         Box::pin(async move {
             let download = self.inner.open_read(cx, path, offset).await?;
             Ok(Download {
-                reader: Box::new(FirstReadUpTo {
+                reader: Box::new(PausedAt {
                     inner: download.reader,
-                    first: Some(self.reported as usize),
+                    read: 0,
+                    pause: Some(self.reported),
                 }),
                 size: Some(self.reported),
             })
@@ -124,23 +125,27 @@ impl StorageLayer for UnderstatedSizes {
     }
 }
 
-/// A reader whose first read stops after `first` bytes (and that offers no file to send
-/// with `sendfile`, so that every byte takes the async path).
-struct FirstReadUpTo {
+/// A reader whose read that would pass `pause` bytes stops there (and that offers no file
+/// to send with `sendfile`, so that every byte takes the async path).
+struct PausedAt {
     inner: Box<dyn FileRead>,
-    first: Option<usize>,
+    read: u64,
+    pause: Option<u64>,
 }
 
-impl FileRead for FirstReadUpTo {
+impl FileRead for PausedAt {
     fn read(&mut self, mut buf: Vec<u8>) -> BoxFuture<'_, (Vec<u8>, std::io::Result<usize>)> {
         Box::pin(async move {
-            let Some(first) = self.first.take() else {
-                return self.inner.read(buf).await;
-            };
             let full = buf.len();
-            buf.truncate(first.min(full));
+            if let Some(pause) = self.pause.filter(|&at| self.read + full as u64 >= at) {
+                buf.truncate((pause - self.read) as usize);
+                self.pause = None;
+            }
             let (mut buf, read) = self.inner.read(buf).await;
             buf.resize(full, 0);
+            if let Ok(n) = &read {
+                self.read += *n as u64;
+            }
             (buf, read)
         })
     }

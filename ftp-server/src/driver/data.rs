@@ -783,9 +783,11 @@ fn fitted(chunk: usize, size: Option<u64>) -> usize {
 
 /// Plain download: read the next chunk from storage while the previous one is written. The
 /// chunk that brings the bytes sent to exactly `size` is the last, and is sent to leave with
-/// the FIN (see [`write_chunk`]). `size` is the whole file's, as storage gave it; the caller
-/// passes `None` for a paced transfer. A paced download, and one from a REST offset (which
-/// never reaches the whole file's size), end as before, their FIN in a segment of its own.
+/// the FIN (see [`write_chunk`]); the read after it, which finds the end of the file (or
+/// what the file grew by since), comes once it is written, into its buffer. `size` is the
+/// whole file's, as storage gave it; the caller passes `None` for a paced transfer. A paced
+/// download, and one from a REST offset (which reaches the whole file's size only if the
+/// file grew by the offset), end as before, their FIN in a segment of its own.
 async fn send_plain(
     stream: &mut Stream,
     mut source: Box<dyn FileRead>,
@@ -796,7 +798,8 @@ async fn send_plain(
     let (mut current, n) = source.read(vec![0; chunk]).await;
     // A back end that claims more than the buffer holds is clamped, never trusted.
     let mut n = n.map_err(|e| storage_failure(&e))?.min(current.len());
-    // The second buffer is made only for a file of more than one chunk.
+    // The second buffer is made only for a chunk that is not the last: a file sent in one
+    // chunk (every small file) needs none.
     let mut next = Vec::new();
     let mut total = 0u64;
     while n > 0 {

@@ -80,12 +80,17 @@ thread_local! {
 }
 
 /// Reads what the client sent on the control connection: `Read` with the bytes, `Eof` when
-/// the connection ended or failed.
+/// the connection ended or failed. Into the thread's buffer, or, should a waker poll another
+/// session from inside this read (an application's executor may), into one on the stack.
 fn read_control(stream: &mut Stream, cx: &mut Context<'_>) -> Poll<Wake> {
-    CONTROL_READ_BUF.with_borrow_mut(|buf| match Pin::new(stream).poll_read(cx, buf) {
+    let read = |buf: &mut [u8]| match Pin::new(stream).poll_read(cx, buf) {
         Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => Poll::Ready(Wake::Eof),
         Poll::Ready(Ok(n)) => Poll::Ready(Wake::Read(buf[..n].to_vec())),
         Poll::Pending => Poll::Pending,
+    };
+    CONTROL_READ_BUF.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => read(&mut buf[..]),
+        Err(_) => read(&mut [0; CONTROL_READ]),
     })
 }
 
