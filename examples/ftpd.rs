@@ -61,6 +61,11 @@ OPTIONS:
     --s3-folder-marker NAME     mark empty S3 folders with a hidden object NAME inside them
                                 instead of an object `folder/` (for S3 servers that keep
                                 objects as files, such as s3s-fs)
+    --no-fsync                  answer an upload 226 once its bytes are in the system's
+                                cache, without fsync, as vsftpd and pure-ftpd do: faster,
+                                but a crash or power loss may lose an upload already
+                                answered (folders only; the default syncs the file and
+                                its folder first)
     --user NAME:PASSWORD[:ro|rw]
                                 a user (read-write unless :ro); repeatable. The password
                                 may contain ':' (only a last :ro or :rw is the access).
@@ -166,6 +171,8 @@ struct Options {
     listen: Vec<SocketAddr>,
     storage: Store,
     s3_folder_marker: Option<String>,
+    /// Whether a folder's uploads are `fsync`ed before their 226 (`--no-fsync`: not).
+    sync_uploads: bool,
     users: Vec<(String, String, bool)>,
     users_file: Option<PathBuf>,
     /// How long a verified password is remembered (`--login-cache`); `None`: not at all.
@@ -282,6 +289,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
             std::env::current_dir().map_err(|e| format!("no current directory: {e}"))?,
         ),
         s3_folder_marker: None,
+        sync_uploads: true,
         users: Vec::new(),
         users_file: None,
         login_cache: None,
@@ -332,6 +340,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
             "--s3-folder-marker" => {
                 options.s3_folder_marker = Some(value("--s3-folder-marker")?);
             }
+            "--no-fsync" => options.sync_uploads = false,
             "--users-file" => options.users_file = Some(value("--users-file")?.into()),
             "--login-cache" => {
                 options.login_cache = parse_seconds(&value(&flag)?, &flag, true)?;
@@ -468,6 +477,9 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
     let needs_tls = !options.implicit.is_empty() || options.require_tls || options.require_reuse;
     if needs_tls && options.tls_cert.is_none() {
         return Err("--implicit-tls and --require-tls* need --tls-cert and --tls-key".into());
+    }
+    if !options.sync_uploads && matches!(options.storage, Store::S3 { .. }) {
+        return Err("--no-fsync applies to a folder (--storage DIR), not to S3".into());
     }
     Ok(Some(options))
 }
@@ -607,9 +619,7 @@ impl Reloader {
 /// The server over what `options` says to serve.
 fn server_on(options: &Options) -> Result<Server, String> {
     Ok(match &options.storage {
-        Store::Dir(dir) => Server::new(
-            FsStorage::new(dir).map_err(|e| format!("--storage {}: {e}", dir.display()))?,
-        ),
+        Store::Dir(dir) => Server::new(folder_storage(dir, options)?),
         Store::S3 { bucket, prefix } => {
             let failed = |e: std::io::Error| format!("--storage {}: {e}", options.storage);
             let config = S3Config::from_env(bucket, prefix).map_err(failed)?;
@@ -620,6 +630,12 @@ fn server_on(options: &Options) -> Result<Server, String> {
             Server::new(storage)
         }
     })
+}
+
+/// The folder `dir` as storage, as `options` say to keep it.
+fn folder_storage(dir: &Path, options: &Options) -> Result<FsStorage, String> {
+    let storage = FsStorage::new(dir).map_err(|e| format!("--storage {}: {e}", dir.display()))?;
+    Ok(storage.sync_uploads(options.sync_uploads))
 }
 
 fn build(options: &Options) -> Result<(Server, Reloader), String> {
@@ -736,7 +752,11 @@ fn how_to_connect(options: &Options, plain: &[SocketAddr], implicit: &[SocketAdd
         Runtime::Tokio => "tokio",
         Runtime::AsyncStd => "async-std/smol (async-io)",
     };
-    let _ = writeln!(out, "ftpd: serving {root} ({who}) on {runtime}");
+    let durability = match options.sync_uploads {
+        true => "",
+        false => "; uploads answered before they are synced (--no-fsync)",
+    };
+    let _ = writeln!(out, "ftpd: serving {root} ({who}) on {runtime}{durability}");
     let (user, pass) = match options.users.first() {
         Some((name, _, _)) => (name.as_str(), "<password>"),
         None => ("anonymous", "guest"),
@@ -1011,6 +1031,7 @@ mod tests {
         assert_eq!(o.limits, Limits::default());
         assert_eq!(o.runtime, Runtime::Tokio);
         assert!(!o.quiet);
+        assert!(o.sync_uploads);
     }
 
     #[test]
@@ -1170,6 +1191,7 @@ mod tests {
             "--passive-address",
             "203.0.113.9",
             "--no-active",
+            "--no-fsync",
             "--proxy-protocol",
             "10.0.0.0/8",
             "--proxy-protocol=::1",
@@ -1189,6 +1211,7 @@ mod tests {
             ]
         );
         assert_eq!(o.storage, Store::Dir(PathBuf::from("/srv/ftp")));
+        assert!(!o.sync_uploads);
         assert_eq!(o.anonymous, Some(true));
         assert_eq!(o.tls_cert, Some(PathBuf::from("cert.pem")));
         assert_eq!(o.tls_key, Some(PathBuf::from("key.pem")));
@@ -1289,7 +1312,7 @@ mod tests {
 
     #[test]
     fn bad_values_are_refused() {
-        let cases: [(&[&str], &str); 17] = [
+        let cases: [(&[&str], &str); 19] = [
             (
                 &["--user", "alice"],
                 "--user \"alice\": expected NAME:PASSWORD[:ro|rw]",
@@ -1337,10 +1360,36 @@ mod tests {
             (&["serve"], "unknown option \"serve\" (try --help)"),
             (&["--quiet=yes"], "--quiet takes no value"),
             (&["--no-active=false"], "--no-active takes no value"),
+            (&["--no-fsync=yes"], "--no-fsync takes no value"),
+            (
+                &["--storage", "s3://bucket", "--no-fsync"],
+                "--no-fsync applies to a folder (--storage DIR), not to S3",
+            ),
         ];
         for (args, expected) in cases {
             assert_eq!(error(args), expected, "{args:?}");
         }
+    }
+
+    /// The folder's uploads are synced before their 226 unless `--no-fsync` says not to.
+    #[test]
+    fn no_fsync_reaches_the_folder_storage() {
+        use ftp_server::auth::Permissions;
+        use ftp_server::pool::BlockingPool;
+        use ftp_server::storage::{Storage, StorageContext, StoreMode, VirtualPath};
+        let dir = std::env::temp_dir().join(format!("ftpd-no-fsync-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pool = BlockingPool::new(|job| drop(std::thread::spawn(job)));
+        for (args, synced) in [(&[][..], true), (&["--no-fsync"][..], false)] {
+            let storage = folder_storage(&dir, &options(args)).unwrap();
+            let cx = StorageContext::new("alice", Permissions::ALL, pool.clone());
+            let path = VirtualPath::root().resolve(b"upload.bin").unwrap();
+            let open = storage.open_write(cx, path, StoreMode::Create, 0);
+            let upload = async_io::block_on(open).unwrap();
+            assert_eq!(upload.writer.syncs_on_commit(), synced, "{args:?}");
+            async_io::block_on(upload.writer.abort());
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -1362,6 +1411,23 @@ mod tests {
             let args: Vec<&str> = tls.iter().chain(extra).copied().collect();
             options(&args);
         }
+    }
+
+    /// The first line says when uploads are answered before they are synced.
+    #[test]
+    fn connect_text_says_when_uploads_are_not_synced() {
+        let plain = ["127.0.0.1:2121".parse().unwrap()];
+        let text = how_to_connect(&options(&["--root", "/srv"]), &plain, &[]);
+        assert!(!text.contains("synced"), "{text}");
+        let o = options(&["--root", "/srv", "--no-fsync"]);
+        let text = how_to_connect(&o, &plain, &[]);
+        assert!(
+            text.starts_with(
+                "ftpd: serving /srv (anonymous read-only) on tokio; uploads answered before \
+                 they are synced (--no-fsync)\n"
+            ),
+            "{text}"
+        );
     }
 
     #[test]
@@ -1421,7 +1487,7 @@ mod tests {
         let readme = include_str!("../README.md");
         // The option lines: four spaces, then the flags (`-h, --help`), then the rest.
         let flags = usage_options();
-        assert_eq!(flags.len(), 43, "{flags:?}");
+        assert_eq!(flags.len(), 44, "{flags:?}");
         for flag in flags {
             assert!(readme.contains(flag), "README.md does not list {flag}");
             let accepted = match parse(&[flag]) {

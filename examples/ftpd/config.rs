@@ -28,7 +28,8 @@ use ftp_server::storage::VirtualPath;
 use serde::Deserialize;
 
 /// Options that take no value; in the file they are `true` or `false`.
-pub(crate) const SWITCHES: [&str; 7] = [
+pub(crate) const SWITCHES: [&str; 8] = [
+    "--no-fsync",
     "--anonymous",
     "--anonymous-write",
     "--require-tls",
