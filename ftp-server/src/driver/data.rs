@@ -808,8 +808,7 @@ async fn send_plain(
         let (buf, read) = if last {
             // The chunk that ends the file as storage sized it: the read after it only
             // checks that the file did not grow, and may reuse this chunk's buffer.
-            let written = write.await;
-            written.map_err(|e| data_failure(&e))?;
+            write.await.map_err(|e| data_failure(&e))?;
             source.read(current).await
         } else {
             if next.is_empty() {
