@@ -2145,6 +2145,8 @@ mod tests {
                     "ftp_data_bytes_total{direction=\"out\"}",
                     1_500_000.0 + listing_bytes,
                 ),
+                // The download, sent from the page cache: the file was just written.
+                ("ftp_data_bytes_from_page_cache_total", 1_500_000.0),
                 ("ftp_transfers_total{result=\"completed\"}", 4.0),
                 ("ftp_transfers_total{result=\"failed\"}", 0.0),
                 ("ftp_transfers_running", 0.0),

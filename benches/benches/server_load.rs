@@ -80,8 +80,9 @@
 //!   `--login-cache`), and the builder's defaults except `max_sessions` /
 //!   `max_sessions_per_ip` (20,000); `FTP_LOAD_FSYNC=0` stores uploads without `fsync`, as
 //!   the peers do (ftpd's `--no-fsync`). `FTP_LOAD_POOL_TRANSFERS` sets
-//!   `Server::pool_transfers` (64) and `FTP_LOAD_SENDFILE=1` turns on `Server::sendfile`,
-//!   for comparing the copy paths under load. The tokio runtime is multi-threaded with its
+//!   `Server::pool_transfers` (64), `FTP_LOAD_SENDFILE=1` turns on `Server::sendfile` and
+//!   `FTP_LOAD_SENDFILE_CACHED=0` turns off `Server::sendfile_cached`, for comparing the
+//!   download paths under load. The tokio runtime is multi-threaded with its
 //!   default worker count (`FTP_LOAD_TOKIO_WORKERS` sets it); async-io uses its built-in
 //!   executor.
 //! * **Peers** run through `ftp-client/tests/peers/run-*.sh` (as root, after `install.sh`),
@@ -520,7 +521,8 @@ fn our_server(root: &Path) -> std::io::Result<Server> {
         .max_sessions(20_000)
         .max_sessions_per_ip(20_000)
         .pool_transfers(env_usize("FTP_LOAD_POOL_TRANSFERS", 64))
-        .sendfile(std::env::var("FTP_LOAD_SENDFILE").as_deref() == Ok("1")))
+        .sendfile(std::env::var("FTP_LOAD_SENDFILE").as_deref() == Ok("1"))
+        .sendfile_cached(std::env::var("FTP_LOAD_SENDFILE_CACHED").as_deref() != Ok("0")))
 }
 
 /// Where `ftp-client/tests/peers/install.sh` keeps the peers and the test certificate.

@@ -26,8 +26,10 @@
 //!   free memory to its host, a new file's page cache is otherwise faulted in from the host,
 //!   and uploads measured that instead of the server (1.0 to 3.2 GB/s from run to run).
 //! * **ftp-server** runs in this process on a 2-worker tokio runtime over `FsStorage`: with its
-//!   defaults but without `fsync` (what vsftpd does); with zero copy (`sendfile` down,
-//!   `splice` up); and with the defaults including `fsync` before the 226.
+//!   defaults but without `fsync` (what vsftpd does), which send downloads from the page
+//!   cache (`Server::sendfile_cached`); copying downloads through the transfer buffer
+//!   (256 KiB, and 2 MiB); with zero copy on the blocking pool (`sendfile` down, `splice`
+//!   up); and with the defaults including `fsync` before the 226.
 //! * **vsftpd** is started with the repository's `ftp-client/tests/peers/run-vsftpd.sh` (as
 //!   root, after `bash ftp-client/tests/peers/install.sh`, which unpacks the Debian package)
 //!   on the same directory. Without it the vsftpd lines say why they are missing.
@@ -354,6 +356,8 @@ impl Row {
 struct Variant {
     splice: bool,
     sendfile: bool,
+    /// `Server::sendfile_cached`.
+    cached: bool,
     sync: bool,
     /// `Server::transfer_buffer`.
     buffer: usize,
@@ -375,6 +379,7 @@ fn ours(
         .anonymous(Anonymous::read_only())
         .splice(variant.splice)
         .sendfile(variant.sendfile)
+        .sendfile_cached(variant.cached)
         .transfer_buffer(variant.buffer);
     runtime.block_on(server.start_tokio())
 }
@@ -500,9 +505,10 @@ fn main() {
     ];
     const BASELINES: usize = 2;
     let mut running = Vec::new();
-    let variant = |splice, sendfile, sync, buffer| Variant {
+    let variant = |splice, sendfile, cached, sync, buffer| Variant {
         splice,
         sendfile,
+        cached,
         sync,
         buffer,
     };
@@ -510,22 +516,27 @@ fn main() {
     for (name, variant, note) in [
         (
             "ftp-server",
-            variant(false, false, false, DEFAULT_BUFFER),
-            "defaults (256 KiB buffer), but no fsync, like vsftpd",
+            variant(false, false, true, false, DEFAULT_BUFFER),
+            "defaults (RETR from the page cache), but no fsync, like vsftpd",
+        ),
+        (
+            "ftp-server, copied",
+            variant(false, false, false, false, DEFAULT_BUFFER),
+            "RETR copied through 256 KiB; no fsync",
         ),
         (
             "ftp-server, 2 MiB buffer",
-            variant(false, false, false, 2 << 20),
-            "transfer_buffer(2 MiB); no fsync",
+            variant(false, false, false, false, 2 << 20),
+            "copied through transfer_buffer(2 MiB); no fsync",
         ),
         (
             "ftp-server, zero copy",
-            variant(true, true, false, DEFAULT_BUFFER),
-            "sendfile down, splice up; no fsync",
+            variant(true, true, false, false, DEFAULT_BUFFER),
+            "sendfile on the pool down, splice up; no fsync",
         ),
         (
             "ftp-server, fsync",
-            variant(false, false, true, DEFAULT_BUFFER),
+            variant(false, false, true, true, DEFAULT_BUFFER),
             "defaults: fsync before 226",
         ),
     ] {

@@ -28,6 +28,7 @@ struct Counters {
     replies: [AtomicU64; 5],
     bytes_received: AtomicU64,
     bytes_sent: AtomicU64,
+    bytes_sent_from_page_cache: AtomicU64,
     transfers_running: AtomicI64,
     transfers: [AtomicU64; TransferResult::ALL.len()],
     tls_handshakes: AtomicU64,
@@ -49,6 +50,7 @@ impl Default for Counters {
             replies: Default::default(),
             bytes_received: AtomicU64::new(0),
             bytes_sent: AtomicU64::new(0),
+            bytes_sent_from_page_cache: AtomicU64::new(0),
             transfers_running: AtomicI64::new(0),
             transfers: Default::default(),
             tls_handshakes: AtomicU64::new(0),
@@ -139,6 +141,10 @@ pub struct MetricsSnapshot {
     /// Bytes of files and listings sent on data connections (downloads and listings), by
     /// transfers that ended.
     pub bytes_sent: u64,
+    /// Bytes of downloads sent with `sendfile(2)` straight from the page cache
+    /// ([`crate::Server::sendfile_cached`]), counted as they leave; the rest of a download
+    /// was copied. Part of `bytes_sent` once the transfer ends.
+    pub bytes_sent_from_page_cache: u64,
     /// Transfers running now.
     pub transfers_running: u64,
     /// Transfers ended, by result, in [`TransferResult::ALL`] order.
@@ -193,6 +199,7 @@ impl Metrics {
             replies: c.replies.each_ref().map(read),
             bytes_received: read(&c.bytes_received),
             bytes_sent: read(&c.bytes_sent),
+            bytes_sent_from_page_cache: read(&c.bytes_sent_from_page_cache),
             transfers_running: read_gauge(&c.transfers_running),
             transfers: c.transfers.each_ref().map(read),
             tls_handshakes: read(&c.tls_handshakes),
@@ -222,6 +229,12 @@ impl Metrics {
             },
             1,
         );
+    }
+
+    /// `bytes` of a download left with `sendfile(2)` from the page cache.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    pub(crate) fn sent_from_page_cache(&self, bytes: u64) {
+        add(&self.0.bytes_sent_from_page_cache, bytes);
     }
 
     pub(crate) fn ban(&self) {
@@ -316,7 +329,8 @@ mod prometheus {
     /// `_total` from the encoder): `ftp_sessions_open`, `ftp_sessions`,
     /// `ftp_connections_refused{reason}`, `ftp_logins{result="ok|failed"}`,
     /// `ftp_commands{verb}`, `ftp_replies{class="1xx".."5xx"}`,
-    /// `ftp_data_bytes{direction="in|out"}`, `ftp_transfers_running`,
+    /// `ftp_data_bytes{direction="in|out"}`, `ftp_data_bytes_from_page_cache`,
+    /// `ftp_transfers_running`,
     /// `ftp_transfers{result}`, `ftp_tls_handshakes{result="ok|failed"}`, `ftp_bans`.
     #[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
     impl Collector for Metrics {
@@ -388,6 +402,12 @@ mod prometheus {
                 "ftp_transfers_running",
                 "Transfers running now",
                 s.transfers_running,
+            )?;
+            counter(
+                e,
+                "ftp_data_bytes_from_page_cache",
+                "Download bytes sent with sendfile(2) from the page cache",
+                s.bytes_sent_from_page_cache,
             )?;
             counter(e, "ftp_bans", "Addresses banned for failed logins", s.bans)
         }

@@ -134,7 +134,9 @@ impl Future for Counted {
 /// A wake from inside a task's own poll only has the executor poll it again, and tokio's
 /// multi-thread scheduler wakes a second worker thread for it: what a session's task tells
 /// its data connections, and their reports, must wake nobody (`driver/mailbox.rs`,
-/// `driver/inbox.rs`).
+/// `driver/inbox.rs`). The one wake it gives itself on purpose is a turn for other tasks
+/// after each 1 MiB a download sends from the page cache without waiting for the socket
+/// (`driver/cached.rs`): at most 3 here.
 #[test]
 fn a_sessions_task_never_wakes_itself() {
     let root = TempDir::new("self-wakes");
@@ -164,7 +166,9 @@ fn a_sessions_task_never_wakes_itself() {
     });
     assert!(root_file(&root, "up.bin") == small);
     assert!(root_file(&root, "up-large.bin") == large);
-    assert_eq!(self_wakes.load(Ordering::SeqCst), 0);
+    let windows = large.len() >> 20;
+    let wakes = self_wakes.load(Ordering::SeqCst);
+    assert!(wakes <= windows, "{wakes} self-wakes");
 }
 
 fn root_file(root: &TempDir, name: &str) -> Vec<u8> {

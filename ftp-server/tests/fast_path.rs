@@ -1,8 +1,9 @@
-//! Plain binary transfers of local files (TYPE I, MODE S, no TLS): the blocking-pool fast
-//! path, and the async path that serves them beyond `Server::pool_transfers`. Under both
-//! runtimes: byte-exact both ways and from a REST offset, STAT progress from the pool, ABOR
-//! stopping a download mid-way, a small download's replies in one segment, its bytes in one
-//! segment with the end of the stream, and a file that grew while it was sent.
+//! Plain binary transfers of local files (TYPE I, MODE S, no TLS): downloads sent from the
+//! page cache, the blocking-pool fast path, and the async path that serves them beyond
+//! `Server::pool_transfers`. Under both runtimes: byte-exact both ways and from a REST offset,
+//! pages not in the page cache read on the pool, STAT progress, ABOR stopping a download
+//! mid-way, a small download's replies in one segment, its bytes in one segment with the end
+//! of the stream, and a file that grew while it was sent.
 
 mod support;
 
@@ -19,15 +20,22 @@ use support::*;
 #[test]
 fn plain_transfers_are_byte_exact_on_either_path() {
     each_runtime(|rt| {
-        // 64: the fast path (the default); 0: every transfer on the async path. Each with
-        // the default transfer buffer and the smallest.
-        for (limit, budget) in [
-            (64, 256 << 10),
-            (0, 256 << 10),
-            (64, 16 << 10),
-            (0, 16 << 10),
+        // Downloads from the page cache (the default) or copied: 64 on the pool's fast path
+        // (the default), 0 every transfer on the async path. Each with the default transfer
+        // buffer and the smallest.
+        for (limit, budget, cached) in [
+            (64, 256 << 10, false),
+            (0, 256 << 10, false),
+            (64, 16 << 10, false),
+            (0, 16 << 10, false),
+            (64, 256 << 10, true),
+            (0, 16 << 10, true),
         ] {
-            let server = TestServer::start(rt, |s| s.pool_transfers(limit).transfer_buffer(budget));
+            let server = TestServer::start(rt, |s| {
+                s.pool_transfers(limit)
+                    .transfer_buffer(budget)
+                    .sendfile_cached(cached)
+            });
             let content = pattern((5 << 20) + 12_345, 3);
             server.write("big.bin", &content);
             let mut ctl = server.login(ALICE);
@@ -36,6 +44,11 @@ fn plain_transfers_are_byte_exact_on_either_path() {
             let offset = 1_000_003;
             let tail = ctl.retr_from("big.bin", Some(offset));
             assert!(tail == content[offset as usize..], "REST, limit {limit}");
+            let expected = match cached && FROM_PAGE_CACHE {
+                true => (2 * content.len() - offset as usize) as u64,
+                false => 0,
+            };
+            assert_eq!(from_page_cache(&server), expected, "limit {limit}");
             ctl.stor("up.bin", &content);
             assert!(server.read("up.bin") == content, "STOR, limit {limit}");
             ctl.stor("empty.bin", b"");
@@ -77,10 +90,15 @@ fn a_download_that_grew_is_sent_to_its_end() {
         // The smallest transfer buffer: 8 KiB chunks.
         for reported in [1, 4096, 8192, 12_000, 19_999] {
             let root = TempDir::new("root");
-            let storage = UnderstatedSizes {
-                inner: FsStorage::new(root.path()).unwrap(),
-                reported,
-            };
+            // Every download's size reported as `reported`, its reader stopping there once.
+            let storage = WrappedDownloads::new(&root, move |download| Download {
+                reader: Box::new(PausedAt {
+                    inner: download.reader,
+                    read: 0,
+                    pause: Some(reported),
+                }),
+                size: Some(reported),
+            });
             let server = TestServer::start_on(rt, root, storage, |s| s.transfer_buffer(16 << 10));
             server.write("growing.bin", &content);
             let mut ctl = server.login(ALICE);
@@ -93,14 +111,23 @@ fn a_download_that_grew_is_sent_to_its_end() {
     });
 }
 
-/// Storage that reports every download's size as `reported` bytes, and whose readers
-/// stop at that many bytes once.
-struct UnderstatedSizes {
+/// Storage over a folder whose downloads pass through `wrap`, which may replace their
+/// reader and their size.
+struct WrappedDownloads {
     inner: FsStorage,
-    reported: u64,
+    wrap: Box<dyn Fn(Download) -> Download + Send + Sync>,
 }
 
-impl StorageLayer for UnderstatedSizes {
+impl WrappedDownloads {
+    fn new(root: &TempDir, wrap: impl Fn(Download) -> Download + Send + Sync + 'static) -> Self {
+        Self {
+            inner: FsStorage::new(root.path()).unwrap(),
+            wrap: Box::new(wrap),
+        }
+    }
+}
+
+impl StorageLayer for WrappedDownloads {
     fn inner(&self) -> &dyn Storage {
         &self.inner
     }
@@ -113,14 +140,7 @@ impl StorageLayer for UnderstatedSizes {
     ) -> BoxFuture<'_, Result<Download, StorageError>> {
         Box::pin(async move {
             let download = self.inner.open_read(cx, path, offset).await?;
-            Ok(Download {
-                reader: Box::new(PausedAt {
-                    inner: download.reader,
-                    read: 0,
-                    pause: Some(self.reported),
-                }),
-                size: Some(self.reported),
-            })
+            Ok((self.wrap)(download))
         })
     }
 }
@@ -151,6 +171,162 @@ impl FileRead for PausedAt {
     }
 }
 
+/// A download of a file the page cache holds is sent from it with `sendfile(2)`
+/// (`Server::sendfile_cached`, the default): through storage whose reads all fail, with the
+/// blocking pool's path off, every byte still arrives, from the start and from a REST offset.
+/// With `sendfile_cached(false)` the same download takes the async path and fails.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_cached_download_is_sent_from_the_page_cache() {
+    each_runtime(|rt| {
+        // Three 1 MiB windows and a piece.
+        let content = pattern((3 << 20) + 5, 11);
+        for cached in [true, false] {
+            let server = reads_refused(rt, |s| s.pool_transfers(0).sendfile_cached(cached));
+            server.write("cached.bin", &content);
+            let mut ctl = server.login(ALICE);
+            ctl.expect("TYPE I", 200);
+            if cached {
+                assert!(ctl.retr("cached.bin") == content);
+                assert_eq!(from_page_cache(&server), content.len() as u64);
+                let offset = 1_500_001;
+                let tail = ctl.retr_from("cached.bin", Some(offset));
+                assert!(tail == content[offset as usize..], "REST {offset}");
+                assert_eq!(
+                    from_page_cache(&server),
+                    (2 * content.len() - offset as usize) as u64
+                );
+            } else {
+                let (code, text) = failed_retr(&mut ctl, "cached.bin");
+                assert_eq!(code, 451, "{text}");
+                assert_eq!(from_page_cache(&server), 0);
+            }
+        }
+    });
+}
+
+/// Pages the page cache dropped are never sent with `sendfile(2)` from the session's task,
+/// where reading them from disk would stall the runtime: a window not held whole is read on
+/// the blocking pool (and the download stays byte-exact across the switches), and a download
+/// whose first window is not held takes the pool's copy, or, with no pool slot, the async
+/// path (which fails here, as storage refuses its reads).
+#[cfg(target_os = "linux")]
+#[test]
+fn pages_not_in_the_page_cache_are_read_on_the_pool() {
+    each_runtime(|rt| {
+        let content = pattern((4 << 20) + 777, 13);
+        // (evicted range, pool slots, whether the download succeeds)
+        let (mib, page, end) = (1u64 << 20, page_size(), content.len() as u64);
+        let cases = [
+            (mib + 3 * page..(5 * mib) / 2, 0, true),
+            (3 * mib..end, 0, true),
+            (0..end, 64, true),
+            (0..page, 0, false),
+        ];
+        for (evicted, slots, succeeds) in cases {
+            let label = format!("{evicted:?} evicted, {slots} pool slots");
+            let server = reads_refused(rt, |s| s.pool_transfers(slots));
+            server.write("cold.bin", &content);
+            drop_from_page_cache(&server.file("cold.bin"), evicted.clone());
+            let mut ctl = server.login(ALICE);
+            ctl.expect("TYPE I", 200);
+            if succeeds {
+                assert!(ctl.retr("cold.bin") == content, "{label}");
+                // Every window before the dropped pages, then not every byte after them (the
+                // pool's reads bring pages back, with read-ahead, that later windows may send
+                // from the cache); nothing from the cache when the first page was dropped.
+                let sent = from_page_cache(&server);
+                let before = evicted.start - evicted.start % WINDOW;
+                match before {
+                    0 => assert_eq!(sent, 0, "{label}"),
+                    _ => assert!(sent >= before && sent < end, "{label}: {sent}"),
+                }
+            } else {
+                let (code, text) = failed_retr(&mut ctl, "cold.bin");
+                assert_eq!(code, 451, "{label}: {text}");
+            }
+        }
+    });
+}
+
+/// What a server sends from the page cache at a time: the pages checked before each send.
+#[cfg(target_os = "linux")]
+const WINDOW: u64 = 1 << 20;
+
+/// Whether downloads are sent from the page cache here (Linux only).
+const FROM_PAGE_CACHE: bool = cfg!(target_os = "linux");
+
+/// The bytes `server` has sent with `sendfile(2)` from the page cache.
+fn from_page_cache(server: &TestServer) -> u64 {
+    server.metrics().snapshot().bytes_sent_from_page_cache
+}
+
+/// A server on a disk-backed root over storage whose readers refuse every read but offer
+/// their file for the server to send itself.
+#[cfg(target_os = "linux")]
+fn reads_refused(
+    rt: Rt,
+    configure: impl FnOnce(ftp_server::Server) -> ftp_server::Server,
+) -> TestServer {
+    let root = root_on_disk();
+    let storage = WrappedDownloads::new(&root, |download| Download {
+        reader: Box::new(Refusing(download.reader)),
+        size: download.size,
+    });
+    TestServer::start_on(rt, root, storage, configure)
+}
+
+/// Writes `path` out and leaves the page cache holding all of it but `range`, and checks
+/// that. The whole file is dropped and the rest read back with read-ahead off: a range
+/// dropped alone may stay, in the large folios a written file is cached in.
+#[cfg(target_os = "linux")]
+fn drop_from_page_cache(path: &std::path::Path, range: std::ops::Range<u64>) {
+    use rustix::fs::{fadvise, Advice};
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::File::open(path).unwrap();
+    file.sync_all().unwrap();
+    fadvise(&file, 0, None, Advice::DontNeed).unwrap();
+    assert_eq!(
+        page_cache(&file, 0, 0).cached,
+        0,
+        "{} stays cached",
+        path.display()
+    );
+    fadvise(&file, 0, None, Advice::Random).unwrap();
+    let size = file.metadata().unwrap().len();
+    for (start, end) in [(0, range.start), (range.end, size)] {
+        let mut kept = vec![0; (end.max(start) - start) as usize];
+        file.read_exact_at(&mut kept, start).unwrap();
+    }
+    let left = page_cache(&file, range.start, range.end - range.start).cached;
+    assert_eq!(left, 0, "{range:?} of {} is still cached", path.display());
+}
+
+/// RETR that the server fails after its `150`: the final reply.
+fn failed_retr(ctl: &mut Ctl, path: &str) -> (u16, String) {
+    let mut data = ctl.epsv();
+    ctl.send(&format!("RETR {path}"));
+    let (code, text) = ctl.reply();
+    assert!(code == 150 || code == 125, "RETR {path}: {text}");
+    let mut rest = Vec::new();
+    let _ = data.read_to_end(&mut rest);
+    ctl.reply()
+}
+
+/// A reader that refuses every read; its file is the inner reader's.
+struct Refusing(Box<dyn FileRead>);
+
+impl FileRead for Refusing {
+    fn read(&mut self, buf: Vec<u8>) -> BoxFuture<'_, (Vec<u8>, std::io::Result<usize>)> {
+        let refused = std::io::Error::other("this storage refuses reads");
+        Box::pin(std::future::ready((buf, Err(refused))))
+    }
+
+    fn bypass_file(&self) -> Option<&std::fs::File> {
+        self.0.bypass_file()
+    }
+}
+
 /// Reads exactly `len` bytes from the data connection.
 fn take(data: &mut impl Read, len: usize) -> Vec<u8> {
     let mut buf = vec![0u8; len];
@@ -158,50 +334,63 @@ fn take(data: &mut impl Read, len: usize) -> Vec<u8> {
     buf
 }
 
+/// STAT during a download sent from the page cache (the default) and during one copied on
+/// the pool reports the bytes sent so far, and ABOR stops either.
 #[test]
 fn stat_reports_progress_and_abor_stops_a_fast_path_download() {
     each_runtime(|rt| {
-        let server = TestServer::start(rt, |s| s);
-        let content = pattern(64 << 20, 5);
-        server.write("huge.bin", &content);
-        let mut ctl = server.login(ALICE);
-        ctl.expect("TYPE I", 200);
-        let mut data = ctl.epsv();
-        ctl.send("RETR huge.bin");
-        // 125 when the server has seen the connection already, else 150.
-        let (code, text) = ctl.reply();
-        assert!(code == 125 || code == 150, "{text}");
-        // Progress goes out at most once a second, when bytes move: after the pause, the
-        // first chunk the server gets out reports it, well before the client has read 24 MiB.
-        assert!(take(&mut data, 4 << 20) == content[..4 << 20]);
-        sleep(Duration::from_millis(1_200));
-        assert!(take(&mut data, 24 << 20) == content[4 << 20..28 << 20]);
-        let (code, text) = {
-            ctl.send("STAT");
-            ctl.reply()
-        };
-        assert_eq!(code, 213, "{text}");
-        let so_far: u64 = text
-            .split(": ")
-            .nth(1)
-            .and_then(|rest| rest.split(' ').next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("no byte count in {text:?}"));
-        assert!(so_far >= 4 << 20, "{text}");
-        assert!(so_far < content.len() as u64, "{text}");
-        // ABOR: 426 for the transfer, then 226 for the ABOR; the data connection ends early.
-        ctl.send("ABOR");
-        assert_eq!(ctl.reply().0, 426);
-        assert_eq!(ctl.reply().0, 226);
-        let mut rest = Vec::new();
-        let _ = data.read_to_end(&mut rest);
-        assert!(
-            rest.len() < content.len() - (12 << 20),
-            "the download ran to its end"
-        );
-        // The session goes on.
-        assert!(ctl.retr("huge.bin").len() == content.len());
+        for cached in [true, false] {
+            stat_and_abor_during_a_download(rt, cached);
+        }
     });
+}
+
+fn stat_and_abor_during_a_download(rt: Rt, cached: bool) {
+    let server = TestServer::start(rt, |s| s.sendfile_cached(cached));
+    let content = pattern(64 << 20, 5);
+    server.write("huge.bin", &content);
+    let mut ctl = server.login(ALICE);
+    ctl.expect("TYPE I", 200);
+    let mut data = ctl.epsv();
+    ctl.send("RETR huge.bin");
+    // 125 when the server has seen the connection already, else 150.
+    let (code, text) = ctl.reply();
+    assert!(code == 125 || code == 150, "{text}");
+    // Progress goes out at most once a second, when bytes move: after the pause, the
+    // first chunk the server gets out reports it, well before the client has read 24 MiB.
+    assert!(take(&mut data, 4 << 20) == content[..4 << 20]);
+    sleep(Duration::from_millis(1_200));
+    assert!(take(&mut data, 24 << 20) == content[4 << 20..28 << 20]);
+    let (code, text) = {
+        ctl.send("STAT");
+        ctl.reply()
+    };
+    assert_eq!(code, 213, "{text}");
+    let so_far: u64 = text
+        .split(": ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no byte count in {text:?}"));
+    assert!(so_far >= 4 << 20, "{text}");
+    assert!(so_far < content.len() as u64, "{text}");
+    // ABOR: 426 for the transfer, then 226 for the ABOR; the data connection ends early.
+    ctl.send("ABOR");
+    assert_eq!(ctl.reply().0, 426);
+    assert_eq!(ctl.reply().0, 226);
+    let mut rest = Vec::new();
+    let _ = data.read_to_end(&mut rest);
+    assert!(
+        rest.len() < content.len() - (12 << 20),
+        "the download ran to its end"
+    );
+    // The session goes on.
+    assert!(ctl.retr("huge.bin").len() == content.len());
+    let sent = from_page_cache(&server);
+    match cached && FROM_PAGE_CACHE {
+        true => assert!(sent >= content.len() as u64, "{sent}"),
+        false => assert_eq!(sent, 0),
+    }
 }
 
 /// A small download over a data connection the server has already accepted is answered in

@@ -83,7 +83,7 @@ fn a_download_nobody_reads_gets_426_on_both_paths() {
         server.write("big.bin", &big);
         let mut ctl = server.login(ALICE);
         let baseline = open_fds();
-        // TYPE I takes the blocking-pool copy; TYPE A the async transcoding path.
+        // TYPE I is sent from the page cache; TYPE A takes the async transcoding path.
         for (tag, type_command) in [("binary", "TYPE I"), ("ascii", "TYPE A")] {
             ctl.expect(type_command, 200);
             let data = ctl.epsv();

@@ -282,54 +282,10 @@ fn rest_stor_resumes_an_upload() {
     });
 }
 
-/// The bytes of `file`'s page cache that are dirty and not yet being written out, from
-/// `cachestat(2)` (Linux 6.5).
+/// The bytes of `file`'s page cache that are dirty and not yet being written out.
 #[cfg(target_os = "linux")]
-#[allow(unsafe_code)]
 fn dirty_bytes(file: &std::fs::File) -> u64 {
-    use std::os::fd::AsRawFd;
-    /// `cachestat`'s number on every architecture but alpha (`libc` names it for some targets
-    /// only).
-    const SYS_CACHESTAT: libc::c_long = 451;
-    #[repr(C)]
-    struct Range {
-        off: u64,
-        len: u64,
-    }
-    /// Counts of pages: cached, dirty, under writeback, evicted, recently evicted.
-    #[repr(C)]
-    struct Stat([u64; 5]);
-    let whole = Range { off: 0, len: 0 };
-    let mut stat = Stat([0; 5]);
-    // SAFETY: both pointers are to live values of the layouts the call expects.
-    let rc = unsafe {
-        libc::syscall(
-            SYS_CACHESTAT,
-            file.as_raw_fd(),
-            &whole as *const Range,
-            &mut stat as *mut Stat,
-            0,
-        )
-    };
-    assert_eq!(rc, 0, "cachestat: {}", std::io::Error::last_os_error());
-    // SAFETY: sysconf has no preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64;
-    stat.0[1] * page
-}
-
-/// A server root on a disk-backed file system: tmpfs (a common `/tmp`) has no writeback,
-/// and `cachestat` counts none of its pages dirty.
-#[cfg(target_os = "linux")]
-fn root_on_disk() -> TempDir {
-    let root = TempDir::new_in(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")), "root");
-    const TMPFS_MAGIC: i64 = 0x0102_1994;
-    let fs = rustix::fs::statfs(root.path()).unwrap();
-    assert!(
-        fs.f_type as i64 != TMPFS_MAGIC,
-        "{} is on tmpfs: this test needs a disk-backed target directory",
-        root.path().display()
-    );
-    root
+    page_cache(file, 0, 0).dirty * page_size()
 }
 
 #[cfg(target_os = "linux")]

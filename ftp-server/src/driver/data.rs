@@ -29,6 +29,8 @@ use futures_rustls::server::TlsStream;
 #[cfg(feature = "tls")]
 use futures_rustls::LazyConfigAcceptor;
 
+#[cfg(target_os = "linux")]
+use super::cached;
 use super::inbox::InboxSender;
 use super::local;
 use super::mailbox::{mailbox, MailboxReceiver};
@@ -669,7 +671,7 @@ impl Progress {
 
     /// `total` bytes have moved: reports progress, and waits as long as the bandwidth limits
     /// ask for the bytes since the last call.
-    async fn moved(&mut self, total: u64) {
+    pub(super) async fn moved(&mut self, total: u64) {
         self.tick(total);
         if self.throttle.is_unlimited() {
             return;
@@ -721,10 +723,17 @@ async fn run(
     let slot = || fast.then(|| env.server.pool_slots.try_take()).flatten();
     match job.kind {
         JobKind::Send { source, skip, size } if plain && skip == 0 => {
+            let chunk = fitted(plain_chunk, size);
+            #[cfg(target_os = "linux")]
+            if let (Stream::Plain(conn), true) = (&mut stream, fast && env.server.sendfile_cached) {
+                if let Some(start) = cached::Start::of(&*source) {
+                    let result = cached::send(env, conn, start, chunk, &mut progress).await;
+                    return (Some(stream), result);
+                }
+            }
             if let Some(slot) = source.bypass_file().and_then(|_| slot()) {
                 return local::send(env, slot, stream, source, progress).await;
             }
-            let chunk = fitted(plain_chunk, size);
             let last_at = size.filter(|_| !paced);
             let result = send_plain(&mut stream, source, last_at, chunk, &mut progress).await;
             (Some(stream), result)

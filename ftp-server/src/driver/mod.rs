@@ -53,6 +53,8 @@ use crate::runtime::{self, Conn, Timer, Unread};
 use crate::server::{SessionEvent, Shared, UserSession};
 use crate::storage::{StorageContext, VirtualPath};
 
+#[cfg(target_os = "linux")]
+mod cached;
 pub(crate) mod data;
 mod inbox;
 mod listing;

@@ -170,6 +170,22 @@ impl Conn for IoConn {
         send_before_shutdown(self.socket.get_ref(), buf)
     }
 
+    #[cfg(target_os = "linux")]
+    fn poll_send_file(
+        &mut self,
+        cx: &mut Context<'_>,
+        file: &std::fs::File,
+        offset: &mut u64,
+        len: usize,
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            match super::send_file_now(self.socket.get_ref(), file, offset, len) {
+                Some(sent) => return Poll::Ready(sent),
+                None => ready!(self.socket.poll_writable(cx))?,
+            }
+        }
+    }
+
     fn into_std(self: Box<Self>) -> io::Result<StdStream> {
         let stream = self.socket.into_inner()?;
         stream.set_nonblocking(false)?;

@@ -41,6 +41,32 @@ pub(crate) trait Conn: AsyncRead + AsyncWrite + Send + Unpin + 'static {
     /// Sends what fits of `buf` without waiting, as bytes the connection's end follows (see
     /// [`send_before_shutdown`]); `None` when nothing could be sent that way.
     fn send_before_shutdown(&self, buf: &[u8]) -> Option<io::Result<usize>>;
+    /// Sends up to `len` bytes of `file` from `*offset` with `sendfile(2)`, advancing
+    /// `*offset` by what was sent, and waits only while the socket's buffer is full.
+    /// `Ready(Ok(0))` at the file's end. The call reads the file in the caller's thread:
+    /// the caller sends only pages the page cache holds (see [`crate::driver`]'s
+    /// `cached` module).
+    #[cfg(target_os = "linux")]
+    fn poll_send_file(
+        &mut self,
+        cx: &mut Context<'_>,
+        file: &std::fs::File,
+        offset: &mut u64,
+        len: usize,
+    ) -> Poll<io::Result<usize>>;
+}
+
+/// One non-blocking `sendfile(2)` (retried when interrupted); `None` when the socket's buffer
+/// is full.
+#[cfg(target_os = "linux")]
+#[cfg_attr(not(any(feature = "tokio", feature = "async-std")), allow(dead_code))]
+pub(crate) fn send_file_now(
+    socket: impl rustix::fd::AsFd,
+    file: &std::fs::File,
+    offset: &mut u64,
+    len: usize,
+) -> Option<io::Result<usize>> {
+    send_now(|| rustix::fs::sendfile(&socket, file, Some(offset), len))
 }
 
 /// Sends without waiting, and without `SIGPIPE` on a connection the peer closed (Apple's

@@ -9,9 +9,13 @@ use std::time::Instant;
 
 use futures_io::{AsyncRead, AsyncWrite};
 use tokio::io::AsyncWrite as TokioWrite;
+#[cfg(target_os = "linux")]
+use tokio::io::Interest;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Handle;
 
+#[cfg(target_os = "linux")]
+use super::send_file_now;
 use super::{acknowledge_now, peek_unread, send_before_shutdown, send_now, SEND_NOW};
 use super::{Conn, Listener, Runtime, Timer, Unread};
 use crate::pool::BlockingPool;
@@ -116,6 +120,32 @@ impl Conn for TokioConn {
 
     fn send_before_shutdown(&self, buf: &[u8]) -> Option<io::Result<usize>> {
         send_before_shutdown(&self.0, buf)
+    }
+
+    /// Tries at once, as [`AsyncWrite::poll_write`] does, and waits through tokio's readiness
+    /// only when the socket's buffer is full.
+    #[cfg(target_os = "linux")]
+    fn poll_send_file(
+        &mut self,
+        cx: &mut Context<'_>,
+        file: &std::fs::File,
+        offset: &mut u64,
+        len: usize,
+    ) -> Poll<io::Result<usize>> {
+        if let Some(sent) = send_file_now(&self.0, file, offset, len) {
+            return Poll::Ready(sent);
+        }
+        loop {
+            ready!(self.0.poll_write_ready(cx))?;
+            let send = || {
+                send_file_now(&self.0, file, offset, len)
+                    .unwrap_or_else(|| Err(io::ErrorKind::WouldBlock.into()))
+            };
+            match self.0.try_io(Interest::WRITABLE, send) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                sent => return Poll::Ready(sent),
+            }
+        }
     }
 
     fn into_std(self: Box<Self>) -> io::Result<StdStream> {

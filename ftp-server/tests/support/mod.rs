@@ -781,3 +781,65 @@ pub fn python(script: &str, args: &[String], limit: Duration) -> Output {
         limit,
     )
 }
+
+/// What the page cache holds of a file's range, in pages (`cachestat(2)`, Linux 6.5).
+#[cfg(target_os = "linux")]
+#[derive(Debug, Default)]
+#[repr(C)]
+pub struct PageCache {
+    pub cached: u64,
+    pub dirty: u64,
+    pub writeback: u64,
+    pub evicted: u64,
+    pub recently_evicted: u64,
+}
+
+/// The page cache's counts for `file`'s `[offset, offset + len)` (`len` 0: to its end).
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+pub fn page_cache(file: &std::fs::File, offset: u64, len: u64) -> PageCache {
+    use std::os::fd::AsRawFd;
+    /// `cachestat`'s number on every architecture but alpha (`libc` names it for some targets
+    /// only).
+    const SYS_CACHESTAT: libc::c_long = 451;
+    #[repr(C)]
+    struct Range {
+        off: u64,
+        len: u64,
+    }
+    let range = Range { off: offset, len };
+    let mut stat = PageCache::default();
+    // SAFETY: both pointers are to live values of the layouts the call expects.
+    let rc = unsafe {
+        libc::syscall(
+            SYS_CACHESTAT,
+            file.as_raw_fd(),
+            &range as *const Range,
+            &mut stat as *mut PageCache,
+            0,
+        )
+    };
+    assert_eq!(rc, 0, "cachestat: {}", std::io::Error::last_os_error());
+    stat
+}
+
+/// The size of a memory page.
+#[cfg(target_os = "linux")]
+pub fn page_size() -> u64 {
+    rustix::param::page_size() as u64
+}
+
+/// A server root on a disk-backed file system: tmpfs (a common `/tmp`) has no writeback and
+/// never drops a file's pages, so `cachestat` counts none of them dirty or evicted.
+#[cfg(target_os = "linux")]
+pub fn root_on_disk() -> TempDir {
+    let root = TempDir::new_in(Path::new(env!("CARGO_TARGET_TMPDIR")), "root");
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    let fs = rustix::fs::statfs(root.path()).unwrap();
+    assert!(
+        fs.f_type as i64 != TMPFS_MAGIC,
+        "{} is on tmpfs: this test needs a disk-backed target directory",
+        root.path().display()
+    );
+    root
+}
