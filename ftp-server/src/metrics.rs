@@ -142,8 +142,9 @@ pub struct MetricsSnapshot {
     /// transfers that ended.
     pub bytes_sent: u64,
     /// Bytes of downloads sent with `sendfile(2)` straight from the page cache
-    /// ([`crate::Server::sendfile_cached`]), counted as they leave; the rest of a download
-    /// was copied. Part of `bytes_sent` once the transfer ends.
+    /// ([`crate::Server::sendfile_cached`]), counted as they leave, however the download
+    /// ends; the rest of a download was copied. A completed download's are part of
+    /// `bytes_sent` too.
     pub bytes_sent_from_page_cache: u64,
     /// Transfers running now.
     pub transfers_running: u64,

@@ -426,14 +426,16 @@ impl Server {
     /// download holds no transfer buffer and no pool thread, and the server copies none of
     /// its bytes: in `server_load` (300 concurrent 10 MB downloads) the server's CPU per GB
     /// fell to under half of the copy's, and the MB/s rose. Each 1 MiB window is checked
-    /// before it is sent, so a page that is not in memory never stalls the runtime: a window
-    /// the cache does not hold whole is read on the blocking pool through the transfer buffer
-    /// instead, and a download whose first window is not cached takes the pool's copy
-    /// ([`Server::pool_transfers`]) from the start. Files the kernel will not report on are
-    /// copied too (recent kernels refuse to for a file the server may neither write nor
-    /// owns), and so is every download while the process lets `SIGPIPE` end it
-    /// (`sendfile(2)` cannot be told not to raise it; Rust programs ignore it unless told
-    /// otherwise). The bytes sent this way are counted in
+    /// before it is sent, and again after each wait for the client, so a page that is not in
+    /// memory never stalls the runtime: from the first window the cache does not hold whole,
+    /// the rest of the download is copied (by the pool's copy, [`Server::pool_transfers`],
+    /// when it has room, else read on the blocking pool through the transfer buffer), and a
+    /// download whose first window is not cached is copied from the start. Files on other
+    /// than local file systems (ext2/3/4, XFS, Btrfs, F2FS, tmpfs, overlayfs) are copied
+    /// too, as are files the kernel will not report on (recent kernels refuse to for a file
+    /// the server may neither write nor owns), and every download while the process lets
+    /// `SIGPIPE` end it (`sendfile(2)` cannot be told not to raise it; Rust programs ignore
+    /// it unless told otherwise). The bytes sent this way are counted in
     /// [`crate::metrics::MetricsSnapshot::bytes_sent_from_page_cache`]. `false` copies every
     /// download.
     pub fn sendfile_cached(mut self, enabled: bool) -> Self {

@@ -650,6 +650,8 @@ pub(super) struct Progress {
     inbox: InboxSender,
     id: DataConnId,
     last: Instant,
+    /// Bytes the transfer sent before the copy that reports now (see [`Self::sent_before`]).
+    before: u64,
     /// The bandwidth limits the transfer moves under (none on the blocking pool's paths).
     throttle: Throttle,
     /// The bytes counted against the limits so far.
@@ -663,6 +665,7 @@ impl Progress {
             inbox: env.inbox.clone(),
             id,
             last: Instant::now(),
+            before: 0,
             throttle,
             paced: 0,
             rt: Arc::clone(&env.server.rt),
@@ -683,14 +686,23 @@ impl Progress {
         }
     }
 
+    /// `bytes` have moved since the start of the copy that reports now.
     pub(super) fn tick(&mut self, bytes: u64) {
         let now = Instant::now();
         if now.duration_since(self.last) >= Duration::from_secs(1) {
             self.last = now;
+            let bytes = self.before + bytes;
             let _ = self
                 .inbox
                 .try_send(Msg::Data(self.id, ServerDataEvent::Progress { bytes }));
         }
+    }
+
+    /// The transfer had sent `bytes` before the copy that reports from now on, which counts
+    /// from zero (a download from the page cache that leaves its rest to the pool's copy).
+    #[cfg(target_os = "linux")]
+    pub(super) fn sent_before(&mut self, bytes: u64) {
+        self.before = bytes;
     }
 }
 
@@ -727,8 +739,16 @@ async fn run(
             #[cfg(target_os = "linux")]
             if let (Stream::Plain(conn), true) = (&mut stream, fast && env.server.sendfile_cached) {
                 if let Some(start) = cached::Start::of(&*source) {
-                    let result = cached::send(env, conn, start, chunk, &mut progress).await;
-                    return (Some(stream), result);
+                    let (sent, slot) =
+                        match cached::send(env, conn, start, chunk, &mut progress).await {
+                            Ok(cached::Sent::Until { sent, slot }) => (sent, slot),
+                            Ok(cached::Sent::All(sent)) => return (Some(stream), Ok(sent)),
+                            Err(failure) => return (Some(stream), Err(failure)),
+                        };
+                    // The rest, from the first window the page cache does not hold.
+                    progress.sent_before(sent);
+                    let (stream, rest) = local::send(env, slot, stream, source, progress).await;
+                    return (stream, rest.map(|rest| sent + rest));
                 }
             }
             if let Some(slot) = source.bypass_file().and_then(|_| slot()) {
