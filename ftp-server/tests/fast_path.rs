@@ -2,9 +2,8 @@
 //! page cache, the blocking-pool fast path, and the async path that serves them beyond
 //! `Server::pool_transfers`. Under both runtimes: byte-exact both ways and from a REST offset,
 //! pages not in the page cache (or evicted while a download waits) copied, STAT progress,
-//! ABOR stopping a download
-//! mid-way, a small download's replies in one segment, its bytes in one segment with the end
-//! of the stream, and a file that grew while it was sent.
+//! ABOR stopping a download mid-way, a small download's replies in one segment, its bytes in
+//! one segment with the end of the stream, and a file that grew while it was sent.
 
 mod support;
 
