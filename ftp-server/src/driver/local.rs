@@ -1,7 +1,8 @@
 //! Plain binary transfers (TYPE I, MODE S, STRU F, no TLS) between a local file and the data
-//! socket: the fast path for uploads, and for downloads that [`super::cached`] does not send
-//! from the page cache (files not cached when they start, systems without `cachestat(2)`,
-//! or [`crate::Server::sendfile_cached`] off).
+//! socket: the fast path for uploads, and for downloads, or their rest, that
+//! [`super::cached`] does not send from the page cache (files not cached when they start or
+//! from a window on, not on a local file system, systems without `cachestat(2)`, or
+//! [`crate::Server::sendfile_cached`] off).
 //!
 //! The whole copy runs on the blocking pool with the socket in blocking mode: one thread
 //! reads and writes through one buffer of the transfer's budget ([`crate::Server::transfer_buffer`]), with no task switch, no wake-up and no
