@@ -264,10 +264,7 @@ fn pages_evicted_while_a_download_waits_are_copied() {
             cache_in_single_pages(&path);
             let mut ctl = server.login(ALICE);
             ctl.expect("TYPE I", 200);
-            let mut data = ctl.epsv();
-            ctl.send("RETR slow.bin");
-            let (code, text) = ctl.reply();
-            assert!(code == 150 || code == 125, "{text}");
+            let mut data = ctl.start_retr("slow.bin");
             // The client reads nothing yet: the server fills the socket's buffers and waits.
             let waiting_at = steady(|| from_page_cache(&server));
             let evicted = waiting_at.next_multiple_of(page);
@@ -413,10 +410,7 @@ fn drop_from_page_cache(path: &std::path::Path, range: std::ops::Range<u64>) {
 
 /// RETR that the server fails after its `150`: the final reply.
 fn failed_retr(ctl: &mut Ctl, path: &str) -> (u16, String) {
-    let mut data = ctl.epsv();
-    ctl.send(&format!("RETR {path}"));
-    let (code, text) = ctl.reply();
-    assert!(code == 150 || code == 125, "RETR {path}: {text}");
+    let mut data = ctl.start_retr(path);
     let mut rest = Vec::new();
     let _ = data.read_to_end(&mut rest);
     ctl.reply()
@@ -460,11 +454,8 @@ fn stat_and_abor_during_a_download(rt: Rt, cached: bool) {
     server.write("huge.bin", &content);
     let mut ctl = server.login(ALICE);
     ctl.expect("TYPE I", 200);
-    let mut data = ctl.epsv();
-    ctl.send("RETR huge.bin");
     // 125 when the server has seen the connection already, else 150.
-    let (code, text) = ctl.reply();
-    assert!(code == 125 || code == 150, "{text}");
+    let mut data = ctl.start_retr("huge.bin");
     // Progress goes out at most once a second, when bytes move: after the pause, the
     // first chunk the server gets out reports it, well before the client has read 24 MiB.
     assert!(take(&mut data, 4 << 20) == content[..4 << 20]);

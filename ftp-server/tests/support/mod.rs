@@ -681,6 +681,15 @@ impl Ctl {
         data
     }
 
+    /// EPSV and RETR `path`, asserting 150 or 125; the data connection, to read.
+    pub fn start_retr(&mut self, path: &str) -> TcpStream {
+        let data = self.epsv();
+        self.send(&format!("RETR {path}"));
+        let (code, text) = self.reply();
+        assert!(code == 150 || code == 125, "RETR {path}: {text}");
+        data
+    }
+
     /// RETR over EPSV; returns the bytes and asserts 150 and 226.
     pub fn retr(&mut self, path: &str) -> Vec<u8> {
         self.retr_from(path, None)
