@@ -13,7 +13,7 @@
 //! free, else here, read on the blocking pool through a buffer of the transfer's budget. It
 //! never comes back to `sendfile(2)`: the pool's reads start read-ahead, whose pages count as
 //! cached while the disk is still reading them. Only files on local file systems come here
-//! ([`on_local_disk`]): on a network file system, `sendfile(2)` may ask the server whether
+//! ([`on_local_file_system`]): on a network file system, `sendfile(2)` may ask the server whether
 //! the cached pages are still current, however cached they are.
 //!
 //! `sendfile(2)` cannot be told not to raise `SIGPIPE` when the client has reset the
@@ -50,7 +50,7 @@ impl Start {
     /// `SIGPIPE` cannot end the process.
     pub(super) fn of(source: &dyn FileRead) -> Option<Self> {
         let mut file = source.bypass_file()?;
-        if !page_cache::reported() || !sigpipe_is_harmless() || !on_local_disk(file) {
+        if !page_cache::reported() || !sigpipe_is_harmless() || !on_local_file_system(file) {
             return None;
         }
         let offset = file.stream_position().ok()?;
@@ -221,7 +221,7 @@ async fn read_on_pool(
 /// anything but the page: ext2/3/4, XFS, Btrfs, F2FS, tmpfs, or overlayfs (a container's
 /// file system, over one of those). Network file systems (NFS, CIFS) and FUSE may check with
 /// their server that cached pages are current, in the thread that reads them.
-fn on_local_disk(file: &File) -> bool {
+fn on_local_file_system(file: &File) -> bool {
     /// The `f_type`s of `statfs(2)` (`include/uapi/linux/magic.h`).
     const LOCAL: [u32; 6] = [
         0xef53,      // EXT2_SUPER_MAGIC, also ext3 and ext4
@@ -357,16 +357,16 @@ mod tests {
     fn only_files_on_local_file_systems_count_as_local() {
         let temp = std::env::temp_dir().join(format!("cached-local-{}", std::process::id()));
         let local = File::create(&temp).unwrap();
-        let on_tmp = on_local_disk(&local);
+        let on_tmp = on_local_file_system(&local);
         std::fs::remove_file(&temp).unwrap();
         assert!(on_tmp, "{} is not on a local file system", temp.display());
         let memfd = rustix::fs::memfd_create("cached-local", rustix::fs::MemfdFlags::CLOEXEC);
         assert!(
-            on_local_disk(&File::from(memfd.unwrap())),
+            on_local_file_system(&File::from(memfd.unwrap())),
             "a memfd (tmpfs)"
         );
         // procfs: no page cache to speak of, and not a disk.
         let proc = File::open("/proc/self/status").unwrap();
-        assert!(!on_local_disk(&proc), "/proc");
+        assert!(!on_local_file_system(&proc), "/proc");
     }
 }
