@@ -162,7 +162,7 @@
 //! says why): `malloc_trim(0)`, which gives freed memory back to the system when load falls,
 //! and `mallopt` of its mmap and trim thresholds, which keeps large blocks out of its heaps.
 //! One system call with no memory argument, `sync_file_range(2)` on Linux, which starts
-//! writing a synced upload to disk while it arrives (`storage/writeback.rs`). Everything else
+//! writing an upload to disk while it arrives (`storage/writeback.rs`). Everything else
 //! is safe code (`unsafe_code` is denied crate-wide; ftp-proto and ftp-client forbid it).
 //!
 // The async-io entry points exist with their feature only; without it their links lead to

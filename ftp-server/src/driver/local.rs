@@ -160,9 +160,8 @@ pub(super) async fn receive(
     };
     let splice = env.server.splice && zero_copy::AVAILABLE;
     let chunk = env.server.buffers.local_chunk();
-    let writeback = writer.syncs_on_commit();
     let (socket, result) = copy_on_pool(env, slot, conn, move |socket| {
-        let mut early = EarlyWriteback::new(writeback);
+        let mut early = EarlyWriteback::default();
         let spliced = if splice {
             zero_copy::receive_file(socket, &file, &mut early, &mut |n| progress.tick(n))
         } else {

@@ -60,9 +60,10 @@ pub(crate) const TEMP_PREFIX: &str = ".ftpd-upload-";
 /// resumes from what it had uploaded completely before (for example a file it uploads in
 /// parts with APPE).
 ///
-/// While a synced upload arrives, the kernel is asked after every megabyte to start writing
-/// it to disk (Linux, `sync_file_range(2)`), so the final `fsync` waits only for the last of
-/// it rather than for the whole file. After the rename, the directory is `fsync`ed too, so
+/// While an upload arrives, the kernel is asked after every megabyte to start writing it to
+/// disk (Linux, `sync_file_range(2)`), so the final `fsync` waits only for the last of it
+/// rather than for the whole file (and an upload not synced is on disk moments after its
+/// `226`, not 30 s later). After the rename, the directory is `fsync`ed too, so
 /// that a crash cannot undo the rename; uploads that finish together into one directory share
 /// those syncs (see `storage/dir_sync.rs`).
 ///
@@ -398,10 +399,8 @@ impl Inner {
             }
             io::copy(&mut (&mut source).take(keep), &mut file).map_err(io_err)?;
             let _ = file.set_permissions(meta.permissions());
-            if self.sync {
-                // The kept bytes are the first the commit's fsync would wait for.
-                start_writeback(&file);
-            }
+            // The kept bytes are the first the disk should get.
+            start_writeback(&file);
         }
         Ok((writer.with_file(file), None))
     }
@@ -820,7 +819,7 @@ struct FsWriter {
     /// STOU's placeholder for the reserved name, removed when the upload fails.
     placeholder: Option<PathBuf>,
     sync: bool,
-    /// Starts writeback as [`FileWrite::write`] goes, when `sync`.
+    /// Starts writeback as [`FileWrite::write`] goes.
     early: EarlyWriteback,
     blocking: Option<BlockingPool>,
     done: bool,
@@ -834,7 +833,7 @@ impl FsWriter {
             target,
             placeholder,
             sync,
-            early: EarlyWriteback::new(sync),
+            early: EarlyWriteback::default(),
             blocking: None,
             done: false,
         }

@@ -258,11 +258,12 @@ pub trait FileWrite: Send {
         None
     }
 
-    /// Whether [`FileWrite::commit`] waits until the bytes are on disk (`fsync`). When it
-    /// does, the server copying into [`FileWrite::bypass_file`] asks the kernel after every
-    /// megabyte to start writing out what has arrived (`sync_file_range(2)`, Linux), so the
-    /// commit waits only for the last of it. The default, `false`, leaves the page cache to
-    /// the kernel. A wrapper that forwards `bypass_file` forwards this too.
+    /// Whether [`FileWrite::commit`] waits until the bytes are on disk (`fsync`), for a
+    /// program or a layer that reports what a `226` promises. The default is `false`. A
+    /// wrapper that forwards `bypass_file` forwards this too. (Whichever it says, the server
+    /// copying into [`FileWrite::bypass_file`] asks the kernel after every megabyte to start
+    /// writing out what has arrived, `sync_file_range(2)` on Linux: a commit's `fsync` then
+    /// waits only for the last of it.)
     fn syncs_on_commit(&self) -> bool {
         false
     }
