@@ -51,9 +51,10 @@
 //!    rows: see below.
 //! 5. **Small FTPS uploads**: `FTP_LOAD_TLS_FILES` (500) STORs of 1 KiB files in one
 //!    explicit-FTPS session with `PROT P`, by Python's `ftplib` (`FTP_TLS`, which waits for
-//!    the server's close_notify after each upload); files per second. Every server uses the
-//!    peers' test certificate (`$FTP_CLIENT_PEERS_CACHE/certs`, made by `install.sh`). A round
-//!    row.
+//!    the server's close_notify after each upload); files per second, read as the STORs
+//!    are: until the last 226, and until every file is on disk as well (`sync` before the
+//!    round, `os.sync()` right after its last upload). Every server uses the peers' test
+//!    certificate (`$FTP_CLIENT_PEERS_CACHE/certs`, made by `install.sh`). A round row.
 //!
 //!    The round rows (3 to 5) are measured `FTP_LOAD_ROUNDS` (5) times: once after each
 //!    server's other rows, then in rounds where the servers take turns. The cell is the
@@ -1189,8 +1190,9 @@ const ROW_RETR: &str = "concurrent RETR: MB/s (peak MiB)";
 const ROW_STOR: &str = "concurrent STOR: MB/s (peak MiB)";
 const ROW_STOR_ON_DISK: &str = "concurrent STOR, until on disk (sync after): MB/s";
 const ROW_TLS_STOR: &str = "1 KiB FTPS STORs in one session (Python ftplib): files/s";
+const ROW_TLS_STOR_ON_DISK: &str = "1 KiB FTPS STORs, until on disk (sync after): files/s";
 const ROW_AFTER: &str = "after load, settled (MiB; x idle)";
-const ROWS: [&str; 11] = [
+const ROWS: [&str; 12] = [
     ROW_IDLE_BASE,
     ROW_IDLE_SMALL,
     ROW_IDLE_LARGE,
@@ -1201,16 +1203,18 @@ const ROWS: [&str; 11] = [
     ROW_STOR,
     ROW_STOR_ON_DISK,
     ROW_TLS_STOR,
+    ROW_TLS_STOR_ON_DISK,
     ROW_AFTER,
 ];
 
 /// The round rows where more is better: the paired ratios' rows.
-const PAIRED_ROWS: [&str; 5] = [
+const PAIRED_ROWS: [&str; 6] = [
     ROW_SMALL,
     ROW_RETR,
     ROW_STOR,
     ROW_STOR_ON_DISK,
     ROW_TLS_STOR,
+    ROW_TLS_STOR_ON_DISK,
 ];
 
 /// Each of ftp-server's round rows against each peer's, round by round: the ratio of the two
@@ -1374,7 +1378,10 @@ fn round_rows(kind: Kind, server: &Running, config: &Config, root: &Path, column
         column.sample(ROW_STOR_ON_DISK, round.durable);
     }
     if config.runs("tls") {
-        column.sample(ROW_TLS_STOR, tls_uploads_rate(server, config));
+        let round = tls_uploads(server, config);
+        column.sample(ROW_TLS_STOR, round.clone().map(|rates| rates.answered));
+        let durable = round.map(|rates| rates.durable);
+        column.sample(ROW_TLS_STOR_ON_DISK, on_disk(root, durable));
     }
     column.load_left = Some(Instant::now());
 }
@@ -1403,9 +1410,10 @@ fn small_files(server: &Running, config: &Config) -> Result<(f64, f64), String> 
 }
 
 /// Python's ftplib storing small files over FTPS: `storbinary` ends each upload with
-/// `unwrap()`, which waits for the server's close_notify.
+/// `unwrap()`, which waits for the server's close_notify. Prints files per second until the
+/// last `226`, then until every file is on disk as well (`os.sync()` right after it).
 const FTPLIB_TLS_UPLOADS: &str = r#"
-import ftplib, io, ssl, sys, time
+import ftplib, io, os, ssl, sys, time
 port, n = int(sys.argv[1]), int(sys.argv[2])
 ctx = ssl.create_default_context()
 ctx.check_hostname = False
@@ -1419,13 +1427,27 @@ started = time.perf_counter()
 for i in range(n):
     ftp.storbinary(f"STOR tls-{i}.bin", io.BytesIO(data))
 elapsed = time.perf_counter() - started
+os.sync()
+durable = time.perf_counter() - started
 for i in range(n):
     ftp.delete(f"tls-{i}.bin")
 ftp.quit()
-print(f"{n / elapsed:.0f}")
+print(f"{n / elapsed:.0f} {n / durable:.0f}")
 "#;
 
-fn tls_uploads_rate(server: &Running, config: &Config) -> Result<f64, String> {
+/// Files per second of one round of small FTPS uploads.
+#[derive(Clone)]
+struct TlsUploadRates {
+    /// Until the last `226`.
+    answered: f64,
+    /// Until every file was on disk as well.
+    durable: f64,
+}
+
+/// One round of [`FTPLIB_TLS_UPLOADS`], after `sync(1)` (as the concurrent STORs start), so
+/// that no server's round waits for what the one before left in the page cache.
+fn tls_uploads(server: &Running, config: &Config) -> Result<TlsUploadRates, String> {
+    write_back_dirty_pages();
     let out = Command::new("python3")
         .args(["-c", FTPLIB_TLS_UPLOADS])
         .arg(server.addr.port().to_string())
@@ -1436,10 +1458,14 @@ fn tls_uploads_rate(server: &Running, config: &Config) -> Result<f64, String> {
     match out {
         Ok(out) if out.status.success() => {
             let printed = String::from_utf8_lossy(&out.stdout);
-            printed
-                .trim()
-                .parse()
-                .map_err(|_| format!("ftplib printed {printed:?}"))
+            let rates: Vec<f64> = printed
+                .split_whitespace()
+                .filter_map(|rate| rate.parse().ok())
+                .collect();
+            match rates[..] {
+                [answered, durable] => Ok(TlsUploadRates { answered, durable }),
+                _ => Err(format!("ftplib printed {printed:?}")),
+            }
         }
         Ok(out) => {
             let err = String::from_utf8_lossy(&out.stderr);
@@ -1508,16 +1534,22 @@ fn stor_round(kind: Kind, server: &Running, config: &Config, root: &Path) -> Sto
         let _ = std::fs::remove_file(root.join(name(i)));
     }
     let rate = transfer_rate(&outcome);
-    let durable = match in_memory(root) {
-        true => Err("the files are in memory (tmpfs): no disk to wait for".to_owned()),
-        false => rate
-            .clone()
-            .map(|_| outcome.bytes as f64 / MB / (outcome.wall + sync).as_secs_f64()),
-    };
+    let durable = rate
+        .clone()
+        .map(|_| outcome.bytes as f64 / MB / (outcome.wall + sync).as_secs_f64());
+    let durable = on_disk(root, durable);
     StorRound {
         rate,
         durable,
         peak,
+    }
+}
+
+/// A rate read until every byte was on disk, or why there was no disk to wait for.
+fn on_disk(root: &Path, durable: Result<f64, String>) -> Result<f64, String> {
+    match in_memory(root) {
+        true => Err("the files are in memory (tmpfs): no disk to wait for".to_owned()),
+        false => durable,
     }
 }
 
