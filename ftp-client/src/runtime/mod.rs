@@ -1,6 +1,6 @@
 //! The runtime shim: what the one async driver needs from a runtime, implemented once for
-//! tokio ([`tokio`](self::tokio)) and once for the async-io reactor that async-std and smol
-//! share ([`async_io`](self::async_io)). The driver is written against `futures-io` streams,
+//! tokio (`runtime/tokio.rs`) and once for the async-io reactor that async-std and smol share
+//! (`runtime/async_io.rs`). The driver is written against `futures-io` streams,
 //! futures-rustls and this trait only, so a bug is fixed once for both runtimes.
 //!
 //! No task is spawned and no thread started: every future here is polled by the driver,

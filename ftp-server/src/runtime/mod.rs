@@ -1,6 +1,6 @@
 //! The runtime shim: everything the one shared driver needs from an async runtime, behind a
-//! small trait implemented once for tokio ([`tokio`]) and once for the async-io
-//! reactor that async-std and smol share ([`async_io`]).
+//! small trait implemented once for tokio (`runtime/tokio.rs`) and once for the async-io
+//! reactor that async-std and smol share (`runtime/async_io.rs`).
 //!
 //! The driver itself (control loop, data connections, TLS, transfers) is written against
 //! `futures-io` streams and this trait only, so a bug is fixed once for both runtimes.
