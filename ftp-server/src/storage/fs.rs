@@ -62,10 +62,10 @@ pub(crate) const TEMP_PREFIX: &str = ".ftpd-upload-";
 ///
 /// While an upload arrives, the kernel is asked after every megabyte to start writing it to
 /// disk (Linux, `sync_file_range(2)`), so the final `fsync` waits only for the last of it
-/// rather than for the whole file (and an upload not synced is on disk moments after its
-/// `226`, not 30 s later). After the rename, the directory is `fsync`ed too, so
-/// that a crash cannot undo the rename; uploads that finish together into one directory share
-/// those syncs (see `storage/dir_sync.rs`).
+/// rather than for the whole file (and an upload not synced is written out while it arrives,
+/// where the kernel alone would wait 30 s). After the rename, the directory is `fsync`ed too,
+/// so that a crash cannot undo the rename; uploads that finish together into one directory
+/// share those syncs (see `storage/dir_sync.rs`).
 ///
 /// With [`FsStorage::sync_uploads`]`(false)` the `fsync`s are skipped: `226` then means the
 /// bytes are in the operating system's cache, not on disk.

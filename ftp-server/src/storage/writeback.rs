@@ -9,7 +9,8 @@
 //! [`EarlyWriteback`] asks the kernel, after every [`STRIDE`] bytes of any upload into a local
 //! file, to start writing what the file has dirty (`sync_file_range(2)` with
 //! `SYNC_FILE_RANGE_WRITE`, Linux): the disk works while the bytes arrive, an `fsync` waits
-//! only for the tail, and an unsynced upload is on disk moments after its `226`. Measured with
+//! only for the tail, and an unsynced upload is written out while it arrives, not 30 s later
+//! (only its last, partial stride waits for the kernel). Measured with
 //! `benches/server_load.rs` and `FTP_LOAD_FSYNC=0` (300 concurrent 10 MB uploads, 5 rounds):
 //! the same rate until the last `226` (1,998 and 1,965 MB/s on the two runtimes, against
 //! 1,918 and 2,074 without), and 1,563 and 1,549 MB/s until every byte was on disk (against
