@@ -14,9 +14,9 @@ use crate::url::UrlError;
 ///
 /// After [`Reply`](Self::Reply), [`UnexpectedReply`](Self::UnexpectedReply),
 /// [`AccountRequired`](Self::AccountRequired), [`DataConnection`](Self::DataConnection),
-/// [`Aborted`](Self::Aborted), [`Transfer`](Self::Transfer) and [`Usage`](Self::Usage) the
-/// client stays usable; after the others the control connection is gone
-/// ([`Error::is_fatal`]).
+/// [`Aborted`](Self::Aborted), [`Transfer`](Self::Transfer), [`TooLarge`](Self::TooLarge),
+/// [`Local`](Self::Local) and [`Usage`](Self::Usage) the client stays usable; after the
+/// others the control connection is gone ([`Error::is_fatal`]).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -114,6 +114,14 @@ pub enum Error {
     TlsSessionsExhausted {
         /// The server's refusal, if it sent one.
         reply: Option<Reply>,
+    },
+    /// A download passed the limit its call was given
+    /// ([`retrieve_to_vec`](crate::blocking::Client::retrieve_to_vec)): the transfer was
+    /// aborted, and the session goes on.
+    #[error("the download passed its limit of {limit} bytes and was aborted")]
+    TooLarge {
+        /// The limit, in bytes.
+        limit: usize,
     },
     /// A local file could not be written (by [`retrieve_to`](crate::blocking::Client::retrieve_to)
     /// and friends); the session goes on.

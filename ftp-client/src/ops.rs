@@ -107,6 +107,16 @@ pub(crate) fn stream_failed(stream: Error, verdict: Result<TransferOutcome>) -> 
     }
 }
 
+/// A download read into memory passed `limit` and was aborted: [`Error::TooLarge`], unless
+/// the abort's outcome (`aborted`, its error if any) ended the session, which is then what
+/// the caller must hear.
+pub(crate) fn past_the_limit(aborted: Option<Error>, limit: usize) -> Error {
+    match aborted {
+        Some(error) if error.is_fatal() => error,
+        _ => Error::TooLarge { limit },
+    }
+}
+
 /// The entries of a LIST or MLSD listing: lines that do not parse and the directory's own
 /// `.`/`..` (`cdir`/`pdir`) entries are left out.
 pub(crate) fn entries(listing: Vec<u8>) -> Vec<Entry> {

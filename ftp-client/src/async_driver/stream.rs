@@ -326,8 +326,8 @@ impl<'a, R: Runtime> Download<'a, R> {
         }
     }
 
-    /// Reads everything into `out`, failing past `limit` bytes (the transfer is then
-    /// aborted).
+    /// Reads everything into `out`, failing past `limit` bytes with [`Error::TooLarge`] once
+    /// the transfer is aborted (or with what ended the session, if the abort did).
     pub(crate) async fn read_all(&mut self, out: &mut Vec<u8>, limit: usize) -> Result<()> {
         let mut buf = vec![0u8; 16 * 1024];
         loop {
@@ -335,10 +335,8 @@ impl<'a, R: Runtime> Download<'a, R> {
                 Ok(0) => return Ok(()),
                 Ok(n) if out.len() + n > limit => {
                     self.transfer.abort();
-                    let _ = self.transfer.result().await;
-                    return Err(Error::Io(io::Error::other(format!(
-                        "more than {limit} bytes"
-                    ))));
+                    let aborted = self.transfer.result().await.err();
+                    return Err(crate::ops::past_the_limit(aborted, limit));
                 }
                 Ok(n) => out.extend_from_slice(&buf[..n]),
                 Err(e) => {

@@ -672,8 +672,8 @@ impl Download<'_> {
         self.read(buf)
     }
 
-    /// Reads everything into `out`, failing past `limit` bytes (the transfer is then
-    /// aborted).
+    /// Reads everything into `out`, failing past `limit` bytes with [`Error::TooLarge`] once
+    /// the transfer is aborted (or with what ended the session, if the abort did).
     pub(crate) fn read_all(&mut self, out: &mut Vec<u8>, limit: usize) -> Result<()> {
         let mut buf = vec![0u8; 16 * 1024];
         loop {
@@ -688,10 +688,7 @@ impl Download<'_> {
             };
             if out.len() + n > limit {
                 self.transfer.abort();
-                let _ = self.transfer.result();
-                return Err(Error::Io(io::Error::other(format!(
-                    "more than {limit} bytes"
-                ))));
+                return Err(ops::past_the_limit(self.transfer.result().err(), limit));
             }
             out.extend_from_slice(&buf[..n]);
         }

@@ -110,6 +110,10 @@ macro_rules! full_scenario {
         let got = io::read_all(&mut down) $($await)*;
         down.finish() $($await)* .unwrap();
         support::assert_same(&got, &data, "retrieved c.bin after aborts");
+        // A download into memory past its limit is aborted; the session goes on.
+        let err = $client.retrieve_to_vec("c.bin", 10_000) $($await)* .unwrap_err();
+        assert!(matches!(err, Error::TooLarge { limit: 10_000 }), "{err:?}");
+        $client.noop() $($await)* .unwrap();
 
         // Abort an upload explicitly, then by dropping it.
         let mut up = $client.store("partial") $($await)* .unwrap();

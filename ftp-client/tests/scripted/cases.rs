@@ -1037,6 +1037,8 @@ macro_rules! misbehave_tests {
                     drop(data);
                     s.send("226 Done.");
                 }
+                s.expect("NOOP");
+                s.send("200 Still here.");
                 s.expect("QUIT");
                 s.send("221 Bye.");
             });
@@ -1056,7 +1058,9 @@ macro_rules! misbehave_tests {
                 assert_eq!(std::fs::read(&local).unwrap(), b"fresh contents");
                 assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
                 let err = client.retrieve_to_vec("ten.txt", 4) $($await)* .unwrap_err();
-                assert!(err.to_string().contains("more than 4 bytes"), "{err}");
+                assert!(matches!(err, Error::TooLarge { limit: 4 }), "{err:?}");
+                assert!(!err.is_fatal());
+                client.noop() $($await)* .unwrap();
                 client.quit() $($await)* .unwrap();
             }
             std::fs::remove_dir_all(&dir).unwrap();
