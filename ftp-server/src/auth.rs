@@ -11,6 +11,9 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
 use bytes::Bytes;
 
+/// The Argon2 cost parameters [`UserTable::with_params`] takes (argon2's `Params`, re-exported so
+/// that an application needs no argon2 dependency of its own, in the version this crate uses).
+pub use argon2::Params as Argon2Params;
 pub use ftp_proto::server::{AuthFailure, Permissions, Secret};
 
 use crate::pool::BlockingPool;
@@ -385,7 +388,13 @@ impl UserTable {
         Self::with_params(Params::DEFAULT)
     }
 
-    /// An empty table hashing new passwords with `params`.
+    /// An empty table hashing new passwords with `params`:
+    ///
+    /// ```
+    /// use ftp_server::auth::{Argon2Params, UserTable};
+    /// // 64 MiB, three passes, one lane.
+    /// let users = UserTable::with_params(Argon2Params::new(64 * 1024, 3, 1, None).unwrap());
+    /// ```
     pub fn with_params(params: Params) -> Self {
         let dummy = hash_with(params.clone(), b"not a password").unwrap_or_default();
         Self {

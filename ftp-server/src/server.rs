@@ -501,7 +501,8 @@ impl Server {
     }
 
     /// Binds every address and starts accepting on the tokio runtime this is called from
-    /// (panics outside one). Needs the tokio runtime's `net`, `time` and `rt` features.
+    /// (panics outside one). The runtime needs its I/O and time drivers
+    /// (`Builder::enable_all`, which `#[tokio::main]` does).
     #[cfg(feature = "tokio")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
     pub async fn start_tokio(self) -> io::Result<RunningServer> {

@@ -6,6 +6,11 @@
 //! early aborts the transfer: the data connection is reset and ABOR goes out with the next
 //! call, which reads its replies before doing anything else.
 //!
+//! Every call blocks its thread until the server answers. From async code, run the client
+//! on a thread of its own (`tokio::task::spawn_blocking`, `std::thread::spawn`): called
+//! inside an async task it stalls that runtime thread, and a server on the same
+//! single-threaded runtime then never answers (the call fails after its reply timeout).
+//!
 //! ```no_run
 //! use std::io::Read;
 //! use ftp_client::blocking::Client;
