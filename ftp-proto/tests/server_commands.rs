@@ -12,6 +12,7 @@ use ftp_proto::server::{
     FileKind, HashAlgorithm, HashValue, Metadata, ServerConfig, StorageError, StorageErrorKind,
     StorageRequest, StorageResponse, StoreMode, TlsPolicy,
 };
+use ftp_proto::transfer::{DataType, FormatControl};
 use ftp_proto::Timestamp;
 use server_support::*;
 
@@ -189,11 +190,40 @@ fn rename_sequence_rules() {
     });
 }
 
+/// RFC 3659 §4's example: a 112-line, 1830-octet file is 1830 under TYPE I and 1942 under
+/// TYPE A, which storage counts (files up to `ascii_size_limit`); other modes get 550.
 #[test]
-fn size_is_exact_only_in_type_i() {
+fn size_is_exact_in_type_a_and_type_i() {
     logged_in(ServerConfig::default(), |h| {
         h.send(b"SIZE f\r\n");
-        h.expect(b"550 SIZE is only available in TYPE I.\r\n");
+        let (id, request) = h.expect_storage();
+        assert_eq!(request, StorageRequest::Metadata { path: vp("/f") });
+        h.storage(id, Ok(file_meta(1830)));
+        let (id, request) = h.expect_storage();
+        let StorageRequest::TransferSize { path, params } = request else {
+            panic!("{request:?}")
+        };
+        assert_eq!(path, vp("/f"));
+        assert_eq!(params.data_type, DataType::Ascii(FormatControl::NonPrint));
+        h.storage(id, Ok(StorageResponse::TransferSize(1942)));
+        h.expect(b"213 1942\r\n");
+        h.expect_idle();
+        h.send(b"SIZE big\r\n");
+        let (id, _) = h.expect_storage();
+        h.storage(id, Ok(file_meta((16 << 20) + 1)));
+        h.expect(b"550 SIZE in TYPE A counts files up to 16777216 bytes; TYPE I gives this one's size.\r\n");
+        h.send(b"SIZE d\r\n");
+        let (id, _) = h.expect_storage();
+        h.storage(id, Ok(meta(FileKind::Dir)));
+        h.expect(b"550 Not a plain file.\r\n");
+        h.send(b"SIZE gone\r\n");
+        let (id, _) = h.expect_storage();
+        h.storage(id, Ok(file_meta(10)));
+        let (id, _) = h.expect_storage();
+        h.storage_err(id, StorageErrorKind::NotFound);
+        h.expect(b"550 No such file or directory.\r\n");
+        h.send(b"STRU R\r\nSIZE f\r\nSTRU F\r\n");
+        h.expect(b"200 Structure set.\r\n550 SIZE is only available in TYPE I (and TYPE A), MODE S, STRU F.\r\n200 Structure set.\r\n");
         h.send(b"TYPE I\r\nSIZE f\r\n");
         h.expect(b"200 Switching to Binary mode.\r\n");
         let (id, request) = h.expect_storage();
@@ -204,6 +234,20 @@ fn size_is_exact_only_in_type_i() {
         let (id, _) = h.expect_storage();
         h.storage(id, Ok(meta(FileKind::Dir)));
         h.expect(b"550 Not a plain file.\r\n");
+    });
+}
+
+/// With `ascii_size_limit` 0 nothing is counted: SIZE in TYPE A is refused without storage.
+#[test]
+fn size_in_type_a_can_be_turned_off() {
+    let config = ServerConfig {
+        ascii_size_limit: 0,
+        ..ServerConfig::default()
+    };
+    logged_in(config, |h| {
+        h.send(b"SIZE f\r\n");
+        h.expect(b"550 SIZE is only available in TYPE I (and TYPE A), MODE S, STRU F.\r\n");
+        h.expect_idle();
     });
 }
 

@@ -125,6 +125,9 @@ fn each_command_needs_its_own_right() {
         h.expect(b"550 Permission denied.\r\n550 Permission denied.\r\n550 Permission denied.\r\n");
         h.send(b"SITE CHMOD 644 x\r\n");
         h.expect(b"550 Permission denied.\r\n");
+        // SIZE in TYPE A (the default) counts the file's bytes: a read.
+        h.send(b"SIZE x\r\n");
+        h.expect(b"550 Permission denied.\r\n");
         h.expect_idle();
         h.send(b"STOR x\r\n");
         let (_, request) = h.expect_storage();

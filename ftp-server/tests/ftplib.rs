@@ -94,6 +94,11 @@ if tls:
 conn.close()
 f.voidresp()
 check(raw.getvalue() == lf.replace(b"\n", b"\r\n"), "ascii wire form is CRLF")
+# SIZE after a listing (ftplib leaves TYPE A on): what a TYPE A download sends.
+f.retrlines("LIST")
+expect(f.size("text.txt"), len(lf) + lf.count(b"\n"), "size in type a")
+f.voidcmd("TYPE I")
+expect(f.size("text.txt"), len(lf), "size in type i")
 
 # MLSD.
 facts = dict(f.mlsd())

@@ -145,6 +145,8 @@ fn type_a(rt: Rt, budget: usize) {
             .into_bytes();
         let mut ctl = server.login(ALICE);
         ctl.expect("TYPE A", 200);
+        // SIZE in TYPE A counts the CRLF form, as RETR sends it.
+        assert_eq!(ctl.expect("SIZE t.txt", 213), crlf.len().to_string());
         assert!(ctl.retr("t.txt") == crlf);
         ctl.stor("back.txt", &crlf);
         assert!(server.read("back.txt") == lf);
@@ -154,8 +156,39 @@ fn type_a(rt: Rt, budget: usize) {
         ctl.expect("MODE B", 200);
         let (data, eof) = decode(b'B', &ctl.retr("t.txt"));
         assert!(eof && data == crlf);
+        ctl.expect("SIZE t.txt", 550);
         ctl.expect("QUIT", 221);
     }
+}
+
+/// RFC 3659 §4's example: a 112-line, 1830-octet file is 1830 octets under TYPE I and 1942
+/// under TYPE A; past `ascii_size_limit` TYPE A gets 550, TYPE I still the size.
+#[test]
+fn size_in_type_a_is_rfc_3659s_example() {
+    each_runtime(|rt| {
+        let server = TestServer::start(rt, |s| s.configure(|c| c.ascii_size_limit = 2000));
+        let lines: Vec<String> = (0..112)
+            .map(|i| match i < 110 {
+                true => format!("line {i:>10}"),
+                false => format!("{:-<34}", "last lines "),
+            })
+            .collect();
+        let text = format!("{}\n", lines.join("\n"));
+        assert_eq!(text.len(), 1830);
+        server.write("rfc.txt", text.as_bytes());
+        server.write("long.txt", &text.repeat(2).into_bytes());
+        let mut ctl = server.login(ALICE);
+        assert_eq!(ctl.expect("SIZE rfc.txt", 213), "1942");
+        let refused = ctl.expect("SIZE long.txt", 550);
+        assert_eq!(
+            refused,
+            "SIZE in TYPE A counts files up to 2000 bytes; TYPE I gives this one's size."
+        );
+        ctl.expect("TYPE I", 200);
+        assert_eq!(ctl.expect("SIZE rfc.txt", 213), "1830");
+        assert_eq!(ctl.expect("SIZE long.txt", 213), "3660");
+        ctl.expect("QUIT", 221);
+    });
 }
 
 #[test]

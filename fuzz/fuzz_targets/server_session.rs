@@ -196,7 +196,7 @@ fn storage_result(input: &mut Input<'_>) -> Result<StorageResponse, StorageError
         FileKind::Symlink,
         FileKind::Other,
     ];
-    match input.byte() % 10 {
+    match input.byte() % 11 {
         0 => Ok(StorageResponse::Opened {
             size: Some(u64::from(input.u16())),
         }),
@@ -231,6 +231,7 @@ fn storage_result(input: &mut Input<'_>) -> Result<StorageResponse, StorageError
             ],
             directory: input.byte() % 2 == 0,
         }),
+        8 => Ok(StorageResponse::TransferSize(u64::from(input.u16()))),
         _ => Err(StorageError {
             kind: KINDS[usize::from(input.byte()) % KINDS.len()],
             message: (input.byte() & 1 == 0)
@@ -293,6 +294,7 @@ fn check_request(request: &StorageRequest) {
         | StorageRequest::RemoveDir { path }
         | StorageRequest::SetModified { path, .. }
         | StorageRequest::Hash { path, .. }
+        | StorageRequest::TransferSize { path, .. }
         | StorageRequest::Chmod { path, .. } => assert_normalised(path),
         StorageRequest::Rename { from, to } => {
             assert_normalised(from);

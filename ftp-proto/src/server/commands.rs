@@ -939,20 +939,34 @@ impl ServerSession {
         self.wait_storage(id, op);
     }
 
+    /// RFC 3659 §4: SIZE is exact for the current TYPE, MODE and STRU. The stored size is the
+    /// transfer size under TYPE I, MODE S; under TYPE A, MODE S the file is counted as a
+    /// download would send it, when small enough ([`ServerConfig::ascii_size_limit`]); MODE
+    /// B and C and STRU R add framing no count is kept of, so they get 550. The count reads
+    /// the file, so it needs the READ permission that RETR needs.
     fn size(&mut self, arg: &[u8]) {
         let params = self.settings.params;
-        let binary = params.data_type == DataType::Image
-            && params.mode == TransferMode::Stream
-            && params.structure == FileStructure::File;
-        if !binary {
-            // RFC 3659 §4: SIZE is exact for the current TYPE/MODE/STRU; the back end only
-            // knows the stored size, which equals the transfer size under TYPE I, MODE S.
-            return self.reply(
+        let stream_file =
+            params.mode == TransferMode::Stream && params.structure == FileStructure::File;
+        let counted = self.config.ascii_size_limit > 0;
+        match params.data_type {
+            DataType::Image if stream_file => self.query(arg, PendingOp::Size),
+            DataType::Ascii(_) if stream_file && counted => {
+                // Counting reads the file's bytes: as much a read as RETR.
+                if !self.may(Permissions::READ) {
+                    return self.reply(ReplyCode::FILE_UNAVAILABLE, "Permission denied.");
+                }
+                let Some(path) = self.resolve(arg, OpClass::Query) else {
+                    return;
+                };
+                let id = self.request(StorageRequest::Metadata { path: path.clone() });
+                self.wait_storage(id, PendingOp::AsciiSize { path, params });
+            }
+            _ => self.reply(
                 ReplyCode::FILE_UNAVAILABLE,
-                "SIZE is only available in TYPE I.",
-            );
+                "SIZE is only available in TYPE I (and TYPE A), MODE S, STRU F.",
+            ),
         }
-        self.query(arg, PendingOp::Size);
     }
 
     fn mlst(&mut self, arg: Option<Bytes>) {

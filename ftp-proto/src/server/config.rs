@@ -240,6 +240,12 @@ pub struct ServerConfig {
     pub site_commands: Vec<String>,
     /// Virtual host names HOST accepts (case-insensitive); `None` accepts any name.
     pub hosts: Option<Vec<String>>,
+    /// SIZE under TYPE A (RFC 3659 §4) is the number of octets a TYPE A download sends, every
+    /// line end as CRLF, which storage can only count by reading the file
+    /// ([`StorageRequest::TransferSize`](super::StorageRequest::TransferSize)): files up to
+    /// this many stored bytes are counted, larger ones answer 550 (their TYPE I size is a
+    /// SIZE away). 0: SIZE is answered in TYPE I only. Default 16 MiB.
+    pub ascii_size_limit: u64,
 }
 
 impl Default for ServerConfig {
@@ -267,6 +273,7 @@ impl Default for ServerConfig {
             block_mode: false,
             compressed_mode: false,
             record_structure: true,
+            ascii_size_limit: 16 << 20,
             mlst_facts: FactSet::ALL,
             mlst_default_facts: FactSet::TYPE
                 .union(FactSet::SIZE)

@@ -16,8 +16,8 @@ use super::text::{self, OpClass};
 use super::timer::Timer;
 use super::types::{
     AuthFailure, AuthId, CloseReason, DataConnId, DataFailure, FileKind, Metadata, Principal,
-    ServerDataEvent, ServerDataIntent, ServerEvent, StorageError, StorageOpId, StorageResponse,
-    TransferKind,
+    ServerDataEvent, ServerDataIntent, ServerEvent, StorageError, StorageOpId, StorageRequest,
+    StorageResponse, TransferKind, TransferParams,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -127,7 +127,11 @@ impl ServerSession {
     ) {
         if let Some(op) = self.take_storage_op(id) {
             self.on_op_result(op, result);
-            return self.become_idle();
+            // An answer may lead to a second request (SIZE in TYPE A): still busy then.
+            if matches!(self.busy, Busy::Idle) {
+                self.become_idle();
+            }
+            return;
         }
         if let Busy::Transfer(transfer) = &self.busy {
             if transfer.storage == Some(id) {
@@ -226,7 +230,7 @@ impl ServerSession {
     }
 
     /// The representation a transfer of `kind` uses, for the 150 text.
-    fn params_for(&self, kind: TransferKind) -> super::types::TransferParams {
+    fn params_for(&self, kind: TransferKind) -> TransferParams {
         let mut params = self.settings.params;
         match kind {
             TransferKind::List | TransferKind::Nlst => {
@@ -255,6 +259,9 @@ impl ServerSession {
             (PendingOp::StatPath { label }, StorageResponse::Listing { lines, directory }) => {
                 self.send_status_listing(&label, lines, directory);
             }
+            (PendingOp::Size, StorageResponse::TransferSize(size)) => {
+                self.reply(ReplyCode::FILE_STATUS, size.to_string())
+            }
             (PendingOp::Hash { arg }, StorageResponse::Hash(value)) => {
                 let head = format!(
                     "{} {}-{} {} ",
@@ -270,6 +277,25 @@ impl ServerSession {
                 self.send(Reply::multiline(ReplyCode::COMMAND_OK, lines));
             }
             _ => self.unexpected_answer(),
+        }
+    }
+
+    /// SIZE in TYPE A, once the file's metadata came: ask storage to count a file small
+    /// enough, refuse the others.
+    fn count_ascii_size(&mut self, path: VirtualPath, params: TransferParams, meta: &Metadata) {
+        match meta.size {
+            Some(size) if meta.kind != FileKind::Dir && size <= self.config.ascii_size_limit => {
+                let id = self.request(StorageRequest::TransferSize { path, params });
+                self.wait_storage(id, PendingOp::Size);
+            }
+            Some(_) if meta.kind != FileKind::Dir => self.reply(
+                ReplyCode::FILE_UNAVAILABLE,
+                format!(
+                    "SIZE in TYPE A counts files up to {} bytes; TYPE I gives this one's size.",
+                    self.config.ascii_size_limit
+                ),
+            ),
+            _ => self.reply(ReplyCode::FILE_UNAVAILABLE, "Not a plain file."),
         }
     }
 
@@ -302,6 +328,7 @@ impl ServerSession {
                 }
                 _ => self.reply(ReplyCode::FILE_UNAVAILABLE, "Not a plain file."),
             },
+            PendingOp::AsciiSize { path, params } => self.count_ascii_size(path, params, &meta),
             PendingOp::Mdtm => match meta.modified {
                 Some(time) => self.reply(ReplyCode::FILE_STATUS, time.to_string()),
                 None => self.reply(
@@ -389,9 +416,11 @@ fn transfer_class(kind: TransferKind) -> OpClass {
 
 fn op_class(op: &PendingOp) -> OpClass {
     match op {
-        PendingOp::Cwd(_) | PendingOp::Rnfr(_) | PendingOp::Size | PendingOp::Mdtm => {
-            OpClass::Query
-        }
+        PendingOp::Cwd(_)
+        | PendingOp::Rnfr(_)
+        | PendingOp::Size
+        | PendingOp::AsciiSize { .. }
+        | PendingOp::Mdtm => OpClass::Query,
         PendingOp::Mlst { .. } | PendingOp::StatPath { .. } => OpClass::Query,
         PendingOp::Rnto => OpClass::Rename,
         PendingOp::Hash { .. } => OpClass::Hash,
@@ -403,7 +432,7 @@ fn op_verb(op: &PendingOp) -> &'static str {
     match op {
         PendingOp::Cwd(_) => "CWD",
         PendingOp::Rnfr(_) => "RNFR",
-        PendingOp::Size => "SIZE",
+        PendingOp::Size | PendingOp::AsciiSize { .. } => "SIZE",
         PendingOp::Mdtm => "MDTM",
         PendingOp::Mlst { .. } => "MLST",
         PendingOp::StatPath { .. } => "STAT",

@@ -164,8 +164,10 @@
 //! * CDUP → 250, like CWD. ALLO → 202. USER → 331 for every name (RFC 2577 §7).
 //! * USER before AUTH TLS when TLS is required for login → **534**; a transfer with PROT C when
 //!   TLS is required for data → **521** (RFC 4217 §10.2); a data TLS failure → **522**.
-//! * SIZE only under TYPE I, MODE S, STRU F (where the stored size *is* the transfer size,
-//!   RFC 3659 §4); otherwise 550.
+//! * SIZE under MODE S, STRU F (RFC 3659 §4): in TYPE I the stored size, which *is* the
+//!   transfer size; in TYPE A the octets a download would send, counted by storage
+//!   (`StorageRequest::TransferSize`, files up to `ServerConfig::ascii_size_limit`, with the
+//!   READ right); otherwise, and for directories, 550.
 //! * REST in MODE S takes an offset (a marker → 501); in MODE B/C any marker, passed to storage.
 //!   REST 0 clears it. Any command other than the transfer that follows clears it. APPE after
 //!   REST is STOR at the offset (RFC 3659 §5.3). STOU ignores REST.

@@ -112,16 +112,32 @@ impl DataChannel {
 pub(super) enum PendingOp {
     Cwd(VirtualPath),
     Rnfr(VirtualPath),
+    /// SIZE in TYPE I, or the count that answers SIZE in TYPE A.
     Size,
+    /// SIZE in TYPE A: the file's metadata first, then its count (`TransferSize`).
+    AsciiSize {
+        path: VirtualPath,
+        params: TransferParams,
+    },
     Mdtm,
-    Mlst { path: VirtualPath, label: Bytes },
-    StatPath { label: Bytes },
+    Mlst {
+        path: VirtualPath,
+        label: Bytes,
+    },
+    StatPath {
+        label: Bytes,
+    },
     Dele,
     Rmd,
     Mkd(VirtualPath),
     Rnto,
-    Mfmt { time: Timestamp, arg: Bytes },
-    Hash { arg: Bytes },
+    Mfmt {
+        time: Timestamp,
+        arg: Bytes,
+    },
+    Hash {
+        arg: Bytes,
+    },
     Chmod,
     Site,
 }

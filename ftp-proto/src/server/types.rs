@@ -279,6 +279,16 @@ pub enum StorageRequest {
         /// The new time, UTC.
         time: Timestamp,
     },
+    /// Count the octets a download of `path` would send under `params` (SIZE in TYPE A,
+    /// RFC 3659 §4: every local line end sent as CRLF): answer
+    /// [`StorageResponse::TransferSize`]. The session asks only for files whose stored size
+    /// is at most [`ServerConfig::ascii_size_limit`](super::ServerConfig::ascii_size_limit).
+    TransferSize {
+        /// The file.
+        path: VirtualPath,
+        /// TYPE A, MODE S, STRU F.
+        params: TransferParams,
+    },
     /// Hash a file (HASH) as a TYPE I, MODE S download would send it: answer
     /// [`StorageResponse::Hash`].
     Hash {
@@ -328,7 +338,8 @@ pub enum FileKind {
 pub struct Metadata {
     /// File, directory, ...
     pub kind: FileKind,
-    /// Size in bytes (as stored: SIZE is only answered under TYPE I, where the two agree).
+    /// Size in bytes, as stored (SIZE under TYPE I; under TYPE A storage counts the
+    /// transfer's octets, [`StorageRequest::TransferSize`]).
     pub size: Option<u64>,
     /// Last modification, UTC.
     pub modified: Option<Timestamp>,
@@ -448,6 +459,8 @@ pub enum StorageResponse {
     Done,
     /// The answer to `Hash`.
     Hash(HashValue),
+    /// The answer to `TransferSize`: the octets the download would send.
+    TransferSize(u64),
     /// The answer to `StatusListing`: one `ls -l` line per entry, without line ends.
     Listing {
         /// The lines; CR or LF inside one (a name that holds them) is shown as `?`.

@@ -44,6 +44,9 @@ use crate::throttle::{RateLimiter, Throttle};
 #[cfg(feature = "tls")]
 use crate::tls::DataTls;
 
+/// How stored text ends its lines: TYPE A sends each as CRLF and stores CRLF as this.
+pub(super) const LOCAL_LINE_ENDING: LineEnding = LineEnding::Lf;
+
 /// The memory a running transfer's buffers may take ([`crate::Server::transfer_buffer`]),
 /// and how each copy path splits it. TLS record buffers (about 34 KiB a connection, in
 /// rustls) come on top.
@@ -1114,7 +1117,9 @@ impl SendPipeline {
         let unsupported = |_| Failure::Storage(StorageErrorKind::Unsupported.into());
         let type_encoder = match listing {
             true => None,
-            false => Some(TypeEncoder::new(params.data_type, LineEnding::Lf).map_err(unsupported)?),
+            false => {
+                Some(TypeEncoder::new(params.data_type, LOCAL_LINE_ENDING).map_err(unsupported)?)
+            }
         };
         let mode = match params.mode {
             TransferMode::Block => ModeEncoder::Block(BlockEncoder::default()),
@@ -1240,7 +1245,7 @@ struct ReceivePipeline {
 
 impl ReceivePipeline {
     fn new(params: &TransferParams, chunk: usize) -> Result<Self, Failure> {
-        let type_decoder = TypeDecoder::new(params.data_type, LineEnding::Lf)
+        let type_decoder = TypeDecoder::new(params.data_type, LOCAL_LINE_ENDING)
             .map_err(|_| Failure::Storage(StorageErrorKind::Unsupported.into()))?;
         let mode = match params.mode {
             TransferMode::Block => ModeDecoder::Block(BlockDecoder::default()),

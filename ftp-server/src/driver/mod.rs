@@ -60,6 +60,7 @@ mod inbox;
 mod listing;
 pub(crate) mod local;
 mod mailbox;
+mod transfer_size;
 
 use data::{Cmd, DataEnv, Job, JobKind, PendingJob, Stream};
 use inbox::{InboxReceiver, InboxSender};
@@ -1147,6 +1148,10 @@ async fn run_storage(
             };
             let job = Job::pending(op, params).with(JobKind::Receive(upload.writer));
             Ok(StorageAnswer::Transfer(response, job))
+        }
+        StorageRequest::TransferSize { path: p, params } => {
+            let size = transfer_size::transfer_size(storage, cx, path(&p)?, params).await?;
+            Ok(StorageAnswer::Answered(StorageResponse::TransferSize(size)))
         }
         StorageRequest::Delete { path: p } => storage.delete(cx, path(&p)?).await.map(done),
         StorageRequest::MakeDir { path: p } => storage.make_dir(cx, path(&p)?).await.map(done),
