@@ -816,7 +816,11 @@ fn handle_signals(
                 SIGHUP => reloader.reload(&options),
                 _ if stopping => std::process::exit(130),
                 _ => {
-                    eprintln!("ftpd: shutting down (Ctrl-C again to quit at once)");
+                    let again = match signal {
+                        SIGTERM => "a second SIGTERM or SIGINT",
+                        _ => "Ctrl-C again",
+                    };
+                    eprintln!("ftpd: shutting down ({again} to quit at once)");
                     handle.shutdown();
                     stopping = true;
                 }
