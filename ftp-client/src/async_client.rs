@@ -201,8 +201,9 @@ impl<R: AsyncRuntime> AsyncClient<R> {
         self.upload(hint, StoreKind::Unique, 0).await
     }
 
-    /// Downloads `path` into memory, failing past `limit` bytes (the transfer is then
-    /// aborted): the whole file, once the server confirmed it.
+    /// Downloads `path` into memory, failing past `limit` bytes with [`Error::TooLarge`]
+    /// (the transfer is then aborted, and the session goes on): the whole file, once the
+    /// server confirmed it.
     pub async fn retrieve_to_vec(
         &mut self,
         path: impl AsRef<[u8]>,

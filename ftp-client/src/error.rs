@@ -15,8 +15,9 @@ use crate::url::UrlError;
 /// After [`Reply`](Self::Reply), [`UnexpectedReply`](Self::UnexpectedReply),
 /// [`AccountRequired`](Self::AccountRequired), [`DataConnection`](Self::DataConnection),
 /// [`Aborted`](Self::Aborted), [`Transfer`](Self::Transfer), [`TooLarge`](Self::TooLarge),
-/// [`Local`](Self::Local) and [`Usage`](Self::Usage) the client stays usable; after the
-/// others the control connection is gone ([`Error::is_fatal`]).
+/// [`Local`](Self::Local), [`Usage`](Self::Usage), [`Encode`](Self::Encode) and (with the
+/// `tls` feature) `TlsSessionsExhausted` the client stays usable; after the others the
+/// control connection is gone ([`Error::is_fatal`]).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -115,10 +116,11 @@ pub enum Error {
         /// The server's refusal, if it sent one.
         reply: Option<Reply>,
     },
-    /// A download passed the limit its call was given
-    /// ([`retrieve_to_vec`](crate::blocking::Client::retrieve_to_vec)): the transfer was
-    /// aborted, and the session goes on.
-    #[error("the download passed its limit of {limit} bytes and was aborted")]
+    /// A transfer read into memory passed its limit: the `limit` given to
+    /// [`retrieve_to_vec`](crate::blocking::Client::retrieve_to_vec), or
+    /// [`LISTING_LIMIT`](crate::LISTING_LIMIT) for a listing (`list`, `nlst`, `mlsd`,
+    /// `listing`). The transfer was aborted, and the session goes on.
+    #[error("the transfer passed its limit of {limit} bytes and was aborted")]
     TooLarge {
         /// The limit, in bytes.
         limit: usize,

@@ -200,10 +200,10 @@ fn size_is_exact_in_type_a_and_type_i() {
         assert_eq!(request, StorageRequest::Metadata { path: vp("/f") });
         h.storage(id, Ok(file_meta(1830)));
         let (id, request) = h.expect_storage();
-        let StorageRequest::TransferSize { path, params } = request else {
+        let StorageRequest::TransferSize { path, params, max } = request else {
             panic!("{request:?}")
         };
-        assert_eq!(path, vp("/f"));
+        assert_eq!((path, max), (vp("/f"), 1830));
         assert_eq!(params.data_type, DataType::Ascii(FormatControl::NonPrint));
         h.storage(id, Ok(StorageResponse::TransferSize(1942)));
         h.expect(b"213 1942\r\n");
@@ -216,14 +216,44 @@ fn size_is_exact_in_type_a_and_type_i() {
         let (id, _) = h.expect_storage();
         h.storage(id, Ok(meta(FileKind::Dir)));
         h.expect(b"550 Not a plain file.\r\n");
-        h.send(b"SIZE gone\r\n");
+        // The count fails: the file went, grew past the size checked, or storage cannot
+        // count (550, not 502: SIZE itself is implemented); or storage answers the wrong thing.
+        let failures: [(Result<StorageResponse, StorageError>, &[u8]); 4] = [
+            (
+                Err(StorageError::new(StorageErrorKind::NotFound)),
+                b"550 No such file or directory.\r\n",
+            ),
+            (
+                Err(StorageError::new(StorageErrorKind::Transient)),
+                b"450 File unavailable, try again later.\r\n",
+            ),
+            (
+                Err(StorageError::new(StorageErrorKind::Unsupported)),
+                b"550 SIZE is not counted in TYPE A here; TYPE I gives the size.\r\n",
+            ),
+            (
+                Ok(file_meta(10)),
+                b"451 Unexpected answer from storage.\r\n",
+            ),
+        ];
+        for (answer, reply) in failures {
+            h.send(b"SIZE gone\r\n");
+            let (id, _) = h.expect_storage();
+            h.storage(id, Ok(file_meta(10)));
+            let (id, _) = h.expect_storage();
+            h.storage(id, answer);
+            h.expect(reply);
+        }
+        // At the limit is counted.
+        h.send(b"SIZE edge\r\n");
         let (id, _) = h.expect_storage();
-        h.storage(id, Ok(file_meta(10)));
-        let (id, _) = h.expect_storage();
-        h.storage_err(id, StorageErrorKind::NotFound);
-        h.expect(b"550 No such file or directory.\r\n");
+        h.storage(id, Ok(file_meta(16 << 20)));
+        let (id, request) = h.expect_storage();
+        assert!(matches!(request, StorageRequest::TransferSize { max, .. } if max == 16 << 20));
+        h.storage(id, Ok(StorageResponse::TransferSize(17 << 20)));
+        h.expect(b"213 17825792\r\n");
         h.send(b"STRU R\r\nSIZE f\r\nSTRU F\r\n");
-        h.expect(b"200 Structure set.\r\n550 SIZE is only available in TYPE I (and TYPE A), MODE S, STRU F.\r\n200 Structure set.\r\n");
+        h.expect(b"200 Structure set.\r\n550 SIZE is only available in MODE S, STRU F.\r\n200 Structure set.\r\n");
         h.send(b"TYPE I\r\nSIZE f\r\n");
         h.expect(b"200 Switching to Binary mode.\r\n");
         let (id, request) = h.expect_storage();
@@ -246,7 +276,7 @@ fn size_in_type_a_can_be_turned_off() {
     };
     logged_in(config, |h| {
         h.send(b"SIZE f\r\n");
-        h.expect(b"550 SIZE is only available in TYPE I (and TYPE A), MODE S, STRU F.\r\n");
+        h.expect(b"550 SIZE is only available in TYPE I.\r\n");
         h.expect_idle();
     });
 }

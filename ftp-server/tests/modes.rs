@@ -9,11 +9,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ftp_server::auth::{Anonymous, Permissions};
+use ftp_server::proto::server::Metadata;
 use ftp_server::proto::server::ServerEvent;
 use ftp_server::proto::transfer::{
     BlockDecoder, BlockEncoder, CompressedDecoder, CompressedEncoder, DataEvent, DataType,
 };
-use ftp_server::storage::MemStorage;
+use ftp_server::storage::{
+    BoxFuture, FsStorage, MemStorage, Storage, StorageContext, StorageError, StorageLayer,
+    VirtualPath,
+};
 use ftp_server::Server;
 use support::*;
 
@@ -161,34 +165,97 @@ fn type_a(rt: Rt, budget: usize) {
     }
 }
 
-/// RFC 3659 §4's example: a 112-line, 1830-octet file is 1830 octets under TYPE I and 1942
-/// under TYPE A; past `ascii_size_limit` TYPE A gets 550, TYPE I still the size.
+/// SIZE in TYPE A is what RETR in TYPE A sends: RFC 3659 §4's example (a 112-line,
+/// 1830-octet file: 1830 under TYPE I, 1942 under TYPE A), and text with CRLF already in it,
+/// a lone CR, a CR and its LF on either side of the count's 64 KiB chunks, and a final CR,
+/// in TYPE A and A N. A file at `ascii_size_limit` is counted; past it, 550 in TYPE A and
+/// still the size in TYPE I.
 #[test]
-fn size_in_type_a_is_rfc_3659s_example() {
+fn size_in_type_a_counts_what_retr_sends() {
     each_runtime(|rt| {
-        let server = TestServer::start(rt, |s| s.configure(|c| c.ascii_size_limit = 2000));
+        let limit = 70_000;
+        let server = TestServer::start(rt, |s| s.configure(move |c| c.ascii_size_limit = limit));
         let lines: Vec<String> = (0..112)
             .map(|i| match i < 110 {
                 true => format!("line {i:>10}"),
                 false => format!("{:-<34}", "last lines "),
             })
             .collect();
-        let text = format!("{}\n", lines.join("\n"));
-        assert_eq!(text.len(), 1830);
-        server.write("rfc.txt", text.as_bytes());
-        server.write("long.txt", &text.repeat(2).into_bytes());
+        let rfc = format!("{}\n", lines.join("\n"));
+        assert_eq!(rfc.len(), 1830);
+        server.write("rfc.txt", rfc.as_bytes());
+        let mut tricky = b"crlf\r\nlone\rcr\n".repeat(4000);
+        tricky.truncate(65_535);
+        tricky.extend_from_slice(b"\r\nafter the boundary\nends with CR\r");
+        server.write("tricky.txt", &tricky);
+        server.write("at-limit.txt", &vec![b'\n'; limit as usize]);
+        server.write("past-limit.txt", &vec![b'x'; limit as usize + 1]);
         let mut ctl = server.login(ALICE);
         assert_eq!(ctl.expect("SIZE rfc.txt", 213), "1942");
-        let refused = ctl.expect("SIZE long.txt", 550);
+        assert_eq!(
+            ctl.expect("SIZE at-limit.txt", 213),
+            (2 * limit).to_string()
+        );
+        let refused = ctl.expect("SIZE past-limit.txt", 550);
         assert_eq!(
             refused,
-            "SIZE in TYPE A counts files up to 2000 bytes; TYPE I gives this one's size."
+            "SIZE in TYPE A counts files up to 70000 bytes; TYPE I gives this one's size."
         );
+        for form in ["TYPE A", "TYPE A N"] {
+            ctl.expect(form, 200);
+            for name in ["rfc.txt", "tricky.txt"] {
+                let size = ctl.expect(&format!("SIZE {name}"), 213);
+                assert_eq!(size, ctl.retr(name).len().to_string(), "{form}, {name}");
+            }
+        }
         ctl.expect("TYPE I", 200);
         assert_eq!(ctl.expect("SIZE rfc.txt", 213), "1830");
-        assert_eq!(ctl.expect("SIZE long.txt", 213), "3660");
+        assert_eq!(ctl.expect("SIZE past-limit.txt", 213), "70001");
         ctl.expect("QUIT", 221);
     });
+}
+
+/// A file found larger than the size the session checked (it grew, or was replaced) is not
+/// counted past that size: SIZE in TYPE A answers 450, try again.
+#[test]
+fn size_in_type_a_stops_at_the_size_it_checked() {
+    each_runtime(|rt| {
+        let root = TempDir::new("root");
+        let storage = StaleSizes {
+            inner: FsStorage::new(root.path()).unwrap(),
+        };
+        let server = TestServer::start_on(rt, root, storage, |s| s);
+        server.write("grown.txt", &vec![b'\n'; 5000]);
+        let mut ctl = server.login(ALICE);
+        ctl.expect("SIZE grown.txt", 450);
+        ctl.expect("TYPE I", 200);
+        assert_eq!(ctl.expect("SIZE grown.txt", 213), "100");
+        ctl.expect("QUIT", 221);
+    });
+}
+
+/// Storage over a folder that reports every file's size as 100 bytes, as metadata read
+/// before the file grew would.
+struct StaleSizes {
+    inner: FsStorage,
+}
+
+impl StorageLayer for StaleSizes {
+    fn inner(&self) -> &dyn Storage {
+        &self.inner
+    }
+
+    fn metadata(
+        &self,
+        cx: StorageContext,
+        path: VirtualPath,
+    ) -> BoxFuture<'_, Result<Metadata, StorageError>> {
+        Box::pin(async move {
+            let mut meta = self.inner.metadata(cx, path).await?;
+            meta.size = meta.size.map(|_| 100);
+            Ok(meta)
+        })
+    }
 }
 
 #[test]

@@ -226,8 +226,9 @@ impl Client {
         self.upload(hint, StoreKind::Unique, 0)
     }
 
-    /// Downloads `path` into memory, failing past `limit` bytes (the transfer is then
-    /// aborted): the whole file, once the server confirmed it.
+    /// Downloads `path` into memory, failing past `limit` bytes with [`Error::TooLarge`]
+    /// (the transfer is then aborted, and the session goes on): the whole file, once the
+    /// server confirmed it.
     pub fn retrieve_to_vec(&mut self, path: impl AsRef<[u8]>, limit: usize) -> Result<Vec<u8>> {
         let mut stream = self.retrieve(path, 0)?;
         let mut data = Vec::new();

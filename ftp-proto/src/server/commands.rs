@@ -962,9 +962,14 @@ impl ServerSession {
                 let id = self.request(StorageRequest::Metadata { path: path.clone() });
                 self.wait_storage(id, PendingOp::AsciiSize { path, params });
             }
+            _ if !stream_file => self.reply(
+                ReplyCode::FILE_UNAVAILABLE,
+                "SIZE is only available in MODE S, STRU F.",
+            ),
+            // TYPE sets only A and I (L 8 is I), so this is TYPE A with counting off.
             _ => self.reply(
                 ReplyCode::FILE_UNAVAILABLE,
-                "SIZE is only available in TYPE I (and TYPE A), MODE S, STRU F.",
+                "SIZE is only available in TYPE I.",
             ),
         }
     }

@@ -244,7 +244,8 @@ pub struct ServerConfig {
     /// line end as CRLF, which storage can only count by reading the file
     /// ([`StorageRequest::TransferSize`](super::StorageRequest::TransferSize)): files up to
     /// this many stored bytes are counted, larger ones answer 550 (their TYPE I size is a
-    /// SIZE away). 0: SIZE is answered in TYPE I only. Default 16 MiB.
+    /// SIZE away). 0: SIZE is answered in TYPE I only. Default 16 MiB. The metadata and the
+    /// count are two storage requests, each under `request_timeout`.
     pub ascii_size_limit: u64,
 }
 

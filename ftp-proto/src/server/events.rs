@@ -16,8 +16,8 @@ use super::text::{self, OpClass};
 use super::timer::Timer;
 use super::types::{
     AuthFailure, AuthId, CloseReason, DataConnId, DataFailure, FileKind, Metadata, Principal,
-    ServerDataEvent, ServerDataIntent, ServerEvent, StorageError, StorageOpId, StorageRequest,
-    StorageResponse, TransferKind, TransferParams,
+    ServerDataEvent, ServerDataIntent, ServerEvent, StorageError, StorageErrorKind, StorageOpId,
+    StorageRequest, StorageResponse, TransferKind, TransferParams,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -247,6 +247,9 @@ impl ServerSession {
         self.verb = Bytes::from_static(op_verb(&op).as_bytes());
         let response = match result {
             Ok(response) => response,
+            Err(error) if matches!(op, PendingOp::TransferSize) => {
+                return self.refuse_transfer_size(&error);
+            }
             Err(error) => {
                 let code = text::storage_code(op_class(&op), error.kind);
                 let message = error_text(&error, code);
@@ -259,7 +262,7 @@ impl ServerSession {
             (PendingOp::StatPath { label }, StorageResponse::Listing { lines, directory }) => {
                 self.send_status_listing(&label, lines, directory);
             }
-            (PendingOp::Size, StorageResponse::TransferSize(size)) => {
+            (PendingOp::TransferSize, StorageResponse::TransferSize(size)) => {
                 self.reply(ReplyCode::FILE_STATUS, size.to_string())
             }
             (PendingOp::Hash { arg }, StorageResponse::Hash(value)) => {
@@ -284,11 +287,12 @@ impl ServerSession {
     /// enough, refuse the others.
     fn count_ascii_size(&mut self, path: VirtualPath, params: TransferParams, meta: &Metadata) {
         match meta.size {
-            Some(size) if meta.kind != FileKind::Dir && size <= self.config.ascii_size_limit => {
-                let id = self.request(StorageRequest::TransferSize { path, params });
-                self.wait_storage(id, PendingOp::Size);
+            Some(size) if meta.kind == FileKind::File && size <= self.config.ascii_size_limit => {
+                let max = size;
+                let id = self.request(StorageRequest::TransferSize { path, params, max });
+                self.wait_storage(id, PendingOp::TransferSize);
             }
-            Some(_) if meta.kind != FileKind::Dir => self.reply(
+            Some(_) if meta.kind == FileKind::File => self.reply(
                 ReplyCode::FILE_UNAVAILABLE,
                 format!(
                     "SIZE in TYPE A counts files up to {} bytes; TYPE I gives this one's size.",
@@ -297,6 +301,22 @@ impl ServerSession {
             ),
             _ => self.reply(ReplyCode::FILE_UNAVAILABLE, "Not a plain file."),
         }
+    }
+
+    /// The count for SIZE in TYPE A failed. A back end that cannot count is no reason to
+    /// call SIZE unimplemented (502, after which clients stop asking even in TYPE I): 550.
+    fn refuse_transfer_size(&mut self, error: &StorageError) {
+        let code = match error.kind {
+            StorageErrorKind::Unsupported => ReplyCode::FILE_UNAVAILABLE,
+            kind => text::storage_code(OpClass::Query, kind),
+        };
+        let message = match error.kind {
+            StorageErrorKind::Unsupported if error.message.is_none() => {
+                Bytes::from_static(b"SIZE is not counted in TYPE A here; TYPE I gives the size.")
+            }
+            _ => error_text(error, code),
+        };
+        self.reply(code, message);
     }
 
     fn unexpected_answer(&mut self) {
@@ -420,6 +440,7 @@ fn op_class(op: &PendingOp) -> OpClass {
         | PendingOp::Rnfr(_)
         | PendingOp::Size
         | PendingOp::AsciiSize { .. }
+        | PendingOp::TransferSize
         | PendingOp::Mdtm => OpClass::Query,
         PendingOp::Mlst { .. } | PendingOp::StatPath { .. } => OpClass::Query,
         PendingOp::Rnto => OpClass::Rename,
@@ -432,7 +453,7 @@ fn op_verb(op: &PendingOp) -> &'static str {
     match op {
         PendingOp::Cwd(_) => "CWD",
         PendingOp::Rnfr(_) => "RNFR",
-        PendingOp::Size | PendingOp::AsciiSize { .. } => "SIZE",
+        PendingOp::Size | PendingOp::AsciiSize { .. } | PendingOp::TransferSize => "SIZE",
         PendingOp::Mdtm => "MDTM",
         PendingOp::Mlst { .. } => "MLST",
         PendingOp::StatPath { .. } => "STAT",

@@ -112,13 +112,15 @@ impl DataChannel {
 pub(super) enum PendingOp {
     Cwd(VirtualPath),
     Rnfr(VirtualPath),
-    /// SIZE in TYPE I, or the count that answers SIZE in TYPE A.
+    /// SIZE in TYPE I: the stored size.
     Size,
-    /// SIZE in TYPE A: the file's metadata first, then its count (`TransferSize`).
+    /// SIZE in TYPE A: the file's metadata first ...
     AsciiSize {
         path: VirtualPath,
         params: TransferParams,
     },
+    /// ... then its count (`StorageRequest::TransferSize`).
+    TransferSize,
     Mdtm,
     Mlst {
         path: VirtualPath,

@@ -282,12 +282,17 @@ pub enum StorageRequest {
     /// Count the octets a download of `path` would send under `params` (SIZE in TYPE A,
     /// RFC 3659 §4: every local line end sent as CRLF): answer
     /// [`StorageResponse::TransferSize`]. The session asks only for files whose stored size
-    /// is at most [`ServerConfig::ascii_size_limit`](super::ServerConfig::ascii_size_limit).
+    /// is at most [`ServerConfig::ascii_size_limit`](super::ServerConfig::ascii_size_limit),
+    /// and passes that size as `max`: a file found larger than `max` (it changed since) is
+    /// not counted, and answers an error ([`StorageErrorKind::Transient`] says "try again").
+    /// A back end that cannot count answers [`StorageErrorKind::Unsupported`] (550).
     TransferSize {
         /// The file.
         path: VirtualPath,
         /// TYPE A, MODE S, STRU F.
         params: TransferParams,
+        /// The stored size the session checked; read no more than this.
+        max: u64,
     },
     /// Hash a file (HASH) as a TYPE I, MODE S download would send it: answer
     /// [`StorageResponse::Hash`].

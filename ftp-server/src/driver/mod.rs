@@ -1149,8 +1149,12 @@ async fn run_storage(
             let job = Job::pending(op, params).with(JobKind::Receive(upload.writer));
             Ok(StorageAnswer::Transfer(response, job))
         }
-        StorageRequest::TransferSize { path: p, params } => {
-            let size = transfer_size::transfer_size(storage, cx, path(&p)?, params).await?;
+        StorageRequest::TransferSize {
+            path: p,
+            params,
+            max,
+        } => {
+            let size = transfer_size::transfer_size(storage, cx, path(&p)?, params, max).await?;
             Ok(StorageAnswer::Answered(StorageResponse::TransferSize(size)))
         }
         StorageRequest::Delete { path: p } => storage.delete(cx, path(&p)?).await.map(done),

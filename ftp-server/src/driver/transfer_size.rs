@@ -1,6 +1,7 @@
 //! SIZE under TYPE A (RFC 3659 §4): the octets a TYPE A download of a file would send, found
 //! by reading the file through the same encoder a download uses. The session asks only for
-//! files up to `ServerConfig::ascii_size_limit`, so one count reads a bounded file.
+//! files up to `ServerConfig::ascii_size_limit`, with the size it checked as the request's
+//! `max`: a count reads at most one byte more than that, whatever the file became since.
 
 use ftp_proto::server::{StorageError, StorageErrorKind, TransferParams};
 use ftp_proto::transfer::TypeEncoder;
@@ -11,30 +12,35 @@ use crate::storage::{storage_error, Storage, StorageContext, VirtualPath};
 /// The bytes read from storage at a time.
 const CHUNK: usize = 64 << 10;
 
-/// Counts what a download of `real` under `params` would send: every byte of the file as it
-/// stood when opened (a file growing meanwhile is counted to its size then), each local line
-/// end as CRLF.
+/// Counts what a download of `real` under `params` would send, each local line end as CRLF:
+/// every byte of the file up to its end, or [`StorageErrorKind::Transient`] once more than
+/// `max` bytes were read (the file grew or was replaced since the session checked its size).
 pub(super) async fn transfer_size(
     storage: &dyn Storage,
     cx: StorageContext,
     real: VirtualPath,
     params: TransferParams,
+    max: u64,
 ) -> Result<u64, StorageError> {
     let mut encoder = TypeEncoder::new(params.data_type, LOCAL_LINE_ENDING)
         .map_err(|_| StorageError::new(StorageErrorKind::Unsupported))?;
-    let download = storage.open_read(cx, real, 0).await?;
-    let (mut reader, mut left) = (download.reader, download.size.unwrap_or(u64::MAX));
+    let mut reader = storage.open_read(cx, real, 0).await?.reader;
     let (mut buf, mut out) = (vec![0u8; CHUNK], vec![0u8; 2 * CHUNK + 2]);
-    let mut sent = 0u64;
-    while left > 0 {
+    let (mut read_total, mut sent) = (0u64, 0u64);
+    loop {
+        // The buffer comes back from the back end; a shrunken one would end the count early.
+        buf.resize(CHUNK, 0);
         let (back, read) = reader.read(buf).await;
         buf = back;
-        let n = read.map_err(|e| storage_error(&e))?;
+        // A back end's count is never trusted past the buffer it filled.
+        let n = read.map_err(|e| storage_error(&e))?.min(buf.len());
         if n == 0 {
             break;
         }
-        let n = n.min(usize::try_from(left).unwrap_or(usize::MAX));
-        left -= n as u64;
+        read_total += n as u64;
+        if read_total > max {
+            return Err(StorageError::new(StorageErrorKind::Transient));
+        }
         sent += encoded_len(&mut encoder, &buf[..n], &mut out);
     }
     let tail = encoder.finish(&mut out);
