@@ -288,7 +288,7 @@ impl ServerSession {
     fn count_ascii_size(&mut self, path: VirtualPath, params: TransferParams, meta: &Metadata) {
         match meta.size {
             Some(size) if meta.kind == FileKind::File && size <= self.config.ascii_size_limit => {
-                let max = size;
+                let max = size; // the count reads no more than the size checked here
                 let id = self.request(StorageRequest::TransferSize { path, params, max });
                 self.wait_storage(id, PendingOp::TransferSize);
             }
