@@ -107,7 +107,7 @@ pub(crate) fn stream_failed(stream: Error, verdict: Result<TransferOutcome>) -> 
     }
 }
 
-/// A download read into memory passed `limit` and was aborted: [`Error::TooLarge`], unless
+/// A transfer read into memory passed `limit` and was aborted: [`Error::TooLarge`], unless
 /// the abort's outcome (`aborted`, its error if any) ended the session, which is then what
 /// the caller must hear.
 pub(crate) fn past_the_limit(aborted: Option<Error>, limit: usize) -> Error {

@@ -395,7 +395,7 @@ impl UserTable {
     /// // 64 MiB, three passes, one lane.
     /// let users = UserTable::with_params(Argon2Params::new(64 * 1024, 3, 1, None).unwrap());
     /// ```
-    pub fn with_params(params: Params) -> Self {
+    pub fn with_params(params: Argon2Params) -> Self {
         let dummy = hash_with(params.clone(), b"not a password").unwrap_or_default();
         Self {
             users: BTreeMap::new(),
