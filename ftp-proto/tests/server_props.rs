@@ -210,6 +210,7 @@ fn storage_result() -> impl Strategy<Value = Result<StorageResponse, StorageErro
             end: 9,
             hex: "00ff".into(),
         }))),
+        1 => (0u64..1 << 40).prop_map(|n| Ok(StorageResponse::TransferSize(n))),
         1 => Just(Ok(StorageResponse::SiteReply { message: "a\nb\0c".into() })),
         3 => (storage_kind(), prop::option::of("[a-z\r\n ]{0,8}")).prop_map(|(kind, message)| {
             Err(StorageError { kind, message })
@@ -337,6 +338,7 @@ fn request_paths(request: &StorageRequest) -> Vec<&VirtualPath> {
         StorageRequest::Metadata { path }
         | StorageRequest::List { path, .. }
         | StorageRequest::Retrieve { path, .. }
+        | StorageRequest::TransferSize { path, .. }
         | StorageRequest::Store { path, .. }
         | StorageRequest::Delete { path }
         | StorageRequest::MakeDir { path }
@@ -528,6 +530,34 @@ proptest! {
             driver.run(&Step::Input(chunk));
         }
     }
+}
+
+/// SIZE in TYPE A makes a second request after the metadata (found by the proptest above once
+/// the request existed): the driver checks its path like every other.
+#[test]
+fn size_in_type_a_requests_a_count_with_a_normalised_path() {
+    let mut driver = Driver::new(small_config());
+    driver.run(&Step::Input(
+        b"USER anonymous\r\nPASS x\r\nTYPE A\r\nSIZE ../x\r\n".to_vec(),
+    ));
+    let mut metadata = Metadata::new(FileKind::File);
+    metadata.size = Some(7);
+    driver.run(&Step::Storage(
+        Pick::Latest,
+        Ok(StorageResponse::Metadata(metadata)),
+    ));
+    let Some(StorageRequest::TransferSize { path, max, .. }) = driver.requests.last() else {
+        panic!(
+            "expected a TransferSize request, got {:?}",
+            driver.requests.last()
+        );
+    };
+    assert_eq!((path.as_bytes(), *max), (&b"/x"[..], 7));
+    driver.run(&Step::Storage(
+        Pick::Latest,
+        Ok(StorageResponse::TransferSize(8)),
+    ));
+    assert!(!driver.closed);
 }
 
 // ---------------------------------------------------------------------------------------------
