@@ -85,6 +85,7 @@ const COMMANDS: &[&str] = &[
     "HELP",
     "FEAT",
     "STAT",
+    "STAT x",
     "ABOR",
     "QUIT",
     "REIN",
@@ -336,6 +337,7 @@ fn assert_normalised(path: &VirtualPath) {
 fn request_paths(request: &StorageRequest) -> Vec<&VirtualPath> {
     match request {
         StorageRequest::Metadata { path }
+        | StorageRequest::StatusListing { path }
         | StorageRequest::List { path, .. }
         | StorageRequest::Retrieve { path, .. }
         | StorageRequest::TransferSize { path, .. }
